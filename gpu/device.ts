@@ -1,0 +1,99 @@
+// The one place that acquires the WebGPU adapter and device. It asks for the
+// adapter's own limits (the defaults cap storage bindings at 128 MiB and 8
+// storage buffers per stage) and says plainly what runs underneath.
+
+export interface GpuInfo {
+  backend: string;
+  description: string;
+  vendor: string;
+  architecture: string;
+  /** True for CPU rasterizers (Mesa llvmpipe / lavapipe, or a fallback adapter). */
+  software: boolean;
+  limits: Record<string, number>;
+  features: string[];
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  info: GpuInfo;
+}
+
+export class NoGpuError extends Error {
+  constructor(detail: string) {
+    super(
+      `No WebGPU adapter is available (${detail}). On a machine without a GPU install Mesa's ` +
+        "software drivers: `apt-get install libgl1-mesa-dri libegl1 mesa-vulkan-drivers`. " +
+        "On an NVIDIA server install `libvulkan1` and the driver's Vulkan ICD. Run Deno with " +
+        "`--unstable-webgpu` (deno.json sets it).",
+    );
+    this.name = "NoGpuError";
+  }
+}
+
+const LIMIT_NAMES = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxStorageBuffersPerShaderStage",
+  "maxUniformBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxBindGroups",
+  "minStorageBufferOffsetAlignment",
+  "minUniformBufferOffsetAlignment",
+] as const;
+
+function guessBackend(description: string): string {
+  const env = Deno.env.get("DENO_WEBGPU_BACKEND");
+  if (env) return env;
+  if (/llvmpipe/i.test(description)) return "gl";
+  return "vulkan";
+}
+
+let shared: Promise<Gpu> | null = null;
+
+/** The process-wide device (created once; later calls share it). */
+export function getGpu(): Promise<Gpu> {
+  if (!shared) {
+    shared = openGpu();
+    shared.catch(() => (shared = null));
+  }
+  return shared;
+}
+
+export async function openGpu(): Promise<Gpu> {
+  if (typeof navigator === "undefined" || !("gpu" in navigator) || !navigator.gpu) {
+    throw new NoGpuError("navigator.gpu is missing");
+  }
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
+  if (!adapter) throw new NoGpuError("requestAdapter() returned null");
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) {
+    const v = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof v === "number") requiredLimits[name] = v;
+  }
+  const device = await adapter.requestDevice({ requiredLimits });
+  const ai = adapter.info;
+  const description = ai.description || ai.device || "unknown adapter";
+  const software = /llvmpipe|lavapipe|softpipe|swiftshader/i.test(description) ||
+    Boolean((ai as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter);
+  const limits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) {
+    limits[name] = (device.limits as unknown as Record<string, number>)[name];
+  }
+  return {
+    device,
+    info: {
+      backend: guessBackend(description),
+      description,
+      vendor: ai.vendor,
+      architecture: ai.architecture,
+      software,
+      limits,
+      features: [...adapter.features],
+    },
+  };
+}
