@@ -1,0 +1,812 @@
+// The GPT-2 model on the GPU: a fleet of K models of one shape, each with its
+// own parameters, data and optimizer state, trained by one set of dispatches
+// (the fleet index is every kernel's workgroup z). K = 1 is a single model.
+//
+// Everything lives in GPU buffers for the whole run: parameters, gradients
+// and Adam moments are each one flat buffer (tensor-major: tensor i of all K
+// models is one block, so a kernel binds one block), activations one buffer
+// per tensor. A training step uploads its tokens (plus the token->positions
+// index that the embedding backward needs) and reads nothing back; the loss
+// is read only when asked.
+import type { Gpu } from "./device.ts";
+import { gridFor, Kernels, type Op } from "./kernels.ts";
+import { HARDWARE_TUNING, type MatmulTuning, planMatmul, SOFTWARE_TUNING } from "./matmul_codegen.ts";
+import {
+  activationBuffers,
+  checkFleetFits,
+  type FleetShape,
+  gpuParamLayout,
+  type GpuTensor,
+} from "./memory_plan.ts";
+import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
+import type { TensorRole } from "../lib/model/layout.ts";
+import { roundToBf16 } from "../lib/bf16.ts";
+
+export type OptimizerKind = "adamw" | "sgd";
+
+export interface FleetOptions {
+  config: ModelConfig;
+  /** Models trained together (K). */
+  fleetSize: number;
+  /** Sequences per model per step (B). */
+  batchSize: number;
+  precision: Precision;
+  optimizer: OptimizerKind;
+  /** false: forward only (likelihood); no gradient or optimizer buffers. */
+  training: boolean;
+  /** Optional cap on the fleet's GPU memory in bytes. */
+  memoryBudgetBytes?: number;
+}
+
+/** One model's optimizer settings for one step. */
+export interface StepHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+const WG = 64;
+const OPT_CHUNK = 1024;
+const DECAYED: ReadonlySet<TensorRole> = new Set([
+  "wte",
+  "wpe",
+  "qkv_w",
+  "attproj_w",
+  "fc_w",
+  "fcproj_w",
+]);
+
+export class GptFleet {
+  readonly config: ModelConfig;
+  readonly K: number;
+  readonly B: number;
+  readonly T: number;
+  readonly tensors: GpuTensor[];
+  /** Optimizer steps taken (bias correction of Adam uses it). */
+  step = 0;
+
+  private device: GPUDevice;
+  private kernels: Kernels;
+  private params: GPUBuffer;
+  private paramFloats: number;
+  private grads?: GPUBuffer;
+  private adamM?: GPUBuffer;
+  private adamV?: GPUBuffer;
+  private hyper?: GPUBuffer;
+  private acts = new Map<string, GPUBuffer>();
+  private owned: GPUBuffer[] = [];
+  private forwardOps: Op[] = [];
+  private lossTrainOps: Op[] = [];
+  private lossEvalOps: Op[] = [];
+  private backwardOps: Op[] = [];
+  private optimizerOps: Op[] = [];
+  private tuning: MatmulTuning;
+
+  private constructor(gpu: Gpu, readonly options: FleetOptions) {
+    this.config = options.config;
+    this.K = options.fleetSize;
+    this.B = options.batchSize;
+    this.T = options.config.seqLen;
+    this.device = gpu.device;
+    this.kernels = new Kernels(gpu.device);
+    this.tuning = gpu.info.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
+    const layout = gpuParamLayout(
+      this.config,
+      this.K,
+      gpu.info.limits.minStorageBufferOffsetAlignment,
+    );
+    this.tensors = layout.tensors;
+    this.paramFloats = layout.totalFloats;
+    this.params = this.buffer("parameters", this.paramFloats);
+  }
+
+  /** Validates the shape against the adapter, then builds buffers and kernels. */
+  static async create(gpu: Gpu, options: FleetOptions): Promise<GptFleet> {
+    checkModelConfig(options.config);
+    if (!Number.isInteger(options.fleetSize) || options.fleetSize < 1) {
+      throw new RangeError(`fleetSize must be a positive integer, got ${options.fleetSize}`);
+    }
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
+      throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
+    }
+    const shape: FleetShape = options;
+    checkFleetFits(
+      shape,
+      {
+        maxBufferSize: gpu.info.limits.maxBufferSize,
+        maxStorageBufferBindingSize: gpu.info.limits.maxStorageBufferBindingSize,
+      },
+      options.memoryBudgetBytes,
+    );
+    const fleet = new GptFleet(gpu, options);
+    for (const spec of activationBuffers(shape)) {
+      fleet.acts.set(spec.name, fleet.buffer(spec.name, spec.floats));
+    }
+    if (options.training) {
+      fleet.grads = fleet.buffer("gradients", fleet.paramFloats);
+      fleet.adamM = fleet.buffer("adam_m", fleet.paramFloats);
+      fleet.adamV = fleet.buffer("adam_v", fleet.paramFloats);
+      fleet.hyper = fleet.buffer("hyper", fleet.K * 8);
+    }
+    fleet.device.pushErrorScope("validation");
+    await fleet.buildForward();
+    if (options.training) {
+      await fleet.buildBackward();
+      await fleet.buildOptimizer();
+    }
+    const err = await fleet.device.popErrorScope();
+    if (err) {
+      fleet.destroy();
+      throw new Error(`GPU pipeline setup failed: ${err.message}`);
+    }
+    return fleet;
+  }
+
+  // ---- buffers ---------------------------------------------------------
+
+  private buffer(label: string, floats: number, extraUsage = 0): GPUBuffer {
+    const b = this.device.createBuffer({
+      label,
+      size: Math.max(16, Math.ceil(floats / 4) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC |
+        extraUsage,
+    });
+    this.owned.push(b);
+    return b;
+  }
+
+  private act(name: string): GPUBufferBinding {
+    const b = this.acts.get(name);
+    if (!b) throw new Error(`no activation buffer ${name}`);
+    return { buffer: b };
+  }
+
+  private tensor(role: TensorRole, layer = -1): GpuTensor {
+    const t = this.tensors.find((x) => x.spec.role === role && x.spec.layer === layer);
+    if (!t) throw new Error(`no tensor ${role}/${layer}`);
+    return t;
+  }
+
+  /** Binding of one tensor's block (all K models) in a parameter-sized buffer. */
+  private block(buf: GPUBuffer, role: TensorRole, layer = -1): GPUBufferBinding {
+    const t = this.tensor(role, layer);
+    return { buffer: buf, offset: t.blockOffset * 4, size: this.K * t.stride * 4 };
+  }
+
+  private p(role: TensorRole, layer = -1) {
+    return this.block(this.params, role, layer);
+  }
+
+  private g(role: TensorRole, layer = -1) {
+    return this.block(this.grads!, role, layer);
+  }
+
+  // ---- op builders -----------------------------------------------------
+
+  private async staticOp(
+    shader: string,
+    consts: Record<string, number | boolean | { f32: number }>,
+    bindings: GPUBufferBinding[],
+    threads: number,
+    label = shader,
+  ): Promise<Op> {
+    const [gx, gy] = gridFor(threads, WG);
+    const code = await this.kernels.source(shader, { ...consts, GX: gx, WG });
+    return this.kernels.op(label, this.kernels.pipeline(code, shader), bindings, [gx, gy, this.K]);
+  }
+
+  private matmulOp(
+    label: string,
+    shape: {
+      M: number;
+      N: number;
+      K: number;
+      transA?: boolean;
+      transB?: boolean;
+      strideA?: number;
+      strideB?: number;
+      strideBias?: number;
+      strideC?: number;
+    },
+    a: GPUBufferBinding,
+    b: GPUBufferBinding,
+    c: GPUBufferBinding,
+    bias?: GPUBufferBinding,
+    addend?: GPUBufferBinding,
+  ): Op {
+    const plan = planMatmul({
+      transA: false,
+      transB: false,
+      ...shape,
+      bias: bias !== undefined,
+      addend: addend !== undefined,
+    }, this.tuning);
+    const bindings = [a, b, c];
+    if (bias) bindings.push(bias);
+    if (addend) bindings.push(addend);
+    return this.kernels.op(label, this.kernels.pipeline(plan.code, "matmul"), bindings, [
+      plan.grid[0],
+      plan.grid[1],
+      this.K,
+    ]);
+  }
+
+  private async buildForward() {
+    const c = this.config, C = c.dModel, V = c.vocabSize, T = this.T, B = this.B;
+    const BT = B * T, NH = c.heads, HS = C / NH;
+    const ops: Op[] = [];
+    const wte = this.tensor("wte"), wpe = this.tensor("wpe");
+    ops.push(
+      await this.staticOp("encoder_forward", {
+        BT,
+        T,
+        C,
+        WTE_STRIDE: wte.stride,
+        WPE_STRIDE: wpe.stride,
+      }, [this.act("tokens"), this.p("wte"), this.p("wpe"), this.act("resid.0")], BT * C),
+    );
+    // LayerNorm `name` ("ln1" | "ln2") of layer l, writing name.l, name_mean.l, name_rstd.l.
+    const lnOp = (x: string, name: "ln1" | "ln2", l: number) =>
+      this.staticOp(
+        "layernorm_forward",
+        { BT, C, P_STRIDE: this.tensor(`${name}_w`, l).stride },
+        [
+          this.act(x),
+          this.p(`${name}_w`, l),
+          this.p(`${name}_b`, l),
+          this.act(`${name}.${l}`),
+          this.act(`${name}_mean.${l}`),
+          this.act(`${name}_rstd.${l}`),
+        ],
+        BT,
+      );
+    const attConsts = { B, T, C, NH, HS, SCALE: { f32: 1 / Math.sqrt(HS) } };
+    for (let l = 0; l < c.layers; l++) {
+      ops.push(await lnOp(`resid.${l}`, "ln1", l));
+      ops.push(this.matmulOp(
+        `qkv.${l}`,
+        {
+          M: BT,
+          N: 3 * C,
+          K: C,
+          strideB: this.tensor("qkv_w", l).stride,
+          strideBias: this.tensor("qkv_b", l).stride,
+        },
+        this.act(`ln1.${l}`),
+        this.p("qkv_w", l),
+        this.act(`qkv.${l}`),
+        this.p("qkv_b", l),
+      ));
+      ops.push(
+        await this.staticOp("attention_forward", attConsts, [
+          this.act(`qkv.${l}`),
+          this.act(`att.${l}`),
+          this.act(`atty.${l}`),
+        ], B * NH * T),
+      );
+      ops.push(this.matmulOp(
+        `attproj.${l}`,
+        {
+          M: BT,
+          N: C,
+          K: C,
+          strideB: this.tensor("attproj_w", l).stride,
+          strideBias: this.tensor("attproj_b", l).stride,
+        },
+        this.act(`atty.${l}`),
+        this.p("attproj_w", l),
+        this.act(`resid_mid.${l}`),
+        this.p("attproj_b", l),
+        this.act(`resid.${l}`),
+      ));
+      ops.push(await lnOp(`resid_mid.${l}`, "ln2", l));
+      ops.push(this.matmulOp(
+        `fc.${l}`,
+        {
+          M: BT,
+          N: 4 * C,
+          K: C,
+          strideB: this.tensor("fc_w", l).stride,
+          strideBias: this.tensor("fc_b", l).stride,
+        },
+        this.act(`ln2.${l}`),
+        this.p("fc_w", l),
+        this.act(`fch.${l}`),
+        this.p("fc_b", l),
+      ));
+      ops.push(
+        await this.staticOp("gelu", { TOTAL: BT * 4 * C, FORWARD: true }, [
+          this.act(`fch.${l}`),
+          this.act(`fch.${l}`),
+          this.act(`fch_gelu.${l}`),
+        ], BT * 4 * C, "gelu_forward"),
+      );
+      ops.push(this.matmulOp(
+        `fcproj.${l}`,
+        {
+          M: BT,
+          N: C,
+          K: 4 * C,
+          strideB: this.tensor("fcproj_w", l).stride,
+          strideBias: this.tensor("fcproj_b", l).stride,
+        },
+        this.act(`fch_gelu.${l}`),
+        this.p("fcproj_w", l),
+        this.act(`resid.${l + 1}`),
+        this.p("fcproj_b", l),
+        this.act(`resid_mid.${l}`),
+      ));
+    }
+    ops.push(
+      await this.staticOp("layernorm_forward", { BT, C, P_STRIDE: this.tensor("lnf_w").stride }, [
+        this.act(`resid.${c.layers}`),
+        this.p("lnf_w"),
+        this.p("lnf_b"),
+        this.act("lnf"),
+        this.act("lnf_mean"),
+        this.act("lnf_rstd"),
+      ], BT),
+    );
+    // Tied lm head: logits[BT, V] = lnf[BT, C] · wteᵀ, wte stored [V, C].
+    ops.push(this.matmulOp(
+      "logits",
+      { M: BT, N: V, K: C, transB: true, strideB: wte.stride },
+      this.act("lnf"),
+      this.p("wte"),
+      this.act("logits"),
+    ));
+    this.forwardOps = ops;
+    const inv = { f32: 1 / (B * (T - 1)) };
+    const ce = (train: boolean) =>
+      this.staticOp("cross_entropy", { BT, T, V, TRAIN: train, INV_COUNT: inv }, [
+        this.act("tokens"),
+        this.act("logits"),
+        this.act("losses"),
+      ], BT);
+    const reduce = this.kernels.op(
+      "loss_reduce",
+      this.kernels.pipeline(
+        await this.kernels.source("loss_reduce", { BT, INV_COUNT: inv }),
+        "loss_reduce",
+      ),
+      [this.act("losses"), this.act("mean_loss")],
+      [1, 1, this.K],
+    );
+    this.lossEvalOps = [await ce(false), reduce];
+    if (this.options.training) this.lossTrainOps = [await ce(true), reduce];
+  }
+
+  private async buildBackward() {
+    const c = this.config, C = c.dModel, V = c.vocabSize, T = this.T, B = this.B;
+    const BT = B * T, NH = c.heads, HS = C / NH;
+    const ops: Op[] = [];
+    const wte = this.tensor("wte"), wpe = this.tensor("wpe");
+    // logits now hold d(loss)/d(logits) (cross_entropy wrote them in place).
+    ops.push(this.matmulOp(
+      "dlnf",
+      { M: BT, N: C, K: V, strideB: wte.stride },
+      this.act("logits"),
+      this.p("wte"),
+      this.act("dln"),
+    ));
+    ops.push(this.matmulOp(
+      "dwte.head",
+      { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
+      this.act("logits"),
+      this.act("lnf"),
+      this.g("wte"),
+    ));
+    const lnBackward = async (
+      x: string,
+      mean: string,
+      rstd: string,
+      w: TensorRole,
+      b: TensorRole,
+      l: number,
+      accumulate: boolean,
+    ) => {
+      const stride = this.tensor(w, l).stride;
+      return [
+        await this.staticOp("layernorm_backward", { BT, C, P_STRIDE: stride, ACCUMULATE: accumulate }, [
+          this.act("dln"),
+          this.act(x),
+          this.p(w, l),
+          this.act(mean),
+          this.act(rstd),
+          this.act("dres"),
+        ], BT),
+        await this.staticOp("layernorm_param_grads", { BT, C, P_STRIDE: stride }, [
+          this.act("dln"),
+          this.act(x),
+          this.act(mean),
+          this.act(rstd),
+          this.g(w, l),
+          this.g(b, l),
+        ], C),
+      ];
+    };
+    const biasGrad = (dout: string, M: number, N: number, role: TensorRole, l: number) =>
+      this.staticOp("bias_grad", { M, N, P_STRIDE: this.tensor(role, l).stride }, [
+        this.act(dout),
+        this.g(role, l),
+      ], N);
+    // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut.
+    const linearBackward = async (
+      name: string,
+      input: string,
+      dOut: string,
+      dIn: string,
+      w: TensorRole,
+      b: TensorRole,
+      l: number,
+      inDim: number,
+      outDim: number,
+    ) => {
+      const ws = this.tensor(w, l).stride;
+      return [
+        this.matmulOp(
+          `${name}.dx`,
+          { M: BT, N: inDim, K: outDim, transB: true, strideB: ws },
+          this.act(dOut),
+          this.p(w, l),
+          this.act(dIn),
+        ),
+        this.matmulOp(
+          `${name}.dw`,
+          { M: inDim, N: outDim, K: BT, transA: true, strideC: ws },
+          this.act(input),
+          this.act(dOut),
+          this.g(w, l),
+        ),
+        await biasGrad(dOut, BT, outDim, b, l),
+      ];
+    };
+    ops.push(
+      ...await lnBackward(`resid.${c.layers}`, "lnf_mean", "lnf_rstd", "lnf_w", "lnf_b", -1, false),
+    );
+    const attConsts = { B, T, C, NH, HS, SCALE: { f32: 1 / Math.sqrt(HS) } };
+    for (let l = c.layers - 1; l >= 0; l--) {
+      ops.push(
+        ...await linearBackward(
+          `fcproj.${l}`,
+          `fch_gelu.${l}`,
+          "dres",
+          "dfch_gelu",
+          "fcproj_w",
+          "fcproj_b",
+          l,
+          4 * C,
+          C,
+        ),
+      );
+      ops.push(
+        await this.staticOp("gelu", { TOTAL: BT * 4 * C, FORWARD: false }, [
+          this.act(`fch.${l}`),
+          this.act("dfch_gelu"),
+          this.act("dfch"),
+        ], BT * 4 * C, "gelu_backward"),
+      );
+      ops.push(
+        ...await linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C),
+      );
+      ops.push(
+        ...await lnBackward(
+          `resid_mid.${l}`,
+          `ln2_mean.${l}`,
+          `ln2_rstd.${l}`,
+          "ln2_w",
+          "ln2_b",
+          l,
+          true,
+        ),
+      );
+      ops.push(
+        ...await linearBackward(
+          `attproj.${l}`,
+          `atty.${l}`,
+          "dres",
+          "datty",
+          "attproj_w",
+          "attproj_b",
+          l,
+          C,
+          C,
+        ),
+      );
+      ops.push(
+        await this.staticOp("attention_backward_q", attConsts, [
+          this.act(`qkv.${l}`),
+          this.act(`att.${l}`),
+          this.act("datty"),
+          this.act("dpre"),
+          this.act("dqkv"),
+        ], B * NH * T),
+        await this.staticOp("attention_backward_kv", attConsts, [
+          this.act(`qkv.${l}`),
+          this.act(`att.${l}`),
+          this.act("datty"),
+          this.act("dpre"),
+          this.act("dqkv"),
+        ], B * NH * T),
+      );
+      ops.push(
+        ...await linearBackward(`qkv.${l}`, `ln1.${l}`, "dqkv", "dln", "qkv_w", "qkv_b", l, C, 3 * C),
+      );
+      ops.push(
+        ...await lnBackward(
+          `resid.${l}`,
+          `ln1_mean.${l}`,
+          `ln1_rstd.${l}`,
+          "ln1_w",
+          "ln1_b",
+          l,
+          true,
+        ),
+      );
+    }
+    ops.push(
+      await this.staticOp("encoder_backward", {
+        BT,
+        T,
+        C,
+        V,
+        WTE_STRIDE: wte.stride,
+        WPE_STRIDE: wpe.stride,
+      }, [
+        this.act("dres"),
+        this.act("order"),
+        this.act("offsets"),
+        this.g("wte"),
+        this.g("wpe"),
+      ], (V + T) * C),
+    );
+    this.backwardOps = ops;
+  }
+
+  private async buildOptimizer() {
+    // One descriptor per chunk of one (tensor, model) slice: {start, count, model, decay}.
+    const descs: number[] = [];
+    for (const t of this.tensors) {
+      for (let z = 0; z < this.K; z++) {
+        for (let i = 0; i < t.spec.size; i += OPT_CHUNK) {
+          descs.push(
+            t.blockOffset + z * t.stride + i,
+            Math.min(OPT_CHUNK, t.spec.size - i),
+            z,
+            DECAYED.has(t.spec.role) ? 1 : 0,
+          );
+        }
+      }
+    }
+    const [gx, gy] = gridFor(descs.length / 4, 1);
+    while (descs.length < gx * gy * 4) descs.push(0, 0, 0, 0); // padding chunks do nothing
+    const descBuf = this.buffer("optimizer_chunks", descs.length);
+    this.device.queue.writeBuffer(descBuf, 0, new Uint32Array(descs));
+    const code = await this.kernels.source("optimizer", {
+      ADAMW: this.options.optimizer === "adamw",
+      BF16: this.options.precision === "bf16",
+      CHUNK: OPT_CHUNK,
+      GX: gx,
+      WG,
+    });
+    this.optimizerOps = [
+      this.kernels.op("optimizer", this.kernels.pipeline(code, "optimizer"), [
+        { buffer: this.params },
+        { buffer: this.grads! },
+        { buffer: this.adamM! },
+        { buffer: this.adamV! },
+        { buffer: descBuf },
+        { buffer: this.hyper! },
+      ], [gx, gy, 1]),
+    ];
+  }
+
+  // ---- host side -------------------------------------------------------
+
+  private checkTokens(tokens: Uint32Array) {
+    const n = this.K * this.B * this.T;
+    if (tokens.length !== n) {
+      throw new RangeError(
+        `tokens: expected ${n} ids (fleet ${this.K} x batch ${this.B} x seqLen ${this.T}), got ${tokens.length}`,
+      );
+    }
+    const V = this.config.vocabSize;
+    for (let i = 0; i < n; i++) {
+      if (tokens[i] >= V) {
+        throw new RangeError(`tokens[${i}]: token id ${tokens[i]} is not below vocabSize ${V}`);
+      }
+    }
+  }
+
+  private uploadTokens(tokens: Uint32Array, training: boolean) {
+    this.checkTokens(tokens);
+    const q = this.device.queue;
+    q.writeBuffer(this.acts.get("tokens")!, 0, tokens as Uint32Array<ArrayBuffer>);
+    if (!training) return;
+    // Positions grouped by token id (counting sort), per model: the embedding
+    // backward sums rows per token without atomics.
+    const V = this.config.vocabSize, BT = this.B * this.T;
+    const offsets = new Uint32Array(this.K * (V + 1));
+    const order = new Uint32Array(this.K * BT);
+    for (let z = 0; z < this.K; z++) {
+      const off = offsets.subarray(z * (V + 1), (z + 1) * (V + 1));
+      const toks = tokens.subarray(z * BT, (z + 1) * BT);
+      for (let i = 0; i < BT; i++) off[toks[i] + 1]++;
+      for (let v = 0; v < V; v++) off[v + 1] += off[v];
+      const fill = off.slice(0, V);
+      for (let i = 0; i < BT; i++) order[z * BT + fill[toks[i]]++] = i;
+    }
+    q.writeBuffer(this.acts.get("order")!, 0, order);
+    q.writeBuffer(this.acts.get("offsets")!, 0, offsets);
+  }
+
+  private run(...opLists: Op[][]) {
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (const ops of opLists) Kernels.encode(pass, ops);
+    pass.end();
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * One optimizer step for every model of the fleet on tokens [K, B, T]:
+   * forward, mean token cross-entropy, backward, update. Reads nothing back.
+   */
+  trainStep(tokens: Uint32Array, hyper: StepHyper[]) {
+    if (!this.options.training) throw new Error("this fleet was created without training");
+    this.uploadTokens(tokens, true);
+    this.writeHyper(hyper, this.step + 1);
+    this.run(this.forwardOps, this.lossTrainOps, this.backwardOps, this.optimizerOps);
+    this.step++;
+  }
+
+  /** Forward + backward only: gradients of the mean token loss (tests, checks). */
+  computeGradients(tokens: Uint32Array) {
+    if (!this.options.training) throw new Error("this fleet was created without training");
+    this.uploadTokens(tokens, true);
+    this.run(this.forwardOps, this.lossTrainOps, this.backwardOps);
+  }
+
+  private writeHyper(hyper: StepHyper[], step: number) {
+    if (hyper.length !== this.K) {
+      throw new RangeError(`hyper: expected ${this.K} entries, got ${hyper.length}`);
+    }
+    const h = new Float32Array(this.K * 8);
+    hyper.forEach((x, z) => {
+      h.set([
+        x.lr,
+        x.beta1,
+        x.beta2,
+        x.eps,
+        x.weightDecay,
+        1 - Math.pow(x.beta1, step),
+        1 - Math.pow(x.beta2, step),
+        0,
+      ], z * 8);
+    });
+    this.device.queue.writeBuffer(this.hyper!, 0, h);
+  }
+
+  /** Per-token NLL in nats, [K, B, T] (position t predicts token t+1; t = T-1 is 0). */
+  async tokenNll(tokens: Uint32Array): Promise<Float32Array> {
+    this.uploadTokens(tokens, false);
+    this.run(this.forwardOps, this.lossEvalOps);
+    return await this.read(this.acts.get("losses")!, 0, this.K * this.B * this.T);
+  }
+
+  /** Logits [K, B, T, V] of a forward pass (tests). */
+  async logits(tokens: Uint32Array): Promise<Float32Array> {
+    this.uploadTokens(tokens, false);
+    this.run(this.forwardOps);
+    return await this.read(this.acts.get("logits")!, 0, this.K * this.B * this.T * this.config.vocabSize);
+  }
+
+  /** Mean token loss of each model at the last step or evaluation. */
+  async meanLoss(): Promise<Float32Array> {
+    return await this.read(this.acts.get("mean_loss")!, 0, this.K);
+  }
+
+  /** Sets model z's parameters from the logical layout (lib/model/layout.ts). */
+  setParameters(z: number, flat: Float32Array) {
+    this.checkModel(z);
+    const last = this.tensors[this.tensors.length - 1].spec;
+    if (flat.length !== last.offset + last.size) {
+      throw new RangeError(
+        `parameters: expected ${last.offset + last.size} floats, got ${flat.length}`,
+      );
+    }
+    let src = flat;
+    if (this.options.precision === "bf16") {
+      src = flat.slice();
+      roundToBf16(src);
+    }
+    for (const t of this.tensors) {
+      this.device.queue.writeBuffer(
+        this.params,
+        (t.blockOffset + z * t.stride) * 4,
+        src as Float32Array<ArrayBuffer>,
+        t.spec.offset,
+        t.spec.size,
+      );
+    }
+    // A model that gets new weights starts a fresh optimizer state.
+    if (this.adamM) this.zeroSlices(z, [this.adamM, this.adamV!]);
+  }
+
+  private zeroSlices(z: number, bufs: GPUBuffer[]) {
+    const enc = this.device.createCommandEncoder();
+    for (const b of bufs) {
+      for (const t of this.tensors) {
+        enc.clearBuffer(b, (t.blockOffset + z * t.stride) * 4, t.stride * 4);
+      }
+    }
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  /** Model z's parameters in the logical layout. */
+  getParameters(z: number): Promise<Float32Array> {
+    return this.gather(this.params, z);
+  }
+
+  /** Model z's gradients (after computeGradients or trainStep) in the logical layout. */
+  getGradients(z: number): Promise<Float32Array> {
+    if (!this.grads) throw new Error("this fleet was created without training");
+    return this.gather(this.grads, z);
+  }
+
+  private async gather(buf: GPUBuffer, z: number): Promise<Float32Array> {
+    this.checkModel(z);
+    const last = this.tensors[this.tensors.length - 1].spec;
+    const n = last.offset + last.size;
+    const staging = this.device.createBuffer({
+      size: Math.ceil(n / 4) * 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    for (const t of this.tensors) {
+      // copyBufferToBuffer needs 4-byte multiples: sizes are whole floats.
+      enc.copyBufferToBuffer(
+        buf,
+        (t.blockOffset + z * t.stride) * 4,
+        staging,
+        t.spec.offset * 4,
+        t.spec.size * 4,
+      );
+    }
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0, n * 4));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  private async read(buf: GPUBuffer, offsetFloats: number, floats: number): Promise<Float32Array> {
+    const staging = this.device.createBuffer({
+      size: Math.ceil(floats / 4) * 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buf, offsetFloats * 4, staging, 0, Math.ceil(floats / 4) * 16);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0, floats * 4));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  private checkModel(z: number) {
+    if (!Number.isInteger(z) || z < 0 || z >= this.K) {
+      throw new RangeError(`model index ${z} is outside the fleet of ${this.K}`);
+    }
+  }
+
+  destroy() {
+    for (const b of this.owned) b.destroy();
+    this.owned = [];
+    this.acts.clear();
+  }
+}

@@ -1,0 +1,94 @@
+// Compiles WGSL into compute pipelines (cached by source), and records
+// "ops": a pipeline, its bind group and its grid, built once and replayed in
+// every step. Static shaders live in shaders/*.wgsl and read their shape as
+// `const` declarations that this module prepends, so each shape compiles to
+// straight-line code with no uniform loads.
+
+export type ConstValue = number | boolean | { f32: number };
+
+export interface Op {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  grid: [number, number, number];
+}
+
+const shaderText = new Map<string, string>();
+
+async function loadShader(name: string): Promise<string> {
+  let text = shaderText.get(name);
+  if (text === undefined) {
+    text = await Deno.readTextFile(new URL(`../shaders/${name}.wgsl`, import.meta.url));
+    shaderText.set(name, text);
+  }
+  return text;
+}
+
+function constDecl(name: string, v: ConstValue): string {
+  if (typeof v === "boolean") return `const ${name}: bool = ${v};`;
+  if (typeof v === "number") {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+      throw new RangeError(`shader constant ${name}=${v} is not a u32`);
+    }
+    return `const ${name}: u32 = ${v}u;`;
+  }
+  const f = v.f32;
+  const s = Number.isInteger(f) ? f.toFixed(1) : f.toExponential(9);
+  return `const ${name}: f32 = ${s};`;
+}
+
+/** Workgroups needed for `threads` threads, as a 2-D grid within the limits. */
+export function gridFor(threads: number, wg: number, maxPerDim = 65535): [number, number] {
+  const groups = Math.max(1, Math.ceil(threads / wg));
+  const gx = Math.min(groups, maxPerDim);
+  return [gx, Math.ceil(groups / gx)];
+}
+
+export class Kernels {
+  private pipelines = new Map<string, GPUComputePipeline>();
+
+  constructor(readonly device: GPUDevice) {}
+
+  pipeline(code: string, label: string): GPUComputePipeline {
+    let p = this.pipelines.get(code);
+    if (!p) {
+      const module = this.device.createShaderModule({ code, label });
+      p = this.device.createComputePipeline({
+        label,
+        layout: "auto",
+        compute: { module, entryPoint: "main" },
+      });
+      this.pipelines.set(code, p);
+    }
+    return p;
+  }
+
+  /** The WGSL of a static shader with its constants prepended. */
+  async source(name: string, consts: Record<string, ConstValue>): Promise<string> {
+    const header = Object.entries(consts).map(([k, v]) => constDecl(k, v)).join("\n");
+    return `${header}\n${await loadShader(name)}`;
+  }
+
+  op(
+    label: string,
+    pipeline: GPUComputePipeline,
+    bindings: GPUBufferBinding[],
+    grid: [number, number, number],
+  ): Op {
+    const bindGroup = this.device.createBindGroup({
+      label,
+      layout: pipeline.getBindGroupLayout(0),
+      entries: bindings.map((resource, binding) => ({ binding, resource })),
+    });
+    return { label, pipeline, bindGroup, grid };
+  }
+
+  /** Records ops into one compute pass (dispatches are cheap there). */
+  static encode(pass: GPUComputePassEncoder, ops: Op[]): void {
+    for (const op of ops) {
+      pass.setPipeline(op.pipeline);
+      pass.setBindGroup(0, op.bindGroup);
+      pass.dispatchWorkgroups(op.grid[0], op.grid[1], op.grid[2]);
+    }
+  }
+}

@@ -1,0 +1,142 @@
+// Sizes of every GPU buffer a fleet needs, computed before any GPU work so a
+// model too large for the adapter is refused with a clear message.
+import { type ModelConfig, parameterCount } from "../lib/model/config.ts";
+import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
+
+export interface GpuTensor {
+  spec: TensorSpec;
+  /** Offset in floats of this tensor's block (K models, each `stride` floats). */
+  blockOffset: number;
+  /** Floats between the same tensor of consecutive models (multiple of 4). */
+  stride: number;
+}
+
+export interface FleetShape {
+  config: ModelConfig;
+  fleetSize: number;
+  batchSize: number;
+  training: boolean;
+}
+
+const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
+
+/** Tensor-major parameter layout: tensor i of every model sits in one block. */
+export function gpuParamLayout(
+  config: ModelConfig,
+  fleetSize: number,
+  offsetAlignBytes = 256,
+): { tensors: GpuTensor[]; totalFloats: number } {
+  const align = Math.max(64, offsetAlignBytes / 4);
+  let cursor = 0;
+  const tensors = tensorLayout(config).map((spec) => {
+    const stride = roundUp(spec.size, 4);
+    const blockOffset = roundUp(cursor, align);
+    cursor = blockOffset + fleetSize * stride;
+    return { spec, blockOffset, stride };
+  });
+  return { tensors, totalFloats: roundUp(cursor, align) };
+}
+
+/** One GPU buffer of a fleet: its name and size in floats (or u32s). */
+export interface BufferSpec {
+  name: string;
+  floats: number;
+}
+
+/**
+ * Every buffer a fleet allocates besides the parameter-sized ones. The engine
+ * allocates exactly these, so the memory check and the allocation agree.
+ * Per-layer activations are kept for backward; the d* buffers are backward
+ * scratch reused by every layer.
+ */
+export function activationBuffers(s: FleetShape): BufferSpec[] {
+  const { config: c, fleetSize: K, batchSize: B } = s;
+  const T = c.seqLen, C = c.dModel, V = c.vocabSize, NH = c.heads, BT = B * T;
+  const att = K * B * NH * T * T;
+  const out: BufferSpec[] = [];
+  const add = (name: string, floats: number) => out.push({ name, floats });
+  for (let l = 0; l <= c.layers; l++) add(`resid.${l}`, K * BT * C);
+  for (let l = 0; l < c.layers; l++) {
+    add(`ln1.${l}`, K * BT * C);
+    add(`ln1_mean.${l}`, K * BT);
+    add(`ln1_rstd.${l}`, K * BT);
+    add(`qkv.${l}`, K * BT * 3 * C);
+    add(`att.${l}`, att);
+    add(`atty.${l}`, K * BT * C);
+    add(`resid_mid.${l}`, K * BT * C);
+    add(`ln2.${l}`, K * BT * C);
+    add(`ln2_mean.${l}`, K * BT);
+    add(`ln2_rstd.${l}`, K * BT);
+    add(`fch.${l}`, K * BT * 4 * C);
+    add(`fch_gelu.${l}`, K * BT * 4 * C);
+  }
+  add("lnf", K * BT * C);
+  add("lnf_mean", K * BT);
+  add("lnf_rstd", K * BT);
+  add("logits", K * BT * V);
+  add("losses", K * BT);
+  add("mean_loss", K);
+  add("tokens", K * BT);
+  if (s.training) {
+    add("dres", K * BT * C);
+    add("dln", K * BT * C);
+    add("datty", K * BT * C);
+    add("dqkv", K * BT * 3 * C);
+    add("dpre", att);
+    add("dfch", K * BT * 4 * C);
+    add("dfch_gelu", K * BT * 4 * C);
+    add("order", K * BT);
+    add("offsets", K * (V + 1));
+  }
+  return out;
+}
+
+/** All buffers of a fleet, parameter-sized ones included. */
+export function fleetBuffers(s: FleetShape): BufferSpec[] {
+  const params = gpuParamLayout(s.config, s.fleetSize).totalFloats;
+  const out: BufferSpec[] = [{ name: "parameters", floats: params }];
+  if (s.training) {
+    out.push(
+      { name: "gradients", floats: params },
+      { name: "adam_m", floats: params },
+      { name: "adam_v", floats: params },
+    );
+  }
+  return out.concat(activationBuffers(s));
+}
+
+/** Total GPU bytes of a fleet. */
+export function fleetBytes(s: FleetShape): number {
+  return fleetBuffers(s).reduce((a, b) => a + 4 * Math.max(b.floats, 4), 0);
+}
+
+export interface AdapterLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
+}
+
+/** Throws a RangeError naming the buffer and the limit when a fleet cannot fit. */
+export function checkFleetFits(s: FleetShape, limits: AdapterLimits, memoryBudgetBytes?: number) {
+  const cap = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1) + " MiB";
+  const where = `(${parameterCount(s.config)} parameters, batchSize ${s.batchSize}, fleet of ${s.fleetSize})`;
+  for (const buf of fleetBuffers(s)) {
+    if (buf.floats * 4 > cap) {
+      throw new RangeError(
+        `model too large for this GPU adapter: the ${buf.name} buffer needs ${mib(buf.floats * 4)} ` +
+          `but the adapter allows ${mib(cap)} per buffer ${where}; lower batchSize, vocabSize, ` +
+          "seqLen or dModel",
+      );
+    }
+  }
+  if (memoryBudgetBytes !== undefined) {
+    const total = fleetBytes(s);
+    if (total > memoryBudgetBytes) {
+      throw new RangeError(
+        `model too large for the GPU memory budget: needs ${mib(total)}, the budget is ${
+          mib(memoryBudgetBytes)
+        } ${where}`,
+      );
+    }
+  }
+}
