@@ -10,7 +10,12 @@
 // is read only when asked.
 import type { Gpu } from "./device.ts";
 import { gridFor, Kernels, type Op } from "./kernels.ts";
-import { HARDWARE_TUNING, type MatmulTuning, planMatmul, SOFTWARE_TUNING } from "./matmul_codegen.ts";
+import {
+  HARDWARE_TUNING,
+  type MatmulTuning,
+  planMatmul,
+  SOFTWARE_TUNING,
+} from "./matmul_codegen.ts";
 import {
   activationBuffers,
   checkFleetFits,
@@ -239,13 +244,18 @@ export class GptFleet {
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
     ops.push(
-      await this.staticOp("encoder_forward", {
-        BT,
-        T,
-        C,
-        WTE_STRIDE: wte.stride,
-        WPE_STRIDE: wpe.stride,
-      }, [this.act("tokens"), this.p("wte"), this.p("wpe"), this.act("resid.0")], BT * C),
+      await this.staticOp(
+        "encoder_forward",
+        {
+          BT,
+          T,
+          C,
+          WTE_STRIDE: wte.stride,
+          WPE_STRIDE: wpe.stride,
+        },
+        [this.act("tokens"), this.p("wte"), this.p("wpe"), this.act("resid.0")],
+        BT * C,
+      ),
     );
     // LayerNorm `name` ("ln1" | "ln2") of layer l, writing name.l, name_mean.l, name_rstd.l.
     const lnOp = (x: string, name: "ln1" | "ln2", l: number) =>
@@ -317,11 +327,17 @@ export class GptFleet {
         this.p("fc_b", l),
       ));
       ops.push(
-        await this.staticOp("gelu", { TOTAL: BT * 4 * C, FORWARD: true }, [
-          this.act(`fch.${l}`),
-          this.act(`fch.${l}`),
-          this.act(`fch_gelu.${l}`),
-        ], BT * 4 * C, "gelu_forward"),
+        await this.staticOp(
+          "gelu",
+          { TOTAL: BT * 4 * C, FORWARD: true },
+          [
+            this.act(`fch.${l}`),
+            this.act(`fch.${l}`),
+            this.act(`fch_gelu.${l}`),
+          ],
+          BT * 4 * C,
+          "gelu_forward",
+        ),
       );
       ops.push(this.matmulOp(
         `fcproj.${l}`,
@@ -409,7 +425,12 @@ export class GptFleet {
     ) => {
       const stride = this.tensor(w, l).stride;
       return [
-        await this.staticOp("layernorm_backward", { BT, C, P_STRIDE: stride, ACCUMULATE: accumulate }, [
+        await this.staticOp("layernorm_backward", {
+          BT,
+          C,
+          P_STRIDE: stride,
+          ACCUMULATE: accumulate,
+        }, [
           this.act("dln"),
           this.act(x),
           this.p(w, l),
@@ -482,11 +503,17 @@ export class GptFleet {
         ),
       );
       ops.push(
-        await this.staticOp("gelu", { TOTAL: BT * 4 * C, FORWARD: false }, [
-          this.act(`fch.${l}`),
-          this.act("dfch_gelu"),
-          this.act("dfch"),
-        ], BT * 4 * C, "gelu_backward"),
+        await this.staticOp(
+          "gelu",
+          { TOTAL: BT * 4 * C, FORWARD: false },
+          [
+            this.act(`fch.${l}`),
+            this.act("dfch_gelu"),
+            this.act("dfch"),
+          ],
+          BT * 4 * C,
+          "gelu_backward",
+        ),
       );
       ops.push(
         ...await linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C),
@@ -532,7 +559,17 @@ export class GptFleet {
         ], B * NH * T),
       );
       ops.push(
-        ...await linearBackward(`qkv.${l}`, `ln1.${l}`, "dqkv", "dln", "qkv_w", "qkv_b", l, C, 3 * C),
+        ...await linearBackward(
+          `qkv.${l}`,
+          `ln1.${l}`,
+          "dqkv",
+          "dln",
+          "qkv_w",
+          "qkv_b",
+          l,
+          C,
+          3 * C,
+        ),
       );
       ops.push(
         ...await lnBackward(
@@ -700,7 +737,11 @@ export class GptFleet {
   async logits(tokens: Uint32Array): Promise<Float32Array> {
     this.uploadTokens(tokens, false);
     this.run(this.forwardOps);
-    return await this.read(this.acts.get("logits")!, 0, this.K * this.B * this.T * this.config.vocabSize);
+    return await this.read(
+      this.acts.get("logits")!,
+      0,
+      this.K * this.B * this.T * this.config.vocabSize,
+    );
   }
 
   /** Mean token loss of each model at the last step or evaluation. */

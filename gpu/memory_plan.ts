@@ -119,11 +119,15 @@ export interface AdapterLimits {
 export function checkFleetFits(s: FleetShape, limits: AdapterLimits, memoryBudgetBytes?: number) {
   const cap = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   const mib = (b: number) => (b / 2 ** 20).toFixed(1) + " MiB";
-  const where = `(${parameterCount(s.config)} parameters, batchSize ${s.batchSize}, fleet of ${s.fleetSize})`;
+  const where = `(${
+    parameterCount(s.config)
+  } parameters, batchSize ${s.batchSize}, fleet of ${s.fleetSize})`;
   for (const buf of fleetBuffers(s)) {
     if (buf.floats * 4 > cap) {
       throw new RangeError(
-        `model too large for this GPU adapter: the ${buf.name} buffer needs ${mib(buf.floats * 4)} ` +
+        `model too large for this GPU adapter: the ${buf.name} buffer needs ${
+          mib(buf.floats * 4)
+        } ` +
           `but the adapter allows ${mib(cap)} per buffer ${where}; lower batchSize, vocabSize, ` +
           "seqLen or dModel",
       );
