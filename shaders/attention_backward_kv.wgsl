@@ -1,6 +1,9 @@
 // Causal attention backward, part 2 (one thread per key row (b, h, t')):
 //   dk_t' = SCALE * Σ_{t >= t'} dpre[t, t'] q_t
 //   dv_t' = Σ_{t >= t'} att[t, t'] dy_t
+// The t loop starts at t' rounded down to a multiple of 8, so neighbouring
+// threads (SIMD lanes on a CPU adapter) read the same q_t and dy_t rows; the
+// extra terms are zero because att and dpre are zero above the diagonal.
 // Constants: B, T, C, NH, HS, SCALE, GX, WG.
 @group(0) @binding(0) var<storage, read> qkv: array<f32>; // [K, B*T, 3C]
 @group(0) @binding(1) var<storage, read> att: array<f32>; // [K, B, NH, T, T]
@@ -16,17 +19,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t2 = idx % T;
   let h = (idx / T) % NH;
   let b = idx / (T * NH);
-  let qkvBase = z * B * T * 3u * C;
+  let seq = z * B * T * 3u * C + b * T * 3u * C + h * HS; // q of (b, t=0, h)
+  let dySeq = z * B * T * C + b * T * C + h * HS;
   let head = z * B * NH * T * T + (b * NH + h) * T * T; // att[b, h, 0, 0]
-  let row = qkvBase + (b * T + t2) * 3u * C + h * HS;
-  for (var i = 0u; i < HS; i++) {
-    var dk = 0.0;
-    var dv = 0.0;
-    for (var t = t2; t < T; t++) {
-      dk += dpre[head + t * T + t2] * qkv[qkvBase + (b * T + t) * 3u * C + h * HS + i];
-      dv += att[head + t * T + t2] * dy[z * B * T * C + (b * T + t) * C + h * HS + i];
+  var dk: array<f32, HS>;
+  var dv: array<f32, HS>;
+  for (var t = t2 & ~7u; t < T; t++) {
+    let pre = dpre[head + t * T + t2];
+    let p = att[head + t * T + t2];
+    let q = seq + t * 3u * C;
+    let g = dySeq + t * C;
+    for (var i = 0u; i < HS; i++) {
+      dk[i] = fma(pre, qkv[q + i], dk[i]);
+      dv[i] = fma(p, dy[g + i], dv[i]);
     }
-    dqkv[row + C + i] = dk * SCALE;
-    dqkv[row + 2u * C + i] = dv;
+  }
+  let out = seq + t2 * 3u * C;
+  for (var i = 0u; i < HS; i++) {
+    dqkv[out + C + i] = dk[i] * SCALE;
+    dqkv[out + 2u * C + i] = dv[i];
   }
 }

@@ -17,26 +17,27 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t = idx % T;
   let h = (idx / T) % NH;
   let b = idx / (T * NH);
-  let qkvBase = z * B * T * 3u * C;
+  let seq = z * B * T * 3u * C + b * T * 3u * C + h * HS; // q of (b, t=0, h)
   let a = z * B * NH * T * T + idx * T;
   let dyRow = z * B * T * C + (b * T + t) * C + h * HS;
+  var g: array<f32, HS>;
+  for (var i = 0u; i < HS; i++) { g[i] = dy[dyRow + i]; }
   var dot = 0.0;
   for (var t2 = 0u; t2 <= t; t2++) {
-    let v = qkvBase + (b * T + t2) * 3u * C + 2u * C + h * HS;
+    let v = seq + t2 * 3u * C + 2u * C;
     var s = 0.0;
-    for (var i = 0u; i < HS; i++) { s += dy[dyRow + i] * qkv[v + i]; }
+    for (var i = 0u; i < HS; i++) { s = fma(g[i], qkv[v + i], s); }
     dpre[a + t2] = s;
-    dot += att[a + t2] * s;
+    dot = fma(att[a + t2], s, dot);
   }
-  for (var t2 = 0u; t2 < T; t2++) {
-    if (t2 <= t) { dpre[a + t2] = att[a + t2] * (dpre[a + t2] - dot); } else { dpre[a + t2] = 0.0; }
+  var dq: array<f32, HS>;
+  for (var t2 = 0u; t2 <= t; t2++) {
+    let d = att[a + t2] * (dpre[a + t2] - dot);
+    dpre[a + t2] = d;
+    let k = seq + t2 * 3u * C + C;
+    for (var i = 0u; i < HS; i++) { dq[i] = fma(d, qkv[k + i], dq[i]); }
   }
-  let dq = qkvBase + (b * T + t) * 3u * C + h * HS;
-  for (var i = 0u; i < HS; i++) {
-    var acc = 0.0;
-    for (var t2 = 0u; t2 <= t; t2++) {
-      acc += dpre[a + t2] * qkv[qkvBase + (b * T + t2) * 3u * C + C + h * HS + i];
-    }
-    dqkv[dq + i] = acc * SCALE;
-  }
+  for (var t2 = t + 1u; t2 < T; t2++) { dpre[a + t2] = 0.0; }
+  let out = seq + t * 3u * C;
+  for (var i = 0u; i < HS; i++) { dqkv[out + i] = dq[i] * SCALE; }
 }

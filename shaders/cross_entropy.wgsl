@@ -4,6 +4,7 @@
 //   loss[bt] = logsumexp(logits[bt]) - logits[bt, target]     (nats)
 // TRAIN: logits are overwritten in place with d(mean loss)/d(logits)
 //   = (softmax - onehot(target)) * INV_COUNT, INV_COUNT = 1 / (B (T - 1)).
+// One exp per logit: the exponentials are kept in place between passes.
 // One thread per row. Constants: BT, T, V, TRAIN, INV_COUNT, GX, WG.
 @group(0) @binding(0) var<storage, read> tokens: array<u32>; // [K, BT]
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>; // [K, BT, V]
@@ -23,16 +24,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
   let tgt = tokens[z * BT + bt + 1u];
+  let targetLogit = logits[base + tgt];
   var maxv = -3.4e38;
   for (var v = 0u; v < V; v++) { maxv = max(maxv, logits[base + v]); }
   var sum = 0.0;
-  for (var v = 0u; v < V; v++) { sum += exp(logits[base + v] - maxv); }
-  let lse = maxv + log(sum);
-  losses[z * BT + bt] = lse - logits[base + tgt];
+  for (var v = 0u; v < V; v++) {
+    let e = exp(logits[base + v] - maxv);
+    if (TRAIN) { logits[base + v] = e; }
+    sum += e;
+  }
+  losses[z * BT + bt] = log(sum) - (targetLogit - maxv);
   if (TRAIN) {
-    for (var v = 0u; v < V; v++) {
-      let p = exp(logits[base + v] - lse);
-      logits[base + v] = select(p, p - 1.0, v == tgt) * INV_COUNT;
-    }
+    let scale = INV_COUNT / sum;
+    for (var v = 0u; v < V; v++) { logits[base + v] = logits[base + v] * scale; }
+    logits[base + tgt] = logits[base + tgt] - INV_COUNT;
   }
 }

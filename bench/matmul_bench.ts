@@ -1,0 +1,400 @@
+// Times the generated matmul kernels (gpu/matmul_codegen.ts) on the shapes a
+// training step uses, after checking each result against a plain TypeScript
+// matmul (float64 accumulation; max |gpu - cpu| / max |cpu| < 1e-4).
+//
+//   deno run -A bench/matmul_bench.ts [--filter=SUBSTR] [--reps=N] [--iters=N]
+//        [--hardware] [--odd] [--no-time] [--code]
+//
+// --hardware plans with HARDWARE_TUNING instead of SOFTWARE_TUNING (a
+// correctness check of that path; its timings mean nothing on llvmpipe).
+// --odd adds shapes with dims not divisible by 4 and padded fleet strides.
+// Each timing submits `iters` dispatches in one compute pass and waits once
+// (a host sync costs ~11 ms on llvmpipe); the best of `reps` is printed as
+//   matmul <name> M N K: <GFLOP/s> GFLOP/s (<ms> ms)
+import { getGpu } from "../gpu/device.ts";
+import {
+  HARDWARE_TUNING,
+  type MatmulPlan,
+  type MatmulShape,
+  type MatmulTuning,
+  planMatmul,
+  SOFTWARE_TUNING,
+} from "../gpu/matmul_codegen.ts";
+
+export interface BenchCase {
+  name: string;
+  shape: MatmulShape;
+  /** Models in the fleet (workgroup z). */
+  fleet: number;
+}
+
+function mm(
+  name: string,
+  M: number,
+  N: number,
+  K: number,
+  opts: Partial<MatmulShape> & { fleet?: number } = {},
+): BenchCase {
+  const { fleet = 1, ...rest } = opts;
+  return {
+    name,
+    fleet,
+    shape: { M, N, K, transA: false, transB: false, bias: false, addend: false, ...rest },
+  };
+}
+
+/** The reference config (BT 4096, C 64, V 2048) and a small fleet (BT 512, d 32, K 8). */
+export const CASES: BenchCase[] = [
+  mm("logits", 4096, 2048, 64, { transB: true }),
+  mm("dlnf", 4096, 64, 2048),
+  mm("dwte", 2048, 64, 4096, { transA: true }),
+  mm("qkv", 4096, 192, 64, { bias: true }),
+  mm("attproj", 4096, 64, 64, { bias: true, addend: true }),
+  mm("fc", 4096, 256, 64, { bias: true }),
+  mm("fcproj", 4096, 64, 256, { bias: true, addend: true }),
+  mm("qkv.dx", 4096, 64, 192, { transB: true }),
+  mm("attproj.dx", 4096, 64, 64, { transB: true }),
+  mm("fcproj.dx", 4096, 64, 256, { transB: true }),
+  mm("fc.dx", 4096, 256, 64, { transB: true }),
+  mm("qkv.dw", 64, 192, 4096, { transA: true }),
+  mm("attproj.dw", 64, 64, 4096, { transA: true }),
+  mm("fc.dw", 64, 256, 4096, { transA: true }),
+  mm("fcproj.dw", 256, 64, 4096, { transA: true }),
+  mm("fleet8.logits", 512, 64, 32, { transB: true, fleet: 8 }),
+  mm("fleet8.attproj", 512, 32, 32, { bias: true, addend: true, fleet: 8 }),
+  mm("fleet8.fcproj", 512, 32, 128, { bias: true, addend: true, fleet: 8 }),
+  mm("fleet8.dlnf", 512, 32, 64, { fleet: 8 }),
+  mm("fleet8.dwte", 64, 32, 512, { transA: true, fleet: 8 }),
+  mm("fleet8.fc.dx", 512, 128, 32, { transB: true, fleet: 8 }),
+  mm("fleet8.fc.dw", 32, 128, 512, { transA: true, fleet: 8 }),
+];
+
+/** Shapes that exercise the scalar paths, remainders and padded strides. */
+export const ODD_CASES: BenchCase[] = [
+  mm("odd.nn", 37, 29, 23, { bias: true, addend: true, fleet: 3 }),
+  mm("odd.tb", 45, 30, 7, { transB: true, fleet: 2 }),
+  mm("odd.ta", 30, 18, 45, { transA: true, fleet: 2 }),
+  mm("odd.m", 4100, 66, 64, { bias: true }),
+  mm("odd.n", 100, 2050, 64, { transB: true }),
+  mm("odd.k", 128, 64, 2050),
+  mm("odd.tak", 96, 36, 4102, { transA: true }),
+  mm("odd.stride", 64, 48, 32, {
+    bias: true,
+    fleet: 3,
+    strideA: 64 * 32 + 4,
+    strideB: 32 * 48 + 64,
+    strideBias: 64,
+    strideC: 64 * 48 + 16,
+  }),
+  mm("odd.stride.tb", 48, 40, 16, {
+    transB: true,
+    fleet: 2,
+    strideB: 40 * 16 + 12,
+    strideC: 48 * 40 + 4,
+  }),
+  mm("odd.stride.ta", 40, 24, 96, {
+    transA: true,
+    fleet: 2,
+    strideA: 96 * 40 + 8,
+    strideC: 40 * 24 + 8,
+  }),
+  mm("odd.small", 3, 5, 2, { transA: true, transB: true, fleet: 2 }),
+  mm("odd.tatb", 20, 36, 12, { transA: true, transB: true, bias: true }),
+];
+
+interface Strides {
+  a: number;
+  b: number;
+  bias: number;
+  c: number;
+}
+
+function strides(s: MatmulShape): Strides {
+  return {
+    a: s.strideA ?? s.M * s.K,
+    b: s.strideB ?? s.K * s.N,
+    bias: s.strideBias ?? s.N,
+    c: s.strideC ?? s.M * s.N,
+  };
+}
+
+function randomArray(n: number, seed: number): Float32Array {
+  // xorshift32, uniform in [-1, 1)
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    out[i] = x / 2147483648 - 1;
+  }
+  return out;
+}
+
+/** Plain CPU matmul of model z, in float64; returns C[M*N]. */
+function cpuMatmul(
+  s: MatmulShape,
+  st: Strides,
+  z: number,
+  A: Float32Array,
+  B: Float32Array,
+  bias: Float32Array | null,
+  addend: Float32Array | null,
+): Float64Array {
+  const { M, N, K } = s;
+  const out = new Float64Array(M * N);
+  const aOff = z * st.a, bOff = z * st.b, cOff = z * st.c;
+  const row = new Float64Array(N);
+  const bRow = new Float64Array(N);
+  for (let m = 0; m < M; m++) {
+    row.fill(0);
+    for (let k = 0; k < K; k++) {
+      const a = s.transA ? A[aOff + k * M + m] : A[aOff + m * K + k];
+      if (s.transB) {
+        for (let n = 0; n < N; n++) bRow[n] = B[bOff + n * K + k];
+      } else {
+        for (let n = 0; n < N; n++) bRow[n] = B[bOff + k * N + n];
+      }
+      for (let n = 0; n < N; n++) row[n] += a * bRow[n];
+    }
+    for (let n = 0; n < N; n++) {
+      let v = row[n];
+      if (bias) v += bias[z * st.bias + n];
+      if (addend) v += addend[cOff + m * N + n];
+      out[m * N + n] = v;
+    }
+  }
+  return out;
+}
+
+/** CPU matmul with B transposed once up front (much faster for transB). */
+function cpuReference(
+  s: MatmulShape,
+  st: Strides,
+  z: number,
+  A: Float32Array,
+  B: Float32Array,
+  bias: Float32Array | null,
+  addend: Float32Array | null,
+): Float64Array {
+  if (!s.transB) return cpuMatmul(s, st, z, A, B, bias, addend);
+  const { N, K } = s;
+  const Bt = new Float32Array((z + 1) * K * N);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) Bt[z * K * N + k * N + n] = B[z * st.b + n * K + k];
+  }
+  return cpuMatmul(
+    { ...s, transB: false },
+    { ...st, b: K * N },
+    z,
+    A,
+    Bt,
+    bias,
+    addend,
+  );
+}
+
+interface Prepared {
+  plan: MatmulPlan;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  buffers: GPUBuffer[];
+  c: GPUBuffer;
+  cFloats: number;
+  data: { A: Float32Array; B: Float32Array; bias: Float32Array | null; addend: Float32Array | null };
+}
+
+function prepare(device: GPUDevice, bc: BenchCase, tuning: MatmulTuning): Prepared {
+  const s = bc.shape;
+  const st = strides(s);
+  const plan = planMatmul(s, tuning);
+  const module = device.createShaderModule({ code: plan.code, label: bc.name });
+  const pipeline = device.createComputePipeline({
+    label: bc.name,
+    layout: "auto",
+    compute: { module, entryPoint: "main" },
+  });
+  const F = bc.fleet;
+  // Each tensor spans the fleet's strides plus the last model's dense extent.
+  const A = randomArray(st.a * (F - 1) + s.M * s.K, 1);
+  const B = randomArray(st.b * (F - 1) + s.K * s.N, 2);
+  const bias = s.bias ? randomArray(st.bias * (F - 1) + s.N, 3) : null;
+  const cFloats = st.c * (F - 1) + s.M * s.N;
+  const addend = s.addend ? randomArray(cFloats, 4) : null;
+  const buffers: GPUBuffer[] = [];
+  const upload = (data: Float32Array) => {
+    const buf = device.createBuffer({
+      size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+    });
+    device.queue.writeBuffer(buf, 0, data);
+    buffers.push(buf);
+    return buf;
+  };
+  const a = upload(A), b = upload(B);
+  const c = upload(new Float32Array(cFloats));
+  const entries: GPUBindGroupEntry[] = [a, b, c].map((buffer, i) => ({
+    binding: i,
+    resource: { buffer },
+  }));
+  if (bias) entries.push({ binding: entries.length, resource: { buffer: upload(bias) } });
+  if (addend) entries.push({ binding: entries.length, resource: { buffer: upload(addend) } });
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+  return { plan, pipeline, bindGroup, buffers, c, cFloats, data: { A, B, bias, addend } };
+}
+
+function dispatch(device: GPUDevice, p: Prepared, fleet: number, times: number) {
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  pass.setPipeline(p.pipeline);
+  pass.setBindGroup(0, p.bindGroup);
+  for (let i = 0; i < times; i++) {
+    pass.dispatchWorkgroups(p.plan.grid[0], p.plan.grid[1], fleet);
+  }
+  pass.end();
+  device.queue.submit([enc.finish()]);
+}
+
+async function readBack(device: GPUDevice, src: GPUBuffer, floats: number) {
+  const size = Math.ceil((floats * 4) / 16) * 16;
+  const staging = device.createBuffer({
+    size,
+    usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+  });
+  const enc = device.createCommandEncoder();
+  enc.copyBufferToBuffer(src, 0, staging, 0, size);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0, floats * 4));
+  staging.unmap();
+  staging.destroy();
+  return out;
+}
+
+/** Max |gpu - cpu| / max |cpu| over all models; also checks that padding stays 0. */
+async function check(device: GPUDevice, bc: BenchCase, p: Prepared): Promise<number> {
+  dispatch(device, p, bc.fleet, 1);
+  const got = await readBack(device, p.c, p.cFloats);
+  const s = bc.shape, st = strides(s);
+  let maxDiff = 0, maxRef = 0;
+  const written = new Uint8Array(p.cFloats);
+  for (let z = 0; z < bc.fleet; z++) {
+    const ref = cpuReference(s, st, z, p.data.A, p.data.B, p.data.bias, p.data.addend);
+    for (let i = 0; i < s.M * s.N; i++) {
+      const idx = z * st.c + i;
+      written[idx] = 1;
+      const d = Math.abs(got[idx] - ref[i]);
+      if (!(d <= maxDiff)) maxDiff = d; // NaN-safe: NaN makes it NaN
+      maxRef = Math.max(maxRef, Math.abs(ref[i]));
+    }
+  }
+  // Elements between models (padding) must be left alone (the addend is C's
+  // initial content only where bound; without it C starts at 0).
+  for (let i = 0; i < p.cFloats; i++) {
+    if (!written[i] && got[i] !== 0) return Infinity;
+  }
+  return maxDiff / Math.max(maxRef, 1e-30);
+}
+
+async function time(
+  device: GPUDevice,
+  bc: BenchCase,
+  p: Prepared,
+  iters: number,
+  reps: number,
+): Promise<number> {
+  dispatch(device, p, bc.fleet, 1); // warm up (llvmpipe may compile lazily)
+  await device.queue.onSubmittedWorkDone();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    dispatch(device, p, bc.fleet, iters);
+    await device.queue.onSubmittedWorkDone();
+    best = Math.min(best, (performance.now() - t0) / iters);
+  }
+  return best;
+}
+
+export interface BenchResult {
+  name: string;
+  relErr: number;
+  ms: number;
+  gflops: number;
+  plan: MatmulPlan;
+}
+
+export async function benchCase(
+  device: GPUDevice,
+  bc: BenchCase,
+  opts: { tuning?: MatmulTuning; iters?: number; reps?: number; check?: boolean; time?: boolean },
+): Promise<BenchResult> {
+  const p = prepare(device, bc, opts.tuning ?? SOFTWARE_TUNING);
+  try {
+    const relErr = opts.check === false ? 0 : await check(device, bc, p);
+    if (!(relErr < 1e-4)) {
+      throw new Error(`matmul ${bc.name}: relative error ${relErr} >= 1e-4`);
+    }
+    const { M, N, K } = bc.shape;
+    const flops = 2 * M * N * K * bc.fleet;
+    const iters = opts.iters ?? 20;
+    const ms = opts.time === false ? NaN : await time(device, bc, p, iters, opts.reps ?? 3);
+    return { name: bc.name, relErr, ms, gflops: flops / (ms * 1e6), plan: p.plan };
+  } finally {
+    for (const b of p.buffers) b.destroy();
+  }
+}
+
+function argValue(args: string[], name: string): string | undefined {
+  const hit = args.find((a) => a.startsWith(`--${name}=`));
+  return hit?.slice(name.length + 3);
+}
+
+if (import.meta.main) {
+  const args = Deno.args;
+  const filter = argValue(args, "filter");
+  const reps = Number(argValue(args, "reps") ?? 3);
+  const itersArg = argValue(args, "iters");
+  const tuning = args.includes("--hardware") ? HARDWARE_TUNING : SOFTWARE_TUNING;
+  const doTime = !args.includes("--no-time");
+  const { device, info } = await getGpu();
+  console.log(`# adapter: ${info.description} (${info.backend}), tuning: ${
+    tuning === SOFTWARE_TUNING ? "software" : "hardware"
+  }`);
+  const cases = [...CASES, ...(args.includes("--odd") ? ODD_CASES : [])]
+    .filter((c) => !filter || filter.split(",").some((f) => c.name.includes(f)));
+  let failed = 0;
+  for (const bc of cases) {
+    const { M, N, K } = bc.shape;
+    try {
+      const r = await benchCase(device, bc, {
+        tuning,
+        reps,
+        iters: itersArg ? Number(itersArg) : undefined,
+        time: doTime,
+      });
+      const fleet = bc.fleet > 1 ? ` x${bc.fleet}` : "";
+      const plan = `[${r.plan.rm}x${r.plan.rn} vec${r.plan.vec} wg${r.plan.workgroupSize} grid ${
+        r.plan.grid.join("x")
+      }] err ${r.relErr.toExponential(1)}`;
+      if (doTime) {
+        console.log(
+          `matmul ${bc.name} ${M} ${N} ${K}${fleet}: ${r.gflops.toFixed(1)} GFLOP/s (${
+            r.ms.toFixed(3)
+          } ms)  ${plan}`,
+        );
+      } else {
+        console.log(`matmul ${bc.name} ${M} ${N} ${K}${fleet}: ok ${plan}`);
+      }
+      if (args.includes("--code")) console.log(r.plan.code);
+    } catch (e) {
+      failed++;
+      console.log(`matmul ${bc.name} ${M} ${N} ${K}: FAILED ${(e as Error).message}`);
+    }
+  }
+  if (failed) {
+    console.error(`${failed} case(s) failed`);
+    Deno.exit(1);
+  }
+}

@@ -1,0 +1,32 @@
+// What the HTTP layer needs from the rest of the process. main.ts builds these from the real
+// parts (GPU device, store, job queue); tests pass fakes. Nothing here imports gpu/.
+
+/** What /v1/health reports about the compute adapter. */
+export interface GpuSummary {
+  /** "vulkan", "gl", "metal", ... */
+  backend: string;
+  description: string;
+  /** True for CPU rasterizers (Mesa llvmpipe / lavapipe). */
+  software: boolean;
+  limits: Record<string, number>;
+}
+
+/** Resolves the adapter's summary; rejects when no WebGPU adapter is available. */
+export type GpuProvider = () => Promise<GpuSummary>;
+
+/** Read-only view of the job queue for health reporting. */
+export interface QueueStats {
+  /** Jobs queued or running. */
+  depth(): number | Promise<number>;
+}
+
+export interface AppDeps {
+  gpu: GpuProvider;
+  queue?: QueueStats;
+  /** When set, every /v1/* route except public ones needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** Default request body limit in bytes (routes may raise theirs). Default 64 MiB. */
+  maxBodyBytes?: number;
+  /** Where unexpected errors are logged (default console.error). */
+  log?: (message: string, err: unknown) => void;
+}

@@ -1,0 +1,156 @@
+// Every error leaves the service as `{"error": {"code", "message", "details"?}}` with a
+// 4xx/5xx status. Handlers throw `ApiError`; zod failures, malformed JSON and Hono's own
+// HTTP exceptions (bearer auth, body limit) are turned into the same shape here, and anything
+// else becomes a 500 whose details stay in the server log.
+
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+
+/** The JSON body of every error response. */
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string().meta({ description: "Stable, machine-readable error code." }),
+    message: z.string().meta({ description: "What went wrong, naming the field when one did." }),
+    details: z.unknown().optional().meta({ description: "Structured extra information." }),
+  }),
+}).meta({
+  id: "Error",
+  description: "The body of every 4xx/5xx response.",
+  example: { error: { code: "not_found", message: "No route for GET /v1/nope" } },
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/** An error meant for the client: its status, code and message are sent as they are. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+
+  static badRequest(message: string, details?: unknown): ApiError {
+    return new ApiError(400, "bad_request", message, details);
+  }
+  static notFound(message: string, details?: unknown): ApiError {
+    return new ApiError(404, "not_found", message, details);
+  }
+  static conflict(message: string, details?: unknown): ApiError {
+    return new ApiError(409, "conflict", message, details);
+  }
+}
+
+/** Status of a request whose input failed its zod schema. */
+export const VALIDATION_STATUS = 422;
+
+/** Formats an issue path as `body.config.heads` or `body.sequences[3]`. */
+export function formatPath(prefix: string | undefined, path: readonly PropertyKey[]): string {
+  let out = prefix ?? "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else out += out === "" ? String(key) : `.${String(key)}`;
+  }
+  return out === "" ? "(root)" : out;
+}
+
+/** Turns a zod error into a 422 ApiError whose message names every failing field. */
+export function fromZodError(error: z.ZodError, prefix?: string): ApiError {
+  const issues = error.issues.map((issue) => ({
+    path: formatPath(prefix, issue.path),
+    code: issue.code,
+    message: issue.message,
+  }));
+  const message = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+  return new ApiError(VALIDATION_STATUS, "validation_error", message, { issues });
+}
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: "bad_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  422: "validation_error",
+  429: "too_many_requests",
+  500: "internal_error",
+  503: "unavailable",
+};
+
+export function codeForStatus(status: number): string {
+  return CODE_BY_STATUS[status] ?? (status >= 500 ? "internal_error" : "error");
+}
+
+/** Builds the JSON error response. */
+export function errorResponse(
+  c: Context,
+  status: ContentfulStatusCode,
+  code: string,
+  message: string,
+  details?: unknown,
+): Response {
+  const body: ErrorBody = { error: { code, message } };
+  if (details !== undefined) body.error.details = details;
+  return c.json(body, status);
+}
+
+function isJsonSyntaxError(err: unknown): err is SyntaxError {
+  return err instanceof SyntaxError && /JSON/i.test(err.message);
+}
+
+export interface ErrorHandlerOptions {
+  /** Where unexpected errors are logged (default: console.error). */
+  log?: (message: string, err: unknown) => void;
+}
+
+/** The app-wide `onError` handler. */
+export function createErrorHandler(options: ErrorHandlerOptions = {}): ErrorHandler {
+  const log = options.log ?? ((message, err) => console.error(message, err));
+  return (thrown, c) => {
+    const err: unknown = thrown;
+    if (err instanceof ApiError) {
+      return errorResponse(c, err.status, err.code, err.message, err.details);
+    }
+    if (err instanceof z.ZodError) {
+      const e = fromZodError(err);
+      return errorResponse(c, e.status, e.code, e.message, e.details);
+    }
+    if (isJsonSyntaxError(err)) {
+      return errorResponse(c, 400, "invalid_json", `Malformed JSON body: ${err.message}`);
+    }
+    if (err instanceof HTTPException) {
+      const res = errorResponse(
+        c,
+        err.status,
+        codeForStatus(err.status),
+        err.message || defaultMessage(err.status),
+      );
+      // Keep the headers Hono's middleware set (e.g. WWW-Authenticate from bearer auth).
+      err.res?.headers.forEach((value, name) => {
+        if (name.toLowerCase() !== "content-type" && name.toLowerCase() !== "content-length") {
+          res.headers.set(name, value);
+        }
+      });
+      return res;
+    }
+    log(`[memcap] ${c.req.method} ${c.req.path} failed:`, err);
+    return errorResponse(c, 500, "internal_error", "Internal server error");
+  };
+}
+
+function defaultMessage(status: number): string {
+  if (status === 401) return "Unauthorized: send Authorization: Bearer <token>";
+  if (status === 413) return "Payload too large";
+  return `HTTP ${status}`;
+}
+
+/** The app-wide `notFound` handler: a 404 JSON error naming the method and path. */
+export const notFoundHandler: NotFoundHandler = (c) =>
+  errorResponse(c, 404, "not_found", `No route for ${c.req.method} ${c.req.path}`);

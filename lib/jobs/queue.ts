@@ -1,0 +1,681 @@
+// A durable job queue over the Store interface (runs and capacity sweeps).
+//
+// A job *is* its record: a run is a record in `runs`, a sweep one in
+// `capacity`; the record's indexed `status` is the job state and its body
+// holds the kind, input, progress, result and error. GET /v1/runs/{id} reads
+// the same record the worker writes.
+//
+// Why not Deno KV's enqueue/listenQueue: its delivery is at-least-once with
+// its own retry policy and no ordering or exclusive-claim guarantee, a queued
+// message cannot be inspected, counted (queue depth, 429) or withdrawn
+// (cancel), listenQueue may be called once per KV handle, and a PostgreSQL
+// store has no such primitive. Instead the durable state is the record and
+// its status index, changed only by atomic compare-and-set updates:
+//   enqueue: create(status "queued")          -- acknowledged = durable
+//   claim:   queued -> running (CAS; the oldest queued id first, ids sort by time)
+//   finish:  running -> succeeded | failed | cancelled (CAS)
+//   start(): running -> queued for jobs a crashed process left behind; the
+//            handler is then told `resumed` and gets the last persisted progress.
+// In this process a wake-up signal starts a claim as soon as a job is enqueued
+// or a slot frees; a slow poll (pollMs) also picks up jobs written by anyone
+// else. (With a shared PostgreSQL queue, start()'s re-queue must become a
+// lease/heartbeat check so one server does not take a live job of another.)
+
+import {
+  type Collection,
+  compareIds,
+  ConflictError,
+  type Page,
+  type Rec,
+  type Store,
+} from "../store/store.ts";
+
+export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
+export type JobStatus = typeof JOB_STATUSES[number];
+/** A job in one of these states still uses the records it references. */
+export const ACTIVE_STATUSES: readonly JobStatus[] = ["queued", "running"];
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
+
+/** Collections whose records are jobs. */
+export const JOB_COLLECTIONS = ["runs", "capacity"] as const satisfies readonly Collection[];
+export type JobCollection = typeof JOB_COLLECTIONS[number];
+
+export interface JobErrorInfo {
+  code: string;
+  message: string;
+}
+
+/** The stored body of a job record (its status is the record's status). */
+export interface JobBody<I = unknown, P = unknown, R = unknown> {
+  /** Which handler runs it ("train", "capacity", ...). */
+  kind: string;
+  input: I;
+  /** Last persisted progress (null before the first). */
+  progress: P | null;
+  result: R | null;
+  error: JobErrorInfo | null;
+  cancelRequested: boolean;
+  /** Times the job was started; > 1 means it was resumed after an interruption. */
+  attempts: number;
+  /** Times start() found it left `running` by a process that died. */
+  recoveries: number;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** A job as the routes see it. */
+export interface Job<I = unknown, P = unknown, R = unknown> extends JobBody<I, P, R> {
+  id: string;
+  collection: JobCollection;
+  status: JobStatus;
+  refs: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type JobEvent<P = unknown> =
+  /** Every change of state (and a cancel request); `job` is the full new state. */
+  | { type: "status"; id: string; job: Job<unknown, P> }
+  /** Every progress report, persisted or not. */
+  | { type: "progress"; id: string; progress: P };
+
+export interface JobContext<I = unknown, P = unknown> {
+  id: string;
+  collection: JobCollection;
+  kind: string;
+  input: I;
+  /** 1 on the first start, 2 after one interruption, ... */
+  attempt: number;
+  /**
+   * True when an earlier start was interrupted (crash or shutdown): load the
+   * checkpoint (an artifact of this record) and continue from it.
+   */
+  resumed: boolean;
+  /** Progress as last persisted (on a resume, from the interrupted start). */
+  lastProgress: P | null;
+  /** Aborted on cancel (reason JobCancelledError) or shutdown (JobInterruptedError). */
+  signal: AbortSignal;
+  /** True once a cancel was requested. */
+  cancelled(): boolean;
+  /** Throws the abort reason if the signal is aborted. Call it between steps. */
+  throwIfAborted(): void;
+  /**
+   * Reports progress: every call is sent to subscribers; it is persisted when
+   * `persist` is true or persistProgressMs passed since the last write. Write
+   * a checkpoint artifact *before* persisting the progress that refers to it.
+   */
+  progress(p: P, opts?: { persist?: boolean }): Promise<void>;
+  store: Store;
+}
+
+export type JobHandler<I = any, P = any, R = any> = (ctx: JobContext<I, P>) => Promise<R>;
+
+export interface JobQueueOptions {
+  /** Jobs run at once (default 1: one GPU). */
+  concurrency?: number;
+  /** Most queued (not yet running) jobs over all job collections; more -> QueueFullError. */
+  maxQueued?: number;
+  /**
+   * Most times one job may be found left `running` by a dead process; the
+   * next time it fails instead of crashing the service again (default 3).
+   * A graceful stop() does not count.
+   */
+  maxRecoveries?: number;
+  /** Least interval between persisted progress writes (default 1000 ms). */
+  persistProgressMs?: number;
+  /** How often the worker also looks for work it was not told about (default 1000 ms). */
+  pollMs?: number;
+  log?: (message: string, error?: unknown) => void;
+}
+
+/** Thrown by enqueue when the queue is full (the route answers 429). */
+export class QueueFullError extends Error {
+  readonly code = "queue_full";
+  constructor(readonly queued: number, readonly maxQueued: number) {
+    super(`the job queue is full (${queued} queued, at most ${maxQueued}); retry later`);
+    this.name = "QueueFullError";
+  }
+}
+
+/** Abort reason when a job is cancelled. */
+export class JobCancelledError extends Error {
+  readonly code = "cancelled";
+  constructor() {
+    super("the job was cancelled");
+    this.name = "JobCancelledError";
+  }
+}
+
+/** Abort reason when the service stops; the job is re-queued and resumed later. */
+export class JobInterruptedError extends Error {
+  readonly code = "interrupted";
+  constructor() {
+    super("the service is shutting down; the job will resume");
+    this.name = "JobInterruptedError";
+  }
+}
+
+/** A handler may throw this to fail a job with a specific error code. */
+export class JobFailure extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "JobFailure";
+  }
+}
+
+export function isJobCollection(c: string): c is JobCollection {
+  return (JOB_COLLECTIONS as readonly string[]).includes(c);
+}
+
+export function jobFromRecord<I, P, R>(rec: Rec<JobBody<I, P, R>>): Job<I, P, R> {
+  return {
+    id: rec.id,
+    collection: rec.collection as JobCollection,
+    status: rec.status as JobStatus,
+    refs: rec.refs,
+    createdAt: rec.createdAt,
+    updatedAt: rec.updatedAt,
+    ...rec.body,
+  };
+}
+
+interface Running {
+  controller: AbortController;
+  cancelled: boolean;
+  done: Promise<void>;
+}
+
+type Listener = (ev: JobEvent<any>) => void;
+
+export class JobQueue {
+  readonly concurrency: number;
+  readonly maxQueued: number;
+  readonly maxRecoveries: number;
+  private readonly persistProgressMs: number;
+  private readonly pollMs: number;
+  private readonly log: (message: string, error?: unknown) => void;
+
+  private readonly handlers = new Map<string, JobHandler>();
+  private readonly running = new Map<string, Running>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private started = false;
+  private stopping = false;
+  private loopDone: Promise<void> | null = null;
+  private wakePending = false;
+  private wakeResolve: (() => void) | null = null;
+  private enqueueChain: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly store: Store, opts: JobQueueOptions = {}) {
+    this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
+    this.maxQueued = Math.max(1, Math.floor(opts.maxQueued ?? 100));
+    this.maxRecoveries = Math.max(0, Math.floor(opts.maxRecoveries ?? 3));
+    this.persistProgressMs = opts.persistProgressMs ?? 1000;
+    this.pollMs = opts.pollMs ?? 1000;
+    this.log = opts.log ?? ((m, e) => console.error(`[jobs] ${m}`, e ?? ""));
+  }
+
+  /** Registers the handler for jobs of `kind` (before start()). */
+  register<I = unknown, P = unknown, R = unknown>(
+    kind: string,
+    handler: JobHandler<I, P, R>,
+  ): this {
+    this.handlers.set(kind, handler as JobHandler);
+    return this;
+  }
+
+  /**
+   * Re-queues jobs a crashed process left `running` (or ends them: cancelled
+   * if a cancel was requested, failed after maxRecoveries), then starts the
+   * worker loop.
+   */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (const collection of JOB_COLLECTIONS) {
+      let cursor: string | null = null;
+      const stale: string[] = [];
+      do {
+        const page: Page<JobBody> = await this.store.list<JobBody>(collection, {
+          status: "running",
+          limit: 100,
+          cursor,
+        });
+        stale.push(...page.items.map((r) => r.id));
+        cursor = page.nextCursor;
+      } while (cursor);
+      for (const id of stale) await this.recover(collection, id);
+    }
+    this.loopDone = this.loop();
+  }
+
+  /**
+   * Stops taking jobs, aborts running ones with JobInterruptedError and waits
+   * for them; those that stop early go back to `queued` and resume on the
+   * next start(). Call before closing the store.
+   */
+  async stop(): Promise<void> {
+    if (!this.started || this.stopping) {
+      await this.loopDone;
+      return;
+    }
+    this.stopping = true;
+    this.wake();
+    for (const r of this.running.values()) {
+      if (!r.controller.signal.aborted) r.controller.abort(new JobInterruptedError());
+    }
+    await this.loopDone;
+    await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
+  /**
+   * Persists a new job as `queued` and wakes the worker. `refs` are the ids
+   * of records the job uses (model, dataset): a delete of those answers 409
+   * while the job is active (see activeJobsUsing). Throws QueueFullError.
+   */
+  enqueue<I>(
+    collection: JobCollection,
+    kind: string,
+    input: I,
+    opts: { refs?: string[]; id?: string } = {},
+  ): Promise<Job<I>> {
+    if (!isJobCollection(collection)) {
+      return Promise.reject(new TypeError(`${collection} is not a job collection`));
+    }
+    // Serialise enqueues in this process so the max-queue check and the
+    // create cannot interleave.
+    const p = this.enqueueChain.then(async () => {
+      const queued = await this.countStatus("queued");
+      if (queued >= this.maxQueued) throw new QueueFullError(queued, this.maxQueued);
+      const body: JobBody<I> = {
+        kind,
+        input,
+        progress: null,
+        result: null,
+        error: null,
+        cancelRequested: false,
+        attempts: 0,
+        recoveries: 0,
+        startedAt: null,
+        finishedAt: null,
+      };
+      const rec = await this.store.create(collection, body, {
+        id: opts.id,
+        status: "queued",
+        refs: opts.refs,
+      });
+      const job = jobFromRecord(rec);
+      this.emit({ type: "status", id: job.id, job });
+      this.wake();
+      return job;
+    });
+    this.enqueueChain = p.catch(() => {});
+    return p;
+  }
+
+  async get<I = unknown, P = unknown, R = unknown>(
+    collection: JobCollection,
+    id: string,
+  ): Promise<Job<I, P, R> | null> {
+    const rec = await this.store.get<JobBody<I, P, R>>(collection, id);
+    return rec ? jobFromRecord(rec) : null;
+  }
+
+  /**
+   * Cancels a job: a queued one becomes `cancelled` at once; a running one
+   * gets its cancel flag set and its signal aborted, and becomes `cancelled`
+   * when its handler returns. Finished jobs are left as they are.
+   * Null if the job does not exist.
+   */
+  async cancel(collection: JobCollection, id: string): Promise<Job | null> {
+    let changed = false;
+    const rec = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => {
+      changed = false;
+      if (cur.status === "queued") {
+        changed = true;
+        return {
+          status: "cancelled",
+          body: { ...cur.body, cancelRequested: true, finishedAt: new Date().toISOString() },
+        };
+      }
+      if (cur.status === "running" && !cur.body.cancelRequested) {
+        changed = true;
+        return { body: { ...cur.body, cancelRequested: true } };
+      }
+      return undefined;
+    });
+    if (!rec) return null;
+    const job = jobFromRecord(rec);
+    const r = this.running.get(id);
+    if (r && rec.status === "running") {
+      r.cancelled = true;
+      if (!r.controller.signal.aborted) r.controller.abort(new JobCancelledError());
+    }
+    if (changed) this.emit({ type: "status", id, job });
+    return job;
+  }
+
+  /** Queued and running jobs over all job collections (for /v1/health). */
+  async depth(): Promise<{ queued: number; running: number }> {
+    return { queued: await this.countStatus("queued"), running: await this.countStatus("running") };
+  }
+
+  /** Active (queued or running) jobs whose refs include `id`: a DELETE of `id` is a 409. */
+  async activeJobsUsing(id: string): Promise<Job[]> {
+    const recs = await this.store.referencing(id);
+    return recs
+      .filter((r) =>
+        isJobCollection(r.collection) && (ACTIVE_STATUSES as readonly string[]).includes(r.status!)
+      )
+      .map((r) => jobFromRecord(r as Rec<JobBody>));
+  }
+
+  /**
+   * Calls `listener` with every event of job `id` until the returned function
+   * is called. Subscribe first, then read the job, so nothing is missed.
+   */
+  subscribe<P = unknown>(id: string, listener: (ev: JobEvent<P>) => void): () => void {
+    let set = this.listeners.get(id);
+    if (!set) this.listeners.set(id, set = new Set());
+    set.add(listener as Listener);
+    return () => {
+      set.delete(listener as Listener);
+      if (set.size === 0 && this.listeners.get(id) === set) this.listeners.delete(id);
+    };
+  }
+
+  /** Resolves with the job once it is succeeded, failed or cancelled. */
+  async wait(collection: JobCollection, id: string, timeoutMs = 0): Promise<Job> {
+    let unsubscribe = () => {};
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await new Promise<Job>((resolve, reject) => {
+        unsubscribe = this.subscribe(id, (ev) => {
+          if (ev.type === "status" && isTerminal(ev.job.status)) resolve(ev.job);
+        });
+        if (timeoutMs > 0) {
+          timer = setTimeout(
+            () => reject(new Error(`job ${id} not finished after ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }
+        this.get(collection, id).then((job) => {
+          if (!job) reject(new Error(`job ${collection}/${id} does not exist`));
+          else if (isTerminal(job.status)) resolve(job);
+        }, reject);
+      });
+    } finally {
+      unsubscribe();
+      clearTimeout(timer);
+    }
+  }
+
+  // ------------------------------------------------------------- internals
+
+  private async countStatus(status: JobStatus): Promise<number> {
+    let n = 0;
+    for (const c of JOB_COLLECTIONS) n += await this.store.count(c, { status });
+    return n;
+  }
+
+  private emit(ev: JobEvent): void {
+    const set = this.listeners.get(ev.id);
+    if (!set) return;
+    for (const l of [...set]) {
+      try {
+        l(ev);
+      } catch (e) {
+        this.log(`event listener for ${ev.id} threw`, e);
+      }
+    }
+  }
+
+  private wake(): void {
+    this.wakePending = true;
+    this.wakeResolve?.();
+  }
+
+  private async sleep(): Promise<void> {
+    if (this.wakePending) {
+      this.wakePending = false;
+      return;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      this.wakeResolve = resolve;
+      timer = setTimeout(resolve, this.pollMs);
+    });
+    clearTimeout(timer);
+    this.wakeResolve = null;
+    this.wakePending = false;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping) {
+      if (this.running.size < this.concurrency) {
+        let rec: Rec<JobBody> | null = null;
+        try {
+          rec = await this.claimNext();
+        } catch (e) {
+          this.log("could not claim a job", e);
+        }
+        if (rec && !this.stopping) {
+          this.launch(rec);
+          continue;
+        }
+        if (rec) {
+          // Claimed while stopping: hand it back untouched.
+          await this.requeue(rec.collection as JobCollection, rec.id).catch((e) =>
+            this.log(`could not re-queue ${rec!.id}`, e)
+          );
+          break;
+        }
+      }
+      await this.sleep();
+    }
+  }
+
+  /** Claims the oldest queued job (queued -> running), or null. */
+  private async claimNext(): Promise<Rec<JobBody> | null> {
+    const candidates: Rec<JobBody>[] = [];
+    for (const c of JOB_COLLECTIONS) {
+      const page = await this.store.list<JobBody>(c, {
+        status: "queued",
+        order: "asc",
+        limit: 10,
+      });
+      candidates.push(...page.items);
+    }
+    candidates.sort((a, b) => compareIds(a.id, b.id));
+    for (const cand of candidates) {
+      let claimed = false;
+      const rec = await this.store.atomicUpdate<JobBody>(cand.collection, cand.id, (cur) => {
+        claimed = false;
+        if (cur.status !== "queued") return undefined;
+        claimed = true;
+        return {
+          status: "running",
+          body: {
+            ...cur.body,
+            attempts: cur.body.attempts + 1,
+            startedAt: new Date().toISOString(),
+            error: null,
+          },
+        };
+      });
+      if (rec && claimed) return rec;
+    }
+    return null;
+  }
+
+  private launch(rec: Rec<JobBody>): void {
+    const controller = new AbortController();
+    const entry: Running = {
+      controller,
+      cancelled: rec.body.cancelRequested,
+      done: Promise.resolve(),
+    };
+    this.running.set(rec.id, entry);
+    entry.done = this.execute(rec, entry)
+      .catch((e) => this.log(`job ${rec.id} could not be finished`, e))
+      .finally(() => {
+        this.running.delete(rec.id);
+        this.wake();
+      });
+  }
+
+  private async execute(rec: Rec<JobBody>, entry: Running): Promise<void> {
+    const collection = rec.collection as JobCollection;
+    const id = rec.id;
+    const job = jobFromRecord(rec);
+    this.emit({ type: "status", id, job });
+    const signal = entry.controller.signal;
+
+    let lastPersist = 0;
+    let unpersisted: { p: unknown } | null = null;
+    const ctx: JobContext = {
+      id,
+      collection,
+      kind: rec.body.kind,
+      input: rec.body.input,
+      attempt: rec.body.attempts,
+      resumed: rec.body.attempts > 1,
+      lastProgress: rec.body.progress,
+      signal,
+      cancelled: () => entry.cancelled,
+      throwIfAborted: () => {
+        if (signal.aborted) throw signal.reason;
+      },
+      store: this.store,
+      progress: async (p, opts = {}) => {
+        this.emit({ type: "progress", id, progress: p });
+        unpersisted = { p };
+        const now = Date.now();
+        if (!opts.persist && now - lastPersist < this.persistProgressMs) return;
+        lastPersist = now;
+        unpersisted = null;
+        const after = await this.store.atomicUpdate<JobBody>(
+          collection,
+          id,
+          (cur) => cur.status === "running" ? { body: { ...cur.body, progress: p } } : undefined,
+        );
+        // A cancel may have been requested elsewhere (another process).
+        if (after?.body.cancelRequested && !entry.cancelled) {
+          entry.cancelled = true;
+          if (!signal.aborted) entry.controller.abort(new JobCancelledError());
+        }
+      },
+    };
+
+    let outcome: { ok: true; result: unknown } | { ok: false; error: unknown };
+    if (entry.cancelled) {
+      outcome = { ok: false, error: new JobCancelledError() };
+    } else {
+      const handler = this.handlers.get(rec.body.kind);
+      try {
+        if (!handler) {
+          throw new JobFailure("no_handler", `no handler for job kind "${rec.body.kind}"`);
+        }
+        outcome = { ok: true, result: await handler(ctx) };
+      } catch (error) {
+        outcome = { ok: false, error };
+      }
+    }
+
+    const interrupted = !outcome.ok && signal.aborted &&
+      signal.reason instanceof JobInterruptedError && !entry.cancelled;
+    const finalProgress = unpersisted as { p: unknown } | null;
+    const finish = (cur: Rec<JobBody>, withResult: boolean) => {
+      if (cur.status !== "running") return undefined;
+      const body: JobBody = { ...cur.body };
+      if (finalProgress) body.progress = finalProgress.p;
+      const now = new Date().toISOString();
+      let status: JobStatus;
+      if (cur.body.cancelRequested || entry.cancelled) {
+        status = "cancelled";
+        body.cancelRequested = true;
+        body.result = outcome.ok && withResult ? outcome.result as unknown : null;
+        body.finishedAt = now;
+      } else if (interrupted) {
+        status = "queued";
+      } else if (outcome.ok && withResult) {
+        status = "succeeded";
+        body.result = outcome.result ?? null;
+        body.finishedAt = now;
+      } else {
+        status = "failed";
+        body.error = outcome.ok
+          ? { code: "result_not_stored", message: "the job's result could not be stored" }
+          : errorInfo(outcome.error);
+        body.finishedAt = now;
+      }
+      return { status, body };
+    };
+    let done: Rec<JobBody> | null;
+    try {
+      done = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => finish(cur, true));
+    } catch (e) {
+      if (e instanceof ConflictError) throw e;
+      // Most likely the result is too large for a record: keep the job, drop the result.
+      this.log(`job ${id}: could not store its outcome`, e);
+      done = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => finish(cur, false));
+    }
+    if (done) this.emit({ type: "status", id, job: jobFromRecord(done) });
+    if (!outcome.ok && !interrupted && !(outcome.error instanceof JobCancelledError)) {
+      if (!(outcome.error instanceof JobFailure)) this.log(`job ${id} failed`, outcome.error);
+    }
+  }
+
+  /** A job left running by a crashed process: back to queued (or ended). */
+  private async recover(collection: JobCollection, id: string): Promise<void> {
+    const rec = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => {
+      if (cur.status !== "running") return undefined;
+      const now = new Date().toISOString();
+      if (cur.body.cancelRequested) {
+        return { status: "cancelled", body: { ...cur.body, finishedAt: now } };
+      }
+      const recoveries = (cur.body.recoveries ?? 0) + 1;
+      if (recoveries > this.maxRecoveries) {
+        return {
+          status: "failed",
+          body: {
+            ...cur.body,
+            recoveries,
+            finishedAt: now,
+            error: {
+              code: "interrupted",
+              message: `the service died ${recoveries} times while this job ran; not retrying`,
+            },
+          },
+        };
+      }
+      return { status: "queued", body: { ...cur.body, recoveries } };
+    });
+    if (rec) this.emit({ type: "status", id, job: jobFromRecord(rec) });
+  }
+
+  /** A job claimed but not started: back to queued, attempt not counted. */
+  private async requeue(collection: JobCollection, id: string): Promise<void> {
+    await this.store.atomicUpdate<JobBody>(
+      collection,
+      id,
+      (cur) =>
+        cur.status === "running"
+          ? { status: "queued", body: { ...cur.body, attempts: cur.body.attempts - 1 } }
+          : undefined,
+    );
+  }
+}
+
+export function isTerminal(status: JobStatus): boolean {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
+function errorInfo(e: unknown): JobErrorInfo {
+  if (
+    e instanceof JobFailure || e instanceof JobCancelledError || e instanceof JobInterruptedError
+  ) {
+    return { code: e.code, message: e.message };
+  }
+  if (e instanceof Error) return { code: "job_failed", message: e.message };
+  return { code: "job_failed", message: String(e) };
+}

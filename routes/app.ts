@@ -1,0 +1,76 @@
+// createApp(deps): the whole HTTP service as a Hono app, without listening. main.ts serves it;
+// tests call `app.request(...)`. To add a resource, write `routes/<name>.ts` exporting
+// `<name>Router(deps): ApiRouter` and list it in `resourceRouters` below.
+
+import { Hono, type MiddlewareHandler } from "hono";
+import { bearerAuth } from "hono/bearer-auth";
+import type { OpenAPIObject } from "openapi3-ts/oas31";
+import { healthRouter } from "./health.ts";
+import { docsRouter } from "./docs.ts";
+import type { AppDeps } from "../lib/http/deps.ts";
+import { createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
+import { buildOpenApiDocument } from "../lib/http/openapi.ts";
+import type { ApiRouter, AppEnv, RouteSpec } from "../lib/http/route.ts";
+import { VERSION } from "../lib/version.ts";
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+export interface AppOptions {
+  /** Extra routers mounted after the built-in ones (tests use this for probe routes). */
+  routers?: ApiRouter[];
+}
+
+/** The routers of the /v1 resources, in the order they appear in the document. */
+function resourceRouters(deps: AppDeps): ApiRouter[] {
+  return [healthRouter(deps)];
+}
+
+const API_DESCRIPTION =
+  "memcap measures how much a language model memorizes: it trains small GPT-style " +
+  "transformers on the GPU (WebGPU), evaluates likelihoods, and reports memorization and " +
+  "capacity in bits (Morris et al., 2025). Errors are " +
+  '`{"error": {"code", "message", "details"?}}`; long work is a job (202, then poll or stream).';
+
+export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv> {
+  const routers = [...resourceRouters(deps), ...(options.routers ?? [])];
+  const routes: RouteSpec[] = [];
+  let document: OpenAPIObject | undefined;
+  const docs = docsRouter(() =>
+    document ??= buildOpenApiDocument(routes, {
+      title: "memcap",
+      version: VERSION,
+      description: API_DESCRIPTION,
+      auth: Boolean(deps.token),
+    })
+  );
+  routers.push(docs);
+  for (const r of routers) routes.push(...r.routes);
+
+  const app = new Hono<AppEnv>();
+  app.onError(createErrorHandler({ log: deps.log }));
+  app.notFound(notFoundHandler);
+
+  const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  app.use("*", async (c, next) => {
+    c.set("maxBodyBytes", maxBodyBytes);
+    await next();
+  });
+
+  if (deps.token) {
+    const publicRoutes = new Set<string>();
+    for (const r of routes.filter((r) => r.public && r.path.startsWith("/v1/"))) {
+      if (r.path.includes(":")) throw new Error(`Public route ${r.path} cannot have parameters`);
+      publicRoutes.add(`${r.method.toUpperCase()} ${r.path}`);
+      if (r.method === "get") publicRoutes.add(`HEAD ${r.path}`);
+    }
+    const auth = bearerAuth({ token: deps.token });
+    const guard: MiddlewareHandler = (c, next) => {
+      if (publicRoutes.has(`${c.req.method} ${c.req.path}`)) return next();
+      return auth(c, next);
+    };
+    app.use("/v1/*", guard);
+  }
+
+  for (const r of routers) app.route("/", r.hono);
+  return app;
+}

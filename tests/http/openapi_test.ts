@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { validate } from "@readme/openapi-parser";
+import { createApp } from "../../routes/app.ts";
+import { toOpenApiPath } from "../../lib/http/route.ts";
+import { VERSION } from "../../lib/version.ts";
+import { fakeGpu, probeApp } from "./_probe.ts";
+
+async function documentOf(app: { request: (p: string) => Response | Promise<Response> }) {
+  const res = await app.request("/openapi.json");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+  return await res.json();
+}
+
+async function assertValid(doc: unknown) {
+  const result = await validate(structuredClone(doc) as any);
+  assert.ok(result.valid, JSON.stringify(result, null, 2));
+}
+
+/** Every non-middleware route Hono serves, as "method /openapi/{path}". */
+function servedRoutes(app: { routes: { method: string; path: string }[] }): string[] {
+  return [
+    ...new Set(
+      app.routes
+        .filter((r) => r.method !== "ALL")
+        .map((r) => `${r.method.toLowerCase()} ${toOpenApiPath(r.path)}`),
+    ),
+  ];
+}
+
+for (
+  const [name, make] of [
+    ["the service", () => createApp({ gpu: fakeGpu })],
+    ["the service with a token", () => createApp({ gpu: fakeGpu, token: "t" })],
+    ["the service with probe routes", () => probeApp().app],
+  ] as const
+) {
+  Deno.test(`/openapi.json of ${name} is valid OpenAPI 3.1 listing every route`, async () => {
+    const app = make();
+    const doc = await documentOf(app);
+    assert.equal(doc.openapi, "3.1.0");
+    assert.equal(doc.info.version, VERSION);
+    await assertValid(doc);
+
+    const served = servedRoutes(app);
+    assert.ok(served.includes("get /v1/health"));
+    assert.ok(served.includes("get /openapi.json"));
+    assert.ok(served.includes("get /docs"));
+    for (const route of served) {
+      const [method, path] = route.split(" ");
+      assert.ok(doc.paths[path]?.[method], `${route} is served but missing from the document`);
+    }
+    // ...and the document lists nothing that is not served.
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item as object).map((m) => `${m} ${path}`)
+    );
+    assert.deepEqual(documented.sort(), served.sort());
+  });
+}
+
+Deno.test("schemas with .meta({id}) become components; refs, examples, params carry over", async () => {
+  const doc = await documentOf(probeApp().app);
+  const schemas = doc.components.schemas;
+  for (const id of ["Error", "Health", "GpuSummary", "ProbeCreate", "ProbeThing", "ProbeConfig"]) {
+    assert.ok(schemas[id], `components.schemas.${id}`);
+  }
+  // ProbeConfig's input side (heads has a default, so is optional) differs from its output.
+  assert.deepEqual(schemas.ProbeConfig.required, ["vocabSize", "heads"]);
+  assert.deepEqual(schemas.ProbeConfigInput.required, ["vocabSize"]);
+  assert.equal(schemas.ProbeCreate.properties.config.$ref, "#/components/schemas/ProbeConfigInput");
+
+  const create = doc.paths["/v1/probes"].post;
+  const body = create.requestBody.content["application/json"];
+  assert.equal(body.schema.$ref, "#/components/schemas/ProbeCreate");
+  assert.deepEqual(body.example, { config: { vocabSize: 2048, heads: 4 } });
+  assert.equal(create.requestBody.required, true);
+  assert.equal(
+    create.responses["201"].content["application/json"].schema.$ref,
+    "#/components/schemas/ProbeThing",
+  );
+  for (const status of ["400", "422", "413", "default"]) {
+    assert.equal(
+      create.responses[status].content["application/json"].schema.$ref,
+      "#/components/schemas/Error",
+    );
+  }
+  assert.ok(doc.tags.some((t: { name: string }) => t.name === "probes"));
+
+  const items = doc.paths["/v1/probes/{id}/items"].get;
+  const byName = Object.fromEntries(items.parameters.map((p: any) => [p.name, p]));
+  assert.equal(byName.id.in, "path");
+  assert.equal(byName.id.required, true);
+  assert.equal(byName.limit.in, "query");
+  assert.equal(byName.limit.required, false);
+  assert.equal(byName.limit.schema.default, 10);
+  assert.equal(byName.tag.schema.type, "array");
+
+  assert.equal(doc.paths["/docs/assets/{file}"].get.parameters[0].name, "file");
+  const health = doc.paths["/v1/health"].get.responses["200"].content["application/json"];
+  assert.equal(health.schema.$ref, "#/components/schemas/Health");
+  assert.equal(health.example.status, "ok");
+});
