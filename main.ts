@@ -1,17 +1,32 @@
-// Wiring only: configuration from the environment, the parts the app needs, and the server.
+// Wiring only: configuration from the environment, the store, the job queue,
+// the GPU engine and the HTTP server; graceful shutdown on SIGINT/SIGTERM.
 
 import { getGpu } from "./gpu/device.ts";
+import { GpuEngine } from "./gpu/engine.ts";
+import { registerEngineJobs } from "./gpu/jobs/register.ts";
 import { createApp } from "./routes/app.ts";
 import { loadConfig } from "./lib/config.ts";
-import type { GpuProvider } from "./lib/http/deps.ts";
+import { JobQueue } from "./lib/jobs/queue.ts";
+import { openStore } from "./lib/store/mod.ts";
 import { VERSION } from "./lib/version.ts";
 
 const config = loadConfig();
 await Deno.mkdir(config.dataDir, { recursive: true });
 
-const gpu: GpuProvider = async () => (await getGpu()).info;
+const store = await openStore({ dataDir: config.dataDir });
+const jobs = new JobQueue(store);
+const engine = new GpuEngine(getGpu);
+registerEngineJobs(engine, jobs);
 
-const app = createApp({ gpu, token: config.token, maxBodyBytes: config.maxBodyBytes });
+const app = createApp({
+  gpu: () => engine.gpu(),
+  queue: { depth: async () => ((d) => d.queued + d.running)(await jobs.depth()) },
+  store,
+  jobs,
+  engine,
+  token: config.token,
+  maxBodyBytes: config.maxBodyBytes,
+});
 
 const server = Deno.serve({
   hostname: config.host,
@@ -24,17 +39,21 @@ const server = Deno.serve({
 }, app.fetch);
 
 // Report the adapter without holding up the listener (the first request may take a moment).
-gpu().then(
+engine.gpu().then(
   (g) => console.log(`gpu: ${g.description} (${g.backend}${g.software ? ", software" : ""})`),
   (err) => console.warn(`gpu: unavailable: ${err instanceof Error ? err.message : err}`),
 );
+await jobs.start();
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: shutting down`);
+  // Running jobs go back to the queue and resume from their checkpoint at the next start.
+  await jobs.stop();
   await server.shutdown();
+  await store.close();
   Deno.exit(0);
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {

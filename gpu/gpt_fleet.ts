@@ -95,7 +95,7 @@ export class GptFleet {
     this.B = options.batchSize;
     this.T = options.config.seqLen;
     this.device = gpu.device;
-    this.kernels = new Kernels(gpu.device);
+    this.kernels = Kernels.forDevice(gpu.device);
     this.tuning = gpu.info.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
@@ -699,6 +699,11 @@ export class GptFleet {
     this.step++;
   }
 
+  /** Every op of one training step, in order (profiling). */
+  stepOps(): Op[] {
+    return [...this.forwardOps, ...this.lossTrainOps, ...this.backwardOps, ...this.optimizerOps];
+  }
+
   /** Forward + backward only: gradients of the mean token loss (tests, checks). */
   computeGradients(tokens: Uint32Array) {
     if (!this.options.training) throw new Error("this fleet was created without training");
@@ -752,26 +757,12 @@ export class GptFleet {
   /** Sets model z's parameters from the logical layout (lib/model/layout.ts). */
   setParameters(z: number, flat: Float32Array) {
     this.checkModel(z);
-    const last = this.tensors[this.tensors.length - 1].spec;
-    if (flat.length !== last.offset + last.size) {
-      throw new RangeError(
-        `parameters: expected ${last.offset + last.size} floats, got ${flat.length}`,
-      );
-    }
     let src = flat;
     if (this.options.precision === "bf16") {
       src = flat.slice();
       roundToBf16(src);
     }
-    for (const t of this.tensors) {
-      this.device.queue.writeBuffer(
-        this.params,
-        (t.blockOffset + z * t.stride) * 4,
-        src as Float32Array<ArrayBuffer>,
-        t.spec.offset,
-        t.spec.size,
-      );
-    }
+    this.scatter(this.params, z, src, "parameters");
     // A model that gets new weights starts a fresh optimizer state.
     if (this.adamM) this.zeroSlices(z, [this.adamM, this.adamV!]);
   }
@@ -795,6 +786,38 @@ export class GptFleet {
   getGradients(z: number): Promise<Float32Array> {
     if (!this.grads) throw new Error("this fleet was created without training");
     return this.gather(this.grads, z);
+  }
+
+  /** Model z's Adam moments in the logical layout (checkpoints). */
+  async getOptimizerState(z: number): Promise<{ m: Float32Array; v: Float32Array }> {
+    if (!this.adamM || !this.adamV) throw new Error("this fleet was created without training");
+    return { m: await this.gather(this.adamM, z), v: await this.gather(this.adamV, z) };
+  }
+
+  /** Restores model z's Adam moments (after setParameters, which clears them). */
+  setOptimizerState(z: number, state: { m: Float32Array; v: Float32Array }) {
+    if (!this.adamM || !this.adamV) throw new Error("this fleet was created without training");
+    this.scatter(this.adamM, z, state.m, "m");
+    this.scatter(this.adamV, z, state.v, "v");
+  }
+
+  private scatter(buf: GPUBuffer, z: number, flat: Float32Array, what: string) {
+    this.checkModel(z);
+    const last = this.tensors[this.tensors.length - 1].spec;
+    if (flat.length !== last.offset + last.size) {
+      throw new RangeError(
+        `${what}: expected ${last.offset + last.size} floats, got ${flat.length}`,
+      );
+    }
+    for (const t of this.tensors) {
+      this.device.queue.writeBuffer(
+        buf,
+        (t.blockOffset + z * t.stride) * 4,
+        flat as Float32Array<ArrayBuffer>,
+        t.spec.offset,
+        t.spec.size,
+      );
+    }
   }
 
   private async gather(buf: GPUBuffer, z: number): Promise<Float32Array> {

@@ -47,6 +47,18 @@ export function gridFor(threads: number, wg: number, maxPerDim = 65535): [number
 export class Kernels {
   private pipelines = new Map<string, GPUComputePipeline>();
 
+  private static perDevice = new WeakMap<GPUDevice, Kernels>();
+
+  /** One pipeline cache per device: fleets of the same shape share compiled kernels. */
+  static forDevice(device: GPUDevice): Kernels {
+    let k = Kernels.perDevice.get(device);
+    if (!k) {
+      k = new Kernels(device);
+      Kernels.perDevice.set(device, k);
+    }
+    return k;
+  }
+
   constructor(readonly device: GPUDevice) {}
 
   pipeline(code: string, label: string): GPUComputePipeline {

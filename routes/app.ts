@@ -7,6 +7,11 @@ import { bearerAuth } from "hono/bearer-auth";
 import type { OpenAPIObject } from "openapi3-ts/oas31";
 import { healthRouter } from "./health.ts";
 import { docsRouter } from "./docs.ts";
+import { datasetsRouter } from "./datasets.ts";
+import { modelsRouter } from "./models.ts";
+import { runsRouter } from "./runs.ts";
+import { likelihoodRouter } from "./likelihood.ts";
+import { memorizationRouter } from "./memorization.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
 import { buildOpenApiDocument } from "../lib/http/openapi.ts";
@@ -22,7 +27,18 @@ export interface AppOptions {
 
 /** The routers of the /v1 resources, in the order they appear in the document. */
 function resourceRouters(deps: AppDeps): ApiRouter[] {
-  return [healthRouter(deps)];
+  const routers = [healthRouter(deps)];
+  const store = deps.store;
+  if (store) routers.push(datasetsRouter({ ...deps, store }), modelsRouter({ ...deps, store }));
+  const { jobs, engine } = deps;
+  if (store && jobs) routers.push(runsRouter({ ...deps, store, jobs }));
+  if (store && engine) {
+    routers.push(
+      likelihoodRouter({ ...deps, store, engine }),
+      memorizationRouter({ ...deps, store, engine }),
+    );
+  }
+  return routers;
 }
 
 const API_DESCRIPTION =

@@ -1,6 +1,10 @@
 // What the HTTP layer needs from the rest of the process. main.ts builds these from the real
 // parts (GPU device, store, job queue); tests pass fakes. Nothing here imports gpu/.
 
+import type { Engine } from "../engine.ts";
+import type { JobQueue } from "../jobs/queue.ts";
+import type { Store } from "../store/store.ts";
+
 /** What /v1/health reports about the compute adapter. */
 export interface GpuSummary {
   /** "vulkan", "gl", "metal", ... */
@@ -23,6 +27,10 @@ export interface QueueStats {
 export interface AppDeps {
   gpu: GpuProvider;
   queue?: QueueStats;
+  /** The resource routes (datasets, models, runs, ...) are mounted only when these are given. */
+  store?: Store;
+  jobs?: JobQueue;
+  engine?: Engine;
   /** When set, every /v1/* route except public ones needs `Authorization: Bearer <token>`. */
   token?: string;
   /** Default request body limit in bytes (routes may raise theirs). Default 64 MiB. */

@@ -1,0 +1,25 @@
+// `deno task bench [name...]`: prints one line per measurement,
+//   memcap <what>: <N> tokens/s | pytorch <what>: <N> tokens/s | ratio <what>: <x>
+// so scripts can read it. Names: train (default), profile (per-kernel times).
+import { FLEET_MEMBER, REFERENCE, trainBench } from "./train_bench.ts";
+import { profileStep } from "./profile_bench.ts";
+
+const benches: Record<string, () => Promise<void>> = {
+  train: () => trainBench(),
+  profile: async () => {
+    await profileStep(REFERENCE, 1, 64);
+    await profileStep(FLEET_MEMBER, 1, 32);
+    await profileStep(FLEET_MEMBER, 8, 32);
+  },
+};
+
+const names = Deno.args.length > 0 ? Deno.args : ["train"];
+for (const name of names) {
+  const run = benches[name];
+  if (!run) {
+    console.error(`unknown bench ${name}; known: ${Object.keys(benches).join(", ")}`);
+    Deno.exit(2);
+  }
+  console.log(`== bench ${name}`);
+  await run();
+}

@@ -1,0 +1,105 @@
+// Training throughput: the reference config against PyTorch, and a fleet of
+// 8 small models against the same 8 trained one after another.
+import { getGpu } from "../gpu/device.ts";
+import { GptFleet } from "../gpu/gpt_fleet.ts";
+import type { ModelConfig } from "../lib/model/config.ts";
+import { initialParameters } from "../lib/model/init.ts";
+import { Rng } from "../lib/prng.ts";
+import { runTorch, torchAvailable } from "./peers.ts";
+
+/** Model FLOPs of one training step (forward + backward = 3x the forward matmuls). */
+export function trainFlopsPerStep(c: ModelConfig, batch: number): number {
+  const BT = batch * c.seqLen, d = c.dModel;
+  const matmul = 2 * BT * (c.layers * 12 * d * d + c.vocabSize * d);
+  // Causal attention: scores and weighted sum, about half of the T x T square.
+  const attention = 2 * 2 * batch * c.layers * c.seqLen * c.seqLen * d / 2;
+  return 3 * (matmul + attention);
+}
+
+const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+
+/** Steps/s of a fleet of K models on random tokens, after warm-up steps. */
+async function timeFleet(c: ModelConfig, K: number, batch: number, steps: number, warmup = 3) {
+  const fleet = await GptFleet.create(await getGpu(), {
+    config: c,
+    fleetSize: K,
+    batchSize: batch,
+    precision: "fp32",
+    optimizer: "adamw",
+    training: true,
+  });
+  try {
+    const rng = new Rng(1);
+    for (let z = 0; z < K; z++) fleet.setParameters(z, initialParameters(c, z));
+    const tokens = new Uint32Array(K * batch * c.seqLen).map(() => rng.int(c.vocabSize));
+    const hyper = Array.from({ length: K }, () => ADAM);
+    for (let i = 0; i < warmup; i++) fleet.trainStep(tokens, hyper);
+    await fleet.meanLoss();
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) fleet.trainStep(tokens, hyper);
+    const loss = await fleet.meanLoss(); // waits for the GPU
+    const seconds = (performance.now() - t0) / 1000;
+    if (!Number.isFinite(loss[0])) throw new Error("bench: loss is not finite");
+    return { seconds, stepsPerSecond: steps / seconds };
+  } finally {
+    fleet.destroy();
+  }
+}
+
+export const REFERENCE: ModelConfig = {
+  vocabSize: 2048,
+  seqLen: 64,
+  layers: 2,
+  dModel: 64,
+  heads: 4,
+};
+export const FLEET_MEMBER: ModelConfig = {
+  vocabSize: 64,
+  seqLen: 16,
+  layers: 1,
+  dModel: 32,
+  heads: 4,
+};
+
+export async function trainBench(opts: { steps?: number } = {}) {
+  const batch = 64, steps = opts.steps ?? 20;
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
+  const ref = await timeFleet(REFERENCE, 1, batch, steps);
+  const tokens = ref.stepsPerSecond * batch * REFERENCE.seqLen;
+  const gflops = (ref.stepsPerSecond * trainFlopsPerStep(REFERENCE, batch)) / 1e9;
+  console.log(`memcap train-reference: ${tokens.toFixed(0)} tokens/s`);
+  console.log(`memcap train-reference-gflops: ${gflops.toFixed(1)} GFLOP/s`);
+  if (await torchAvailable()) {
+    const t = await runTorch([
+      "--mode=train",
+      "--vocab=2048",
+      "--seq=64",
+      "--layers=2",
+      "--d=64",
+      "--heads=4",
+      `--batch=${batch}`,
+      "--steps=30",
+      "--warmup=5",
+      "--threads=2",
+    ]);
+    const torchTokens = Number(t.tokens_per_s);
+    console.log(`pytorch train-reference: ${torchTokens.toFixed(0)} tokens/s (blas: ${t.blas})`);
+    console.log(`ratio train-reference: ${(tokens / torchTokens).toFixed(2)}`);
+  } else {
+    console.log("pytorch train-reference: skipped (apt-get install python3-torch)");
+  }
+
+  // Fleet of 8 vs the same 8 one after another.
+  const K = 8, fb = 32, fsteps = steps * 10;
+  const fleet = await timeFleet(FLEET_MEMBER, K, fb, fsteps);
+  let sequentialSeconds = 0;
+  for (let z = 0; z < K; z++) {
+    sequentialSeconds += (await timeFleet(FLEET_MEMBER, 1, fb, fsteps)).seconds;
+  }
+  const fleetTokens = (K * fsteps * fb * FLEET_MEMBER.seqLen) / fleet.seconds;
+  const seqTokens = (K * fsteps * fb * FLEET_MEMBER.seqLen) / sequentialSeconds;
+  console.log(`memcap fleet-8: ${fleetTokens.toFixed(0)} tokens/s`);
+  console.log(`memcap sequential-8: ${seqTokens.toFixed(0)} tokens/s`);
+  console.log(`ratio fleet-8/sequential-8: ${(fleetTokens / seqTokens).toFixed(2)}`);
+}

@@ -1,0 +1,57 @@
+// The compute engine: answers likelihood requests and runs the GPU jobs
+// (training runs, capacity sweeps) that the job queue hands it. Routes reach
+// it only through the Engine interface (lib/engine.ts).
+import type { Gpu } from "./device.ts";
+import { GptFleet } from "./gpt_fleet.ts";
+import { sequenceNll } from "./likelihood.ts";
+import { checkFleetFits } from "./memory_plan.ts";
+import type { Engine, FitQuery, LikelihoodRequest, LikelihoodResult } from "../lib/engine.ts";
+import type { GpuSummary } from "../lib/http/deps.ts";
+import type { ModelConfig } from "../lib/model/config.ts";
+
+export interface EngineOptions {
+  /** Cap on one fleet's GPU memory (bytes); default: only the adapter's buffer limits. */
+  memoryBudgetBytes?: number;
+}
+
+/** Sequences per likelihood batch: keeps the logits buffer near 64 MiB. */
+export function evalBatchSize(config: ModelConfig, sequences: number): number {
+  const perSequence = config.seqLen * config.vocabSize;
+  return Math.max(1, Math.min(sequences, 256, Math.floor((16 << 20) / perSequence)));
+}
+
+export class GpuEngine implements Engine {
+  constructor(readonly open: () => Promise<Gpu>, readonly options: EngineOptions = {}) {}
+
+  async gpu(): Promise<GpuSummary> {
+    const { info } = await this.open();
+    return info;
+  }
+
+  async checkFits(q: FitQuery): Promise<void> {
+    const { info } = await this.open();
+    checkFleetFits(q, {
+      maxBufferSize: info.limits.maxBufferSize,
+      maxStorageBufferBindingSize: info.limits.maxStorageBufferBindingSize,
+    }, this.options.memoryBudgetBytes);
+  }
+
+  async likelihood(req: LikelihoodRequest): Promise<LikelihoodResult> {
+    const n = req.tokens.length / req.config.seqLen;
+    const fleet = await GptFleet.create(await this.open(), {
+      config: req.config,
+      fleetSize: 1,
+      batchSize: evalBatchSize(req.config, n),
+      precision: req.precision,
+      optimizer: "adamw",
+      training: false,
+      memoryBudgetBytes: this.options.memoryBudgetBytes,
+    });
+    try {
+      fleet.setParameters(0, req.params);
+      return await sequenceNll(fleet, req.tokens, req.perToken ?? false);
+    } finally {
+      fleet.destroy();
+    }
+  }
+}

@@ -1,0 +1,190 @@
+// The "train" job: trains one stored model on one stored dataset, reporting
+// loss, throughput and memorized bits as it goes, checkpointing so that a
+// restarted service resumes it, and writing the weights back to the model.
+import { GptFleet } from "../gpt_fleet.ts";
+import { sequenceNll } from "../likelihood.ts";
+import { trainFleet } from "../trainer.ts";
+import type { GpuEngine } from "../engine.ts";
+import {
+  captureCheckpoint,
+  CHECKPOINT_ARTIFACT,
+  parseCheckpoint,
+  restoreCheckpoint,
+} from "./checkpoint.ts";
+import { type JobContext, JobFailure } from "../../lib/jobs/queue.ts";
+import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
+import { loadModelWeights, saveModelWeights } from "../../lib/models/models.ts";
+import { uniformSequenceBits } from "../../lib/memorization.ts";
+import { saturation } from "../../lib/training/saturation.ts";
+import type {
+  CurvePoint,
+  RunCreateRequest,
+  RunProgress,
+  RunResult,
+} from "../../lib/runs/schemas.ts";
+
+const MAX_CURVE_POINTS = 400;
+
+/** Memorized bits of a dataset: Σ max(0, uniform - NLL) over its sequences. */
+export function memorizedBits(nllBits: Float64Array, uniformBits: number): number {
+  let s = 0;
+  for (const b of nllBits) s += Math.max(0, uniformBits - b);
+  return s;
+}
+
+/** Keeps at most `max` points, always the first and the last, evenly thinned. */
+export function thinCurve<T>(points: T[], max: number): T[] {
+  if (points.length <= max) return points;
+  const out: T[] = [];
+  for (let i = 0; i < max; i++) out.push(points[Math.round((i * (points.length - 1)) / (max - 1))]);
+  return out;
+}
+
+export function planSteps(input: RunCreateRequest, count: number): number {
+  return input.steps ?? input.epochs! * Math.ceil(count / input.batchSize);
+}
+
+export async function trainRunJob(
+  engine: GpuEngine,
+  ctx: JobContext<RunCreateRequest, RunProgress>,
+): Promise<RunResult> {
+  const input = ctx.input;
+  const started = performance.now();
+  const { model, params } = await loadModelWeights(ctx.store, input.modelId) ??
+    failMissing("model", input.modelId);
+  const data = await loadDatasetTokens(ctx.store, input.datasetId) ??
+    failMissing("dataset", input.datasetId);
+  const c = model.config;
+  if (data.vocabSize !== c.vocabSize || data.seqLen !== c.seqLen) {
+    throw new JobFailure(
+      "dataset_mismatch",
+      `dataset ${input.datasetId} (vocabSize ${data.vocabSize}, seqLen ${data.seqLen}) does not ` +
+        `fit model ${input.modelId} (vocabSize ${c.vocabSize}, seqLen ${c.seqLen})`,
+    );
+  }
+  const totalSteps = planSteps(input, data.count);
+  const evalEvery = input.evalEvery ?? Math.max(1, Math.ceil(totalSteps / 20));
+  const checkpointEvery = input.checkpointEvery ?? evalEvery;
+  const uniformBits = uniformSequenceBits(c.seqLen, c.vocabSize);
+  const datasetBits = uniformBits * data.count;
+
+  const fleet = await GptFleet.create(await engine.open(), {
+    config: c,
+    fleetSize: 1,
+    batchSize: input.batchSize,
+    precision: model.precision,
+    optimizer: input.optimizer.type,
+    training: true,
+    memoryBudgetBytes: engine.options.memoryBudgetBytes,
+  });
+  try {
+    let startStep = 0;
+    let curve: CurvePoint[] = [];
+    const saved = ctx.resumed
+      ? await ctx.store.getArtifact("runs", ctx.id, CHECKPOINT_ARTIFACT)
+      : null;
+    if (saved) {
+      const cp = parseCheckpoint(saved);
+      restoreCheckpoint(fleet, 0, cp);
+      startStep = cp.step;
+      curve = (cp.extra.curve as CurvePoint[]) ?? [];
+    } else {
+      fleet.setParameters(0, params);
+    }
+    const evaluate = async (step: number, loss: number) => {
+      const nll = await sequenceNll(fleet, data.tokens);
+      const bits = memorizedBits(nll.bits, uniformBits);
+      curve.push({ step, loss, memorizedBits: bits });
+      return bits;
+    };
+    let progress: RunProgress = {
+      step: startStep,
+      totalSteps,
+      loss: null,
+      tokensPerSec: 0,
+      memorizedBits: curve.at(-1)?.memorizedBits ?? null,
+      datasetBits,
+      saturated: false,
+    };
+    let stoppedBy = "steps" as RunResult["stoppedBy"]; // set by the progress callback
+    const last = await trainFleet(fleet, {
+      datasets: [data.tokens],
+      seeds: [input.seed],
+      optimizer: {
+        lr: input.optimizer.lr,
+        beta1: input.optimizer.betas[0],
+        beta2: input.optimizer.betas[1],
+        eps: input.optimizer.eps,
+        weightDecay: input.optimizer.weightDecay,
+      },
+      schedule: input.schedule,
+      totalSteps,
+      startStep,
+      readEvery: Math.min(evalEvery, 50),
+      onProgress: async (p) => {
+        ctx.throwIfAborted();
+        const loss = p.loss[0];
+        if (!Number.isFinite(loss)) {
+          throw new JobFailure("diverged", `the training loss became ${loss} at step ${p.step}`);
+        }
+        const isEval = p.step % evalEvery === 0 || p.step === totalSteps;
+        let bits = progress.memorizedBits;
+        let saturated = false;
+        if (isEval) {
+          bits = await evaluate(p.step, loss);
+          if (input.stopOnSaturation) {
+            saturated = saturation(
+              curve.map((x) => ({ step: x.step, bits: x.memorizedBits })),
+              { fraction: input.stopOnSaturation.fraction },
+            ).saturated;
+          }
+        }
+        progress = {
+          step: p.step,
+          totalSteps,
+          loss,
+          tokensPerSec: p.tokensPerSecond,
+          memorizedBits: bits,
+          datasetBits,
+          saturated,
+        };
+        const checkpoint = p.step % checkpointEvery === 0 && p.step < totalSteps;
+        if (checkpoint) {
+          const bytes = await captureCheckpoint(fleet, 0, p.step, {
+            curve: thinCurve(curve, MAX_CURVE_POINTS),
+          });
+          await ctx.store.putArtifact("runs", ctx.id, CHECKPOINT_ARTIFACT, bytes);
+        }
+        await ctx.progress(progress, { persist: checkpoint || isEval });
+        if (saturated) {
+          stoppedBy = "saturation";
+          return "stop";
+        }
+      },
+    });
+    if (curve.at(-1)?.step !== last.step) await evaluate(last.step, last.loss[0]);
+    const finalParams = await fleet.getParameters(0);
+    await saveModelWeights(ctx.store, input.modelId, finalParams, {
+      trainedSteps: model.trainedSteps + last.step,
+      runId: ctx.id,
+    });
+    await ctx.store.deleteArtifact("runs", ctx.id, CHECKPOINT_ARTIFACT);
+    const end = curve.at(-1)!;
+    return {
+      steps: last.step,
+      finalLoss: end.loss,
+      memorizedBits: end.memorizedBits,
+      datasetBits,
+      saturated: stoppedBy === "saturation",
+      stoppedBy,
+      curve: thinCurve(curve, MAX_CURVE_POINTS),
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    fleet.destroy();
+  }
+}
+
+function failMissing(what: string, id: string): never {
+  throw new JobFailure("not_found", `${what} ${id} no longer exists`);
+}

@@ -1,0 +1,123 @@
+// Training runs over HTTP: the request, the progress a run reports while it
+// trains, and its result (zod v4; the same schemas validate and document).
+import { z } from "zod";
+import { JobError, JobStatus } from "../jobs/schemas.ts";
+import { Schedule } from "../training/schedule.ts";
+
+export const OptimizerSpec = z.object({
+  type: z.enum(["adamw", "sgd"]).describe(
+    "adamw: PyTorch's AdamW. sgd: plain gradient descent without momentum: " +
+      "w -= lr * (grad + weightDecay * w).",
+  ),
+  lr: z.number().positive().max(10).describe("Peak learning rate."),
+  betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
+  eps: z.number().positive().default(1e-8),
+  weightDecay: z.number().min(0).default(0).describe(
+    "Decoupled weight decay, applied to matrices and embeddings only (not biases or LayerNorm).",
+  ),
+}).meta({ id: "OptimizerSpec", example: { type: "adamw", lr: 0.001 } });
+export type OptimizerSpec = z.infer<typeof OptimizerSpec>;
+
+export const RunCreateRequest = z.object({
+  modelId: z.string().describe("The model to train; its weights are updated when the run ends."),
+  datasetId: z.string().describe("Training sequences; vocabSize and seqLen must match the model."),
+  optimizer: OptimizerSpec,
+  batchSize: z.number().int().min(1).max(65536).describe(
+    "Sequences per step. batchSize = dataset size with sgd makes one step exactly " +
+      "w -= lr * grad(mean token loss in nats).",
+  ),
+  steps: z.number().int().min(1).max(10_000_000).optional(),
+  epochs: z.number().int().min(1).max(1_000_000).optional().describe(
+    "Alternative to steps: epochs * ceil(count / batchSize) steps.",
+  ),
+  schedule: Schedule.default({ kind: "constant", warmupSteps: 0, minLrFraction: 0 }).describe(
+    "Learning-rate schedule (default constant, no warmup).",
+  ),
+  seed: z.number().int().default(0).describe("Seed of the batch order."),
+  evalEvery: z.number().int().min(1).optional().describe(
+    "Steps between evaluations of memorized bits on the training set (default: about 20 " +
+      "evaluations over the run).",
+  ),
+  checkpointEvery: z.number().int().min(1).optional().describe(
+    "Steps between checkpoints (weights + optimizer state) a restarted service resumes from " +
+      "(default: every evaluation).",
+  ),
+  stopOnSaturation: z.object({
+    fraction: z.number().positive().max(1).default(0.01),
+  }).optional().describe(
+    "Stop early once memorized bits grew less than `fraction` over the last doubling of steps.",
+  ),
+}).refine((r) => (r.steps === undefined) !== (r.epochs === undefined), {
+  message: "give exactly one of steps or epochs",
+  path: ["steps"],
+}).meta({
+  id: "RunCreateRequest",
+  example: {
+    modelId: "mdl_01jz3k5q7r8s9t0v1w2x",
+    datasetId: "ds_01jz3k5q7r8s9t0v1w2x",
+    optimizer: { type: "adamw", lr: 0.001 },
+    batchSize: 32,
+    steps: 1000,
+  },
+});
+export type RunCreateRequest = z.infer<typeof RunCreateRequest>;
+
+export const CurvePoint = z.object({
+  step: z.number().int(),
+  loss: z.number(),
+  memorizedBits: z.number(),
+}).meta({ id: "CurvePoint" });
+export type CurvePoint = z.infer<typeof CurvePoint>;
+
+export const RunProgress = z.object({
+  step: z.number().int().describe("Optimizer steps done."),
+  totalSteps: z.number().int(),
+  loss: z.number().nullable().describe("Mean training token loss (nats) at the last read."),
+  tokensPerSec: z.number().describe("Training throughput over the last read interval."),
+  memorizedBits: z.number().nullable().describe(
+    "Σ max(0, (S-1)·log2 V - NLL) over the training set at the last evaluation (tokens 2..S).",
+  ),
+  datasetBits: z.number().describe("(S-1)·log2 V · count: the most that can be memorized."),
+  saturated: z.boolean(),
+}).meta({
+  id: "RunProgress",
+  example: {
+    step: 400,
+    totalSteps: 1000,
+    loss: 2.1,
+    tokensPerSec: 12000,
+    memorizedBits: 5200,
+    datasetBits: 6300,
+    saturated: false,
+  },
+});
+export type RunProgress = z.infer<typeof RunProgress>;
+
+export const RunResult = z.object({
+  steps: z.number().int(),
+  finalLoss: z.number(),
+  memorizedBits: z.number(),
+  datasetBits: z.number(),
+  saturated: z.boolean(),
+  stoppedBy: z.enum(["steps", "saturation"]),
+  curve: z.array(CurvePoint).describe("Memorized bits and loss at each evaluation (≤ 400 kept)."),
+  seconds: z.number(),
+}).meta({ id: "RunResult" });
+export type RunResult = z.infer<typeof RunResult>;
+
+export const Run = z.object({
+  id: z.string(),
+  status: JobStatus,
+  modelId: z.string(),
+  datasetId: z.string(),
+  input: RunCreateRequest,
+  progress: RunProgress.nullable(),
+  result: RunResult.nullable(),
+  error: JobError.nullable(),
+  attempts: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+}).meta({ id: "Run" });
+export type Run = z.infer<typeof Run>;

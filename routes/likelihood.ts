@@ -1,0 +1,120 @@
+// POST /v1/models/{id}/likelihood: per-sequence NLL in bits (tokens 2..S).
+import { z } from "zod";
+import type { AppDeps } from "../lib/http/deps.ts";
+import { ApiError } from "../lib/http/errors.ts";
+import { ApiRouter, defineRoute } from "../lib/http/route.ts";
+import { LikelihoodRequest, LikelihoodResponse } from "../lib/likelihood.ts";
+import type { Engine } from "../lib/engine.ts";
+import type { Store } from "../lib/store/store.ts";
+import { isValidId } from "../lib/store/store.ts";
+import { loadDatasetTokens } from "../lib/datasets/dataset.ts";
+import { TokenValidationError, validateSequences } from "../lib/datasets/tokens.ts";
+import { loadModelWeights } from "../lib/models/models.ts";
+import type { Model } from "../lib/models/schemas.ts";
+
+const likelihood = defineRoute({
+  method: "post",
+  path: "/v1/models/:id/likelihood",
+  summary: "Negative log-likelihood of sequences, in bits",
+  description: "For a stored dataset or sequences in the body: -log2 p of tokens 2..S given " +
+    "their prefixes, per sequence (and per token when asked).",
+  tags: ["models"],
+  params: z.object({ id: z.string() }),
+  body: LikelihoodRequest,
+  responses: {
+    200: { schema: LikelihoodResponse, description: "Code lengths in bits" },
+    404: { description: "No such model or dataset" },
+  },
+});
+
+export async function loadModelOr404(store: Store, id: string, field: string) {
+  const found = isValidId(id, "models") ? await loadModelWeights(store, id) : null;
+  if (!found) throw ApiError.notFound(`${field}: no model ${id}`);
+  return found;
+}
+
+/** Token ids of a stored dataset or body sequences, checked against the model. */
+export async function tokensFor(
+  store: Store,
+  model: Model,
+  src: { datasetId?: string; sequences?: number[][] },
+): Promise<Uint32Array> {
+  const cfg = model.config;
+  if (src.datasetId !== undefined) {
+    const ds = isValidId(src.datasetId, "datasets")
+      ? await loadDatasetTokens(store, src.datasetId)
+      : null;
+    if (!ds) throw ApiError.notFound(`body.datasetId: no dataset ${src.datasetId}`);
+    if (ds.vocabSize !== cfg.vocabSize || ds.seqLen !== cfg.seqLen) {
+      throw new ApiError(
+        422,
+        "dataset_mismatch",
+        `body.datasetId: dataset has vocabSize ${ds.vocabSize} and seqLen ${ds.seqLen}, the ` +
+          `model vocabSize ${cfg.vocabSize} and seqLen ${cfg.seqLen}`,
+      );
+    }
+    return ds.tokens;
+  }
+  try {
+    const v = validateSequences(src.sequences, cfg.vocabSize);
+    if (v.seqLen !== cfg.seqLen) {
+      throw new ApiError(
+        422,
+        "validation_error",
+        `body.sequences[0]: ${v.seqLen} tokens, the model's seqLen is ${cfg.seqLen}`,
+      );
+    }
+    return v.tokens;
+  } catch (err) {
+    if (err instanceof TokenValidationError) {
+      throw new ApiError(422, "validation_error", `body.${err.message}`);
+    }
+    throw err;
+  }
+}
+
+export function likelihoodRouter(
+  deps: Required<Pick<AppDeps, "store" | "engine">> & AppDeps,
+): ApiRouter {
+  const { store, engine } = deps;
+  return new ApiRouter().add(likelihood, async (c, { params, body }) => {
+    const { model, params: weights } = await loadModelOr404(store, params.id, "id");
+    const tokens = await tokensFor(store, model, body);
+    return c.json(await scoreSequences(engine, model, weights, tokens, body.perToken), 200);
+  });
+}
+
+export async function scoreSequences(
+  engine: Engine,
+  model: Model,
+  weights: Float32Array,
+  tokens: Uint32Array,
+  perToken: boolean,
+): Promise<LikelihoodResponse> {
+  const S = model.config.seqLen;
+  const r = await engine.likelihood({
+    config: model.config,
+    precision: model.precision,
+    params: weights,
+    tokens,
+    perToken,
+  });
+  const count = r.bits.length;
+  const totalBits = r.bits.reduce((a, b) => a + b, 0);
+  const out: LikelihoodResponse = {
+    modelId: model.id,
+    count,
+    seqLen: S,
+    tokensCounted: "2..S",
+    bits: Array.from(r.bits),
+    totalBits,
+    bitsPerToken: totalBits / (count * (S - 1)),
+  };
+  if (perToken && r.tokenBits) {
+    out.perToken = Array.from(
+      { length: count },
+      (_, i) => Array.from(r.tokenBits!.subarray(i * (S - 1), (i + 1) * (S - 1))),
+    );
+  }
+  return out;
+}

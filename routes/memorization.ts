@@ -1,0 +1,87 @@
+// POST /v1/memorization: total, unintended and generalization bits of a
+// dataset under a trained model against a reference (uniform or a model).
+import { z } from "zod";
+import type { AppDeps } from "../lib/http/deps.ts";
+import { ApiError } from "../lib/http/errors.ts";
+import { ApiRouter, defineRoute } from "../lib/http/route.ts";
+import {
+  memorizationFromBits,
+  MemorizationReference,
+  MemorizationResult,
+  toMemorizationResult,
+  uniformSequenceBits,
+} from "../lib/memorization.ts";
+import { loadModelOr404, tokensFor } from "./likelihood.ts";
+
+const MemorizationRequest = z.object({
+  modelId: z.string().describe("The trained model θ."),
+  datasetId: z.string().describe("The samples to measure (usually its training set)."),
+  reference: MemorizationReference.default({ kind: "uniform" }),
+}).meta({
+  id: "MemorizationRequest",
+  example: {
+    modelId: "mdl_01jz3k5q7r8s9t0v1w2x",
+    datasetId: "ds_01jz3k5q7r8s9t0v1w2x",
+    reference: { kind: "uniform" },
+  },
+});
+
+const memorization = defineRoute({
+  method: "post",
+  path: "/v1/memorization",
+  summary: "Memorization of a dataset by a model, in bits",
+  description: "Per sample x (code lengths over tokens 2..S): unintended = max(0, NLL_ref(x) - " +
+    "NLL_θ(x)); total = max(0, (S-1)·log2 V - min(NLL_θ, NLL_ref)); generalization = total - " +
+    "unintended. The paper's S/(S-1) convention is reported beside.",
+  tags: ["memorization"],
+  body: MemorizationRequest,
+  responses: {
+    200: { schema: MemorizationResult, description: "Bits memorized" },
+    404: { description: "No such model or dataset" },
+  },
+});
+
+export function memorizationRouter(
+  deps: Required<Pick<AppDeps, "store" | "engine">> & AppDeps,
+): ApiRouter {
+  const { store, engine } = deps;
+  return new ApiRouter().add(memorization, async (c, { body }) => {
+    const trained = await loadModelOr404(store, body.modelId, "body.modelId");
+    const cfg = trained.model.config;
+    const tokens = await tokensFor(store, trained.model, { datasetId: body.datasetId });
+    const score = async (m: typeof trained) =>
+      (await engine.likelihood({
+        config: m.model.config,
+        precision: m.model.precision,
+        params: m.params,
+        tokens,
+      })).bits;
+    const modelBits = await score(trained);
+    const uniformBits = uniformSequenceBits(cfg.seqLen, cfg.vocabSize);
+    let referenceBits: Float64Array;
+    if (body.reference.kind === "uniform") {
+      referenceBits = new Float64Array(modelBits.length).fill(uniformBits);
+    } else {
+      const ref = await loadModelOr404(store, body.reference.modelId, "body.reference.modelId");
+      const rc = ref.model.config;
+      if (rc.vocabSize !== cfg.vocabSize || rc.seqLen !== cfg.seqLen) {
+        throw new ApiError(
+          422,
+          "model_mismatch",
+          `body.reference.modelId: the reference has vocabSize ${rc.vocabSize} and seqLen ` +
+            `${rc.seqLen}, the model vocabSize ${cfg.vocabSize} and seqLen ${cfg.seqLen}`,
+        );
+      }
+      referenceBits = await score(ref);
+    }
+    const m = memorizationFromBits({ modelBits, referenceBits, uniformBits, seqLen: cfg.seqLen });
+    return c.json(
+      toMemorizationResult(m, {
+        reference: body.reference,
+        modelId: body.modelId,
+        datasetId: body.datasetId,
+      }),
+      200,
+    );
+  });
+}

@@ -1,0 +1,307 @@
+import assert from "node:assert/strict";
+import { validate } from "@readme/openapi-parser";
+import { createApp } from "../../routes/app.ts";
+import { Dataset, DatasetSequences } from "../../lib/datasets/schemas.ts";
+import { MAX_DATASET_TOKENS } from "../../lib/datasets/tokens.ts";
+import type { Engine } from "../../lib/engine.ts";
+import { toOpenApiPath } from "../../lib/http/route.ts";
+import { JobQueue } from "../../lib/jobs/queue.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import { openStore } from "../../lib/store/mod.ts";
+import type { Store } from "../../lib/store/store.ts";
+import { fakeGpu } from "./_probe.ts";
+
+type App = ReturnType<typeof createApp>;
+
+/** Refuses models over a million parameters, like a small GPU would. */
+const fakeEngine: Engine = {
+  gpu: fakeGpu,
+  checkFits({ config }) {
+    const n = parameterCount(config);
+    if (n > 1_000_000) {
+      return Promise.reject(
+        new RangeError(`the model needs ${n * 16} bytes of buffers; the adapter allows 16000000`),
+      );
+    }
+    return Promise.resolve();
+  },
+  likelihood: () => Promise.reject(new Error("not in these tests")),
+};
+
+/** The real app over a real store in a temporary folder, a JobQueue that is never started. */
+async function withApp(
+  fn: (t: { app: App; store: Store; jobs: JobQueue }) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "memcap_datasets_http_" });
+  const store = await openStore({ dataDir: dir });
+  try {
+    const jobs = new JobQueue(store);
+    const app = createApp({ gpu: fakeGpu, store, jobs, engine: fakeEngine, log: () => {} });
+    await fn({ app, store, jobs });
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function post(app: App, path: string, body: unknown): Promise<Response> {
+  return Promise.resolve(app.request(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  }));
+}
+
+async function expectError(res: Response, status: number, pattern?: RegExp) {
+  const body = await res.json();
+  assert.equal(res.status, status, JSON.stringify(body));
+  assert.equal(typeof body.error?.code, "string");
+  if (pattern) assert.match(body.error.message, pattern);
+  return body.error;
+}
+
+const uniform = { kind: "uniform", vocabSize: 50, seqLen: 8, count: 10, seed: 7 };
+
+Deno.test("POST /v1/datasets (uniform) creates a seeded dataset; GET reads it and its sequences", async () => {
+  await withApp(async ({ app }) => {
+    const res = await post(app, "/v1/datasets", uniform);
+    assert.equal(res.status, 201);
+    const ds = Dataset.parse(await res.json());
+    assert.match(ds.id, /^ds_[0-9a-z]{20}$/);
+    assert.equal(ds.kind, "uniform");
+    assert.deepEqual([ds.count, ds.seqLen, ds.vocabSize, ds.seed], [10, 8, 50, 7]);
+    assert.ok(Math.abs(ds.entropyBits! - 10 * 8 * Math.log2(50)) < 1e-6);
+    assert.ok(Math.abs(ds.entropyBitsPredicted! - 10 * 7 * Math.log2(50)) < 1e-6);
+
+    const got = await app.request(`/v1/datasets/${ds.id}`);
+    assert.equal(got.status, 200);
+    assert.deepEqual(await got.json(), ds);
+
+    const seqRes = await app.request(`/v1/datasets/${ds.id}/sequences?offset=2&limit=5`);
+    assert.equal(seqRes.status, 200);
+    const page = DatasetSequences.parse(await seqRes.json());
+    assert.deepEqual([page.offset, page.limit, page.total], [2, 5, 10]);
+    assert.equal(page.sequences.length, 5);
+    for (const s of page.sequences) {
+      assert.equal(s.length, 8);
+      for (const t of s) assert.ok(Number.isInteger(t) && t >= 0 && t < 50);
+    }
+    // Past the end: no sequences. Defaults: offset 0, limit 100.
+    const tail = await (await app.request(`/v1/datasets/${ds.id}/sequences?offset=9`)).json();
+    assert.equal(tail.sequences.length, 1);
+    const all = await (await app.request(`/v1/datasets/${ds.id}/sequences`)).json();
+    assert.equal(all.sequences.length, 10);
+    assert.deepEqual(all.sequences.slice(2, 7), page.sequences);
+    const none = await (await app.request(`/v1/datasets/${ds.id}/sequences?offset=10`)).json();
+    assert.deepEqual(none.sequences, []);
+
+    // The same request gives the same tokens; another seed gives others.
+    const again = Dataset.parse(await (await post(app, "/v1/datasets", uniform)).json());
+    assert.notEqual(again.id, ds.id);
+    const allAgain = await (await app.request(`/v1/datasets/${again.id}/sequences`)).json();
+    assert.deepEqual(allAgain.sequences, all.sequences);
+    const other = Dataset.parse(
+      await (await post(app, "/v1/datasets", { ...uniform, seed: 8 })).json(),
+    );
+    const allOther = await (await app.request(`/v1/datasets/${other.id}/sequences`)).json();
+    assert.notDeepEqual(allOther.sequences, all.sequences);
+  });
+});
+
+Deno.test("POST /v1/datasets (tokens) stores the uploaded sequences as given", async () => {
+  await withApp(async ({ app }) => {
+    const sequences = [[0, 1, 2, 3], [15, 14, 13, 12], [7, 7, 7, 7]];
+    const res = await post(app, "/v1/datasets", { kind: "tokens", vocabSize: 16, sequences });
+    assert.equal(res.status, 201);
+    const ds = Dataset.parse(await res.json());
+    assert.equal(ds.kind, "tokens");
+    assert.deepEqual([ds.count, ds.seqLen, ds.vocabSize], [3, 4, 16]);
+    assert.equal(ds.entropyBits, undefined);
+    const page = await (await app.request(`/v1/datasets/${ds.id}/sequences`)).json();
+    assert.deepEqual(page.sequences, sequences);
+    assert.equal(page.total, 3);
+  });
+});
+
+Deno.test("POST /v1/datasets answers 422 naming the field, and stores nothing", async () => {
+  await withApp(async ({ app, store }) => {
+    const tokens = (sequences: unknown, vocabSize = 16) =>
+      post(app, "/v1/datasets", { kind: "tokens", vocabSize, sequences });
+
+    let err = await expectError(
+      await tokens([[1, 2, 3], [4, 5, 16]]),
+      422,
+      /body\.sequences\[1\]\[2\].*16/,
+    );
+    assert.equal(err.code, "validation_error");
+    await expectError(await tokens([[1, 2, 3], [4, 5]]), 422, /body\.sequences\[1\]/);
+    await expectError(await tokens([[1, 2], [3, -1]]), 422, /body\.sequences\[1\]\[1\]/);
+    await expectError(await tokens([[1, 2], [3, 1.5]]), 422, /body\.sequences\[1\]\[1\]/);
+    await expectError(await tokens([[1]]), 422, /body\.sequences\[0\]/);
+    await expectError(await tokens([]), 422, /body\.sequences/);
+    await expectError(await tokens([[1, 2]], 1), 422, /body\.vocabSize/);
+
+    err = await expectError(
+      await post(app, "/v1/datasets", { ...uniform, count: MAX_DATASET_TOKENS / 8, seqLen: 16 }),
+      422,
+      /body\.count/,
+    );
+    assert.match(err.message, new RegExp(String(MAX_DATASET_TOKENS)));
+    await expectError(
+      await post(app, "/v1/datasets", { ...uniform, vocabSize: 1 }),
+      422,
+      /body\.vocabSize/,
+    );
+    await expectError(await post(app, "/v1/datasets", { ...uniform, seqLen: 1 }), 422, /seqLen/);
+    await expectError(await post(app, "/v1/datasets", { ...uniform, kind: "nope" }), 422, /kind/);
+    await expectError(
+      await app.request("/v1/datasets", { method: "POST", body: "{not json" }),
+      400,
+    );
+    await expectError(await app.request("/v1/datasets", { method: "POST" }), 400);
+
+    assert.equal(await store.count("datasets"), 0);
+  });
+});
+
+Deno.test("GET /v1/datasets lists newest first with a cursor", async () => {
+  await withApp(async ({ app }) => {
+    const empty = await (await app.request("/v1/datasets")).json();
+    assert.deepEqual(empty, { items: [], nextCursor: null });
+
+    const ids: string[] = [];
+    for (let seed = 0; seed < 5; seed++) {
+      ids.push((await (await post(app, "/v1/datasets", { ...uniform, seed })).json()).id);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const q: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const res = await app.request(`/v1/datasets?limit=2${q}`);
+      assert.equal(res.status, 200);
+      const page = await res.json();
+      assert.ok(page.items.length <= 2);
+      for (const item of page.items) Dataset.parse(item);
+      seen.push(...page.items.map((d: Dataset) => d.id));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor);
+    assert.equal(pages, 3);
+    assert.deepEqual(seen, [...ids].reverse());
+
+    const first = await (await app.request("/v1/datasets")).json();
+    assert.equal(first.items.length, 5);
+    assert.equal(first.items[0].id, ids[4]);
+
+    await expectError(await app.request("/v1/datasets?cursor=garbage!"), 422, /query\.cursor/);
+    await expectError(await app.request("/v1/datasets?limit=0"), 422, /query\.limit/);
+    await expectError(await app.request("/v1/datasets?limit=101"), 422, /query\.limit/);
+  });
+});
+
+Deno.test("unknown and malformed dataset ids are 404 JSON errors", async () => {
+  await withApp(async ({ app, store }) => {
+    const unknown = store.newId("datasets");
+    for (
+      const path of [
+        `/v1/datasets/${unknown}`,
+        `/v1/datasets/${unknown}/sequences`,
+        "/v1/datasets/not-an-id",
+        "/v1/datasets/..%2F..%2Fetc/sequences",
+        `/v1/datasets/${store.newId("models")}`,
+      ]
+    ) {
+      const err = await expectError(await app.request(path), 404);
+      assert.equal(err.code, "not_found");
+    }
+    await expectError(await app.request(`/v1/datasets/${unknown}`, { method: "DELETE" }), 404);
+    await expectError(await app.request("/v1/datasets/nope", { method: "DELETE" }), 404);
+    await expectError(
+      await app.request(`/v1/datasets/${unknown}/sequences?limit=0`),
+      422,
+      /query\.limit/,
+    );
+  });
+});
+
+Deno.test("DELETE /v1/datasets/:id answers 409 while an active job uses it, then 204", async () => {
+  await withApp(async ({ app, store, jobs }) => {
+    const ds = (await (await post(app, "/v1/datasets", uniform)).json()) as Dataset;
+    const other = (await (await post(app, "/v1/datasets", uniform)).json()) as Dataset;
+    const job = await jobs.enqueue("runs", "train", { datasetId: ds.id }, { refs: [ds.id] });
+
+    const err = await expectError(
+      await app.request(`/v1/datasets/${ds.id}`, { method: "DELETE" }),
+      409,
+      new RegExp(job.id),
+    );
+    assert.equal(err.code, "conflict");
+    assert.deepEqual(err.details.jobs, [{ id: job.id, collection: "runs", status: "queued" }]);
+    assert.equal((await app.request(`/v1/datasets/${ds.id}`)).status, 200);
+
+    // A dataset no job uses goes at once.
+    const del = await app.request(`/v1/datasets/${other.id}`, { method: "DELETE" });
+    assert.equal(del.status, 204);
+    assert.equal(await del.text(), "");
+
+    // Once the job is no longer active, the delete goes through, tokens and all.
+    await jobs.cancel("runs", job.id);
+    const res = await app.request(`/v1/datasets/${ds.id}`, { method: "DELETE" });
+    assert.equal(res.status, 204);
+    await res.body?.cancel();
+    await expectError(await app.request(`/v1/datasets/${ds.id}`), 404);
+    await expectError(await app.request(`/v1/datasets/${ds.id}/sequences`), 404);
+    assert.deepEqual(await store.listArtifacts("datasets", ds.id), []);
+    await expectError(await app.request(`/v1/datasets/${ds.id}`, { method: "DELETE" }), 404);
+  });
+});
+
+Deno.test("/openapi.json with the store documents every dataset and model route, and validates", async () => {
+  await withApp(async ({ app }) => {
+    const doc = await (await app.request("/openapi.json")).json();
+    const result = await validate(structuredClone(doc));
+    assert.ok(result.valid, JSON.stringify(result, null, 2));
+
+    const served = [
+      ...new Set(
+        app.routes
+          .filter((r) => r.method !== "ALL")
+          .map((r) => `${r.method.toLowerCase()} ${toOpenApiPath(r.path)}`),
+      ),
+    ];
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item as object).map((m) => `${m} ${path}`)
+    );
+    assert.deepEqual(documented.sort(), served.sort());
+    for (
+      const route of [
+        "post /v1/datasets",
+        "get /v1/datasets",
+        "get /v1/datasets/{id}",
+        "get /v1/datasets/{id}/sequences",
+        "delete /v1/datasets/{id}",
+        "post /v1/models",
+        "get /v1/models",
+        "get /v1/models/{id}",
+        "delete /v1/models/{id}",
+        "get /v1/models/{id}/weights",
+        "put /v1/models/{id}/weights",
+      ]
+    ) {
+      assert.ok(served.includes(route), `${route} is served`);
+    }
+    const schemas = doc.components.schemas;
+    for (const id of ["Dataset", "DatasetPage", "DatasetSequences", "Model", "ModelPage"]) {
+      assert.ok(schemas[id], `components.schemas.${id}`);
+    }
+    const weights = doc.paths["/v1/models/{id}/weights"];
+    assert.ok(weights.get.responses["200"].content["application/octet-stream"]);
+    assert.ok(weights.put.requestBody.content["application/octet-stream"]);
+    assert.equal(
+      doc.paths["/v1/datasets/{id}"].delete.responses["409"].content["application/json"].schema
+        .$ref,
+      "#/components/schemas/Error",
+    );
+  });
+});
