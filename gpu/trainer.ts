@@ -23,55 +23,62 @@ export interface TrainProgress {
   tokensPerSecond: number;
 }
 
-export interface TrainOptions {
-  /** Per model: its training sequences, tokens [N_z * S]. */
-  datasets: Uint32Array[];
-  /** Per model: the seed of its batch order. */
-  seeds: number[];
-  optimizer: OptimizerSettings;
-  schedule: Schedule;
-  /** Steps of the schedule (its length) and the step to start from (resume). */
-  totalSteps: number;
-  startStep?: number;
-  /** Train until this step (default totalSteps): lets a caller train in slices. */
-  untilStep?: number;
-  readEvery: number;
-  /** Per model: false freezes it (learning rate 0), e.g. once it has saturated. */
-  active?: boolean[];
-  onProgress?: (p: TrainProgress) => void | "stop" | Promise<void | "stop">;
+/** What a read callback may answer: "stop" ends training after this step. */
+export type OnRead = (p: TrainProgress) => void | "stop" | Promise<void | "stop">;
+
+/** One model's training data: its sequences and the sampler of its batch order. */
+export interface ModelData {
+  /** tokens [N * S]. */
+  tokens: Uint32Array;
+  sampler: BatchSampler;
 }
 
-export async function trainFleet(fleet: GptFleet, o: TrainOptions): Promise<TrainProgress> {
+/** A sampler positioned as if `steps` batches had been drawn (for resuming). */
+export function samplerAt(count: number, batch: number, seed: number, steps: number) {
+  const s = new BatchSampler(count, batch, seed);
+  for (let i = 0; i < steps; i++) s.next();
+  return s;
+}
+
+/**
+ * Trains every model of a fleet on its own data: one call moves from the
+ * fleet's current step to `untilStep`. The samplers live in `data`, so a
+ * caller can train in slices, or move some models to a smaller fleet, and
+ * every model still sees the batches an uninterrupted run would.
+ */
+export async function trainSteps(fleet: GptFleet, o: {
+  data: ModelData[];
+  optimizer: OptimizerSettings;
+  schedule: Schedule;
+  /** Steps of the schedule (its length). */
+  totalSteps: number;
+  untilStep: number;
+  readEvery: number;
+  /** Per model: false freezes it (learning rate 0). */
+  active?: boolean[];
+  onRead?: OnRead;
+}): Promise<TrainProgress> {
   const K = fleet.K, B = fleet.B, S = fleet.T;
-  if (o.datasets.length !== K || o.seeds.length !== K) {
-    throw new RangeError(
-      `need ${K} datasets and seeds, got ${o.datasets.length}/${o.seeds.length}`,
-    );
-  }
-  const samplers = o.datasets.map((d, z) => {
-    if (d.length === 0 || d.length % S !== 0) {
-      throw new RangeError(`dataset of model ${z}: ${d.length} tokens is not N x seqLen ${S}`);
+  if (o.data.length !== K) throw new RangeError(`need ${K} model datasets, got ${o.data.length}`);
+  o.data.forEach((d, z) => {
+    if (d.tokens.length === 0 || d.tokens.length % S !== 0) {
+      throw new RangeError(`dataset of model ${z}: ${d.tokens.length} tokens is not N x ${S}`);
     }
-    return new BatchSampler(d.length / S, B, o.seeds[z]);
   });
-  const start = o.startStep ?? 0;
-  // Replay the batch order up to the start step, so a resumed run sees the
-  // same batches as an uninterrupted one.
-  for (let s = 0; s < start; s++) for (const smp of samplers) smp.next();
-  fleet.step = start;
-  const until = Math.min(o.untilStep ?? o.totalSteps, o.totalSteps);
+  const until = Math.min(o.untilStep, o.totalSteps);
   const tokens = new Uint32Array(K * B * S);
   let last: TrainProgress = {
-    step: start,
+    step: fleet.step,
     totalSteps: o.totalSteps,
     loss: new Float32Array(K).fill(NaN),
     tokensPerSecond: 0,
   };
   let t0 = performance.now();
-  let stepsSinceRead = 0;
-  for (let step = start + 1; step <= until; step++) {
+  let sinceRead = 0;
+  while (fleet.step < until) {
+    const step = fleet.step + 1;
     for (let z = 0; z < K; z++) {
-      gatherSequences(o.datasets[z], S, samplers[z].next(), tokens, z * B * S);
+      gatherSequences(o.data[z].tokens, S, o.data[z].sampler.next(), tokens, z * B * S);
     }
     const lr = learningRate(o.schedule, o.optimizer.lr, step, o.totalSteps);
     const hyper: StepHyper[] = Array.from({ length: K }, (_, z) => ({
@@ -79,7 +86,7 @@ export async function trainFleet(fleet: GptFleet, o: TrainOptions): Promise<Trai
       lr: o.active && !o.active[z] ? 0 : lr,
     }));
     fleet.trainStep(tokens, hyper);
-    stepsSinceRead++;
+    sinceRead++;
     if (step % o.readEvery === 0 || step === until) {
       const loss = await fleet.meanLoss();
       const now = performance.now();
@@ -87,12 +94,36 @@ export async function trainFleet(fleet: GptFleet, o: TrainOptions): Promise<Trai
         step,
         totalSteps: o.totalSteps,
         loss,
-        tokensPerSecond: (stepsSinceRead * K * B * S) / ((now - t0) / 1000),
+        tokensPerSecond: (sinceRead * K * B * S) / ((now - t0) / 1000),
       };
       t0 = now;
-      stepsSinceRead = 0;
-      if ((await o.onProgress?.(last)) === "stop") break;
+      sinceRead = 0;
+      if ((await o.onRead?.(last)) === "stop") break;
     }
   }
   return last;
+}
+
+/** A whole run for a fleet from `startStep` (batch order replayed) to totalSteps. */
+export function trainFleet(fleet: GptFleet, o: {
+  datasets: Uint32Array[];
+  seeds: number[];
+  optimizer: OptimizerSettings;
+  schedule: Schedule;
+  totalSteps: number;
+  startStep?: number;
+  readEvery: number;
+  active?: boolean[];
+  onProgress?: OnRead;
+}): Promise<TrainProgress> {
+  if (o.seeds.length !== o.datasets.length) {
+    throw new RangeError(`${o.datasets.length} datasets but ${o.seeds.length} seeds`);
+  }
+  const start = o.startStep ?? 0;
+  fleet.step = start;
+  const data = o.datasets.map((tokens, z) => ({
+    tokens,
+    sampler: samplerAt(tokens.length / fleet.T, fleet.B, o.seeds[z], start),
+  }));
+  return trainSteps(fleet, { ...o, data, untilStep: o.totalSteps, onRead: o.onProgress });
 }

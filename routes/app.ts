@@ -10,6 +10,7 @@ import { docsRouter } from "./docs.ts";
 import { datasetsRouter } from "./datasets.ts";
 import { modelsRouter } from "./models.ts";
 import { runsRouter } from "./runs.ts";
+import { capacityRouter } from "./capacity.ts";
 import { likelihoodRouter } from "./likelihood.ts";
 import { memorizationRouter } from "./memorization.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
@@ -31,7 +32,9 @@ function resourceRouters(deps: AppDeps): ApiRouter[] {
   const store = deps.store;
   if (store) routers.push(datasetsRouter({ ...deps, store }), modelsRouter({ ...deps, store }));
   const { jobs, engine } = deps;
-  if (store && jobs) routers.push(runsRouter({ ...deps, store, jobs }));
+  if (store && jobs) {
+    routers.push(runsRouter({ ...deps, store, jobs }), capacityRouter({ ...deps, store, jobs }));
+  }
   if (store && engine) {
     routers.push(
       likelihoodRouter({ ...deps, store, engine }),

@@ -1,0 +1,206 @@
+// The "capacity" job: one model per (dataset size, seed) on uniform random
+// tokens, trained side by side in fleets of the same shape until each
+// saturates or the budget runs out; a saturated model leaves its fleet at
+// the next evaluation (the fleet shrinks, so it costs nothing after). Then
+// the plateau of memorized bits is the capacity (lib/capacity/fit.ts).
+import { GptFleet } from "../gpt_fleet.ts";
+import { fleetSequenceNll } from "../likelihood.ts";
+import { type ModelData, trainSteps } from "../trainer.ts";
+import type { GpuEngine } from "../engine.ts";
+import { memorizedBits, thinCurve } from "./train_run.ts";
+import type { JobContext } from "../../lib/jobs/queue.ts";
+import { fitCapacity } from "../../lib/capacity/fit.ts";
+import { type CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
+import {
+  sweepDataSeed,
+  type SweepProgress,
+  type SweepResult,
+  type SweepRun,
+} from "../../lib/capacity/sweep.ts";
+import { generateUniform } from "../../lib/datasets/uniform.ts";
+import { uniformSequenceBits } from "../../lib/memorization.ts";
+import { initialParameters } from "../../lib/model/init.ts";
+import { BatchSampler } from "../../lib/training/batches.ts";
+import { type CurvePoint, saturation } from "../../lib/training/saturation.ts";
+
+/** Finished models, kept as an artifact so a resumed sweep skips them. */
+const OUTCOMES_ARTIFACT = "outcomes.json";
+
+interface Member extends ModelData {
+  datasetSize: number;
+  seed: number;
+  curve: CurvePoint[];
+}
+
+export async function capacitySweepJob(
+  engine: GpuEngine,
+  ctx: JobContext<CapacityCreateRequest, SweepProgress>,
+): Promise<SweepResult> {
+  const req = ctx.input;
+  const started = performance.now();
+  const plan = planCapacity(req);
+  const c = req.config, t = req.training;
+  const uniformBits = uniformSequenceBits(c.seqLen, c.vocabSize);
+  const done: SweepRun[] = [];
+  if (ctx.resumed) {
+    const saved = await ctx.store.getArtifact("capacity", ctx.id, OUTCOMES_ARTIFACT);
+    if (saved) done.push(...JSON.parse(new TextDecoder().decode(saved)) as SweepRun[]);
+  }
+  const isDone = (r: { datasetSize: number; seed: number }) =>
+    done.some((d) => d.datasetSize === r.datasetSize && d.seed === r.seed);
+  const optimizer = {
+    lr: t.optimizer.lr,
+    beta1: t.optimizer.betas[0],
+    beta2: t.optimizer.betas[1],
+    eps: t.optimizer.eps,
+    weightDecay: t.optimizer.weightDecay,
+  };
+  let tokensTrained = 0;
+  let trainSeconds = 0;
+
+  for (let f = 0; f < plan.fleets.length; f++) {
+    const todo = plan.fleets[f].filter((r) => !isDone(r));
+    if (todo.length === 0) continue;
+    let members: Member[] = todo.map((r) => {
+      const data = generateUniform({
+        vocabSize: c.vocabSize,
+        seqLen: c.seqLen,
+        count: r.datasetSize,
+        seed: sweepDataSeed(r.seed, r.datasetSize),
+      });
+      return {
+        ...r,
+        tokens: data.tokens,
+        sampler: new BatchSampler(r.datasetSize, t.batchSize, r.seed),
+        curve: [],
+      };
+    });
+    let fleet = await newFleet(engine, req, members.length);
+    members.forEach((m, z) => fleet.setParameters(z, initialParameters(c, m.seed, req.precision)));
+    try {
+      while (members.length > 0) {
+        const t0 = performance.now();
+        const before = fleet.step;
+        const until = Math.min(t.maxSteps, fleet.step + t.evalEvery);
+        let tokensPerSec = 0;
+        await trainSteps(fleet, {
+          data: members,
+          optimizer,
+          schedule: t.schedule,
+          totalSteps: t.maxSteps,
+          untilStep: until,
+          readEvery: Math.min(t.evalEvery, 200),
+          onRead: async (p) => {
+            ctx.throwIfAborted();
+            tokensPerSec = p.tokensPerSecond;
+            await ctx.progress({
+              modelsDone: done.length,
+              modelsTotal: plan.runs.length,
+              fleet: f,
+              fleets: plan.fleets.length,
+              step: p.step,
+              activeModels: members.length,
+              tokensPerSec,
+            });
+          },
+        });
+        trainSeconds += (performance.now() - t0) / 1000;
+        tokensTrained += (fleet.step - before) * members.length * t.batchSize * c.seqLen;
+        const nll = await fleetSequenceNll(fleet, members.map((m) => m.tokens));
+        const leaving: number[] = [];
+        members.forEach((m, z) => {
+          m.curve.push({ step: fleet.step, bits: memorizedBits(nll[z].bits, uniformBits) });
+          const sat = saturation(m.curve, t.saturation).saturated;
+          if (sat || fleet.step >= t.maxSteps) {
+            leaving.push(z);
+            done.push({
+              datasetSize: m.datasetSize,
+              seed: m.seed,
+              memorizedBits: m.curve.at(-1)!.bits,
+              steps: fleet.step,
+              saturated: sat,
+              curve: thinCurve(m.curve, 16),
+            });
+          }
+        });
+        if (leaving.length === 0) continue;
+        const stay = members.filter((_, z) => !leaving.includes(z));
+        if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);
+        members = stay;
+        await ctx.store.putArtifact(
+          "capacity",
+          ctx.id,
+          OUTCOMES_ARTIFACT,
+          new TextEncoder().encode(JSON.stringify(done)),
+        );
+        await ctx.progress({
+          modelsDone: done.length,
+          modelsTotal: plan.runs.length,
+          fleet: f,
+          fleets: plan.fleets.length,
+          step: fleet.step,
+          activeModels: members.length,
+          tokensPerSec,
+        }, { persist: true });
+      }
+    } finally {
+      fleet.destroy();
+    }
+  }
+
+  const points = plan.points.map((p) => ({
+    ...p,
+    memorizedBits: plan.seeds.map((seed) =>
+      done.find((d) => d.datasetSize === p.datasetSize && d.seed === seed)!.memorizedBits
+    ),
+  }));
+  const fit = fitCapacity(points, { parameterCount: plan.parameterCount, seqLen: c.seqLen });
+  const order = (a: SweepRun, b: SweepRun) => a.datasetSize - b.datasetSize || a.seed - b.seed;
+  return {
+    ...fit,
+    runs: done.sort(order),
+    budget: {
+      maxSteps: t.maxSteps,
+      batchSize: t.batchSize,
+      saturationFraction: t.saturation.fraction,
+    },
+    seconds: (performance.now() - started) / 1000,
+    tokensPerSecond: trainSeconds > 0 ? tokensTrained / trainSeconds : 0,
+  };
+}
+
+async function newFleet(engine: GpuEngine, req: CapacityCreateRequest, K: number) {
+  return await GptFleet.create(await engine.open(), {
+    config: req.config,
+    fleetSize: K,
+    batchSize: req.training.batchSize,
+    precision: req.precision,
+    optimizer: req.training.optimizer.type,
+    training: true,
+    memoryBudgetBytes: engine.options.memoryBudgetBytes,
+  });
+}
+
+/** Moves the staying models (weights and Adam state) into a fleet of their size. */
+async function shrink(
+  engine: GpuEngine,
+  req: CapacityCreateRequest,
+  fleet: GptFleet,
+  members: Member[],
+  stay: Member[],
+): Promise<GptFleet> {
+  const states = [];
+  for (const m of stay) {
+    const z = members.indexOf(m);
+    states.push({ params: await fleet.getParameters(z), ...(await fleet.getOptimizerState(z)) });
+  }
+  const step = fleet.step;
+  fleet.destroy();
+  const next = await newFleet(engine, req, stay.length);
+  states.forEach((s, z) => {
+    next.setParameters(z, s.params);
+    next.setOptimizerState(z, s);
+  });
+  next.step = step;
+  return next;
+}

@@ -1,0 +1,248 @@
+// Memorization in bits (Morris et al. 2025, PAPER.md "Definitions").
+//
+// Every quantity here is a code length in bits over tokens 2..S of a sequence
+// of S tokens: the first token has no prefix, so a model never predicts it and
+// memcap leaves it out of every sum. The paper appears to count all S tokens;
+// `paperConvention` reports each sum scaled by S/(S-1) for comparison.
+//
+// Per sample x, with NLL_θ(x) the trained model's code length, NLL_ref(x) the
+// reference's and U the uniform code length (S-1)·log2 V:
+//
+//   unintended     = max(0, NLL_ref - NLL_θ)          H(x|θ̂) - H(x|θ,θ̂)
+//   total          = max(0, U - min(NLL_θ, NLL_ref))  H(x) - H(x|θ,θ̂), H(x) ≈ U
+//   generalization = total - unintended
+//
+// H(x|θ,θ̂) ≈ -log2 max(p(x|θ), p(x|θ̂)) = min of the two code lengths: an
+// encoder that holds both models sends one bit to pick the better (ignored).
+// With the uniform reference (NLL_ref = U) total = unintended and
+// generalization = 0: on random tokens nothing can be generalized.
+// generalization ≥ 0 whenever the reference codes x no worse than the uniform
+// code (NLL_ref ≤ U); it goes negative only for a reference worse than uniform.
+import { z } from "zod";
+
+/** Uniform code length of one sequence in bits: (S-1)·log2 V (tokens 2..S). */
+export function uniformSequenceBits(seqLen: number, vocabSize: number): number {
+  if (!Number.isInteger(seqLen) || seqLen < 2) {
+    throw new RangeError(`seqLen: ${seqLen} is not an integer ≥ 2`);
+  }
+  if (!Number.isInteger(vocabSize) || vocabSize < 2) {
+    throw new RangeError(`vocabSize: ${vocabSize} is not an integer ≥ 2`);
+  }
+  return (seqLen - 1) * Math.log2(vocabSize);
+}
+
+/** S/(S-1): the factor from memcap's tokens-2..S sums to the paper's all-S-tokens sums. */
+export function paperConventionFactor(seqLen: number): number {
+  if (!Number.isInteger(seqLen) || seqLen < 2) {
+    throw new RangeError(`seqLen: ${seqLen} is not an integer ≥ 2`);
+  }
+  return seqLen / (seqLen - 1);
+}
+
+/** Per-sample code lengths in bits, one value per sequence. */
+export type BitsArray = Float64Array | readonly number[];
+
+export interface MemorizationInput {
+  /** NLL of each sample under the trained model θ, bits over tokens 2..S. */
+  modelBits: BitsArray;
+  /** NLL of each sample under the reference θ̂, bits over tokens 2..S. */
+  referenceBits: BitsArray;
+  /** Uniform code length of one sample, bits: (S-1)·log2 V (see uniformSequenceBits). */
+  uniformBits: number;
+  /** Tokens per sequence (S); used only for the paper's S/(S-1) convention. */
+  seqLen: number;
+}
+
+/** Dataset-level sums in bits. */
+export interface MemorizationSums {
+  totalBits: number;
+  unintendedBits: number;
+  generalizationBits: number;
+  /** N·uniformBits: the dataset's code length under the uniform code. */
+  datasetBits: number;
+}
+
+export interface MemorizationBits extends MemorizationSums {
+  /** Samples (N). */
+  count: number;
+  seqLen: number;
+  /** Per-sample values in bits, tokens 2..S. */
+  perSample: { total: Float64Array; unintended: Float64Array; generalization: Float64Array };
+  /** Every sum × S/(S-1), the paper's apparent all-S-tokens convention. */
+  paperConvention: MemorizationSums & { factor: number };
+}
+
+/**
+ * Total, unintended and generalization bits per sample and summed over the
+ * dataset (formulas at the top of this file). Sums of per-sample values are a
+ * lower bound on dataset-level memorization. Throws a RangeError naming the
+ * field on mismatched lengths or non-finite values.
+ */
+export function memorizationFromBits(input: MemorizationInput): MemorizationBits {
+  const { modelBits, referenceBits, uniformBits, seqLen } = input;
+  const n = modelBits.length;
+  if (referenceBits.length !== n) {
+    throw new RangeError(
+      `referenceBits: ${referenceBits.length} values for ${n} samples in modelBits`,
+    );
+  }
+  if (!Number.isFinite(uniformBits) || uniformBits < 0) {
+    throw new RangeError(`uniformBits: ${uniformBits} is not a finite number ≥ 0`);
+  }
+  const factor = paperConventionFactor(seqLen);
+  const total = new Float64Array(n);
+  const unintended = new Float64Array(n);
+  const generalization = new Float64Array(n);
+  const sumT = new Sum(), sumU = new Sum(), sumG = new Sum();
+  for (let i = 0; i < n; i++) {
+    const m = modelBits[i], r = referenceBits[i];
+    if (!Number.isFinite(m)) throw new RangeError(`modelBits[${i}]: ${m} is not finite`);
+    if (!Number.isFinite(r)) throw new RangeError(`referenceBits[${i}]: ${r} is not finite`);
+    const u = Math.max(0, r - m);
+    const t = Math.max(0, uniformBits - Math.min(m, r));
+    total[i] = t;
+    unintended[i] = u;
+    generalization[i] = t - u;
+    sumT.add(t);
+    sumU.add(u);
+    sumG.add(t - u);
+  }
+  const sums: MemorizationSums = {
+    totalBits: sumT.value,
+    unintendedBits: sumU.value,
+    generalizationBits: sumG.value,
+    datasetBits: n * uniformBits,
+  };
+  return {
+    ...sums,
+    count: n,
+    seqLen,
+    perSample: { total, unintended, generalization },
+    paperConvention: {
+      factor,
+      totalBits: sums.totalBits * factor,
+      unintendedBits: sums.unintendedBits * factor,
+      generalizationBits: sums.generalizationBits * factor,
+      datasetBits: sums.datasetBits * factor,
+    },
+  };
+}
+
+/** Neumaier-compensated sum: exact enough for millions of per-sample values. */
+class Sum {
+  private s = 0;
+  private c = 0;
+  add(x: number) {
+    const t = this.s + x;
+    this.c += Math.abs(this.s) >= Math.abs(x) ? (this.s - t) + x : (x - t) + this.s;
+    this.s = t;
+  }
+  get value(): number {
+    return this.s + this.c;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// HTTP shapes (POST /v1/memorization)
+
+/** What the trained model is compared against. */
+export const MemorizationReference = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("uniform") }).describe(
+    "The uniform distribution over V tokens: NLL_ref = (S-1)·log2 V for every sample. The " +
+      "true distribution of uniform synthetic data, so everything memorized is unintended.",
+  ),
+  z.object({
+    kind: z.literal("model"),
+    modelId: z.string().describe("A reference model (same vocabSize and seqLen)."),
+  }).describe(
+    "A reference model θ̂ of the data distribution (e.g. a larger model trained on a superset).",
+  ),
+]).meta({ id: "MemorizationReference", example: { kind: "uniform" } });
+export type MemorizationReference = z.infer<typeof MemorizationReference>;
+
+const Bits = (what: string) => z.number().describe(`${what} (bits).`);
+
+const PaperConvention = z.object({
+  factor: z.number().describe("S/(S-1)."),
+  totalBits: Bits("totalBits × S/(S-1)"),
+  unintendedBits: Bits("unintendedBits × S/(S-1)"),
+  generalizationBits: Bits("generalizationBits × S/(S-1)"),
+  datasetBits: Bits("datasetBits × S/(S-1) = N·S·log2 V"),
+}).describe(
+  "The same sums scaled by S/(S-1): the paper appears to count all S tokens of each " +
+    "sequence, memcap counts the S-1 tokens a model predicts. For comparison with the paper only.",
+);
+
+export const MemorizationResult = z.object({
+  modelId: z.string().optional().describe("The trained model θ."),
+  datasetId: z.string().optional().describe("The samples measured."),
+  reference: MemorizationReference,
+  count: z.number().int().describe("Samples (N)."),
+  seqLen: z.number().int().describe("Tokens per sample (S)."),
+  tokensCounted: z.literal("2..S").describe(
+    "Tokens each code length covers: 2..S, the first token has no prefix to predict it from.",
+  ),
+  totalBits: Bits(
+    "Σ max(0, (S-1)·log2 V - min(NLL_θ, NLL_ref)): total memorization, H(x) taken as the " +
+      "uniform code",
+  ),
+  unintendedBits: Bits("Σ max(0, NLL_ref - NLL_θ): unintended memorization"),
+  generalizationBits: Bits(
+    "totalBits - unintendedBits: intended memorization (0 against the uniform reference)",
+  ),
+  datasetBits: Bits("N·(S-1)·log2 V: the dataset under the uniform code, an upper bound"),
+  perSample: z.object({
+    total: z.array(z.number()),
+    unintended: z.array(z.number()),
+    generalization: z.array(z.number()),
+  }).describe("Per-sample values in bits, in dataset order."),
+  paperConvention: PaperConvention,
+}).meta({
+  id: "MemorizationResult",
+  example: {
+    modelId: "mdl_01jz3k5q7r8s9t0v1w2x",
+    datasetId: "ds_01jz3k5q7r8s9t0v1w2x",
+    reference: { kind: "uniform" },
+    count: 2,
+    seqLen: 16,
+    tokensCounted: "2..S",
+    totalBits: 150.5,
+    unintendedBits: 150.5,
+    generalizationBits: 0,
+    datasetBits: 180,
+    perSample: { total: [88, 62.5], unintended: [88, 62.5], generalization: [0, 0] },
+    paperConvention: {
+      factor: 16 / 15,
+      totalBits: 160.53333333333333,
+      unintendedBits: 160.53333333333333,
+      generalizationBits: 0,
+      datasetBits: 192,
+    },
+  },
+});
+export type MemorizationResult = z.infer<typeof MemorizationResult>;
+
+/** The HTTP body for a computed result (typed arrays become plain arrays). */
+export function toMemorizationResult(
+  m: MemorizationBits,
+  meta: { reference: MemorizationReference; modelId?: string; datasetId?: string },
+): MemorizationResult {
+  return {
+    ...(meta.modelId !== undefined ? { modelId: meta.modelId } : {}),
+    ...(meta.datasetId !== undefined ? { datasetId: meta.datasetId } : {}),
+    reference: meta.reference,
+    count: m.count,
+    seqLen: m.seqLen,
+    tokensCounted: "2..S",
+    totalBits: m.totalBits,
+    unintendedBits: m.unintendedBits,
+    generalizationBits: m.generalizationBits,
+    datasetBits: m.datasetBits,
+    perSample: {
+      total: Array.from(m.perSample.total),
+      unintended: Array.from(m.perSample.unintended),
+      generalization: Array.from(m.perSample.generalization),
+    },
+    paperConvention: { ...m.paperConvention },
+  };
+}

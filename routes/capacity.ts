@@ -1,0 +1,179 @@
+// Capacity sweeps: POST starts one (202), GET reads it, plot.svg draws the
+// paper's Figure 1 for the model (memorized bits against dataset bits).
+import { z } from "zod";
+import type { AppDeps } from "../lib/http/deps.ts";
+import { ApiError } from "../lib/http/errors.ts";
+import { ApiRouter, defineRoute } from "../lib/http/route.ts";
+import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jobs/queue.ts";
+import { JobAccepted } from "../lib/jobs/schemas.ts";
+import { CapacityCreateRequest } from "../lib/capacity/plan.ts";
+import { CapacitySweep, type SweepProgress, type SweepResult } from "../lib/capacity/sweep.ts";
+import { capacityPlotSvg } from "../lib/plot/capacity_plot.ts";
+import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
+import { isValidId } from "../lib/store/store.ts";
+import { listPage } from "./datasets.ts";
+
+const IdParams = z.object({ id: z.string().describe("Sweep id (cap_...).") });
+type SweepJob = Job<CapacityCreateRequest, SweepProgress, SweepResult>;
+
+function sweepResponse(job: SweepJob): CapacitySweep {
+  return {
+    id: job.id,
+    status: job.status,
+    input: job.input,
+    progress: job.progress,
+    result: job.result,
+    error: job.error,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt,
+  };
+}
+
+const createSweep = defineRoute({
+  method: "post",
+  path: "/v1/capacity",
+  summary: "Start a capacity sweep (a job)",
+  description: "Trains one model of `config` per dataset size and seed on uniform random " +
+    "tokens, in fleets, each until it saturates or `training.maxSteps`; reports memorized " +
+    "bits per size, the plateau (capacity) and bits per parameter.",
+  tags: ["capacity"],
+  body: CapacityCreateRequest,
+  responses: {
+    202: { schema: JobAccepted, description: "Queued" },
+    429: { description: "The job queue is full" },
+  },
+});
+
+const listSweeps = defineRoute({
+  method: "get",
+  path: "/v1/capacity",
+  summary: "List capacity sweeps, newest first",
+  tags: ["capacity"],
+  query: ListQuery,
+  responses: {
+    200: { schema: pageSchema(CapacitySweep, "CapacitySweepPage"), description: "A page" },
+  },
+});
+
+const getSweep = defineRoute({
+  method: "get",
+  path: "/v1/capacity/:id",
+  summary: "One capacity sweep: status, points, capacityBits, bitsPerParameter",
+  tags: ["capacity"],
+  params: IdParams,
+  responses: {
+    200: { schema: CapacitySweep, description: "The sweep" },
+    404: { description: "No such sweep" },
+  },
+});
+
+const plotSweep = defineRoute({
+  method: "get",
+  path: "/v1/capacity/:id/plot.svg",
+  summary: "Memorized bits against dataset bits (the paper's Figure 1 for this model)",
+  tags: ["capacity"],
+  params: IdParams,
+  responses: {
+    200: { contentType: "image/svg+xml", description: "An SVG figure" },
+    404: { description: "No such sweep" },
+    409: { description: "The sweep has not finished" },
+  },
+});
+
+const deleteSweep = defineRoute({
+  method: "delete",
+  path: "/v1/capacity/:id",
+  summary: "Delete a finished capacity sweep",
+  tags: ["capacity"],
+  params: IdParams,
+  responses: {
+    204: { description: "Deleted" },
+    404: { description: "No such sweep" },
+    409: { description: "Still queued or running (cancel it first)" },
+  },
+});
+
+const cancelSweep = defineRoute({
+  method: "post",
+  path: "/v1/capacity/:id/cancel",
+  summary: "Cancel a capacity sweep",
+  tags: ["capacity"],
+  params: IdParams,
+  responses: {
+    200: { schema: CapacitySweep, description: "The sweep" },
+    404: { description: "No such sweep" },
+  },
+});
+
+export function capacityRouter(
+  deps: Required<Pick<AppDeps, "store" | "jobs">> & AppDeps,
+): ApiRouter {
+  const { store, jobs } = deps;
+  const find = async (id: string): Promise<SweepJob> => {
+    const job = isValidId(id, "capacity") ? await jobs.get("capacity", id) : null;
+    if (!job) throw ApiError.notFound(`no capacity sweep ${id}`);
+    return job as SweepJob;
+  };
+  return new ApiRouter()
+    .add(createSweep, async (c, { body }) => {
+      if (deps.engine) {
+        try {
+          await deps.engine.checkFits({
+            config: body.config,
+            fleetSize: Math.min(body.maxFleetSize, 1),
+            batchSize: body.training.batchSize,
+            training: true,
+          });
+        } catch (err) {
+          if (err instanceof RangeError) {
+            throw new ApiError(422, "too_large", `body.config: ${err.message}`);
+          }
+          throw err;
+        }
+      }
+      try {
+        const job = await jobs.enqueue("capacity", "capacity", body);
+        return c.json({ id: job.id, status: job.status }, 202);
+      } catch (err) {
+        if (err instanceof QueueFullError) throw new ApiError(429, "queue_full", err.message);
+        throw err;
+      }
+    })
+    .add(listSweeps, async (c, { query }) =>
+      c.json(
+        await listPage<JobBody, CapacitySweep>(
+          store,
+          "capacity",
+          query,
+          (rec) => sweepResponse(jobFromRecord(rec) as SweepJob),
+        ),
+        200,
+      ))
+    .add(getSweep, async (c, { params }) => c.json(sweepResponse(await find(params.id)), 200))
+    .add(cancelSweep, async (c, { params }) => {
+      await find(params.id);
+      return c.json(sweepResponse((await jobs.cancel("capacity", params.id)) as SweepJob), 200);
+    })
+    .add(plotSweep, async (c, { params }) => {
+      const job = await find(params.id);
+      if (!job.result) {
+        throw ApiError.conflict(`capacity sweep ${job.id} is ${job.status}; no result to plot`);
+      }
+      const cfg = job.input.config;
+      const svg = capacityPlotSvg(job.result, {
+        title: `${cfg.layers} layer${cfg.layers > 1 ? "s" : ""}, d=${cfg.dModel}, ` +
+          `V=${cfg.vocabSize}, S=${cfg.seqLen}, ${job.input.precision}`,
+      });
+      return c.body(svg, 200, { "content-type": "image/svg+xml; charset=utf-8" });
+    })
+    .add(deleteSweep, async (c, { params }) => {
+      const job = await find(params.id);
+      if (job.status === "queued" || job.status === "running") {
+        throw ApiError.conflict(`capacity sweep ${job.id} is ${job.status}; cancel it first`);
+      }
+      await store.delete("capacity", job.id);
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import {
+  type CapacityPointInput,
+  CapacityResult,
+  fitCapacity,
+  fitMinModel,
+} from "../../lib/capacity/fit.ts";
+import { autoDatasetSizes, datasetBits } from "../../lib/capacity/plan.ts";
+import { Rng } from "../../lib/prng.ts";
+
+const tiny = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 }; // 4,592 params
+
+/** Points of min(H, c)·(1 + noise·N(0,1)) over `sizes`, `seeds` values each. */
+function synthetic(
+  sizes: number[],
+  c: number,
+  seeds: number,
+  noise: number,
+  seed = 1,
+): CapacityPointInput[] {
+  const rng = new Rng(seed);
+  return sizes.map((n) => {
+    const h = datasetBits(n, 16, 64);
+    return {
+      datasetSize: n,
+      datasetBits: h,
+      memorizedBits: Array.from(
+        { length: seeds },
+        () => Math.min(h, c) * (1 + noise * rng.normal()),
+      ),
+    };
+  });
+}
+
+Deno.test("fitMinModel: exact min(x, c) recovers c with zero residual", () => {
+  const c = 1000;
+  const obs = [100, 300, 700, 1500, 4000, 9000].map((x) => ({ x, y: Math.min(x, c) }));
+  const f = fitMinModel(obs);
+  assert.ok(Math.abs(f.capacityBits - c) < 1e-9, `${f.capacityBits}`);
+  assert.ok(f.rmsBits < 1e-9);
+  assert.equal(f.bounded, true);
+  assert.equal(f.observations, 6);
+});
+
+Deno.test("fitMinModel: the least-squares c is the mean of the plateau points", () => {
+  // x > c group: y = 900, 1000, 1100 -> c = 1000; x ≤ c points lie on y = x.
+  const obs = [
+    { x: 200, y: 200 },
+    { x: 500, y: 500 },
+    { x: 2000, y: 900 },
+    { x: 4000, y: 1000 },
+    { x: 8000, y: 1100 },
+  ];
+  const f = fitMinModel(obs);
+  assert.ok(Math.abs(f.capacityBits - 1000) < 1e-9);
+  assert.ok(Math.abs(f.rmsBits - Math.sqrt(20000 / 5)) < 1e-9);
+  // brute-force check over a fine grid
+  const sse = (c: number) => obs.reduce((s, o) => s + (o.y - Math.min(o.x, c)) ** 2, 0);
+  for (let c = 0; c <= 10000; c += 1) assert.ok(sse(c) >= sse(f.capacityBits) - 1e-6);
+});
+
+Deno.test("fitMinModel: c clamped between points; all data-limited is unbounded", () => {
+  // Plateau values above the next x: c lands on the boundary x = 600.
+  const f = fitMinModel([{ x: 100, y: 100 }, { x: 600, y: 600 }, { x: 700, y: 650 }]);
+  const sse = (c: number) =>
+    [[100, 100], [600, 600], [700, 650]].reduce((s, [x, y]) => s + (y - Math.min(x, c)) ** 2, 0);
+  for (let c = 0; c <= 1000; c += 0.5) assert.ok(sse(c) >= sse(f.capacityBits) - 1e-9);
+  const all = fitMinModel([{ x: 100, y: 98 }, { x: 200, y: 196 }]);
+  assert.equal(all.bounded, false);
+  assert.ok(Math.abs(all.capacityBits - 196) < 1e-9); // the last point sits on the plateau
+  // Exactly on y = x: flat for every c ≥ max x; c = max x.
+  const flat = fitMinModel([{ x: 100, y: 100 }, { x: 200, y: 200 }]);
+  assert.equal(flat.capacityBits, 200);
+  assert.equal(flat.bounded, false);
+  assert.throws(() => fitMinModel([]), /no observations/);
+});
+
+Deno.test("fitCapacity: synthetic min(H, c) + 1% noise recovers c within 2%", () => {
+  const c = 12066;
+  const sizes = autoDatasetSizes(tiny, { points: 9 }); // 46 .. 735
+  for (const seed of [1, 2, 3]) {
+    const r = fitCapacity(synthetic(sizes, c, 5, 0.01, seed), { parameterCount: 4592 });
+    assert.ok(Math.abs(r.fit.capacityBits / c - 1) < 0.02, `fit ${r.fit.capacityBits}`);
+    assert.ok(Math.abs(r.capacityBits / c - 1) < 0.02, `plateau ${r.capacityBits}`);
+    assert.ok(r.fit.relativeRms < 0.02);
+    assert.equal(r.fit.observations, 45);
+    assert.equal(r.fit.bounded, true);
+    assert.equal(r.plateauReached, true);
+    assert.equal(r.bitsPerParameter, r.capacityBits / 4592);
+    assert.equal(r.points.length, 9);
+  }
+});
+
+Deno.test("fitCapacity: per-point statistics, regimes, plateau", () => {
+  const pts: CapacityPointInput[] = [
+    { datasetSize: 400, datasetBits: 36000, memorizedBits: [12000, 11800] },
+    { datasetSize: 50, datasetBits: 4500, memorizedBits: [4450, 4470, 4490] },
+    { datasetSize: 100, datasetBits: 9000, memorizedBits: [8900] },
+    { datasetSize: 200, datasetBits: 18000, memorizedBits: [11500, 11700] },
+  ];
+  const r = fitCapacity(pts, { parameterCount: 4592, seqLen: 16 });
+  assert.deepEqual(r.points.map((p) => p.datasetSize), [50, 100, 200, 400]);
+  const p50 = r.points[0];
+  assert.equal(p50.meanBits, 4470);
+  assert.equal(p50.minBits, 4450);
+  assert.equal(p50.maxBits, 4490);
+  assert.deepEqual(r.points.map((p) => p.regime), [
+    "data-limited",
+    "data-limited",
+    "capacity-limited",
+    "capacity-limited",
+  ]);
+  assert.equal(r.capacityBits, 11900);
+  assert.equal(r.capacityDatasetSize, 400);
+  assert.equal(r.plateauReached, true);
+  assert.equal(r.paperConvention!.factor, 16 / 15);
+  assert.ok(Math.abs(r.paperConvention!.capacityBits - 11900 * 16 / 15) < 1e-9);
+  assert.deepEqual(CapacityResult.parse(r), r);
+});
+
+Deno.test("fitCapacity: plateau not reached when still rising or all data-limited", () => {
+  // Largest size memorized 25% more than the one before: still rising.
+  const rising = fitCapacity([
+    { datasetSize: 100, datasetBits: 9000, memorizedBits: [8900] },
+    { datasetSize: 200, datasetBits: 18000, memorizedBits: [9600] },
+    { datasetSize: 400, datasetBits: 36000, memorizedBits: [12000] },
+  ], { parameterCount: 4592 });
+  assert.equal(rising.plateauReached, false);
+  assert.equal(rising.capacityBits, 12000);
+  // Every dataset fits: memorized ≈ all of it; capacity is only a lower bound.
+  const fits = fitCapacity(
+    synthetic([46, 92, 184], 1e9, 2, 0.001).map((p) => ({
+      ...p,
+      memorizedBits: p.memorizedBits.map((b) => b * 0.98),
+    })),
+    { parameterCount: 4592 },
+  );
+  assert.equal(fits.plateauReached, false);
+  assert.ok(fits.points.every((p) => p.regime === "data-limited"));
+  assert.equal(fits.fit.bounded, false);
+  // One point cannot show a plateau.
+  assert.equal(
+    fitCapacity([{ datasetSize: 1, datasetBits: 90, memorizedBits: [10] }], { parameterCount: 1 })
+      .plateauReached,
+    false,
+  );
+});
+
+Deno.test("fitCapacity: bad input names the field", () => {
+  const ok = { datasetSize: 1, datasetBits: 90, memorizedBits: [10] };
+  assert.throws(() => fitCapacity([], { parameterCount: 1 }), /points/);
+  assert.throws(() => fitCapacity([ok], { parameterCount: 0 }), /parameterCount/);
+  assert.throws(
+    () => fitCapacity([ok, { ...ok, memorizedBits: [] }], { parameterCount: 1 }),
+    /points\[1\]\.memorizedBits/,
+  );
+  assert.throws(
+    () => fitCapacity([{ ...ok, memorizedBits: [1, NaN] }], { parameterCount: 1 }),
+    /points\[0\]\.memorizedBits\[1\]/,
+  );
+});
+
+Deno.test("CapacityResult: example parses and is self-consistent; JSON Schema builds", () => {
+  const ex = CapacityResult.parse(CapacityResult.meta()?.example);
+  const again = fitCapacity(ex.points, { parameterCount: ex.parameterCount, seqLen: 16 });
+  assert.equal(again.capacityBits, ex.capacityBits);
+  assert.ok(Math.abs(again.bitsPerParameter - ex.bitsPerParameter) < 1e-4);
+  assert.ok(Math.abs(again.fit.capacityBits - ex.fit.capacityBits) < 0.01);
+  assert.equal(again.plateauReached, ex.plateauReached);
+  assert.deepEqual(again.points.map((p) => p.regime), ex.points.map((p) => p.regime));
+  z.toJSONSchema(CapacityResult, { io: "output", unrepresentable: "throw" });
+});

@@ -1,0 +1,42 @@
+// A capacity sweep over HTTP on a tiny config: memorized bits rise with the
+// dataset size, then plateau; the SVG figure and the fit come back.
+import assert from "node:assert/strict";
+import { call, withService } from "./_service.ts";
+
+Deno.test("a tiny capacity sweep rises with N, then plateaus", async () => {
+  await withService(async ({ app, jobs }) => {
+    const res = await call(app, "POST", "/v1/capacity", {
+      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
+      // 8·7·4 = 224 bits per 8 sequences; a 1-layer d=8 model has 1,224 parameters.
+      datasetSizes: [4, 16, 128, 512],
+      seeds: [0],
+      training: {
+        batchSize: 64,
+        maxSteps: 800,
+        evalEvery: 200,
+        optimizer: { lr: 0.02 },
+        schedule: { kind: "cosine", warmupSteps: 20 },
+        saturation: { fraction: 0.01, minSteps: 400 },
+      },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.json));
+    const job = await jobs.wait("capacity", res.json.id, 300_000);
+    assert.equal(job.status, "succeeded", JSON.stringify(job.error));
+    const sweep = (await call(app, "GET", `/v1/capacity/${res.json.id}`)).json;
+    const r = sweep.result;
+    const bits = r.points.map((p: { meanBits: number }) => p.meanBits);
+    // Small datasets are (almost) fully memorized; the largest ones are not.
+    assert.ok(r.points[0].fractionMemorized > 0.9, `N=4: ${r.points[0].fractionMemorized}`);
+    assert.ok(bits[1] > bits[0], `rises: ${bits}`);
+    assert.ok(r.points[3].fractionMemorized < 0.5, `N=512: ${r.points[3].fractionMemorized}`);
+    // Plateau: the two largest sizes memorize about the same number of bits.
+    assert.ok(Math.abs(bits[3] - bits[2]) < 0.35 * Math.max(bits[2], bits[3]), `plateau: ${bits}`);
+    assert.equal(r.parameterCount, 16 * 8 + 8 * 8 + (12 * 64 + 13 * 8) + 16);
+    assert.ok(Math.abs(r.bitsPerParameter - r.capacityBits / r.parameterCount) < 1e-12);
+    assert.equal(r.runs.length, 4);
+    const plot = await app.request(`/v1/capacity/${res.json.id}/plot.svg`);
+    assert.equal(plot.status, 200);
+    assert.match(plot.headers.get("content-type")!, /image\/svg\+xml/);
+    assert.match(await plot.text(), /<svg[\s\S]*capacity/);
+  });
+});
