@@ -100,3 +100,39 @@ Deno.test("schemas with .meta({id}) become components; refs, examples, params ca
   assert.equal(health.schema.$ref, "#/components/schemas/Health");
   assert.equal(health.example.status, "ok");
 });
+
+Deno.test("/openapi.json of the full service (store, jobs, engine) is valid and complete", async () => {
+  const { withService } = await import("./_service.ts");
+  await withService(async ({ app }) => {
+    const doc = await documentOf(app);
+    await assertValid(doc);
+    const served = servedRoutes(app);
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item as object).map((m) => `${m} ${path}`)
+    );
+    assert.deepEqual(documented.sort(), served.sort());
+    // The contract of DESIGN.md ("HTTP API v1") for this issue's resources.
+    for (
+      const route of [
+        "post /v1/runs",
+        "get /v1/runs",
+        "get /v1/runs/{id}",
+        "get /v1/runs/{id}/events",
+        "post /v1/runs/{id}/cancel",
+        "delete /v1/runs/{id}",
+        "post /v1/models/{id}/likelihood",
+        "post /v1/memorization",
+        "post /v1/capacity",
+        "get /v1/capacity",
+        "get /v1/capacity/{id}",
+        "get /v1/capacity/{id}/plot.svg",
+        "delete /v1/capacity/{id}",
+      ]
+    ) {
+      assert.ok(served.includes(route), `${route} is served`);
+    }
+    for (const id of ["Run", "RunCreateRequest", "CapacitySweep", "MemorizationResult"]) {
+      assert.ok(doc.components.schemas[id], `components.schemas.${id}`);
+    }
+  });
+});
