@@ -1,9 +1,9 @@
 // Wiring only: configuration from the environment, the store, the job queue,
-// the GPU engine and the HTTP server; graceful shutdown on SIGINT/SIGTERM.
+// the GPU engine (a child process) and the HTTP server; graceful shutdown on
+// SIGINT/SIGTERM.
 
-import { getGpu } from "./gpu/device.ts";
-import { GpuEngine } from "./gpu/engine.ts";
-import { registerEngineJobs } from "./gpu/jobs/register.ts";
+import { EngineProcess } from "./gpu/engine_process.ts";
+import { registerEngineJobs } from "./lib/jobs/engine_jobs.ts";
 import { createApp } from "./routes/app.ts";
 import { loadConfig } from "./lib/config.ts";
 import { JobQueue } from "./lib/jobs/queue.ts";
@@ -15,7 +15,8 @@ await Deno.mkdir(config.dataDir, { recursive: true });
 
 const store = await openStore({ dataDir: config.dataDir });
 const jobs = new JobQueue(store);
-const engine = new GpuEngine(getGpu);
+// The GPU engine runs in a supervised child process: see gpu/engine_process.ts.
+const engine = new EngineProcess({ log: (m) => console.warn(m) });
 registerEngineJobs(engine, jobs);
 
 const app = createApp({
@@ -53,6 +54,7 @@ async function shutdown(signal: string): Promise<void> {
   // Running jobs go back to the queue and resume from their checkpoint at the next start.
   await jobs.stop();
   await server.shutdown();
+  await engine.close();
   await store.close();
   Deno.exit(0);
 }

@@ -5,7 +5,16 @@ import type { Gpu } from "./device.ts";
 import { GptFleet } from "./gpt_fleet.ts";
 import { sequenceNll } from "./likelihood.ts";
 import { checkFleetFits } from "./memory_plan.ts";
-import type { Engine, FitQuery, LikelihoodRequest, LikelihoodResult } from "../lib/engine.ts";
+import type {
+  Engine,
+  FitQuery,
+  JobHost,
+  JobKind,
+  LikelihoodRequest,
+  LikelihoodResult,
+} from "../lib/engine.ts";
+import { trainRunJob } from "./jobs/train_run.ts";
+import { capacitySweepJob } from "./jobs/capacity_sweep.ts";
 import type { GpuSummary } from "../lib/http/deps.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 
@@ -52,6 +61,15 @@ export class GpuEngine implements Engine {
       return await sequenceNll(fleet, req.tokens, req.perToken ?? false);
     } finally {
       fleet.destroy();
+    }
+  }
+
+  runJob(kind: JobKind, host: JobHost): Promise<unknown> {
+    switch (kind) {
+      case "train":
+        return trainRunJob(this, host as Parameters<typeof trainRunJob>[1]);
+      case "capacity":
+        return capacitySweepJob(this, host as Parameters<typeof capacitySweepJob>[1]);
     }
   }
 }

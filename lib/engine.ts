@@ -3,6 +3,9 @@
 // implementation is gpu/engine.ts.
 import type { ModelConfig, Precision } from "./model/config.ts";
 import type { GpuSummary } from "./http/deps.ts";
+import type { Dataset as TokenData } from "./datasets/codec.ts";
+import type { Model } from "./models/schemas.ts";
+import type { ModelWeightsPatch } from "./models/models.ts";
 
 export interface LikelihoodRequest {
   config: ModelConfig;
@@ -33,4 +36,37 @@ export interface Engine {
   /** Throws a RangeError naming the buffer and the limit when the shape cannot fit. */
   checkFits(q: FitQuery): Promise<void>;
   likelihood(req: LikelihoodRequest): Promise<LikelihoodResult>;
+  /** Runs one GPU job to its result (throws to fail it). */
+  runJob(kind: JobKind, host: JobHost): Promise<unknown>;
 }
+
+/** The records a job reads and writes, as the engine sees them. */
+export interface JobModel {
+  model: Model;
+  params: Float32Array;
+}
+
+/**
+ * What a GPU job may do besides computing: report progress, keep
+ * checkpoint artifacts, read its model and dataset, write trained weights.
+ * In the service this is backed by the store and the job queue; across the
+ * engine-process boundary every call is a message to the service.
+ */
+export interface JobHost<I = unknown, P = unknown> {
+  id: string;
+  input: I;
+  /** An earlier start was interrupted: continue from the checkpoint artifact. */
+  resumed: boolean;
+  /** Throws when the job was cancelled or the service is stopping. */
+  throwIfAborted(): void;
+  progress(p: P, opts?: { persist?: boolean }): Promise<void>;
+  getArtifact(name: string): Promise<Uint8Array | null>;
+  putArtifact(name: string, bytes: Uint8Array): Promise<void>;
+  deleteArtifact(name: string): Promise<void>;
+  loadModel(id: string): Promise<JobModel | null>;
+  loadDataset(id: string): Promise<TokenData | null>;
+  saveModelWeights(id: string, params: Float32Array, patch: ModelWeightsPatch): Promise<void>;
+}
+
+/** The GPU jobs an engine runs (the job queue's kinds). */
+export type JobKind = "train" | "capacity";

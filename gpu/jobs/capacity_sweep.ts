@@ -8,7 +8,7 @@ import { fleetSequenceNll } from "../likelihood.ts";
 import { type ModelData, trainSteps } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";
 import { memorizedBits, thinCurve } from "./train_run.ts";
-import type { JobContext } from "../../lib/jobs/queue.ts";
+import type { JobHost } from "../../lib/engine.ts";
 import { fitCapacity } from "../../lib/capacity/fit.ts";
 import { type CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
 import {
@@ -34,7 +34,7 @@ interface Member extends ModelData {
 
 export async function capacitySweepJob(
   engine: GpuEngine,
-  ctx: JobContext<CapacityCreateRequest, SweepProgress>,
+  ctx: JobHost<CapacityCreateRequest, SweepProgress>,
 ): Promise<SweepResult> {
   const req = ctx.input;
   const started = performance.now();
@@ -43,7 +43,7 @@ export async function capacitySweepJob(
   const uniformBits = uniformSequenceBits(c.seqLen, c.vocabSize);
   const done: SweepRun[] = [];
   if (ctx.resumed) {
-    const saved = await ctx.store.getArtifact("capacity", ctx.id, OUTCOMES_ARTIFACT);
+    const saved = await ctx.getArtifact(OUTCOMES_ARTIFACT);
     if (saved) done.push(...JSON.parse(new TextDecoder().decode(saved)) as SweepRun[]);
   }
   const isDone = (r: { datasetSize: number; seed: number }) =>
@@ -127,9 +127,7 @@ export async function capacitySweepJob(
         const stay = members.filter((_, z) => !leaving.includes(z));
         if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);
         members = stay;
-        await ctx.store.putArtifact(
-          "capacity",
-          ctx.id,
+        await ctx.putArtifact(
           OUTCOMES_ARTIFACT,
           new TextEncoder().encode(JSON.stringify(done)),
         );

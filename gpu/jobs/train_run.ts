@@ -11,9 +11,8 @@ import {
   parseCheckpoint,
   restoreCheckpoint,
 } from "./checkpoint.ts";
-import { type JobContext, JobFailure } from "../../lib/jobs/queue.ts";
-import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
-import { loadModelWeights, saveModelWeights } from "../../lib/models/models.ts";
+import { JobFailure } from "../../lib/jobs/queue.ts";
+import type { JobHost } from "../../lib/engine.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { saturation } from "../../lib/training/saturation.ts";
 import type {
@@ -46,13 +45,13 @@ export function planSteps(input: RunCreateRequest, count: number): number {
 
 export async function trainRunJob(
   engine: GpuEngine,
-  ctx: JobContext<RunCreateRequest, RunProgress>,
+  ctx: JobHost<RunCreateRequest, RunProgress>,
 ): Promise<RunResult> {
   const input = ctx.input;
   const started = performance.now();
-  const { model, params } = await loadModelWeights(ctx.store, input.modelId) ??
+  const { model, params } = await ctx.loadModel(input.modelId) ??
     failMissing("model", input.modelId);
-  const data = await loadDatasetTokens(ctx.store, input.datasetId) ??
+  const data = await ctx.loadDataset(input.datasetId) ??
     failMissing("dataset", input.datasetId);
   const c = model.config;
   if (data.vocabSize !== c.vocabSize || data.seqLen !== c.seqLen) {
@@ -80,9 +79,7 @@ export async function trainRunJob(
   try {
     let startStep = 0;
     let curve: CurvePoint[] = [];
-    const saved = ctx.resumed
-      ? await ctx.store.getArtifact("runs", ctx.id, CHECKPOINT_ARTIFACT)
-      : null;
+    const saved = ctx.resumed ? await ctx.getArtifact(CHECKPOINT_ARTIFACT) : null;
     if (saved) {
       const cp = parseCheckpoint(saved);
       restoreCheckpoint(fleet, 0, cp);
@@ -153,7 +150,7 @@ export async function trainRunJob(
           const bytes = await captureCheckpoint(fleet, 0, p.step, {
             curve: thinCurve(curve, MAX_CURVE_POINTS),
           });
-          await ctx.store.putArtifact("runs", ctx.id, CHECKPOINT_ARTIFACT, bytes);
+          await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
         }
         await ctx.progress(progress, { persist: checkpoint || isEval });
         if (saturated) {
@@ -164,11 +161,11 @@ export async function trainRunJob(
     });
     if (curve.at(-1)?.step !== last.step) await evaluate(last.step, last.loss[0]);
     const finalParams = await fleet.getParameters(0);
-    await saveModelWeights(ctx.store, input.modelId, finalParams, {
+    await ctx.saveModelWeights(input.modelId, finalParams, {
       trainedSteps: model.trainedSteps + last.step,
       runId: ctx.id,
     });
-    await ctx.store.deleteArtifact("runs", ctx.id, CHECKPOINT_ARTIFACT);
+    await ctx.deleteArtifact(CHECKPOINT_ARTIFACT);
     const end = curve.at(-1)!;
     return {
       steps: last.step,

@@ -3,7 +3,8 @@
 // the app. Everything is closed and removed afterwards.
 import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
-import { registerEngineJobs } from "../../gpu/jobs/register.ts";
+import type { Engine } from "../../lib/engine.ts";
+import { registerEngineJobs } from "../../lib/jobs/engine_jobs.ts";
 import { createApp } from "../../routes/app.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { openStore } from "../../lib/store/mod.ts";
@@ -11,18 +12,22 @@ import type { Store } from "../../lib/store/store.ts";
 
 export type App = ReturnType<typeof createApp>;
 
-export interface Service {
+export interface Service<E extends Engine = GpuEngine> {
   app: App;
   store: Store;
   jobs: JobQueue;
-  engine: GpuEngine;
+  engine: E;
 }
 
-export async function withService(fn: (s: Service) => Promise<void>): Promise<void> {
+/** The service with the in-process engine, or with `engine` (e.g. an EngineProcess). */
+export async function withService<E extends Engine = GpuEngine>(
+  fn: (s: Service<E>) => Promise<void>,
+  makeEngine: () => E = () => new GpuEngine(getGpu) as unknown as E,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "memcap_service_" });
   const store = await openStore({ dataDir: dir });
   const jobs = new JobQueue(store, { pollMs: 100 });
-  const engine = new GpuEngine(getGpu);
+  const engine = makeEngine();
   registerEngineJobs(engine, jobs);
   await jobs.start();
   try {
@@ -30,6 +35,7 @@ export async function withService(fn: (s: Service) => Promise<void>): Promise<vo
     await fn({ app, store, jobs, engine });
   } finally {
     await jobs.stop();
+    await (engine as { close?: () => Promise<void> }).close?.();
     await store.close();
     await Deno.remove(dir, { recursive: true });
   }

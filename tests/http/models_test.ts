@@ -33,6 +33,7 @@ const fakeEngine: Engine = {
     return Promise.resolve();
   },
   likelihood: () => Promise.reject(new Error("not in these tests")),
+  runJob: () => Promise.reject(new Error("not in these tests")),
 };
 
 /** The real app over a real store in a temporary folder, a JobQueue that is never started. */

@@ -1,0 +1,70 @@
+// The engine process: owns the GPU and runs what the service asks over
+// stdin/stdout frames (lib/rpc). Its stdout carries frames only, so logs go
+// to stderr. A crash here (a WGSL compile error, a lost device, a panic in
+// the WebGPU runtime) ends this process, not the HTTP service.
+import { getGpu } from "./device.ts";
+import { GpuEngine } from "./engine.ts";
+import type { JobHost, JobKind, LikelihoodRequest } from "../lib/engine.ts";
+import { Peer } from "../lib/rpc/peer.ts";
+import type { ModelWeightsPatch } from "../lib/models/models.ts";
+
+console.log = console.error; // stdout is the frame channel
+console.info = console.error;
+
+const engine = new GpuEngine(getGpu, {
+  memoryBudgetBytes: Number(Deno.env.get("MEMCAP_GPU_MEMORY_BYTES")) || undefined,
+});
+const peer = new Peer(Deno.stdin.readable, Deno.stdout.writable.getWriter());
+const aborted = new Map<string, { name: string; message: string }>();
+
+/** A JobHost whose every call is a message to the service. */
+function remoteHost(job: { id: string; input: unknown; resumed: boolean }): JobHost {
+  const call = <T>(method: string, params: Record<string, unknown> = {}) =>
+    peer.call<T>(`host.${method}`, { jobId: job.id, ...params });
+  return {
+    id: job.id,
+    input: job.input,
+    resumed: job.resumed,
+    throwIfAborted() {
+      const reason = aborted.get(job.id);
+      if (reason) {
+        const e = new Error(reason.message);
+        e.name = reason.name;
+        throw e;
+      }
+    },
+    progress: (p, opts) => call("progress", { progress: p, persist: opts?.persist ?? false }),
+    getArtifact: (name) => call<Uint8Array | null>("getArtifact", { name }),
+    putArtifact: (name, bytes) => call("putArtifact", { name, bytes }),
+    deleteArtifact: (name) => call("deleteArtifact", { name }),
+    loadModel: (id) => call("loadModel", { id }),
+    loadDataset: (id) => call("loadDataset", { id }),
+    saveModelWeights: (id: string, params: Float32Array, patch: ModelWeightsPatch) =>
+      call("saveModelWeights", { id, params, patch }),
+  };
+}
+
+const faults = Deno.env.get("MEMCAP_TEST_FAULTS") === "1";
+
+peer
+  .handle("gpu", () => engine.gpu())
+  .handle("likelihood", (req: LikelihoodRequest) => engine.likelihood(req))
+  .handle("runJob", async (p: { kind: JobKind; id: string; input: unknown; resumed: boolean }) => {
+    aborted.delete(p.id);
+    try {
+      return await engine.runJob(p.kind, remoteHost(p));
+    } finally {
+      aborted.delete(p.id);
+    }
+  })
+  .handle("abort", (p: { id: string; name: string; message: string }) => {
+    aborted.set(p.id, { name: p.name, message: p.message });
+  })
+  // Test-only fault injection (MEMCAP_TEST_FAULTS=1): the process dies as a
+  // WebGPU panic would kill it.
+  .handle("crash", () => {
+    if (!faults) throw new Error("fault injection is off");
+    setTimeout(() => Deno.exit(70), 10);
+  });
+
+await peer.done;

@@ -1,0 +1,199 @@
+// The engine in a supervised child process (gpu/engine_child.ts). The HTTP
+// service stays responsive while the GPU works (a queue submission blocks
+// its thread on some backends), and survives whatever kills the engine: a
+// call in flight fails with EngineCrashedError, the next call starts a fresh
+// engine, and a job in hand is retried from its checkpoint a bounded number
+// of times before it is failed with the reason.
+import type {
+  Engine,
+  FitQuery,
+  JobHost,
+  JobKind,
+  LikelihoodRequest,
+  LikelihoodResult,
+} from "../lib/engine.ts";
+import type { GpuSummary } from "../lib/http/deps.ts";
+import { JobFailure } from "../lib/jobs/queue.ts";
+import { Peer, PeerClosedError } from "../lib/rpc/peer.ts";
+import { checkFleetFits } from "./memory_plan.ts";
+
+export class EngineCrashedError extends Error {
+  readonly code = "engine_crashed";
+  constructor(detail: string) {
+    super(`the GPU engine process stopped: ${detail}`);
+    this.name = "EngineCrashedError";
+  }
+}
+
+export interface EngineProcessOptions {
+  /** Extra environment for the child (tests turn fault injection on). */
+  env?: Record<string, string>;
+  /** Times a job is restarted from its checkpoint after an engine crash (default 2). */
+  jobRetries?: number;
+  memoryBudgetBytes?: number;
+  log?: (message: string) => void;
+}
+
+interface Child {
+  process: Deno.ChildProcess;
+  peer: Peer;
+  /** Resolves with a description of how the process ended. */
+  ended: Promise<string>;
+}
+
+export class EngineProcess implements Engine {
+  private child: Child | null = null;
+  private summary: GpuSummary | null = null;
+  private hosts = new Map<string, JobHost>();
+  private closing = false;
+  /** Times the engine process ended unexpectedly (metrics, tests). */
+  crashes = 0;
+
+  constructor(private options: EngineProcessOptions = {}) {}
+
+  private start(): Child {
+    if (this.child && !this.child.peer.closed) return this.child;
+    if (this.child) {
+      // Its pipe broke but its exit is not reported yet: make sure it is gone.
+      try {
+        this.child.process.kill("SIGKILL");
+      } catch {
+        // already exited
+      }
+    }
+    const cmd = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("./engine_child.ts", import.meta.url).pathname],
+      env: {
+        ...this.options.env,
+        ...(this.options.memoryBudgetBytes
+          ? { MEMCAP_GPU_MEMORY_BYTES: String(this.options.memoryBudgetBytes) }
+          : {}),
+      },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    });
+    const process = cmd.spawn();
+    const peer = new Peer(process.stdout, process.stdin.getWriter());
+    this.serveHost(peer);
+    const ended = process.status.then((s) =>
+      s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`
+    );
+    const child: Child = { process, peer, ended };
+    this.child = child;
+    ended.then((how) => {
+      peer.close(how);
+      if (this.child === child) this.child = null;
+      if (!this.closing) {
+        this.crashes++;
+        this.options.log?.(`engine process ${how}; the next call starts a new one`);
+      }
+    });
+    return child;
+  }
+
+  /** The child's calls back into the service, on behalf of a running job. */
+  private serveHost(peer: Peer) {
+    const host = (jobId: string) => {
+      const h = this.hosts.get(jobId);
+      if (!h) throw new Error(`no running job ${jobId}`);
+      return h;
+    };
+    peer
+      .handle("host.progress", (p) => host(p.jobId).progress(p.progress, { persist: p.persist }))
+      .handle("host.getArtifact", (p) => host(p.jobId).getArtifact(p.name))
+      .handle("host.putArtifact", (p) => host(p.jobId).putArtifact(p.name, p.bytes))
+      .handle("host.deleteArtifact", (p) => host(p.jobId).deleteArtifact(p.name))
+      .handle("host.loadModel", (p) => host(p.jobId).loadModel(p.id))
+      .handle("host.loadDataset", (p) => host(p.jobId).loadDataset(p.id))
+      .handle(
+        "host.saveModelWeights",
+        (p) => host(p.jobId).saveModelWeights(p.id, p.params, p.patch),
+      );
+  }
+
+  private async call<T>(method: string, params: unknown = null): Promise<T> {
+    const child = this.start();
+    try {
+      return await child.peer.call<T>(method, params);
+    } catch (e) {
+      if (e instanceof PeerClosedError) throw new EngineCrashedError(e.message);
+      throw e;
+    }
+  }
+
+  async gpu(): Promise<GpuSummary> {
+    this.summary ??= await this.call<GpuSummary>("gpu");
+    return this.summary;
+  }
+
+  async checkFits(q: FitQuery): Promise<void> {
+    const { limits } = await this.gpu();
+    checkFleetFits(q, {
+      maxBufferSize: limits.maxBufferSize,
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+    }, this.options.memoryBudgetBytes);
+  }
+
+  likelihood(req: LikelihoodRequest): Promise<LikelihoodResult> {
+    return this.call<LikelihoodResult>("likelihood", req);
+  }
+
+  async runJob(kind: JobKind, host: JobHost): Promise<unknown> {
+    const retries = this.options.jobRetries ?? 2;
+    this.hosts.set(host.id, host);
+    let resumed = host.resumed;
+    try {
+      for (let attempt = 0;; attempt++) {
+        const child = this.start();
+        const abortWatch = setInterval(() => this.forwardAbort(child, host), 200);
+        try {
+          return await this.call("runJob", { kind, id: host.id, input: host.input, resumed });
+        } catch (e) {
+          host.throwIfAborted(); // a cancel or shutdown wins over the error it caused
+          if (!(e instanceof EngineCrashedError)) throw e;
+          if (attempt >= retries) {
+            throw new JobFailure(
+              "engine_crashed",
+              `${e.message} (${attempt + 1} tries, the last from its checkpoint)`,
+            );
+          }
+          this.options.log?.(`job ${host.id}: ${e.message}; resuming from its checkpoint`);
+          resumed = true;
+        } finally {
+          clearInterval(abortWatch);
+        }
+      }
+    } finally {
+      this.hosts.delete(host.id);
+    }
+  }
+
+  /** Passes a cancel or shutdown of the job on to the engine process. */
+  private forwardAbort(child: Child, host: JobHost) {
+    try {
+      host.throwIfAborted();
+    } catch (e) {
+      const err = e as Error;
+      child.peer.call("abort", { id: host.id, name: err.name, message: err.message })
+        .catch(() => {});
+    }
+  }
+
+  /** Test hook: kills the engine process the way a WebGPU panic would. */
+  async injectCrash(): Promise<void> {
+    await this.call("crash");
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    const child = this.child;
+    if (!child) return;
+    try {
+      child.process.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+    await child.ended;
+  }
+}

@@ -1,0 +1,99 @@
+// The engine in its child process: a crash of the engine (injected through a
+// test-only hook) leaves the HTTP service answering, and the run in hand
+// resumes from its checkpoint on a fresh engine.
+import assert from "node:assert/strict";
+import { EngineProcess } from "../../gpu/engine_process.ts";
+import { call, withService } from "./_service.ts";
+
+const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
+
+Deno.test("an engine crash mid-run: the service keeps serving, the run resumes and succeeds", async () => {
+  await withService(async ({ app, jobs, engine }) => {
+    const ds = await call(app, "POST", "/v1/datasets", {
+      kind: "uniform",
+      vocabSize: 16,
+      seqLen: 8,
+      count: 8,
+      seed: 1,
+    });
+    const model = await call(app, "POST", "/v1/models", { config, seed: 1 });
+    assert.equal(model.status, 201, JSON.stringify(model.json));
+    const run = await call(app, "POST", "/v1/runs", {
+      modelId: model.json.id,
+      datasetId: ds.json.id,
+      optimizer: { type: "adamw", lr: 0.005 },
+      batchSize: 8,
+      steps: 2000,
+      evalEvery: 100,
+    });
+    assert.equal(run.status, 202);
+    for (let i = 0; i < 600; i++) {
+      const r = await call(app, "GET", `/v1/runs/${run.json.id}`);
+      if ((r.json.progress?.step ?? 0) >= 300) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    await engine.injectCrash();
+    const health = await call(app, "GET", "/v1/health");
+    assert.equal(health.status, 200);
+    const done = await jobs.wait("runs", run.json.id, 120_000);
+    assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+    assert.equal(engine.crashes, 1);
+    const result = done.result as { steps: number; curve: { step: number }[] };
+    assert.equal(result.steps, 2000);
+    // Resumed from a checkpoint, not from scratch: the first evaluation is kept once.
+    const steps = result.curve.map((p) => p.step);
+    assert.equal(new Set(steps).size, steps.length);
+    assert.equal(steps[0], 100);
+    // The engine answers again after the crash.
+    const lik = await call(app, "POST", `/v1/models/${model.json.id}/likelihood`, {
+      datasetId: ds.json.id,
+    });
+    assert.equal(lik.status, 200);
+  }, () => new EngineProcess({ env: { MEMCAP_TEST_FAULTS: "1" }, log: () => {} }));
+});
+
+Deno.test("an engine that keeps crashing fails the job with the reason", async () => {
+  await withService(async ({ app, jobs, engine }) => {
+    const ds = await call(app, "POST", "/v1/datasets", {
+      kind: "uniform",
+      vocabSize: 16,
+      seqLen: 8,
+      count: 8,
+      seed: 1,
+    });
+    const model = await call(app, "POST", "/v1/models", { config, seed: 1 });
+    const run = await call(app, "POST", "/v1/runs", {
+      modelId: model.json.id,
+      datasetId: ds.json.id,
+      optimizer: { type: "adamw", lr: 0.005 },
+      batchSize: 8,
+      steps: 100_000,
+      evalEvery: 50,
+    });
+    // Crash the engine each time the run is back on it (a progress report
+    // from the engine after the last crash says it is).
+    let reported = false;
+    const unsubscribe = jobs.subscribe(run.json.id, (ev) => {
+      if (ev.type === "progress") reported = true;
+    });
+    try {
+      for (let crashes = 0; crashes < 2;) {
+        if (reported) {
+          await engine.injectCrash();
+          crashes++;
+          await new Promise((res) => setTimeout(res, 300)); // reports already in flight
+          reported = false;
+        }
+        await new Promise((res) => setTimeout(res, 20));
+        const job = await jobs.get("runs", run.json.id);
+        if (job?.status !== "running") break;
+      }
+    } finally {
+      unsubscribe();
+    }
+    const done = await jobs.wait("runs", run.json.id, 120_000);
+    assert.equal(done.status, "failed");
+    assert.equal(done.error?.code, "engine_crashed");
+    assert.match(done.error!.message, /engine process stopped/);
+  }, () => new EngineProcess({ env: { MEMCAP_TEST_FAULTS: "1" }, jobRetries: 1, log: () => {} }));
+});
