@@ -5,8 +5,11 @@
 import { EngineProcess } from "./gpu/engine_process.ts";
 import { registerEngineJobs } from "./lib/jobs/engine_jobs.ts";
 import { createApp } from "./routes/app.ts";
-import { loadConfig } from "./lib/config.ts";
+import { isLoopback, loadConfig } from "./lib/config.ts";
 import { JobQueue } from "./lib/jobs/queue.ts";
+import { jobsGauge } from "./lib/jobs/metrics.ts";
+import { Metrics } from "./lib/metrics.ts";
+import { meteredEngine } from "./lib/metered_engine.ts";
 import { openStore } from "./lib/store/mod.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -14,10 +17,21 @@ const config = loadConfig();
 await Deno.mkdir(config.dataDir, { recursive: true });
 
 const store = await openStore({ dataDir: config.dataDir });
-const jobs = new JobQueue(store);
+const jobs = new JobQueue(store, { maxQueued: config.maxQueued });
 // The GPU engine runs in a supervised child process: see gpu/engine_process.ts.
-const engine = new EngineProcess({ log: (m) => console.warn(m) });
+const engineProcess = new EngineProcess({
+  log: (m) => console.warn(m),
+  memoryBudgetBytes: config.gpuMemoryBytes,
+});
+const metrics = new Metrics();
+const engine = meteredEngine(engineProcess, metrics);
 registerEngineJobs(engine, jobs);
+metrics.addGauge(jobsGauge(store));
+metrics.addGauge({
+  name: "memcap_engine_restarts",
+  help: "Times the GPU engine process ended unexpectedly since the service started.",
+  read: () => Promise.resolve([{ labels: {}, value: engineProcess.crashes }]),
+});
 
 const app = createApp({
   gpu: () => engine.gpu(),
@@ -25,6 +39,7 @@ const app = createApp({
   store,
   jobs,
   engine,
+  metrics,
   token: config.token,
   maxBodyBytes: config.maxBodyBytes,
 });
@@ -36,6 +51,11 @@ const server = Deno.serve({
     const host = hostname.includes(":") ? `[${hostname}]` : hostname;
     console.log(`memcap ${VERSION} listening on http://${host}:${port}`);
     console.log(`data: ${config.dataDir}; auth: ${config.token ? "bearer token" : "none"}`);
+    if (!config.token && isLoopback(config.host)) {
+      console.log("no MEMCAP_TOKEN: serving this machine only (loopback); set it to listen wider");
+    } else if (!config.token) {
+      console.warn(`WARNING: ${config.host} is served without authentication`);
+    }
   },
 }, app.fetch);
 
@@ -54,7 +74,7 @@ async function shutdown(signal: string): Promise<void> {
   // Running jobs go back to the queue and resume from their checkpoint at the next start.
   await jobs.stop();
   await server.shutdown();
-  await engine.close();
+  await engineProcess.close();
   await store.close();
   Deno.exit(0);
 }

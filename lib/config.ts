@@ -16,7 +16,19 @@ export const ConfigEnv = z.object({
     .meta({ description: "Bearer token required on /v1/* (except health) when set." }),
   MEMCAP_MAX_BODY_MB: z.preprocess(emptyToUndefined, z.coerce.number().positive().default(64))
     .meta({ description: "Default request body limit in MiB." }),
+  MEMCAP_ALLOW_UNAUTHENTICATED: z.preprocess(emptyToUndefined, z.enum(["0", "1"]).default("0"))
+    .meta({ description: "1 allows a non-loopback HOST without MEMCAP_TOKEN." }),
+  MEMCAP_GPU_MEMORY_MB: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional())
+    .meta({ description: "GPU memory one model or fleet may use, MiB (default: adapter limits)." }),
+  MEMCAP_MAX_QUEUED: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).default(100))
+    .meta({ description: "Most queued jobs; more are refused with 429." }),
 });
+
+/** True for addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
 
 export interface Config {
   port: number;
@@ -24,6 +36,8 @@ export interface Config {
   dataDir: string;
   token?: string;
   maxBodyBytes: number;
+  gpuMemoryBytes?: number;
+  maxQueued: number;
 }
 
 /** Parses the environment; throws an Error naming each bad variable. */
@@ -34,11 +48,21 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     throw new Error(`Bad configuration: ${lines.join("; ")}`);
   }
   const e = r.data;
+  if (!e.MEMCAP_TOKEN && !isLoopback(e.HOST) && e.MEMCAP_ALLOW_UNAUTHENTICATED !== "1") {
+    throw new Error(
+      `Bad configuration: HOST ${e.HOST} is reachable from other machines but MEMCAP_TOKEN is ` +
+        "not set; set MEMCAP_TOKEN, or MEMCAP_ALLOW_UNAUTHENTICATED=1 to serve without auth",
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,
     dataDir: e.MEMCAP_DATA,
     token: e.MEMCAP_TOKEN,
     maxBodyBytes: Math.floor(e.MEMCAP_MAX_BODY_MB * 1024 * 1024),
+    gpuMemoryBytes: e.MEMCAP_GPU_MEMORY_MB
+      ? Math.floor(e.MEMCAP_GPU_MEMORY_MB * 2 ** 20)
+      : undefined,
+    maxQueued: e.MEMCAP_MAX_QUEUED,
   };
 }

@@ -11,6 +11,7 @@ import { datasetsRouter } from "./datasets.ts";
 import { modelsRouter } from "./models.ts";
 import { runsRouter } from "./runs.ts";
 import { capacityRouter } from "./capacity.ts";
+import { metricsRouter } from "./metrics.ts";
 import { likelihoodRouter } from "./likelihood.ts";
 import { memorizationRouter } from "./memorization.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
@@ -31,7 +32,8 @@ function resourceRouters(deps: AppDeps): ApiRouter[] {
   const routers = [healthRouter(deps)];
   const store = deps.store;
   if (store) routers.push(datasetsRouter({ ...deps, store }), modelsRouter({ ...deps, store }));
-  const { jobs, engine } = deps;
+  const { jobs, engine, metrics } = deps;
+  if (metrics) routers.push(metricsRouter({ ...deps, metrics }));
   if (store && jobs) {
     routers.push(runsRouter({ ...deps, store, jobs }), capacityRouter({ ...deps, store, jobs }));
   }
@@ -74,6 +76,18 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
     c.set("maxBodyBytes", maxBodyBytes);
     await next();
   });
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Latency by route pattern (not by raw path: ids would explode the series).
+    app.use("*", async (c, next) => {
+      const t0 = performance.now();
+      await next();
+      const route = c.req.routePath === "/*" ? "unmatched" : c.req.routePath;
+      const labels = { method: c.req.method, route };
+      metrics.requests.inc({ ...labels, status: String(c.res.status) });
+      metrics.latency.observe(labels, (performance.now() - t0) / 1000);
+    });
+  }
 
   if (deps.token) {
     const publicRoutes = new Set<string>();
@@ -88,6 +102,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
       return auth(c, next);
     };
     app.use("/v1/*", guard);
+    app.use("/metrics", guard);
   }
 
   for (const r of routers) app.route("/", r.hono);

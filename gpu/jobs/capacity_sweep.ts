@@ -101,6 +101,8 @@ export async function capacitySweepJob(
               step: p.step,
               activeModels: members.length,
               tokensPerSec,
+              tokensTrained: tokensTrained +
+                (p.step - before) * members.length * t.batchSize * c.seqLen,
             });
           },
         });
@@ -139,6 +141,7 @@ export async function capacitySweepJob(
           step: fleet.step,
           activeModels: members.length,
           tokensPerSec,
+          tokensTrained,
         }, { persist: true });
       }
     } finally {

@@ -102,6 +102,7 @@ export async function trainRunJob(
       memorizedBits: curve.at(-1)?.memorizedBits ?? null,
       datasetBits,
       saturated: false,
+      tokensTrained: 0,
     };
     let stoppedBy = "steps" as RunResult["stoppedBy"]; // set by the progress callback
     const last = await trainFleet(fleet, {
@@ -144,6 +145,7 @@ export async function trainRunJob(
           memorizedBits: bits,
           datasetBits,
           saturated,
+          tokensTrained: (p.step - startStep) * input.batchSize * c.seqLen,
         };
         const checkpoint = p.step % checkpointEvery === 0 && p.step < totalSteps;
         if (checkpoint) {

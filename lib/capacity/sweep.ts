@@ -40,6 +40,7 @@ export const SweepProgress = z.object({
   step: z.number().int().describe("Step of the fleet training now."),
   activeModels: z.number().int().describe("Models of that fleet still training."),
   tokensPerSec: z.number(),
+  tokensTrained: z.number().describe("Training tokens processed since this attempt started."),
 }).meta({ id: "CapacityProgress" });
 export type SweepProgress = z.infer<typeof SweepProgress>;
 

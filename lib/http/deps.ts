@@ -4,6 +4,7 @@
 import type { Engine } from "../engine.ts";
 import type { JobQueue } from "../jobs/queue.ts";
 import type { Store } from "../store/store.ts";
+import type { Metrics } from "../metrics.ts";
 
 /** What /v1/health reports about the compute adapter. */
 export interface GpuSummary {
@@ -31,6 +32,8 @@ export interface AppDeps {
   store?: Store;
   jobs?: JobQueue;
   engine?: Engine;
+  /** Request metrics are recorded and GET /metrics served when given. */
+  metrics?: Metrics;
   /** When set, every /v1/* route except public ones needs `Authorization: Bearer <token>`. */
   token?: string;
   /** Default request body limit in bytes (routes may raise theirs). Default 64 MiB. */

@@ -79,6 +79,9 @@ export const RunProgress = z.object({
   ),
   datasetBits: z.number().describe("(S-1)·log2 V · count: the most that can be memorized."),
   saturated: z.boolean(),
+  tokensTrained: z.number().int().describe(
+    "Training tokens processed since this attempt started (a resumed run restarts the count).",
+  ),
 }).meta({
   id: "RunProgress",
   example: {
@@ -89,6 +92,7 @@ export const RunProgress = z.object({
     memorizedBits: 5200,
     datasetBits: 6300,
     saturated: false,
+    tokensTrained: 3276800,
   },
 });
 export type RunProgress = z.infer<typeof RunProgress>;
