@@ -120,7 +120,19 @@ export async function trainRunJob(
       startStep,
       readEvery: Math.min(evalEvery, 50),
       onProgress: async (p) => {
-        ctx.throwIfAborted();
+        try {
+          ctx.throwIfAborted();
+        } catch (e) {
+          // The service is stopping: checkpoint here so the resumed run loses nothing.
+          if ((e as Error).name === "JobInterruptedError" && p.step > startStep) {
+            const bytes = await captureCheckpoint(fleet, 0, p.step, {
+              curve: thinCurve(curve, MAX_CURVE_POINTS),
+            });
+            await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
+            await ctx.progress({ ...progress, step: p.step }, { persist: true });
+          }
+          throw e;
+        }
         const loss = p.loss[0];
         if (!Number.isFinite(loss)) {
           throw new JobFailure("diverged", `the training loss became ${loss} at step ${p.step}`);
