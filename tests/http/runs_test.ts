@@ -73,6 +73,25 @@ Deno.test("a run trains a model over HTTP; likelihood and memorization match the
     assert.equal(mem.json.generalizationBits, 0);
     assert.ok(Math.abs(mem.json.paperConvention.totalBits - expected * 8 / 7) < 1e-9);
 
+    // Export -> import -> export is byte-identical and the likelihoods do not move.
+    const exported = new Uint8Array(
+      await (await app.request(`/v1/models/${model.json.id}/weights`)).arrayBuffer(),
+    );
+    const put = await app.request(`/v1/models/${model.json.id}/weights`, {
+      method: "PUT",
+      headers: { "content-type": "application/octet-stream" },
+      body: exported,
+    });
+    assert.equal(put.status, 200, await put.text());
+    const again = new Uint8Array(
+      await (await app.request(`/v1/models/${model.json.id}/weights`)).arrayBuffer(),
+    );
+    assert.deepEqual(again, exported);
+    const lik2 = await call(app, "POST", `/v1/models/${model.json.id}/likelihood`, {
+      datasetId: ds.json.id,
+    });
+    assert.deepEqual(lik2.json.bits, lik.json.bits);
+
     // Against itself as reference nothing is unintended.
     const self = await call(app, "POST", "/v1/memorization", {
       modelId: model.json.id,
