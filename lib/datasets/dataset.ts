@@ -6,7 +6,9 @@ import {
   type Dataset as TokenData,
   decodeDataset,
   encodeDataset,
-  sequencesSlice,
+  rowsFromBytes,
+  sequenceByteRange,
+  tokenBytesFor,
 } from "./codec.ts";
 import type { Dataset, DatasetBody, DatasetCreateRequest } from "./schemas.ts";
 import { validateSequences } from "./tokens.ts";
@@ -90,13 +92,18 @@ export async function readSequences(
 > {
   const rec = await store.get<DatasetBody>("datasets", id);
   if (!rec) return null;
-  const bytes = await store.getArtifact("datasets", id, TOKENS_ARTIFACT);
+  // Read only the page's rows, not the whole (possibly huge) token file.
+  const shape = { vocabSize: rec.body.vocabSize, seqLen: rec.body.seqLen, count: rec.body.count };
+  const range = sequenceByteRange(shape, offset, limit);
+  const bytes = range.n === 0
+    ? new Uint8Array(0)
+    : await store.getArtifactRange("datasets", id, TOKENS_ARTIFACT, range.start, range.length);
   if (!bytes) return null;
   return {
     id,
     offset,
     limit,
     total: rec.body.count,
-    sequences: sequencesSlice(bytes, offset, limit),
+    sequences: rowsFromBytes(bytes, tokenBytesFor(shape.vocabSize), shape.seqLen, range.n),
   };
 }
