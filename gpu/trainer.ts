@@ -75,7 +75,13 @@ export async function trainSteps(fleet: GptFleet, o: {
   };
   let t0 = performance.now();
   let sinceRead = 0;
+  let lastYield = performance.now();
   while (fleet.step < until) {
+    // Let other requests to this engine (a likelihood call) in between steps.
+    if (performance.now() - lastYield > 20) {
+      await new Promise((r) => setTimeout(r, 0));
+      lastYield = performance.now();
+    }
     const step = fleet.step + 1;
     for (let z = 0; z < K; z++) {
       gatherSequences(o.data[z].tokens, S, o.data[z].sampler.next(), tokens, z * B * S);

@@ -105,7 +105,9 @@ export function docsRouter(document: () => OpenAPIObject): ApiRouter {
           "content-type": "text/javascript; charset=utf-8",
         });
       }
-      const type = PACKAGE_ASSETS[params.file];
+      const type = Object.hasOwn(PACKAGE_ASSETS, params.file)
+        ? PACKAGE_ASSETS[params.file]
+        : undefined;
       if (!type) throw ApiError.notFound(`No docs asset named ${params.file}`);
       let bytes = files.get(params.file);
       if (!bytes) {
