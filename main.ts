@@ -42,6 +42,7 @@ const app = createApp({
   metrics,
   token: config.token,
   maxBodyBytes: config.maxBodyBytes,
+  requestTimeoutMs: config.requestTimeoutMs,
 });
 
 const server = Deno.serve({

@@ -20,6 +20,10 @@ export const ConfigEnv = z.object({
     .meta({ description: "1 allows a non-loopback HOST without MEMCAP_TOKEN." }),
   MEMCAP_GPU_MEMORY_MB: z.preprocess(emptyToUndefined, z.coerce.number().positive().optional())
     .meta({ description: "GPU memory one model or fleet may use, MiB (default: adapter limits)." }),
+  MEMCAP_REQUEST_TIMEOUT_S: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().positive().default(600),
+  ).meta({ description: "Seconds a /v1 request may run before it answers 504." }),
   MEMCAP_MAX_QUEUED: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).default(100))
     .meta({ description: "Most queued jobs; more are refused with 429." }),
 });
@@ -38,6 +42,7 @@ export interface Config {
   maxBodyBytes: number;
   gpuMemoryBytes?: number;
   maxQueued: number;
+  requestTimeoutMs: number;
 }
 
 /** Parses the environment; throws an Error naming each bad variable. */
@@ -64,5 +69,6 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       ? Math.floor(e.MEMCAP_GPU_MEMORY_MB * 2 ** 20)
       : undefined,
     maxQueued: e.MEMCAP_MAX_QUEUED,
+    requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
   };
 }

@@ -15,7 +15,7 @@ import { metricsRouter } from "./metrics.ts";
 import { likelihoodRouter } from "./likelihood.ts";
 import { memorizationRouter } from "./memorization.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
+import { ApiError, createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
 import { buildOpenApiDocument } from "../lib/http/openapi.ts";
 import type { ApiRouter, AppEnv, RouteSpec } from "../lib/http/route.ts";
 import { VERSION } from "../lib/version.ts";
@@ -76,6 +76,33 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
     c.set("maxBodyBytes", maxBodyBytes);
     await next();
   });
+  if (deps.requestTimeoutMs) {
+    // Answer 504 when a request runs too long (a huge likelihood request on a slow adapter).
+    // Streams (SSE) are exempt: their handlers return at once and the stream goes on.
+    const ms = deps.requestTimeoutMs;
+    app.use("/v1/*", async (_c, next) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new ApiError(
+                504,
+                "timeout",
+                `the request took longer than ${ms / 1000} s; ` +
+                  "send less work per request (fewer sequences) or use a job",
+              ),
+            ),
+          ms,
+        );
+      });
+      try {
+        await Promise.race([next(), expired]);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+  }
   const metrics = deps.metrics;
   if (metrics) {
     // Latency by route pattern (not by raw path: ids would explode the series).

@@ -32,6 +32,8 @@ export interface AppDeps {
   store?: Store;
   jobs?: JobQueue;
   engine?: Engine;
+  /** /v1 requests running longer answer 504 (default: no limit). */
+  requestTimeoutMs?: number;
   /** Request metrics are recorded and GET /metrics served when given. */
   metrics?: Metrics;
   /** When set, every /v1/* route except public ones needs `Authorization: Bearer <token>`. */

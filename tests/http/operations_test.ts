@@ -29,7 +29,7 @@ const engine: Engine = {
 
 async function withParts(
   fn: (t: { app: ReturnType<typeof createApp>; metrics: Metrics }) => Promise<void>,
-  opts: { token?: string; maxQueued?: number } = {},
+  opts: { token?: string; maxQueued?: number; engine?: Engine; requestTimeoutMs?: number } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "memcap_ops_" });
   const store = await openStore({ dataDir: dir });
@@ -41,7 +41,8 @@ async function withParts(
       gpu: fakeGpu,
       store,
       jobs,
-      engine: meteredEngine(engine, metrics),
+      engine: meteredEngine(opts.engine ?? engine, metrics),
+      requestTimeoutMs: opts.requestTimeoutMs,
       metrics,
       token: opts.token,
       log: () => {},
@@ -140,4 +141,28 @@ Deno.test("a full queue answers 429 and accepts again once there is room", async
     await app.request(`/v1/runs/${id}/cancel`, { method: "POST" });
     assert.equal((await app.request("/v1/runs", json(run))).status, 202);
   }, { maxQueued: 1 });
+});
+
+Deno.test("a request that runs too long answers 504 with the JSON error shape", async () => {
+  let release = () => {};
+  const slow: Engine = {
+    ...engine,
+    likelihood: () =>
+      new Promise((resolve) => (release = () => resolve({ bits: new Float64Array(1) }))),
+  };
+  await withParts(async ({ app }) => {
+    const model = await (await app.request(
+      "/v1/models",
+      json({
+        config: { vocabSize: 16, seqLen: 4, layers: 1, dModel: 8, heads: 2 },
+      }),
+    )).json();
+    const res = await app.request(
+      `/v1/models/${model.id}/likelihood`,
+      json({ sequences: [[1, 2, 3, 4]] }),
+    );
+    assert.equal(res.status, 504);
+    assert.equal((await res.json()).error.code, "timeout");
+    release();
+  }, { engine: slow, requestTimeoutMs: 200 });
 });
