@@ -3,21 +3,28 @@
 // matmul (float64 accumulation; max |gpu - cpu| / max |cpu| < 1e-4).
 //
 //   deno run -A bench/matmul_bench.ts [--filter=SUBSTR] [--reps=N] [--iters=N]
-//        [--hardware] [--odd] [--no-time] [--code]
+//        [--hardware] [--odd] [--random=N] [--no-time] [--code] [--cfg=JSON]
 //
 // --hardware plans with HARDWARE_TUNING instead of SOFTWARE_TUNING (a
 // correctness check of that path; its timings mean nothing on llvmpipe).
-// --odd adds shapes with dims not divisible by 4 and padded fleet strides.
-// Each timing submits `iters` dispatches in one compute pass and waits once
-// (a host sync costs ~11 ms on llvmpipe); the best of `reps` is printed as
+// --odd adds shapes with dims not divisible by 4 and padded fleet strides;
+// --random=N adds N random small shapes (with --no-time: a correctness sweep);
+// --cfg=JSON overrides the software kernel's layout (see below); --code
+// prints each kernel. Fleets (x8) run 8 models per dispatch (workgroup z).
+// Each timing submits 20 or more dispatches (enough for ~220 ms; --iters
+// fixes the count) in one compute pass and waits once (a host sync costs
+// ~11 ms on llvmpipe); the best of `reps` is printed as
 //   matmul <name> M N K: <GFLOP/s> GFLOP/s (<ms> ms)
 import { getGpu } from "../gpu/device.ts";
 import {
+  chooseShared,
   HARDWARE_TUNING,
   type MatmulPlan,
   type MatmulShape,
   type MatmulTuning,
   planMatmul,
+  planShared,
+  type SharedConfig,
   SOFTWARE_TUNING,
 } from "../gpu/matmul_codegen.ts";
 
@@ -39,7 +46,7 @@ function mm(
   return {
     name,
     fleet,
-    shape: { M, N, K, transA: false, transB: false, bias: false, addend: false, ...rest },
+    shape: { M, N, K, transA: false, transB: false, bias: false, addend: false, ...rest, fleet },
   };
 }
 
@@ -102,6 +109,32 @@ export const ODD_CASES: BenchCase[] = [
   mm("odd.tatb", 20, 36, 12, { transA: true, transB: true, bias: true }),
 ];
 
+/** `count` random small shapes (correctness checks of the planner's edge cases). */
+export function randomCases(count: number, seed: number): BenchCase[] {
+  const r = randomArray(count * 12, seed).map((x) => (x + 1) / 2); // [0, 1)
+  const pick = (i: number, lo: number, hi: number) => lo + Math.floor(r[i] * (hi - lo + 1));
+  const out: BenchCase[] = [];
+  for (let c = 0; c < count; c++) {
+    const o = c * 12;
+    const M = pick(o, 1, 90), N = pick(o + 1, 1, 90), K = pick(o + 2, 1, 90);
+    const transA = r[o + 3] < 0.5, transB = r[o + 4] < 0.5;
+    const fleet = pick(o + 5, 1, 3);
+    const pad = (i: number) => (r[o + i] < 0.5 ? 0 : pick(o + i, 0, 9));
+    out.push(mm(`random${c}`, M, N, K, {
+      transA,
+      transB,
+      bias: r[o + 6] < 0.5,
+      addend: r[o + 7] < 0.5,
+      fleet,
+      strideA: M * K + pad(8),
+      strideB: K * N + pad(9),
+      strideBias: N + pad(10),
+      strideC: M * N + pad(11),
+    }));
+  }
+  return out;
+}
+
 interface Strides {
   a: number;
   b: number;
@@ -118,7 +151,7 @@ function strides(s: MatmulShape): Strides {
   };
 }
 
-function randomArray(n: number, seed: number): Float32Array {
+function randomArray(n: number, seed: number): Float32Array<ArrayBuffer> {
   // xorshift32, uniform in [-1, 1)
   let x = (seed * 2654435761) >>> 0 || 1;
   const out = new Float32Array(n);
@@ -203,13 +236,20 @@ interface Prepared {
   buffers: GPUBuffer[];
   c: GPUBuffer;
   cFloats: number;
-  data: { A: Float32Array; B: Float32Array; bias: Float32Array | null; addend: Float32Array | null };
+  data: {
+    A: Float32Array;
+    B: Float32Array;
+    bias: Float32Array | null;
+    addend: Float32Array | null;
+  };
 }
 
-function prepare(device: GPUDevice, bc: BenchCase, tuning: MatmulTuning): Prepared {
+type Planner = (s: MatmulShape) => MatmulPlan;
+
+function prepare(device: GPUDevice, bc: BenchCase, planner: Planner): Prepared {
   const s = bc.shape;
   const st = strides(s);
-  const plan = planMatmul(s, tuning);
+  const plan = planner(s);
   const module = device.createShaderModule({ code: plan.code, label: bc.name });
   const pipeline = device.createComputePipeline({
     label: bc.name,
@@ -224,7 +264,7 @@ function prepare(device: GPUDevice, bc: BenchCase, tuning: MatmulTuning): Prepar
   const cFloats = st.c * (F - 1) + s.M * s.N;
   const addend = s.addend ? randomArray(cFloats, 4) : null;
   const buffers: GPUBuffer[] = [];
-  const upload = (data: Float32Array) => {
+  const upload = (data: Float32Array<ArrayBuffer>) => {
     const buf = device.createBuffer({
       size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
@@ -298,15 +338,26 @@ async function check(device: GPUDevice, bc: BenchCase, p: Prepared): Promise<num
   return maxDiff / Math.max(maxRef, 1e-30);
 }
 
+/**
+ * Best time of one dispatch, in ms. `iters` dispatches share one pass and
+ * one sync; by default at least 20, and more for fast kernels so that the
+ * ~11 ms sync stays under ~5% of the measured time.
+ */
 async function time(
   device: GPUDevice,
   bc: BenchCase,
   p: Prepared,
-  iters: number,
+  itersArg: number | undefined,
   reps: number,
 ): Promise<number> {
-  dispatch(device, p, bc.fleet, 1); // warm up (llvmpipe may compile lazily)
-  await device.queue.onSubmittedWorkDone();
+  let iters = itersArg ?? 20;
+  if (itersArg === undefined) {
+    const t0 = performance.now();
+    dispatch(device, p, bc.fleet, 4);
+    await device.queue.onSubmittedWorkDone();
+    const one = Math.max(0.01, (performance.now() - t0 - 11) / 4);
+    iters = Math.min(500, Math.max(20, Math.ceil(220 / one)));
+  }
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
@@ -323,24 +374,39 @@ export interface BenchResult {
   ms: number;
   gflops: number;
   plan: MatmulPlan;
+  /** Pipeline creation and first dispatch, in ms. */
+  compileMs: number;
 }
 
 export async function benchCase(
   device: GPUDevice,
   bc: BenchCase,
-  opts: { tuning?: MatmulTuning; iters?: number; reps?: number; check?: boolean; time?: boolean },
+  opts: {
+    tuning?: MatmulTuning;
+    /** Overrides the plan (to compare variants); default planMatmul(shape, tuning). */
+    planner?: Planner;
+    iters?: number;
+    reps?: number;
+    check?: boolean;
+    time?: boolean;
+  },
 ): Promise<BenchResult> {
-  const p = prepare(device, bc, opts.tuning ?? SOFTWARE_TUNING);
+  const tuning = opts.tuning ?? SOFTWARE_TUNING;
+  const t0 = performance.now();
+  const p = prepare(device, bc, opts.planner ?? ((s) => planMatmul(s, tuning)));
   try {
+    // Pipeline creation plus a first run (llvmpipe may compile lazily).
+    dispatch(device, p, bc.fleet, 1);
+    await device.queue.onSubmittedWorkDone();
+    const compileMs = performance.now() - t0;
     const relErr = opts.check === false ? 0 : await check(device, bc, p);
     if (!(relErr < 1e-4)) {
       throw new Error(`matmul ${bc.name}: relative error ${relErr} >= 1e-4`);
     }
     const { M, N, K } = bc.shape;
     const flops = 2 * M * N * K * bc.fleet;
-    const iters = opts.iters ?? 20;
-    const ms = opts.time === false ? NaN : await time(device, bc, p, iters, opts.reps ?? 3);
-    return { name: bc.name, relErr, ms, gflops: flops / (ms * 1e6), plan: p.plan };
+    const ms = opts.time === false ? NaN : await time(device, bc, p, opts.iters, opts.reps ?? 3);
+    return { name: bc.name, relErr, ms, gflops: flops / (ms * 1e6), plan: p.plan, compileMs };
   } finally {
     for (const b of p.buffers) b.destroy();
   }
@@ -358,34 +424,47 @@ if (import.meta.main) {
   const itersArg = argValue(args, "iters");
   const tuning = args.includes("--hardware") ? HARDWARE_TUNING : SOFTWARE_TUNING;
   const doTime = !args.includes("--no-time");
+  // --cfg='{"rm":16,"rn":32,"lanesN":2}' overrides fields of the software
+  // variant's choice (SharedConfig) for every shape, to compare variants.
+  const cfgArg = argValue(args, "cfg");
+  const planner: Planner | undefined = cfgArg
+    ? (s) => {
+      const cfg: SharedConfig = { ...chooseShared(s, SOFTWARE_TUNING), ...JSON.parse(cfgArg) };
+      return planShared(s, cfg);
+    }
+    : undefined;
   const { device, info } = await getGpu();
-  console.log(`# adapter: ${info.description} (${info.backend}), tuning: ${
-    tuning === SOFTWARE_TUNING ? "software" : "hardware"
-  }`);
-  const cases = [...CASES, ...(args.includes("--odd") ? ODD_CASES : [])]
-    .filter((c) => !filter || filter.split(",").some((f) => c.name.includes(f)));
+  console.log(
+    `# adapter: ${info.description} (${info.backend}), tuning: ${
+      tuning === SOFTWARE_TUNING ? "software" : "hardware"
+    }`,
+  );
+  const randomCount = Number(argValue(args, "random") ?? 0);
+  const cases = [
+    ...CASES,
+    ...(args.includes("--odd") ? ODD_CASES : []),
+    ...randomCases(randomCount, 12345),
+  ].filter((c) => !filter || filter.split(",").some((f) => c.name.includes(f)));
   let failed = 0;
   for (const bc of cases) {
     const { M, N, K } = bc.shape;
     try {
       const r = await benchCase(device, bc, {
         tuning,
+        planner,
         reps,
         iters: itersArg ? Number(itersArg) : undefined,
         time: doTime,
       });
-      const fleet = bc.fleet > 1 ? ` x${bc.fleet}` : "";
-      const plan = `[${r.plan.rm}x${r.plan.rn} vec${r.plan.vec} wg${r.plan.workgroupSize} grid ${
-        r.plan.grid.join("x")
-      }] err ${r.relErr.toExponential(1)}`;
+      const p = r.plan;
+      const info = `[${p.variant ?? ""} block ${p.rm}x${p.rn} vec${p.vec} wg${p.workgroupSize} ` +
+        `grid ${p.grid.join("x")}x${bc.fleet}] err ${r.relErr.toExponential(1)} ` +
+        `compile ${r.compileMs.toFixed(0)} ms`;
       if (doTime) {
-        console.log(
-          `matmul ${bc.name} ${M} ${N} ${K}${fleet}: ${r.gflops.toFixed(1)} GFLOP/s (${
-            r.ms.toFixed(3)
-          } ms)  ${plan}`,
-        );
+        const rate = `${r.gflops.toFixed(1)} GFLOP/s (${r.ms.toFixed(3)} ms)`;
+        console.log(`matmul ${bc.name} ${M} ${N} ${K}: ${rate}  ${info}`);
       } else {
-        console.log(`matmul ${bc.name} ${M} ${N} ${K}${fleet}: ok ${plan}`);
+        console.log(`matmul ${bc.name} ${M} ${N} ${K}: ok ${info}`);
       }
       if (args.includes("--code")) console.log(r.plan.code);
     } catch (e) {
