@@ -227,6 +227,7 @@ export class GptFleet {
       ...shape,
       bias: bias !== undefined,
       addend: addend !== undefined,
+      fleet: this.K, // the planner sizes blocks for the whole fleet's work
     }, this.tuning);
     const bindings = [a, b, c];
     if (bias) bindings.push(bias);
