@@ -58,22 +58,25 @@ async function listAll(url: string, collection: string): Promise<string[]> {
 
 /**
  * Live processes started for this data folder (main.ts and its engine child inherit
- * MEMCAP_DATA), found through /proc so that other test runs on the machine do not count.
+ * MEMCAP_DATA), found with `ps e` (which appends each process's environment) so that
+ * other test runs on the machine do not count. Deno 2.9 refuses /proc reads without
+ * --allow-all, so procps's `ps` reads it for us.
  */
 async function processesFor(dataDir: string): Promise<{ pid: number; cmd: string }[]> {
+  const out = await new Deno.Command("ps", {
+    args: ["-e", "e", "-ww", "-o", "pid=,stat=,args="],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  assert.ok(out.success, "ps failed (is procps installed?)");
+  const marker = ` MEMCAP_DATA=${dataDir}`;
   const found: { pid: number; cmd: string }[] = [];
-  for await (const e of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const env = await Deno.readTextFile(`/proc/${e.name}/environ`);
-      if (!env.split("\0").includes(`MEMCAP_DATA=${dataDir}`)) continue;
-      const stat = await Deno.readTextFile(`/proc/${e.name}/stat`);
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue; // exited, unreaped
-      const cmd = (await Deno.readTextFile(`/proc/${e.name}/cmdline`)).split("\0").join(" ");
-      found.push({ pid: Number(e.name), cmd });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    const m = /^\s*(\d+)\s+(\S+)\s+(.*)$/.exec(line);
+    if (!m || m[2].startsWith("Z")) continue; // Z: exited, unreaped
+    const rest = m[3];
+    if (!(rest + " ").includes(marker + " ")) continue;
+    found.push({ pid: Number(m[1]), cmd: rest.slice(0, rest.indexOf(marker)) });
   }
   return found;
 }
