@@ -2,16 +2,19 @@
 //   memcap <what>: <N> tokens/s | pytorch <what>: <N> tokens/s | ratio <what>: <x>
 // so scripts can read it. Names: train (default), http (likelihood over HTTP vs the
 // engine, health latency during training), load (50 concurrent clients for 30 s during
-// training), profile (per-kernel times).
+// training), profile (per-kernel times), sweep (a 5-point capacity sweep in fleets vs
+// PyTorch training the five models one after another).
 import { FLEET_MEMBER, REFERENCE, trainBench } from "./train_bench.ts";
 import { profileStep } from "./profile_bench.ts";
 import { httpBench } from "./http_bench.ts";
 import { loadBench } from "./load_bench.ts";
+import { sweepBench } from "./sweep_bench.ts";
 
 const benches: Record<string, () => Promise<void>> = {
   train: () => trainBench(),
   http: () => httpBench(),
   load: () => loadBench(),
+  sweep: () => sweepBench(),
   profile: async () => {
     await profileStep(REFERENCE, 1, 64);
     await profileStep(FLEET_MEMBER, 1, 32);

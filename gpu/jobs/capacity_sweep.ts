@@ -12,11 +12,15 @@ import type { JobHost } from "../../lib/engine.ts";
 import { fitCapacity } from "../../lib/capacity/fit.ts";
 import { type CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
 import {
+  extrapolateCapacity,
   sweepDataSeed,
   type SweepProgress,
   type SweepResult,
   type SweepRun,
+  sweepTestSeed,
 } from "../../lib/capacity/sweep.ts";
+import { fitAsymptote } from "../../lib/capacity/asymptote.ts";
+import { evaluationSteps } from "../../lib/training/schedule.ts";
 import { generateUniform } from "../../lib/datasets/uniform.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { initialParameters } from "../../lib/model/init.ts";
@@ -30,7 +34,12 @@ interface Member extends ModelData {
   datasetSize: number;
   seed: number;
   curve: CurvePoint[];
+  /** The seed's held-out sequences (empty when testSequences is 0). */
+  testTokens: Uint32Array;
 }
+
+/** Most curve points a run reports (the fit uses all of them). */
+const MAX_CURVE_POINTS = 32;
 
 export async function capacitySweepJob(
   engine: GpuEngine,
@@ -57,6 +66,17 @@ export async function capacitySweepJob(
   };
   let tokensTrained = 0;
   let trainSeconds = 0;
+  const evalSteps = evaluationSteps(t.schedule, t.evalEvery, t.maxSteps);
+  const lastStep = evalSteps.at(-1)!;
+  const testSets = new Map(plan.seeds.map((seed) => [
+    seed,
+    generateUniform({
+      vocabSize: c.vocabSize,
+      seqLen: c.seqLen,
+      count: req.testSequences,
+      seed: sweepTestSeed(seed),
+    }).tokens,
+  ]));
 
   for (let f = 0; f < plan.fleets.length; f++) {
     const todo = plan.fleets[f].filter((r) => !isDone(r));
@@ -73,6 +93,7 @@ export async function capacitySweepJob(
         tokens: data.tokens,
         sampler: new BatchSampler(r.datasetSize, t.batchSize, r.seed),
         curve: [],
+        testTokens: testSets.get(r.seed)!,
       };
     });
     let fleet = await newFleet(engine, req, members.length);
@@ -81,15 +102,15 @@ export async function capacitySweepJob(
       while (members.length > 0) {
         const t0 = performance.now();
         const before = fleet.step;
-        const until = Math.min(t.maxSteps, fleet.step + t.evalEvery);
+        const until = evalSteps.find((e) => e > fleet.step) ?? lastStep;
         let tokensPerSec = 0;
         await trainSteps(fleet, {
           data: members,
           optimizer,
           schedule: t.schedule,
-          totalSteps: t.maxSteps,
+          totalSteps: lastStep,
           untilStep: until,
-          readEvery: Math.min(t.evalEvery, 200),
+          readEvery: 200,
           onRead: async (p) => {
             ctx.throwIfAborted();
             tokensPerSec = p.tokensPerSecond;
@@ -110,22 +131,31 @@ export async function capacitySweepJob(
         tokensTrained += (fleet.step - before) * members.length * t.batchSize * c.seqLen;
         const nll = await fleetSequenceNll(fleet, members.map((m) => m.tokens));
         const leaving: number[] = [];
+        const saturated: boolean[] = [];
         members.forEach((m, z) => {
           m.curve.push({ step: fleet.step, bits: memorizedBits(nll[z].bits, uniformBits) });
-          const sat = saturation(m.curve, t.saturation).saturated;
-          if (sat || fleet.step >= t.maxSteps) {
-            leaving.push(z);
-            done.push({
-              datasetSize: m.datasetSize,
-              seed: m.seed,
-              memorizedBits: m.curve.at(-1)!.bits,
-              steps: fleet.step,
-              saturated: sat,
-              curve: thinCurve(m.curve, 16),
-            });
-          }
+          saturated[z] = saturation(m.curve, t.saturation).saturated;
+          if (saturated[z] || fleet.step >= lastStep) leaving.push(z);
         });
         if (leaving.length === 0) continue;
+        // Test loss only for the models that leave now: one more pass over the held-out set.
+        const test = req.testSequences > 0
+          ? await fleetSequenceNll(fleet, members.map((m) => m.testTokens))
+          : null;
+        for (const z of leaving) {
+          const m = members[z];
+          done.push({
+            datasetSize: m.datasetSize,
+            seed: m.seed,
+            memorizedBits: m.curve.at(-1)!.bits,
+            steps: fleet.step,
+            saturated: saturated[z],
+            curve: thinCurve(m.curve, MAX_CURVE_POINTS),
+            trainLossBits: meanTokenBits(nll[z].bits, c.seqLen),
+            testLossBits: test ? meanTokenBits(test[z].bits, c.seqLen) : null,
+            asymptote: fitAsymptote(m.curve),
+          });
+        }
         const stay = members.filter((_, z) => !leaving.includes(z));
         if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);
         members = stay;
@@ -161,13 +191,23 @@ export async function capacitySweepJob(
     ...fit,
     runs: done.sort(order),
     budget: {
-      maxSteps: t.maxSteps,
+      maxSteps: lastStep,
       batchSize: t.batchSize,
       saturationFraction: t.saturation.fraction,
+      schedule: t.schedule.kind,
+      saturatedRuns: done.filter((r) => r.saturated).length,
     },
+    extrapolated: extrapolateCapacity(done, plan.points, plan.parameterCount),
     seconds: (performance.now() - started) / 1000,
     tokensPerSecond: trainSeconds > 0 ? tokensTrained / trainSeconds : 0,
   };
+}
+
+/** Mean NLL per predicted token (bits) over sequences given per-sequence bits. */
+function meanTokenBits(sequenceBits: Float64Array, seqLen: number): number {
+  let s = 0;
+  for (const b of sequenceBits) s += b;
+  return s / (sequenceBits.length * (seqLen - 1));
 }
 
 async function newFleet(engine: GpuEngine, req: CapacityCreateRequest, K: number) {

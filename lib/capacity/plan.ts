@@ -14,6 +14,8 @@ import { MAX_DATASET_TOKENS } from "../datasets/tokens.ts";
 
 /** Most trained models in one sweep (dataset sizes × seeds). */
 export const MAX_CAPACITY_RUNS = 64;
+/** Most held-out sequences per seed for test loss. */
+export const MAX_TEST_SEQUENCES = 4096;
 /** Most models trained side by side in one GPU fleet. */
 export const MAX_FLEET_SIZE = 256;
 
@@ -99,11 +101,15 @@ export const CapacityTraining = z.object({
   maxSteps: z.number().int().min(1).max(1_000_000).default(20000).describe(
     "Step budget per model; the schedule spans it. A saturated model stops earlier.",
   ),
-  schedule: Schedule.prefault({}).describe(
-    "Learning-rate schedule over maxSteps (default: 100 warmup steps, then cosine decay).",
+  schedule: Schedule.prefault({ kind: "cosine-restarts" }).describe(
+    "Learning-rate schedule (default: 100 warmup steps, then cosine cycles restarted on " +
+      "every doubling of steps, the first 500 steps long). " +
+      "With cosine-restarts memorized bits are measured at the cycle ends only (annealed " +
+      "models; evalEvery is not used) and maxSteps is cut back to the last whole cycle.",
   ),
   evalEvery: z.number().int().min(1).default(500).describe(
-    "Steps between measurements of memorized bits (the saturation curve).",
+    "Steps between measurements of memorized bits (the saturation curve); not used by " +
+      "cosine-restarts, which measures at its cycle ends.",
   ),
   saturation: z.object({
     fraction: z.number().positive().max(1).default(0.01).describe(
@@ -142,6 +148,11 @@ export const CapacityCreateRequest = z.object({
   training: CapacityTraining.prefault({}),
   maxFleetSize: z.number().int().min(1).max(MAX_FLEET_SIZE).default(16).describe(
     "Most models trained side by side on the GPU at once.",
+  ),
+  testSequences: z.number().int().min(0).max(MAX_TEST_SEQUENCES).default(256).describe(
+    "Held-out uniform sequences (one set per seed, never trained on) for each model's test " +
+      "loss: on random data a model cannot generalize, so test loss above log2 V shows " +
+      "memorization hurting it (the double-descent bump). 0 skips it.",
   ),
 }).superRefine((r, ctx) => {
   const config = ModelConfig.safeParse(r.config);
@@ -185,11 +196,27 @@ export const CapacityCreateRequest = z.object({
   }
   const t = r.training;
   if (t && Number.isInteger(t.maxSteps)) {
-    if (t.evalEvery > t.maxSteps) {
+    if (t.evalEvery > t.maxSteps && t.schedule?.kind !== "cosine-restarts") {
       ctx.addIssue({
         code: "custom",
         path: ["training", "evalEvery"],
         message: `evalEvery ${t.evalEvery} > maxSteps ${t.maxSteps}`,
+      });
+    }
+    const s = t.schedule;
+    if (s?.kind === "cosine-restarts" && s.firstCycleSteps > t.maxSteps) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["training", "schedule", "firstCycleSteps"],
+        message: `firstCycleSteps ${s.firstCycleSteps} > maxSteps ${t.maxSteps}: ` +
+          "no cycle would end within the budget",
+      });
+    }
+    if (s?.kind === "cosine-restarts" && s.warmupSteps >= s.firstCycleSteps) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["training", "schedule", "warmupSteps"],
+        message: `warmupSteps ${s.warmupSteps} ≥ firstCycleSteps ${s.firstCycleSteps}`,
       });
     }
     if (t.schedule && t.schedule.warmupSteps >= t.maxSteps) {

@@ -30,12 +30,17 @@ export function capacityLabel(
  * dataset size (line), the y = x line and the capacity plateau, on log10 axes
  * of bits (x: dataset bits N·(S-1)·log2 V, y: memorized bits, tokens 2..S).
  */
-export function capacityPlotSvg(result: CapacityResult, opts: CapacityPlotOptions = {}): string {
+export function capacityPlotSvg(
+  result: CapacityResult & { extrapolated?: { capacityBits: number } | null },
+  opts: CapacityPlotOptions = {},
+): string {
   const points = [...result.points].sort((a, b) => a.datasetBits - b.datasetBits);
   const pos = (v: number) => Number.isFinite(v) && v > 0;
   const xs = points.map((p) => p.datasetBits).filter(pos);
   const ys = points.flatMap((p) => p.memorizedBits).filter(pos);
   if (pos(result.capacityBits)) ys.push(result.capacityBits);
+  const extrapolated = result.extrapolated?.capacityBits;
+  if (extrapolated !== undefined && pos(extrapolated)) ys.push(extrapolated);
   const decade = (lo: number, hi: number) => Math.log10(hi / lo);
   let xmin = xs.length ? Math.min(...xs) : 1, xmax = xs.length ? Math.max(...xs) : 10;
   if (!(xmax > xmin)) [xmin, xmax] = [xmin / 2, xmax * 2];
@@ -62,6 +67,15 @@ export function capacityPlotSvg(result: CapacityResult, opts: CapacityPlotOption
       dash: "3 3",
       width: 1.5,
     },
+    ...(extrapolated !== undefined && pos(extrapolated)
+      ? [{
+        label: `extrapolated to unlimited training: ${formatBits(extrapolated)}`,
+        points: [[xmin, extrapolated], [xmax, extrapolated]] as [number, number][],
+        color: "#E69F00",
+        dash: "1 3",
+        width: 1.5,
+      }]
+      : []),
     {
       label: `runs (${seeds} seed${seeds === 1 ? "" : "s"})`,
       points: points.flatMap((p) => p.memorizedBits.map((y) => [p.datasetBits, y] as const)),

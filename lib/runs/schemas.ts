@@ -30,7 +30,12 @@ export const RunCreateRequest = z.object({
   epochs: z.number().int().min(1).max(1_000_000).optional().describe(
     "Alternative to steps: epochs * ceil(count / batchSize) steps.",
   ),
-  schedule: Schedule.default({ kind: "constant", warmupSteps: 0, minLrFraction: 0 }).describe(
+  schedule: Schedule.default({
+    kind: "constant",
+    warmupSteps: 0,
+    minLrFraction: 0,
+    firstCycleSteps: 500,
+  }).describe(
     "Learning-rate schedule (default constant, no warmup).",
   ),
   seed: z.number().int().default(0).describe("Seed of the batch order."),

@@ -66,7 +66,12 @@ Deno.test("CapacityCreateRequest: defaults", () => {
     optimizer: { type: "adamw", lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
     batchSize: 128,
     maxSteps: 20000,
-    schedule: { kind: "cosine", warmupSteps: 100, minLrFraction: 0 },
+    schedule: {
+      kind: "cosine-restarts",
+      warmupSteps: 100,
+      minLrFraction: 0,
+      firstCycleSteps: 500,
+    },
     evalEvery: 500,
     saturation: { fraction: 0.01, minSteps: 1000 },
   });
@@ -106,10 +111,22 @@ Deno.test("CapacityCreateRequest: limits name the field", () => {
     ["seeds"],
   );
   assert.ok(CapacityCreateRequest.safeParse({ config: tiny, seeds: 9 }).success); // 63 runs
+  // The default cosine-restarts needs one whole first cycle within the budget.
   assert.deepEqual(issues({ config: tiny, training: { maxSteps: 100 } }), [
-    "training.evalEvery",
+    "training.schedule.firstCycleSteps",
     "training.schedule.warmupSteps",
   ]);
+  assert.deepEqual(
+    issues({ config: tiny, training: { maxSteps: 100, schedule: { kind: "cosine" } } }),
+    ["training.evalEvery", "training.schedule.warmupSteps"],
+  );
+  assert.deepEqual(
+    issues({
+      config: tiny,
+      training: { schedule: { kind: "cosine-restarts", warmupSteps: 600, firstCycleSteps: 500 } },
+    }),
+    ["training.schedule.warmupSteps"],
+  );
   assert.deepEqual(issues({ config: tiny, training: { optimizer: { type: "adam" } } }), [
     "training.optimizer.type",
   ]);

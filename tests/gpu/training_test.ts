@@ -37,7 +37,7 @@ Deno.test("a tiny model memorizes a handful of random sequences (loss -> ~0)", a
       datasets: [data],
       seeds: [1],
       optimizer: adam,
-      schedule: { kind: "constant", warmupSteps: 10, minLrFraction: 0 },
+      schedule: { kind: "constant", warmupSteps: 10, minLrFraction: 0, firstCycleSteps: 500 },
       totalSteps: 500,
       readEvery: 250,
     });
@@ -107,7 +107,7 @@ Deno.test("bf16 precision keeps every parameter a bfloat16 value", async () => {
       datasets: [data],
       seeds: [0],
       optimizer: adam,
-      schedule: { kind: "constant", warmupSteps: 0, minLrFraction: 0 },
+      schedule: { kind: "constant", warmupSteps: 0, minLrFraction: 0, firstCycleSteps: 500 },
       totalSteps: 5,
       readEvery: 5,
     });
@@ -138,7 +138,7 @@ Deno.test("each model of a fleet trains as it would alone", async () => {
   const datasets = [0, 1, 2].map((z) => randomTokens(new Rng(50 + z), 6 * tiny.seqLen, 16));
   const train = {
     optimizer: adam,
-    schedule: { kind: "cosine" as const, warmupSteps: 2, minLrFraction: 0 },
+    schedule: { kind: "cosine" as const, warmupSteps: 2, minLrFraction: 0, firstCycleSteps: 500 },
     totalSteps: 12,
     readEvery: 12,
   };

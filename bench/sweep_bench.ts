@@ -1,0 +1,96 @@
+// `deno task bench sweep`: the workload capacity studies are made of. A
+// 5-point capacity sweep of the 1-layer d=16 model (V=64, S=16, batch 128,
+// cosine with 100 warm-up steps, the same step count for every point) run by
+// the capacity job itself (gpu/jobs/capacity_sweep.ts, in this process,
+// fleets of 5), against the same five trainings in PyTorch one after another.
+// Prints `ratio sweep: <memcap seconds / pytorch seconds>` (target ≤ 0.5).
+//
+// MEMCAP_BENCH_SWEEP_STEPS sets the steps per point (default 20000, as the
+// issue states; both sides train the same number, so a shorter run gives the
+// same ratio in a fraction of the time).
+import { getGpu } from "../gpu/device.ts";
+import { GpuEngine } from "../gpu/engine.ts";
+import { capacitySweepJob } from "../gpu/jobs/capacity_sweep.ts";
+import type { JobHost } from "../lib/engine.ts";
+import { CapacityCreateRequest } from "../lib/capacity/plan.ts";
+import type { SweepProgress } from "../lib/capacity/sweep.ts";
+import { runTorch, torchAvailable } from "./peers.ts";
+
+const CONFIG = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 };
+/** 184·1.5^i: around the 1-layer d=16 model's plateau (PAPER.md), as pytorch_gpt.py's default. */
+const SIZES = [0, 1, 2, 3, 4].map((i) => Math.round(184 * 1.5 ** i));
+const BATCH = 128;
+
+/** A job host with nowhere to report to: the bench only times the job. */
+function benchHost(input: CapacityCreateRequest): JobHost<CapacityCreateRequest, SweepProgress> {
+  const artifacts = new Map<string, Uint8Array>();
+  return {
+    id: "bench",
+    input,
+    resumed: false,
+    throwIfAborted() {},
+    progress: () => Promise.resolve(),
+    getArtifact: (name) => Promise.resolve(artifacts.get(name) ?? null),
+    putArtifact: (name, bytes) => Promise.resolve(void artifacts.set(name, bytes)),
+    deleteArtifact: (name) => Promise.resolve(void artifacts.delete(name)),
+    loadModel: () => Promise.resolve(null),
+    loadDataset: () => Promise.resolve(null),
+    saveModelWeights: () => Promise.reject(new Error("not in a bench")),
+  };
+}
+
+export async function sweepBench() {
+  const steps = Number(Deno.env.get("MEMCAP_BENCH_SWEEP_STEPS") ?? 20000);
+  if (!(Number.isInteger(steps) && steps > 100)) {
+    throw new RangeError(`MEMCAP_BENCH_SWEEP_STEPS: ${steps} is not an integer > 100`);
+  }
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
+  console.log(`sweep: 1-layer d=16, V=64, S=16, sizes ${SIZES.join(",")}, batch ${BATCH}, ` +
+    `${steps} cosine steps per point`);
+  const input = CapacityCreateRequest.parse({
+    config: CONFIG,
+    datasetSizes: SIZES,
+    seeds: [0],
+    testSequences: 0,
+    maxFleetSize: SIZES.length,
+    training: {
+      batchSize: BATCH,
+      maxSteps: steps,
+      evalEvery: steps,
+      optimizer: { type: "adamw", lr: 1e-2 },
+      schedule: { kind: "cosine", warmupSteps: 100 },
+      // Every point trains the whole budget, as the PyTorch side does.
+      saturation: { fraction: 1e-9, minSteps: steps + 1 },
+    },
+  });
+  const engine = new GpuEngine(getGpu);
+  const t0 = performance.now();
+  const result = await capacitySweepJob(engine, benchHost(input));
+  const seconds = (performance.now() - t0) / 1000;
+  const tokens = SIZES.length * steps * BATCH * CONFIG.seqLen;
+  console.log(`memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
+    `capacity ${result.capacityBits.toFixed(0)} bits)`);
+  if (!(await torchAvailable())) {
+    console.log("pytorch sweep: skipped (apt-get install python3-torch)");
+    return;
+  }
+  const t = await runTorch([
+    "--mode=sweep",
+    "--vocab=64",
+    "--seq=16",
+    "--layers=1",
+    "--d=16",
+    "--heads=2",
+    `--batch=${BATCH}`,
+    `--steps=${steps}`,
+    `--points=${SIZES.length}`,
+    `--sizes=${SIZES.join(",")}`,
+    "--lr=0.01",
+    "--threads=2",
+  ]);
+  const torchSeconds = Number(t.seconds);
+  console.log(`pytorch sweep: ${torchSeconds.toFixed(1)} s (${Number(t.tokens_per_s).toFixed(0)} ` +
+    `tokens/s, one model after another)`);
+  console.log(`ratio sweep: ${(seconds / torchSeconds).toFixed(2)}`);
+}

@@ -1,0 +1,109 @@
+// An experiment's HTTP client: capacity sweeps go through POST /v1/capacity
+// like any user's, so a study measures exactly what the service reports.
+// Each sweep has a label; the label → id map is kept in the study's state
+// file, so a study that is run again (after an interruption, or to rewrite
+// its report) finds its sweeps instead of training them again.
+import type { Service } from "./service.ts";
+import type { CapacityCreateInput } from "../capacity/plan.ts";
+import type { CapacitySweep, SweepResult } from "../capacity/sweep.ts";
+
+export class ApiError extends Error {
+  constructor(readonly status: number, readonly body: unknown, what: string) {
+    super(`${what}: HTTP ${status} ${JSON.stringify(body)}`);
+  }
+}
+
+interface SavedSweep {
+  id: string;
+  /** The request as sent, to notice a study whose settings changed since. */
+  request: string;
+}
+
+export class ExperimentClient {
+  #saved: Record<string, SavedSweep> = {};
+
+  private constructor(
+    readonly service: Service,
+    readonly statePath: string,
+    readonly log: (line: string) => void,
+  ) {}
+
+  static async open(service: Service, statePath: string, log: (line: string) => void) {
+    const c = new ExperimentClient(service, statePath, log);
+    try {
+      c.#saved = JSON.parse(await Deno.readTextFile(statePath));
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+    return c;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (this.service.token) headers.authorization = `Bearer ${this.service.token}`;
+    const res = await fetch(`${this.service.url}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: unknown = text;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text for the error
+    }
+    if (!res.ok) throw new ApiError(res.status, json, `${method} ${path}`);
+    return json as T;
+  }
+
+  /**
+   * Submits a sweep (or finds the one saved under `label` with the same
+   * request) without waiting for it; returns its id.
+   */
+  async submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
+    const body = JSON.stringify(req);
+    const saved = this.#saved[label];
+    if (saved && saved.request === body) {
+      try {
+        const s = await this.request<CapacitySweep>("GET", `/v1/capacity/${saved.id}`);
+        if (s.status !== "failed" && s.status !== "cancelled") return saved.id;
+      } catch (e) {
+        if (!(e instanceof ApiError && e.status === 404)) throw e;
+      }
+    }
+    const { id } = await this.request<{ id: string }>("POST", "/v1/capacity", req);
+    this.#saved[label] = { id, request: body };
+    await this.#persist();
+    return id;
+  }
+
+  /** Waits for a sweep, logging its progress now and then; throws when it fails. */
+  async waitSweep(label: string, id: string): Promise<SweepResult> {
+    let lastLog = 0;
+    for (;;) {
+      const s = await this.request<CapacitySweep>("GET", `/v1/capacity/${id}`);
+      if (s.status === "succeeded" && s.result) return s.result;
+      if (s.status === "failed" || s.status === "cancelled") {
+        throw new Error(`sweep ${label} (${id}) ${s.status}: ${JSON.stringify(s.error)}`);
+      }
+      if (Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        const p = s.progress;
+        this.log(
+          p
+            ? `  ${label}: ${s.status}, models ${p.modelsDone}/${p.modelsTotal}, step ` +
+              `${p.step}, ${p.activeModels} training, ${Math.round(p.tokensPerSec)} tokens/s`
+            : `  ${label}: ${s.status}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  async #persist() {
+    const tmp = `${this.statePath}.tmp`;
+    await Deno.writeTextFile(tmp, JSON.stringify(this.#saved, null, 2));
+    await Deno.rename(tmp, this.statePath);
+  }
+}

@@ -1,0 +1,101 @@
+// `deno task experiment <name> [--scale cpu|paper] [--precision fp32,bf16]
+//   [--url http://host:port] [--out docs/results] [--alpha 3.6]`
+//
+// Runs a named study through the HTTP API. Without --url it starts the
+// service (main.ts) itself, with its store under data/experiments/<study>-<scale>,
+// so running the same command again after an interruption picks up the
+// sweeps where the service left them. With --url it uses a running service
+// (MEMCAP_TOKEN from the environment when that service needs one). The report
+// folder is <out>/<study>-<scale>.
+import { parseArgs } from "node:util";
+import { ExperimentClient } from "./client.ts";
+import { remoteService, type Service, startService } from "./service.ts";
+import type { Scale, Study } from "./study.ts";
+import { capacityGrid } from "./studies/capacity_grid.ts";
+import { doubleDescent } from "./studies/double_descent.ts";
+import { seqSweep, vocabSweep } from "./studies/a1_sweeps.ts";
+import { schedules } from "./studies/schedules.ts";
+import { Precision } from "../model/config.ts";
+
+export const STUDIES: Study[] = [capacityGrid, seqSweep, vocabSweep, doubleDescent, schedules];
+
+function usage(): string {
+  return [
+    "usage: deno task experiment <study> [--scale cpu|paper] [--precision fp32,bf16]",
+    "         [--url URL] [--out DIR] [--alpha A]",
+    "",
+    "studies:",
+    ...STUDIES.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`),
+    "",
+    "--scale      cpu (default): small V, S and models, about an hour or less on 2 CPU cores",
+    "             with the software adapter; paper: the paper's V=2048, S=64 grid, for GPUs",
+    "--precision  comma-separated (capacity-grid measures each; other studies use the first);",
+    "             default fp32,bf16 for capacity-grid, fp32 otherwise",
+    "--url        use a running service instead of starting one (MEMCAP_TOKEN for its token)",
+    "--out        reports go to <out>/<study>-<scale> (default docs/results)",
+    "--alpha      bits per parameter for seq-sweep/vocab-sweep instead of capacity-grid's",
+  ].join("\n");
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      scale: { type: "string", default: "cpu" },
+      precision: { type: "string" },
+      url: { type: "string" },
+      out: { type: "string", default: "docs/results" },
+      alpha: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const study = STUDIES.find((s) => s.name === positionals[0]);
+  if (values.help || !study || positionals.length !== 1) {
+    console.log(usage());
+    return values.help ? 0 : 2;
+  }
+  const scale = values.scale as Scale;
+  if (scale !== "cpu" && scale !== "paper") {
+    console.error(`--scale: ${values.scale} is not cpu or paper`);
+    return 2;
+  }
+  const precisions = (values.precision ?? (study === capacityGrid ? "fp32,bf16" : "fp32"))
+    .split(",").map((p) => Precision.parse(p.trim()));
+  const alpha = values.alpha === undefined ? undefined : Number(values.alpha);
+  if (alpha !== undefined && !(alpha > 0)) {
+    console.error(`--alpha: ${values.alpha} is not a positive number`);
+    return 2;
+  }
+  const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+  const tag = `${study.name}-${scale}`;
+  const stateDir = `data/experiments/${tag}`;
+  const service: Service = values.url
+    ? remoteService(values.url, Deno.env.get("MEMCAP_TOKEN") || undefined)
+    : await startService(`${stateDir}/store`, (l) => /listening|gpu:/.test(l) && log(l));
+  const stop = () => void service.close().finally(() => Deno.exit(130));
+  Deno.addSignalListener("SIGINT", stop);
+  try {
+    await Deno.mkdir(stateDir, { recursive: true });
+    const client = await ExperimentClient.open(service, `${stateDir}/sweeps.json`, log);
+    const outDir = `${values.out}/${tag}`;
+    log(`${study.name} at ${scale} scale (${precisions.join(", ")}) → ${outDir}`);
+    await study.run({
+      client,
+      scale,
+      precisions,
+      outDir,
+      resultsDir: values.out!,
+      log,
+      alpha,
+      study: study.name,
+    });
+    log(`report: ${outDir}/report.md`);
+    return 0;
+  } finally {
+    Deno.removeSignalListener("SIGINT", stop);
+    await service.close();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,276 @@
+// capacity-grid: the paper's Table 1 and Figure 3. For each model size
+// (layers × dModel) on uniform tokens, a capacity sweep over an automatic
+// grid of dataset sizes; its plateau is the capacity, measured at the
+// training budget and extrapolated to unlimited training. Then capacity =
+// α·params fitted across sizes, per precision, with a confidence interval.
+import { fitAlpha } from "../../capacity/alpha.ts";
+import type { SweepResult } from "../../capacity/sweep.ts";
+import { parameterCount, type Precision } from "../../model/config.ts";
+import { alphaSvg, curvesSvg, plateausSvg } from "../../plot/study_plots.ts";
+import {
+  fmt,
+  int,
+  modelConfig,
+  provenance,
+  runSweeps,
+  type Scale,
+  type Study,
+  type StudyContext,
+  table,
+  trainingFor,
+  writeReport,
+} from "../study.ts";
+
+/** The paper's Table 1: α (fp32, bf16) per (layers, dModel), V=2048, S=64. */
+const PAPER_ALPHA: Record<string, [number, number]> = {
+  "1x32": [4.23, 3.93], "1x64": [3.92, 3.74], "1x128": [3.65, 3.61], "1x256": [3.12, 2.88],
+  "2x32": [4.16, 3.56], "2x64": [4.08, 3.94], "2x128": [3.99, 3.89], "2x256": [4.01, 3.66],
+  "4x32": [3.92, 3.37], "4x64": [3.98, 3.39], "4x128": [3.78, 3.53], "4x256": [3.68, 3.51],
+  "8x32": [3.02, 2.86], "8x64": [3.83, 3.19], "8x128": [3.89, 3.49], "8x256": [3.96, 3.65],
+};
+const PAPER_MEAN_ALPHA = { fp32: 3.83, bf16: 3.51 };
+
+export function gridShapes(scale: Scale) {
+  if (scale === "cpu") {
+    const data = { vocabSize: 64, seqLen: 16 };
+    return [[1, 8], [2, 8], [1, 16], [2, 16], [1, 32]].map(([layers, dModel]) =>
+      modelConfig(scale, { ...data, layers, dModel })
+    );
+  }
+  const data = { vocabSize: 2048, seqLen: 64 };
+  return [1, 2, 4, 8].flatMap((layers) =>
+    [32, 64, 128, 256].map((dModel) => modelConfig(scale, { ...data, layers, dModel }))
+  );
+}
+
+function requests(scale: Scale, precisions: Precision[]) {
+  return precisions.flatMap((precision) =>
+    gridShapes(scale).map((config) => ({
+      label: `${precision} L${config.layers} d${config.dModel}`,
+      precision,
+      config,
+      request: {
+        config,
+        precision,
+        datasetSizes: "auto" as const,
+        auto: { points: 5, alpha: scale === "cpu" ? 2.6 : 3.6 },
+        seeds: [0],
+        training: trainingFor(scale),
+        // At batch 2048 one model fills a GPU; its logits alone are 1 GiB at V=2048, S=64.
+        maxFleetSize: scale === "cpu" ? 16 : 1,
+      },
+    }))
+  );
+}
+
+export interface GridRow {
+  precision: Precision;
+  layers: number;
+  dModel: number;
+  parameters: number;
+  measuredBits: number;
+  measuredAlpha: number;
+  plateauReached: boolean;
+  extrapolatedBits: number | null;
+  extrapolatedAlpha: number | null;
+  extrapolatedInterval: [number, number] | null;
+  extrapolatedBounded: boolean | null;
+  saturatedRuns: number;
+  runs: number;
+  budgetSteps: number;
+  seconds: number;
+  sweepId: string;
+}
+
+function row(r: ReturnType<typeof requests>[number] & { id: string; result: SweepResult }): GridRow {
+  const x = r.result.extrapolated;
+  return {
+    precision: r.precision,
+    layers: r.config.layers,
+    dModel: r.config.dModel,
+    parameters: parameterCount(r.config),
+    measuredBits: r.result.capacityBits,
+    measuredAlpha: r.result.bitsPerParameter,
+    plateauReached: r.result.plateauReached,
+    extrapolatedBits: x?.capacityBits ?? null,
+    extrapolatedAlpha: x?.bitsPerParameter ?? null,
+    extrapolatedInterval: x?.interval ?? null,
+    extrapolatedBounded: x?.bounded ?? null,
+    saturatedRuns: r.result.budget.saturatedRuns,
+    runs: r.result.runs.length,
+    budgetSteps: r.result.budget.maxSteps,
+    seconds: r.result.seconds,
+    sweepId: r.id,
+  };
+}
+
+async function run(ctx: StudyContext) {
+  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions));
+  const rows = done.map(row);
+  const fits = ctx.precisions.map((precision) => {
+    const mine = rows.filter((r) => r.precision === precision);
+    const measured = fitAlpha(mine.map((r) => ({ parameters: r.parameters, capacityBits: r.measuredBits })));
+    const withFit = mine.filter((r) => r.extrapolatedBits !== null);
+    const extrapolated = withFit.length >= 2
+      ? fitAlpha(withFit.map((r) => ({ parameters: r.parameters, capacityBits: r.extrapolatedBits! })))
+      : null;
+    return { precision, measured, extrapolated, paperAlpha: PAPER_MEAN_ALPHA[precision] };
+  });
+
+  const files: Record<string, string> = {};
+  const sizesFig = (precision: Precision) =>
+    plateausSvg(
+      done.filter((d) => d.precision === precision).map((d) => ({
+        label: `${d.config.layers}L d${d.config.dModel}`,
+        points: d.result.points.map((p) => ({ datasetBits: p.datasetBits, memorizedBits: p.meanBits })),
+        capacityBits: d.result.capacityBits,
+      })),
+      `Capacity plateaus per model size (${precision}, ${ctx.scale} scale)`,
+    );
+  for (const p of ctx.precisions) {
+    files[`plateaus-${p}.svg`] = sizesFig(p);
+    // The capacity point of each model: its curve shows how close to saturation it is.
+    files[`curves-${p}.svg`] = curvesSvg(
+      done.filter((d) => d.precision === p).map((d) => {
+        const at = d.result.runs.find((r) => r.datasetSize === d.result.capacityDatasetSize)!;
+        return { label: `${d.config.layers}L d${d.config.dModel}`, curve: at.curve, asymptote: at.asymptote };
+      }),
+      `Memorized bits against steps at each model's capacity point (${p})`,
+    );
+  }
+  files["alpha.svg"] = alphaSvg(
+    fits.flatMap((f) => [
+      {
+        label: `${f.precision} measured`,
+        points: rows.filter((r) => r.precision === f.precision)
+          .map((r) => ({ parameters: r.parameters, capacityBits: r.measuredBits })),
+        alpha: f.measured.alpha,
+      },
+      ...(f.extrapolated
+        ? [{
+          label: `${f.precision} extrapolated`,
+          points: rows.filter((r) => r.precision === f.precision && r.extrapolatedBits !== null)
+            .map((r) => ({ parameters: r.parameters, capacityBits: r.extrapolatedBits! })),
+          alpha: f.extrapolated.alpha,
+          hollow: true,
+        }]
+        : []),
+    ]),
+    `Capacity against parameters (${ctx.scale} scale)`,
+  );
+  files["results.json"] = JSON.stringify(
+    { study: "capacity-grid", scale: ctx.scale, fits, rows, sweeps: done },
+    null,
+    2,
+  );
+  files["report.md"] = report(ctx, rows, fits);
+  await writeReport(ctx.outDir, files);
+}
+
+type Fits = {
+  precision: Precision;
+  measured: ReturnType<typeof fitAlpha>;
+  extrapolated: ReturnType<typeof fitAlpha> | null;
+  paperAlpha: number;
+}[];
+
+function report(ctx: StudyContext, rows: GridRow[], fits: Fits): string {
+  const t = trainingFor(ctx.scale)!;
+  const shapes = gridShapes(ctx.scale);
+  const c0 = shapes[0];
+  const ci = (i: [number, number] | null | undefined) => (i ? `${fmt(i[0])}–${fmt(i[1])}` : "–");
+  const lines = [
+    `# capacity-grid (${ctx.scale} scale)`,
+    "",
+    "Capacity (the plateau of memorized bits over dataset sizes, uniform tokens) for a grid of " +
+      "model sizes, and α, the slope of capacity against parameters, after the paper's Table 1 " +
+      "and Figure 3. *Measured* is what the models memorized within the budget below; " +
+      "*extrapolated* fits m(t) = m∞ − a·t^(−b) to each run's memorized bits at the annealed " +
+      "cycle ends and takes the plateau of m∞ (90% bootstrap interval). Memorized bits count " +
+      "tokens 2..S (the first token has no prefix); the paper's S/(S-1) convention multiplies " +
+      `every figure here by ${fmt(c0.seqLen / (c0.seqLen - 1), 4)}.`,
+    "",
+    "## α: capacity = α·params",
+    "",
+    table(
+      ["precision", "α measured (95% CI)", "R²", "α extrapolated (95% CI)", "paper (V=2048, S=64)"],
+      fits.map((f) => [
+        f.precision,
+        `**${fmt(f.measured.alpha)}** (${ci(f.measured.interval)})`,
+        fmt(f.measured.r2, 3),
+        f.extrapolated ? `${fmt(f.extrapolated.alpha)} (${ci(f.extrapolated.interval)})` : "–",
+        fmt(f.paperAlpha),
+      ]),
+    ),
+    "",
+    "![capacity against parameters](alpha.svg)",
+    "",
+    "## Per model",
+    "",
+    table(
+      [
+        "precision",
+        "layers",
+        "d",
+        "params",
+        "capacity measured (bits)",
+        "α measured",
+        "plateau reached",
+        "capacity extrapolated (90% interval)",
+        "α extrapolated",
+        "saturated runs",
+        "paper α",
+      ],
+      rows.map((r) => [
+        r.precision,
+        r.layers,
+        r.dModel,
+        int(r.parameters),
+        int(r.measuredBits),
+        fmt(r.measuredAlpha),
+        r.plateauReached ? "yes" : "no (lower bound)",
+        r.extrapolatedBits === null
+          ? "–"
+          : `${int(r.extrapolatedBits)} (${int(r.extrapolatedInterval![0])}–${
+            int(r.extrapolatedInterval![1])
+          })${r.extrapolatedBounded ? "" : " unbounded"}`,
+        fmt(r.extrapolatedAlpha),
+        `${r.saturatedRuns}/${r.runs}`,
+        ctx.scale === "paper"
+          ? fmt(PAPER_ALPHA[`${r.layers}x${r.dModel}`]?.[r.precision === "fp32" ? 0 : 1])
+          : "–",
+      ]),
+    ),
+    "",
+    ...ctx.precisions.flatMap((p) => [
+      `![plateaus ${p}](plateaus-${p}.svg)`,
+      "",
+      `![curves ${p}](curves-${p}.svg)`,
+      "",
+    ]),
+    "## Budget and settings",
+    "",
+    `- Data: uniform tokens, V = ${c0.vocabSize}, S = ${c0.seqLen}; heads of size ` +
+    `${c0.dModel / c0.heads}; one seed (0) per dataset size; 5 dataset sizes per model on the ` +
+    "automatic grid (N*/4 .. 4·N*).",
+    `- Training: AdamW lr ${t.optimizer?.lr}, betas (0.9, 0.999), weight decay 0, batch ` +
+    `${t.batchSize}, schedule ${t.schedule?.kind} (warmup ${t.schedule?.warmupSteps}, first ` +
+    `cycle ${t.schedule?.firstCycleSteps} steps, a restart on every doubling), at most ` +
+    `${int(t.maxSteps!)} steps per model.`,
+    `- Saturation: a run stops once its memorized bits grew less than ` +
+    `${(t.saturation!.fraction! * 100).toFixed(0)}% over the last doubling of steps (not ` +
+    `before ${t.saturation!.minSteps} steps). "saturated runs" counts the runs that stopped ` +
+    "that way; the others ran out of budget and their measured bits are a lower bound.",
+    `- Wall time of the sweeps: ${fmt(rows.reduce((s, r) => s + r.seconds, 0) / 60, 1)} minutes.`,
+    "",
+    provenance(ctx, [`Sweep ids: ${rows.map((r) => r.sweepId).join(", ")}`]),
+  ];
+  return lines.join("\n");
+}
+
+export const capacityGrid: Study = {
+  name: "capacity-grid",
+  summary: "capacity per model size (layers × dModel) and the fit capacity = α·params",
+  requests: (scale, precisions) => requests(scale, precisions),
+  run,
+};

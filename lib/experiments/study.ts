@@ -1,0 +1,131 @@
+// What every study shares: its context (where sweeps go, where the report
+// goes, which scale), the training settings of each scale, and small helpers
+// to write a self-contained report folder.
+import type { ExperimentClient } from "./client.ts";
+import type { CapacityCreateInput } from "../capacity/plan.ts";
+import type { ModelConfig, Precision } from "../model/config.ts";
+
+export type Scale = "cpu" | "paper";
+
+export interface StudyContext {
+  /** The study's name, as on the command line. */
+  study: string;
+  client: ExperimentClient;
+  scale: Scale;
+  /** Precisions to measure, where the study measures more than one. */
+  precisions: Precision[];
+  /** The report folder (created). */
+  outDir: string;
+  /** Report folders of other studies (the α of capacity-grid), by study name. */
+  resultsDir: string;
+  log: (line: string) => void;
+  /** Bits per parameter to use instead of capacity-grid's (seq/vocab sweeps). */
+  alpha?: number;
+}
+
+export interface Study {
+  name: string;
+  /** One line for `deno task experiment --help`. */
+  summary: string;
+  /** Every sweep the study would submit at a scale (checked by tests without a GPU). */
+  requests(scale: Scale, precisions: Precision[]): { label: string; request: CapacityCreateInput }[];
+  run(ctx: StudyContext): Promise<void>;
+}
+
+/**
+ * Training settings per scale. cpu: picked by the `schedules` study on the
+ * 2-core software adapter (see docs/results/schedules-cpu/report.md); paper:
+ * the paper's batch 2048 with the same schedule shape and a budget sized for a
+ * GPU server.
+ */
+export function trainingFor(scale: Scale): CapacityCreateInput["training"] {
+  if (scale === "cpu") {
+    return {
+      optimizer: { type: "adamw", lr: 1e-2 },
+      batchSize: 64,
+      maxSteps: 8000,
+      schedule: { kind: "cosine-restarts", warmupSteps: 100, firstCycleSteps: 500 },
+      saturation: { fraction: 0.01, minSteps: 2000 },
+    };
+  }
+  return {
+    optimizer: { type: "adamw", lr: 1e-3 },
+    batchSize: 2048,
+    maxSteps: 256000,
+    schedule: { kind: "cosine-restarts", warmupSteps: 500, firstCycleSteps: 2000 },
+    saturation: { fraction: 0.01, minSteps: 8000 },
+  };
+}
+
+/** heads = d/8 (head size 8) at cpu scale, d/32 at paper scale, at least 1. */
+export function modelConfig(
+  scale: Scale,
+  shape: { vocabSize: number; seqLen: number; layers: number; dModel: number },
+): ModelConfig {
+  const headSize = scale === "cpu" ? 8 : 32;
+  return { ...shape, heads: Math.max(1, Math.floor(shape.dModel / headSize)) };
+}
+
+/** A markdown table. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const line = (cells: (string | number)[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+export function fmt(v: number | null | undefined, digits = 2): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return "–";
+  return v.toFixed(digits);
+}
+
+/** Integer with thousands separators. */
+export function int(v: number): string {
+  return Math.round(v).toLocaleString("en-US");
+}
+
+export async function writeReport(
+  outDir: string,
+  files: { [name: string]: string },
+): Promise<void> {
+  await Deno.mkdir(outDir, { recursive: true });
+  for (const [name, text] of Object.entries(files)) {
+    const tmp = `${outDir}/.${name}.tmp`;
+    await Deno.writeTextFile(tmp, text.endsWith("\n") ? text : text + "\n");
+    await Deno.rename(tmp, `${outDir}/${name}`);
+  }
+}
+
+/** Submits every sweep first (the service queues them), then waits for each in turn. */
+export async function runSweeps<T extends { label: string; request: CapacityCreateInput }>(
+  ctx: StudyContext,
+  sweeps: T[],
+) {
+  const ids: string[] = [];
+  for (const s of sweeps) ids.push(await ctx.client.submitSweep(s.label, s.request));
+  ctx.log(`${sweeps.length} sweeps submitted`);
+  const results = [];
+  for (let i = 0; i < sweeps.length; i++) {
+    const t0 = performance.now();
+    const result = await ctx.client.waitSweep(sweeps[i].label, ids[i]);
+    ctx.log(
+      `${sweeps[i].label}: capacity ${int(result.capacityBits)} bits ` +
+        `(${fmt(result.bitsPerParameter)} bits/param), ${fmt(result.seconds, 0)} s of training` +
+        (performance.now() - t0 < 1500 ? " (done before)" : ""),
+    );
+    results.push({ ...sweeps[i], id: ids[i], result });
+  }
+  return results;
+}
+
+/** The "how it was made" section every report ends with. */
+export function provenance(ctx: StudyContext, extra: string[] = []): string {
+  return [
+    "## How this was made",
+    "",
+    `- Command: \`deno task experiment ${ctx.study} --scale ${ctx.scale} --precision ` +
+    `${ctx.precisions.join(",")}\``,
+    `- Service: ${ctx.client.service.url} (every sweep went through POST /v1/capacity)`,
+    `- Written: ${new Date().toISOString()}`,
+    ...extra.map((e) => `- ${e}`),
+    "",
+  ].join("\n");
+}

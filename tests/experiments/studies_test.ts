@@ -1,0 +1,47 @@
+// Every study's sweeps are valid requests at both scales (so a GPU server
+// running `--scale paper` is not the first to find a bad one), and the
+// report helpers do what the reports rely on.
+import assert from "node:assert/strict";
+import { CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
+import { STUDIES } from "../../lib/experiments/run.ts";
+import { table } from "../../lib/experiments/study.ts";
+import { gridShapes } from "../../lib/experiments/studies/capacity_grid.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+
+for (const study of STUDIES) {
+  for (const scale of ["cpu", "paper"] as const) {
+    Deno.test(`${study.name} --scale ${scale}: every sweep is a valid request`, () => {
+      const sweeps = study.requests(scale, ["fp32", "bf16"]);
+      assert.ok(sweeps.length > 0);
+      assert.equal(new Set(sweeps.map((s) => s.label)).size, sweeps.length, "labels are unique");
+      for (const s of sweeps) {
+        const parsed = CapacityCreateRequest.safeParse(s.request);
+        assert.ok(parsed.success, `${s.label}: ${JSON.stringify(parsed.error?.issues)}`);
+        const plan = planCapacity(parsed.data);
+        assert.ok(plan.runs.length >= 1);
+        if (scale === "paper") {
+          assert.equal(parsed.data.config.vocabSize === 2048 || study.name === "vocab-sweep", true);
+        }
+      }
+    });
+  }
+}
+
+Deno.test("capacity-grid at paper scale is the paper's Table 1 grid", () => {
+  const shapes = gridShapes("paper");
+  assert.equal(shapes.length, 16);
+  const l1d32 = shapes.find((s) => s.layers === 1 && s.dModel === 32)!;
+  assert.equal(parameterCount(l1d32), 80_352); // Table 1, first row
+});
+
+Deno.test("capacity-grid measures every precision asked, the others the first only", () => {
+  const grid = STUDIES.find((s) => s.name === "capacity-grid")!;
+  const both = grid.requests("cpu", ["fp32", "bf16"]);
+  assert.deepEqual(new Set(both.map((s) => s.request.precision)), new Set(["fp32", "bf16"]));
+  const dd = STUDIES.find((s) => s.name === "double-descent")!;
+  assert.deepEqual(dd.requests("cpu", ["bf16", "fp32"]).map((s) => s.request.precision), ["bf16"]);
+});
+
+Deno.test("table renders a markdown table", () => {
+  assert.equal(table(["a", "b"], [[1, "x"]]), "| a | b |\n| --- | --- |\n| 1 | x |");
+});
