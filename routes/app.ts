@@ -14,6 +14,8 @@ import { capacityRouter } from "./capacity.ts";
 import { metricsRouter } from "./metrics.ts";
 import { likelihoodRouter } from "./likelihood.ts";
 import { memorizationRouter } from "./memorization.ts";
+import { membershipRouter } from "./membership.ts";
+import { predictRouter } from "./predict.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ApiError, createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
 import { buildOpenApiDocument } from "../lib/http/openapi.ts";
@@ -41,8 +43,11 @@ function resourceRouters(deps: AppDeps): ApiRouter[] {
     routers.push(
       likelihoodRouter({ ...deps, store, engine }),
       memorizationRouter({ ...deps, store, engine }),
+      membershipRouter({ ...deps, store, engine }),
     );
   }
+  // Pure arithmetic on sizes: served even without a store or an engine.
+  routers.push(predictRouter(deps));
   return routers;
 }
 

@@ -1,7 +1,7 @@
 // The one interface memcap keeps its records and artifacts behind.
 //
-// Records are small JSON documents in four collections (datasets, models,
-// runs, capacity); artifacts are binary blobs that belong to one record
+// Records are small JSON documents in five collections (datasets, models,
+// runs, capacity, membership); artifacts are binary blobs that belong to one record
 // (dataset tokens, model weights, checkpoints). Deno KV (kv_store.ts) is the
 // embedded implementation; a PostgreSQL one can come later. Code outside
 // lib/store/ talks to `Store` only and never learns which implementation runs.
@@ -15,7 +15,7 @@
 // - Ids are generated here and checked against a strict pattern before they
 //   reach a key or a path; user input never reaches the filesystem.
 
-export const COLLECTIONS = ["datasets", "models", "runs", "capacity"] as const;
+export const COLLECTIONS = ["datasets", "models", "runs", "capacity", "membership"] as const;
 export type Collection = typeof COLLECTIONS[number];
 
 /** Id prefix per collection: `ds_01j...`. */
@@ -24,6 +24,8 @@ export const ID_PREFIX: Record<Collection, string> = {
   models: "mdl",
   runs: "run",
   capacity: "cap",
+  // membership inference attack results
+  membership: "mia",
 };
 
 /** A stored record: metadata the store maintains plus a JSON body. */

@@ -103,7 +103,13 @@ async function run(ctx: StudyContext) {
       curve,
     };
   });
-  const best = rows.reduce((a, b) => (b.finalBits > a.finalBits ? b : a));
+  // Equal wall time: every setting's memorized bits after the time the quickest one took,
+  // interpolated in log-time between its measurements (each measurement's time is its step
+  // times the sweep's seconds per step).
+  const wall = Math.min(...rows.map((r) => r.seconds));
+  const withWall = rows.map((r) => ({ ...r, bitsAtWall: bitsAtTime(r.curve, r.seconds / r.steps, wall) }));
+  const best = withWall.reduce((a, b) => (b.bitsAtWall > a.bitsAtWall ? b : a));
+  const mostAtEnd = rows.reduce((a, b) => (b.finalBits > a.finalBits ? b : a));
   const files: Record<string, string> = {
     "curves.svg": curvesSvg(
       rows.map((r) => ({ label: r.label, curve: r.curve, asymptote: null })),
@@ -124,13 +130,26 @@ async function run(ctx: StudyContext) {
     "are measured every 1000 steps for constant and cosine, and at the cycle ends (annealed) " +
     "for cosine-restarts.",
     "",
-    `**Most memorized at the end: ${best.label}** (${int(best.finalBits)} bits).`,
+    `**Most memorized in equal wall time (${fmt(wall, 0)} s): ${best.label}** ` +
+    `(${int(best.bitsAtWall)} bits). Most at the end of the same step budget: ` +
+    `${mostAtEnd.label} (${int(mostAtEnd.finalBits)} bits, in ${fmt(mostAtEnd.seconds, 0)} s).`,
+    "",
+    chosenLine(ctx.scale, withWall, best.bitsAtWall, wall),
     "",
     table(
-      ["setting", ...steps.map((s) => `bits @${s}`), "wall s", "steps/s", "saturated at step", "s to saturation"],
-      rows.map((r) => [
+      [
+        "setting",
+        ...steps.map((s) => `bits @${s}`),
+        `bits after ${fmt(wall, 0)} s`,
+        "wall s",
+        "steps/s",
+        "saturated at step",
+        "s to saturation",
+      ],
+      withWall.map((r) => [
         r.label,
         ...steps.map((s) => (r.bitsAt[s] !== undefined ? int(r.bitsAt[s]) : "–")),
+        int(r.bitsAtWall),
         fmt(r.seconds, 0),
         fmt(r.steps / r.seconds, 0),
         r.saturatedAt ?? "–",
@@ -141,13 +160,45 @@ async function run(ctx: StudyContext) {
     "A single cosine is only annealed at the end of its budget, so its intermediate values " +
     "are not comparable; cosine-restarts is annealed at every doubling, which is where the " +
     "saturation rule looks. 'saturated at step': the first measurement at which the last " +
-    "doubling of steps added less than 1% (not before step 2000).",
+    "doubling of steps added less than 1% (not before step 2000); '–': none did within the " +
+    "budget. Wall times are those of the service's engine on this machine; bigger batches " +
+    "cost more per step but memorize more per step.",
     "",
     "![curves](curves.svg)",
     "",
     provenance(ctx, [`Sweep ids: ${done.map((d) => d.id).join(", ")}`]),
   ].join("\n");
   await writeReport(ctx.outDir, files);
+}
+
+/** Where the setting the studies use (trainingFor) stands against the best. */
+function chosenLine(
+  scale: Scale,
+  rows: { label: string; bitsAtWall: number; finalBits: number }[],
+  bestBits: number,
+  wall: number,
+): string {
+  const t = trainingFor(scale)!;
+  const chosen = label({ schedule: t.schedule!, lr: t.optimizer!.lr!, batchSize: t.batchSize! });
+  const row = rows.find((r) => r.label === chosen);
+  if (!row) return `The studies use ${chosen}, which this run did not measure.`;
+  return `The studies at this scale use **${chosen}** (trainingFor in lib/experiments/study.ts): ` +
+    `${int(row.bitsAtWall)} bits after ${fmt(wall, 0)} s, ${fmt((100 * row.bitsAtWall) / bestBits, 1)}% ` +
+    "of the best, and annealed at every doubling of steps, which the saturation rule and the " +
+    "asymptote fit need; a single cosine is annealed only at the end of a budget fixed in advance.";
+}
+
+/** Bits at wall time `t` (seconds), interpolated in log-time; before the first point, 0. */
+function bitsAtTime(curve: { step: number; bits: number }[], secondsPerStep: number, t: number) {
+  const pts = curve.map((p) => ({ t: p.step * secondsPerStep, bits: p.bits }));
+  if (pts.length === 0 || t < pts[0].t) return 0;
+  for (let i = 1; i < pts.length; i++) {
+    if (t <= pts[i].t) {
+      const f = Math.log(t / pts[i - 1].t) / Math.log(pts[i].t / pts[i - 1].t);
+      return pts[i - 1].bits + f * (pts[i].bits - pts[i - 1].bits);
+    }
+  }
+  return pts.at(-1)!.bits;
 }
 
 export const schedules: Study = {
