@@ -1,13 +1,16 @@
-// The compute engine: answers likelihood requests and runs the GPU jobs
+// The compute engine: answers likelihood and greedy-decoding requests and runs the GPU jobs
 // (training runs, capacity sweeps) that the job queue hands it. Routes reach
 // it only through the Engine interface (lib/engine.ts).
 import type { Gpu } from "./device.ts";
 import { GptFleet } from "./gpt_fleet.ts";
 import { sequenceNll } from "./likelihood.ts";
+import { greedyDecode } from "./greedy_decode.ts";
 import { checkFleetFits } from "./memory_plan.ts";
 import type {
   Engine,
   FitQuery,
+  GreedyDecodeRequest,
+  GreedyDecodeResult,
   JobHost,
   JobKind,
   LikelihoodRequest,
@@ -46,6 +49,23 @@ export class GpuEngine implements Engine {
   }
 
   async likelihood(req: LikelihoodRequest): Promise<LikelihoodResult> {
+    return await this.withEvalFleet(
+      req,
+      (fleet) => sequenceNll(fleet, req.tokens, req.perToken ?? false),
+    );
+  }
+
+  async greedyDecode(req: GreedyDecodeRequest): Promise<GreedyDecodeResult> {
+    return await this.withEvalFleet(req, async (fleet) => ({
+      sequences: await greedyDecode(fleet, req.tokens, req.prefixLengths),
+    }));
+  }
+
+  /** A forward-only fleet of one model holding req.params, sized for req.tokens. */
+  private async withEvalFleet<T>(
+    req: Pick<LikelihoodRequest, "config" | "precision" | "params" | "tokens">,
+    work: (fleet: GptFleet) => Promise<T>,
+  ): Promise<T> {
     const n = req.tokens.length / req.config.seqLen;
     const fleet = await GptFleet.create(await this.open(), {
       config: req.config,
@@ -58,7 +78,7 @@ export class GpuEngine implements Engine {
     });
     try {
       fleet.setParameters(0, req.params);
-      return await sequenceNll(fleet, req.tokens, req.perToken ?? false);
+      return await work(fleet);
     } finally {
       fleet.destroy();
     }

@@ -4,7 +4,7 @@
 // the WebGPU runtime) ends this process, not the HTTP service.
 import { getGpu } from "./device.ts";
 import { GpuEngine } from "./engine.ts";
-import type { JobHost, JobKind, LikelihoodRequest } from "../lib/engine.ts";
+import type { GreedyDecodeRequest, JobHost, JobKind, LikelihoodRequest } from "../lib/engine.ts";
 import { Peer } from "../lib/rpc/peer.ts";
 import type { ModelWeightsPatch } from "../lib/models/models.ts";
 
@@ -49,6 +49,7 @@ const faults = Deno.env.get("MEMCAP_TEST_FAULTS") === "1";
 peer
   .handle("gpu", () => engine.gpu())
   .handle("likelihood", (req: LikelihoodRequest) => engine.likelihood(req))
+  .handle("greedyDecode", (req: GreedyDecodeRequest) => engine.greedyDecode(req))
   .handle("runJob", async (p: { kind: JobKind; id: string; input: unknown; resumed: boolean }) => {
     aborted.delete(p.id);
     try {

@@ -7,6 +7,8 @@
 import type {
   Engine,
   FitQuery,
+  GreedyDecodeRequest,
+  GreedyDecodeResult,
   JobHost,
   JobKind,
   LikelihoodRequest,
@@ -137,6 +139,10 @@ export class EngineProcess implements Engine {
 
   likelihood(req: LikelihoodRequest): Promise<LikelihoodResult> {
     return this.call<LikelihoodResult>("likelihood", req);
+  }
+
+  greedyDecode(req: GreedyDecodeRequest): Promise<GreedyDecodeResult> {
+    return this.call<GreedyDecodeResult>("greedyDecode", req);
   }
 
   async runJob(kind: JobKind, host: JobHost): Promise<unknown> {

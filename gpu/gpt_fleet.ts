@@ -750,6 +750,42 @@ export class GptFleet {
     );
   }
 
+  /**
+   * Logits [K, B, V] at one position of every sequence (greedy decoding): the same
+   * forward pass, but only the K·B rows at `position` are copied back, V floats each
+   * instead of T·V, in one host sync.
+   */
+  async logitsAt(tokens: Uint32Array, position: number): Promise<Float32Array> {
+    if (!Number.isInteger(position) || position < 0 || position >= this.T) {
+      throw new RangeError(`position: ${position} is outside 0..${this.T - 1}`);
+    }
+    this.uploadTokens(tokens, false);
+    this.run(this.forwardOps);
+    const V = this.config.vocabSize, rows = this.K * this.B, rowBytes = V * 4;
+    const size = Math.ceil((rows * rowBytes) / 16) * 16;
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    const logits = this.acts.get("logits")!;
+    const enc = this.device.createCommandEncoder();
+    for (let r = 0; r < rows; r++) {
+      enc.copyBufferToBuffer(
+        logits,
+        (r * this.T + position) * rowBytes,
+        staging,
+        r * rowBytes,
+        rowBytes,
+      );
+    }
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0, rows * rowBytes));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
   /** Mean token loss of each model at the last step or evaluation. */
   async meanLoss(): Promise<Float32Array> {
     return await this.read(this.acts.get("mean_loss")!, 0, this.K);

@@ -24,6 +24,25 @@ export interface LikelihoodResult {
   tokenBits?: Float32Array;
 }
 
+export interface GreedyDecodeRequest {
+  config: ModelConfig;
+  precision: Precision;
+  /** Parameters in the logical layout (lib/model/layout.ts). */
+  params: Float32Array;
+  /** N sequences of config.seqLen tokens, row-major; only each prefix is read. */
+  tokens: Uint32Array;
+  /** Each p in 1..S-1: tokens 1..p are given, p+1..S decoded. */
+  prefixLengths: number[];
+}
+
+export interface GreedyDecodeResult {
+  /**
+   * One per prefix length, in request order: [N, S] with tokens 1..p copied
+   * from the input and p+1..S decoded greedily (argmax, ties to the lowest id).
+   */
+  sequences: Uint32Array[];
+}
+
 export interface FitQuery {
   config: ModelConfig;
   fleetSize: number;
@@ -36,6 +55,8 @@ export interface Engine {
   /** Throws a RangeError naming the buffer and the limit when the shape cannot fit. */
   checkFits(q: FitQuery): Promise<void>;
   likelihood(req: LikelihoodRequest): Promise<LikelihoodResult>;
+  /** Greedy continuations of each sequence's prefixes (extraction). */
+  greedyDecode(req: GreedyDecodeRequest): Promise<GreedyDecodeResult>;
   /** Runs one GPU job to its result (throws to fail it). */
   runJob(kind: JobKind, host: JobHost): Promise<unknown>;
 }

@@ -1,5 +1,5 @@
-// An Engine that counts what it does into the metrics: wall time of jobs and
-// likelihood requests, and training tokens from the jobs' progress reports
+// An Engine that counts what it does into the metrics: wall time of jobs,
+// likelihood and greedy-decoding requests, and training tokens from the jobs' progress reports
 // (their `tokensTrained`: tokens processed in this attempt).
 import type { Engine, JobHost, JobKind } from "./engine.ts";
 import type { Metrics } from "./metrics.ts";
@@ -17,6 +17,7 @@ export function meteredEngine(engine: Engine, metrics: Metrics): Engine {
     gpu: () => engine.gpu(),
     checkFits: (q) => engine.checkFits(q),
     likelihood: (req) => timed("likelihood", () => engine.likelihood(req)),
+    greedyDecode: (req) => timed("greedyDecode", () => engine.greedyDecode(req)),
     runJob: (kind: JobKind, host: JobHost) => {
       let counted = 0;
       const counting: JobHost = {

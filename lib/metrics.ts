@@ -80,7 +80,7 @@ export class Metrics {
   );
   readonly gpuSeconds = new Counter(
     "memcap_gpu_seconds_total",
-    "Wall seconds the engine spent on jobs and likelihood requests, by kind.",
+    "Wall seconds the engine spent on jobs, likelihood and decoding requests, by kind.",
   );
   readonly engineRestarts = new Counter(
     "memcap_engine_restarts_total",

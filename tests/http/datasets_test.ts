@@ -26,6 +26,7 @@ const fakeEngine: Engine = {
     return Promise.resolve();
   },
   likelihood: () => Promise.reject(new Error("not in these tests")),
+  greedyDecode: () => Promise.reject(new Error("not in these tests")),
   runJob: () => Promise.reject(new Error("not in these tests")),
 };
 

@@ -87,6 +87,7 @@ const sumEngine: Engine = {
     }
     return Promise.resolve({ bits });
   },
+  greedyDecode: () => Promise.reject(new Error("no decoding here")),
   runJob: () => Promise.reject(new Error("no jobs here")),
 };
 

@@ -24,6 +24,7 @@ const engine: Engine = {
   gpu: fakeGpu,
   checkFits: () => Promise.resolve(),
   likelihood: () => Promise.reject(new Error("unused")),
+  greedyDecode: () => Promise.reject(new Error("unused")),
   runJob: () => new Promise(() => {}),
 };
 
