@@ -15,6 +15,7 @@ import { metricsRouter } from "./metrics.ts";
 import { likelihoodRouter } from "./likelihood.ts";
 import { memorizationRouter } from "./memorization.ts";
 import { membershipRouter } from "./membership.ts";
+import { extractionRouter } from "./extraction.ts";
 import { predictRouter } from "./predict.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ApiError, createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
@@ -44,6 +45,7 @@ function resourceRouters(deps: AppDeps): ApiRouter[] {
       likelihoodRouter({ ...deps, store, engine }),
       memorizationRouter({ ...deps, store, engine }),
       membershipRouter({ ...deps, store, engine }),
+      extractionRouter({ ...deps, store, engine }),
     );
   }
   // Pure arithmetic on sizes: served even without a store or an engine.

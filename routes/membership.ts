@@ -90,7 +90,7 @@ function toResult(rec: Rec<MembershipBody>): MembershipResult {
 }
 
 /** A dataset's tokens, 404 when missing, 422 naming `field` when it does not fit the model. */
-async function datasetFor(store: Store, model: Model, id: string, field: string) {
+export async function datasetFor(store: Store, model: Model, id: string, field: string) {
   const ds = isValidId(id, "datasets") ? await loadDatasetTokens(store, id) : null;
   if (!ds) throw ApiError.notFound(`${field}: no dataset ${id}`);
   const cfg = model.config;

@@ -122,6 +122,7 @@ Deno.test("/openapi.json of the full service (store, jobs, engine) is valid and 
         "delete /v1/runs/{id}",
         "post /v1/models/{id}/likelihood",
         "post /v1/memorization",
+        "post /v1/extraction",
         "post /v1/capacity",
         "get /v1/capacity",
         "get /v1/capacity/{id}",
@@ -131,7 +132,16 @@ Deno.test("/openapi.json of the full service (store, jobs, engine) is valid and 
     ) {
       assert.ok(served.includes(route), `${route} is served`);
     }
-    for (const id of ["Run", "RunCreateRequest", "CapacitySweep", "MemorizationResult"]) {
+    for (
+      const id of [
+        "Run",
+        "RunCreateRequest",
+        "CapacitySweep",
+        "MemorizationResult",
+        "ExtractionRequest",
+        "ExtractionResult",
+      ]
+    ) {
       assert.ok(doc.components.schemas[id], `components.schemas.${id}`);
     }
   });
