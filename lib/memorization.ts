@@ -19,6 +19,7 @@
 // generalization ≥ 0 whenever the reference codes x no worse than the uniform
 // code (NLL_ref ≤ U); it goes negative only for a reference worse than uniform.
 import { z } from "zod";
+import { MemorizedSample } from "./privacy/memorized_samples.ts";
 
 /** Uniform code length of one sequence in bits: (S-1)·log2 V (tokens 2..S). */
 export function uniformSequenceBits(seqLen: number, vocabSize: number): number {
@@ -195,8 +196,20 @@ export const MemorizationResult = z.object({
     total: z.array(z.number()),
     unintended: z.array(z.number()),
     generalization: z.array(z.number()),
-  }).describe("Per-sample values in bits, in dataset order."),
+    tfidf: z.array(z.number()).optional().describe(
+      "With `tfidf: true`: each sample's TF-IDF, (1/S) Σ over its S token positions of " +
+        "ln(|D| / tf(w, D)), tf counting the token's occurrences in the whole dataset and |D| " +
+        "its N·S tokens (the mean surprisal under the dataset's unigram distribution).",
+    ),
+  }).describe("Per-sample values in bits (tfidf in nats), in dataset order."),
   paperConvention: PaperConvention,
+  spearmanTfidfUnintended: z.number().nullable().optional().describe(
+    "With `tfidf: true`: Spearman's ρ (average ranks for ties) between per-sample TF-IDF and " +
+      "unintended bits; null where undefined (under 2 samples, or either side constant).",
+  ),
+  topMemorized: z.array(MemorizedSample).optional().describe(
+    "With `tfidf: true`: the 10 samples with the most unintended bits, most first.",
+  ),
 }).meta({
   id: "MemorizationResult",
   example: {

@@ -11,12 +11,17 @@ import {
   toMemorizationResult,
   uniformSequenceBits,
 } from "../lib/memorization.ts";
+import { tfidfView } from "../lib/privacy/memorized_samples.ts";
 import { loadModelOr404, tokensFor } from "./likelihood.ts";
 
 const MemorizationRequest = z.object({
   modelId: z.string().describe("The trained model θ."),
   datasetId: z.string().describe("The samples to measure (usually its training set)."),
   reference: MemorizationReference.default({ kind: "uniform" }),
+  tfidf: z.boolean().default(false).describe(
+    "Also report per-sample TF-IDF, its Spearman correlation with unintended memorization " +
+      "and the 10 most memorized samples (Morris et al. 2025: those have high TF-IDF).",
+  ),
 }).meta({
   id: "MemorizationRequest",
   example: {
@@ -75,13 +80,17 @@ export function memorizationRouter(
       referenceBits = await score(ref);
     }
     const m = memorizationFromBits({ modelBits, referenceBits, uniformBits, seqLen: cfg.seqLen });
-    return c.json(
-      toMemorizationResult(m, {
-        reference: body.reference,
-        modelId: body.modelId,
-        datasetId: body.datasetId,
-      }),
-      200,
-    );
+    const result = toMemorizationResult(m, {
+      reference: body.reference,
+      modelId: body.modelId,
+      datasetId: body.datasetId,
+    });
+    if (body.tfidf) {
+      const view = tfidfView(tokens, cfg.seqLen, m.perSample.unintended);
+      result.perSample.tfidf = view.tfidf;
+      result.spearmanTfidfUnintended = view.spearmanTfidfUnintended;
+      result.topMemorized = view.topMemorized;
+    }
+    return c.json(result, 200);
   });
 }

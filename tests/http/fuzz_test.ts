@@ -674,6 +674,11 @@ async function makeFixtures(app: App): Promise<Fixtures> {
     ["POST /v1/memorization", [
       { modelId: mdl, datasetId: ds, reference: { kind: "uniform" } },
       { modelId: mdl, datasetId: ds2, reference: { kind: "model", modelId: ref } },
+      { modelId: mdl, datasetId: ds, tfidf: true },
+    ]],
+    ["POST /v1/extraction", [
+      { modelId: mdl, trainDatasetId: ds, heldOutDatasetId: ds2, prefixLengths: [1, 4, 7] },
+      { modelId: mdl, trainDatasetId: ds2, maxSequences: 1 },
     ]],
   ]);
   return { protectedIds: new Set(ids), ids, weights, templates };
