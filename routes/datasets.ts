@@ -1,11 +1,15 @@
-// /v1/datasets: create (uniform random or uploaded tokens), list, read, page through the
-// sequences, delete. The building and storing is lib/datasets; this file is HTTP only.
+// /v1/datasets: create (uniform random, uploaded tokens, or text: the Brown corpus or uploaded
+// text), list, read, page through the sequences (decoded to text for text datasets), read a
+// text dataset's compact vocabulary, delete. The building and storing is lib/datasets; this
+// file is HTTP only.
 
 import { z } from "zod";
 import {
   createDataset,
   datasetResponse,
   getDataset,
+  loadVocabulary,
+  NotTextDatasetError,
   readSequences,
 } from "../lib/datasets/dataset.ts";
 import {
@@ -14,7 +18,10 @@ import {
   DatasetCreateRequest,
   DatasetSequences,
   DatasetSequencesQuery,
+  DatasetVocabulary,
 } from "../lib/datasets/schemas.ts";
+import { vocabularyHash } from "../lib/datasets/text.ts";
+import { tokenizer } from "../lib/datasets/text_tokenizer.ts";
 import { TokenValidationError } from "../lib/datasets/tokens.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ApiError, ErrorBody, VALIDATION_STATUS } from "../lib/http/errors.ts";
@@ -41,8 +48,12 @@ export const createDatasetRoute = defineRoute({
   method: "post",
   path: "/v1/datasets",
   summary: "Create a dataset",
-  description: "Uniform random tokens (seeded) or your own token ids. At most 2^28 tokens " +
-    "(count·seqLen) per dataset; larger requests are refused with 422 naming `body.count`.",
+  description: "Uniform random tokens (seeded), your own token ids, or text: the Brown corpus " +
+    "or your own text (at most 8 MiB), tokenized (GPT-2 BPE or bytes), cut into sequences of " +
+    "`seqLen` tokens, exactly deduplicated, the vocabulary compacted to the ids that occur, " +
+    "shuffled (seeded) and split into disjoint train and held-out pools. At most 2^28 tokens " +
+    "(count·seqLen) per dataset; larger requests are refused with 422 naming `body.count`. " +
+    "The first Brown request of a process tokenizes the corpus (about a second).",
   tags: ["datasets"],
   body: DatasetCreateRequest,
   responses: { 201: { schema: Dataset, description: "The new dataset" } },
@@ -70,11 +81,25 @@ export const getDatasetSequencesRoute = defineRoute({
   method: "get",
   path: "/v1/datasets/:id/sequences",
   summary: "A page of a dataset's token sequences",
-  description: "Sequences [offset, offset+limit); an offset at or past the end gives none.",
+  description: "Sequences [offset, offset+limit); an offset at or past the end gives none. " +
+    "With `decode=true` (text datasets only; 422 otherwise) also the text of each sequence.",
   tags: ["datasets"],
   params: IdParams,
   query: DatasetSequencesQuery,
   responses: { 200: { schema: DatasetSequences, description: "The sequences" }, 404: notFound },
+});
+
+export const getDatasetVocabularyRoute = defineRoute({
+  method: "get",
+  path: "/v1/datasets/:id/vocabulary",
+  summary: "A text dataset's compact vocabulary",
+  description: "The tokenizer id of each compact id. 404 for datasets other than text.",
+  tags: ["datasets"],
+  params: IdParams,
+  responses: {
+    200: { schema: DatasetVocabulary, description: "The compact vocabulary" },
+    404: notFound,
+  },
 });
 
 export const deleteDatasetRoute = defineRoute({
@@ -177,9 +202,39 @@ export function datasetsRouter(deps: AppDeps & { store: Store }): ApiRouter {
       return c.json(ds, 200);
     })
     .add(getDatasetSequencesRoute, async (c, { params, query }) => {
-      const page = await readSequences(store, params.id, query.offset, query.limit);
+      let page;
+      try {
+        page = await readSequences(store, params.id, query.offset, query.limit, {
+          decode: query.decode,
+        });
+      } catch (e) {
+        if (e instanceof NotTextDatasetError) {
+          throw new ApiError(VALIDATION_STATUS, "validation_error", `query.decode: ${e.message}`, {
+            issues: [{ path: "query.decode", code: "custom", message: e.message }],
+          });
+        }
+        throw e;
+      }
       if (!page) throw datasetNotFound(params.id);
       return c.json(page, 200);
+    })
+    .add(getDatasetVocabularyRoute, async (c, { params }) => {
+      const ds = await getDataset(store, params.id);
+      if (!ds) throw datasetNotFound(params.id);
+      const vocab = await loadVocabulary(store, params.id);
+      if (!vocab) {
+        throw ApiError.notFound(
+          `Dataset ${params.id} is a ${ds.kind} dataset; only text datasets have a vocabulary`,
+        );
+      }
+      return c.json({
+        id: params.id,
+        tokenizer: vocab.tokenizer,
+        size: vocab.ids.length,
+        tokenizerVocabSize: tokenizer(vocab.tokenizer).vocabSize,
+        hash: vocabularyHash(vocab),
+        ids: Array.from(vocab.ids),
+      }, 200);
     })
     .add(deleteDatasetRoute, async (c, { params }) => {
       if (!(await store.get("datasets", params.id))) throw datasetNotFound(params.id);

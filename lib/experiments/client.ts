@@ -58,24 +58,50 @@ export class ExperimentClient {
   }
 
   /**
-   * Submits a sweep (or finds the one saved under `label` with the same
-   * request) without waiting for it; returns its id.
+   * Creates a record in `collection` (datasets, models, runs, capacity) or
+   * finds the one saved under `label` from the same request, as long as it
+   * still exists and, for jobs, did not fail or get cancelled; returns its id.
    */
-  async submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
+  async ensure(label: string, collection: string, req: unknown): Promise<string> {
     const body = JSON.stringify(req);
     const saved = this.#saved[label];
     if (saved && saved.request === body) {
       try {
-        const s = await this.request<CapacitySweep>("GET", `/v1/capacity/${saved.id}`);
-        if (s.status !== "failed" && s.status !== "cancelled") return saved.id;
+        const r = await this.request<{ status?: string }>("GET", `/v1/${collection}/${saved.id}`);
+        if (r.status !== "failed" && r.status !== "cancelled") return saved.id;
       } catch (e) {
         if (!(e instanceof ApiError && e.status === 404)) throw e;
       }
     }
-    const { id } = await this.request<{ id: string }>("POST", "/v1/capacity", req);
+    const { id } = await this.request<{ id: string }>("POST", `/v1/${collection}`, req);
     this.#saved[label] = { id, request: body };
     await this.#persist();
     return id;
+  }
+
+  /** Submits a sweep (or finds it, see `ensure`) without waiting for it; returns its id. */
+  submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
+    return this.ensure(label, "capacity", req);
+  }
+
+  /** Waits for a training run to succeed; throws when it fails. */
+  async waitRun(label: string, id: string): Promise<void> {
+    let lastLog = 0;
+    for (;;) {
+      const r = await this.request<{ status: string; step?: number; error?: unknown }>(
+        "GET",
+        `/v1/runs/${id}`,
+      );
+      if (r.status === "succeeded") return;
+      if (r.status === "failed" || r.status === "cancelled") {
+        throw new Error(`run ${label} (${id}) ${r.status}: ${JSON.stringify(r.error)}`);
+      }
+      if (Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        this.log(`  ${label}: ${r.status}${r.step !== undefined ? `, step ${r.step}` : ""}`);
+      }
+      await new Promise((res) => setTimeout(res, 500));
+    }
   }
 
   /** Waits for a sweep, logging its progress now and then; throws when it fails. */

@@ -15,9 +15,19 @@ import { capacityGrid } from "./studies/capacity_grid.ts";
 import { doubleDescent } from "./studies/double_descent.ts";
 import { seqSweep, vocabSweep } from "./studies/a1_sweeps.ts";
 import { schedules } from "./studies/schedules.ts";
+import { textMemorization } from "./studies/text_memorization.ts";
+import { membershipLaw } from "./studies/membership_law.ts";
 import { Precision } from "../model/config.ts";
 
-export const STUDIES: Study[] = [capacityGrid, seqSweep, vocabSweep, doubleDescent, schedules];
+export const STUDIES: Study[] = [
+  capacityGrid,
+  seqSweep,
+  vocabSweep,
+  doubleDescent,
+  schedules,
+  textMemorization,
+  membershipLaw,
+];
 
 function usage(): string {
   return [

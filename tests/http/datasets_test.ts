@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { validate } from "@readme/openapi-parser";
 import { createApp } from "../../routes/app.ts";
-import { Dataset, DatasetSequences } from "../../lib/datasets/schemas.ts";
+import {
+  Dataset,
+  DatasetSequences,
+  DatasetVocabulary,
+  MAX_TEXT_BYTES,
+} from "../../lib/datasets/schemas.ts";
 import { MAX_DATASET_TOKENS } from "../../lib/datasets/tokens.ts";
 import type { Engine } from "../../lib/engine.ts";
 import { toOpenApiPath } from "../../lib/http/route.ts";
@@ -10,6 +15,7 @@ import { parameterCount } from "../../lib/model/config.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Store } from "../../lib/store/store.ts";
 import { fakeGpu } from "./_probe.ts";
+import { call, withService } from "./_service.ts";
 
 type App = ReturnType<typeof createApp>;
 
@@ -305,5 +311,164 @@ Deno.test("/openapi.json with the store documents every dataset and model route,
         .$ref,
       "#/components/schemas/Error",
     );
+  });
+});
+
+// ---- text datasets (the whole service in-process: tests/http/_service.ts) ----
+
+const brown = { kind: "text", corpus: "brown", tokenizer: "gpt2", seqLen: 16, count: 8, seed: 3 };
+
+Deno.test("POST /v1/datasets (text, brown) → 201; GET it; sequences?decode=true is English", async () => {
+  await withService(async ({ app }) => {
+    const res = await call(app, "POST", "/v1/datasets", brown);
+    assert.equal(res.status, 201, JSON.stringify(res.json));
+    const ds = Dataset.parse(res.json);
+    assert.equal(ds.kind, "text");
+    assert.deepEqual([ds.count, ds.seqLen, ds.seed, ds.corpus, ds.split], [
+      8,
+      16,
+      3,
+      "brown",
+      "train",
+    ]);
+    assert.equal(ds.entropyBits, undefined);
+    assert.ok(ds.poolSize! > 70_000);
+    assert.equal(ds.heldOut, 1024);
+    assert.equal(typeof ds.duplicatesDropped, "number");
+    assert.equal(ds.documents, 500);
+    assert.deepEqual(
+      { ...ds.vocabulary, hash: undefined },
+      {
+        tokenizer: "gpt2",
+        size: ds.vocabSize,
+        compacted: true,
+        tokenizerVocabSize: 50257,
+        hash: undefined,
+      },
+    );
+    assert.ok(ds.vocabSize > 20_000 && ds.vocabSize < 50257);
+
+    const got = await call(app, "GET", `/v1/datasets/${ds.id}`);
+    assert.equal(got.status, 200);
+    assert.deepEqual(got.json, res.json);
+
+    const plain = await call(app, "GET", `/v1/datasets/${ds.id}/sequences`);
+    assert.equal(plain.status, 200);
+    assert.equal(plain.json.texts, undefined);
+    const dec = await call(app, "GET", `/v1/datasets/${ds.id}/sequences?decode=true&limit=8`);
+    assert.equal(dec.status, 200);
+    const page = DatasetSequences.parse(dec.json);
+    assert.deepEqual(page.sequences, plain.json.sequences);
+    assert.equal(page.texts!.length, 8);
+    for (const s of page.sequences) for (const t of s) assert.ok(t >= 0 && t < ds.vocabSize);
+    const all = page.texts!.join(" ");
+    // Readable English: words, common function words, no tags, no replacement characters.
+    assert.match(all, /\b(the|of|and|to|a|in)\b/i, all);
+    assert.doesNotMatch(all, /\/(at|nn|in|vbd)\b|\uFFFD|``/, all);
+    const letters = all.replace(/[^A-Za-z]/g, "").length;
+    assert.ok(letters > 0.6 * all.length, all);
+    const words = all.split(/\s+/).filter((w) => /^[A-Za-z]+$/.test(w));
+    assert.ok(words.length >= 8 * 5, all);
+    const falseDecode = await call(app, "GET", `/v1/datasets/${ds.id}/sequences?decode=false`);
+    assert.equal(falseDecode.json.texts, undefined);
+
+    // The compact vocabulary, and a held-out dataset of the same pool that shares it.
+    const vocab = await call(app, "GET", `/v1/datasets/${ds.id}/vocabulary`);
+    assert.equal(vocab.status, 200);
+    const v = DatasetVocabulary.parse(vocab.json);
+    assert.equal(v.ids.length, ds.vocabSize);
+    assert.equal(v.hash, ds.vocabulary!.hash);
+    for (let i = 1; i < v.ids.length; i++) assert.ok(v.ids[i - 1] < v.ids[i]);
+    const held = await call(app, "POST", "/v1/datasets", { ...brown, split: "heldout" });
+    assert.equal(held.status, 201);
+    assert.equal(held.json.split, "heldout");
+    assert.equal(held.json.vocabulary.hash, ds.vocabulary!.hash);
+    assert.equal(held.json.vocabSize, ds.vocabSize);
+    const heldSeqs = (await call(app, "GET", `/v1/datasets/${held.json.id}/sequences`)).json;
+    const train = new Set(page.sequences.map((s) => s.join(",")));
+    for (const s of heldSeqs.sequences) assert.ok(!train.has(s.join(",")));
+
+    // Nested train sets: 8 sequences are the first 8 of 16.
+    const more = await call(app, "POST", "/v1/datasets", { ...brown, count: 16 });
+    const moreSeqs = (await call(app, "GET", `/v1/datasets/${more.json.id}/sequences`)).json;
+    assert.deepEqual(moreSeqs.sequences.slice(0, 8), page.sequences);
+
+    // Deleting removes the vocabulary artifact with the tokens.
+    const del = await app.request(`/v1/datasets/${ds.id}`, { method: "DELETE" });
+    assert.equal(del.status, 204);
+    assert.equal((await call(app, "GET", `/v1/datasets/${ds.id}/vocabulary`)).status, 404);
+  });
+});
+
+Deno.test("POST /v1/datasets (text, uploaded) cuts, deduplicates and decodes your text", async () => {
+  await withService(async ({ app, store }) => {
+    const text = "Alpha beta gamma delta. ".repeat(3) + "\n\nEpsilon zeta eta theta iota kappa.";
+    const req = { kind: "text", text, tokenizer: "byte", seqLen: 8, heldOut: 0 };
+    const res = await call(app, "POST", "/v1/datasets", req);
+    assert.equal(res.status, 201, JSON.stringify(res.json));
+    const ds = Dataset.parse(res.json);
+    assert.equal(ds.corpus, "upload");
+    assert.equal(ds.vocabulary!.tokenizer, "byte");
+    assert.equal(ds.vocabSize, new Set(new TextEncoder().encode(text)).size);
+    // 24-byte period: rows repeat every 3 windows; 3 distinct pieces kept, 6 duplicates dropped.
+    assert.equal(ds.duplicatesDropped, 6);
+    assert.equal(ds.count, ds.poolSize);
+    const page = (await call(app, "GET", `/v1/datasets/${ds.id}/sequences?decode=1`)).json;
+    assert.equal(page.texts.length, ds.count);
+    for (const t of page.texts) assert.ok(text.includes(t), JSON.stringify(t));
+    assert.ok(page.texts.includes("Alpha be"));
+
+    // Blank lines as document boundaries.
+    const split = await call(app, "POST", "/v1/datasets", {
+      ...req,
+      documentSeparator: "blankLine",
+    });
+    assert.equal(split.status, 201);
+    assert.equal(split.json.documents, 2);
+
+    // GPT-2 tokens of uploaded text decode back to pieces of it.
+    const g = await call(app, "POST", "/v1/datasets", { ...req, tokenizer: "gpt2", seqLen: 4 });
+    assert.equal(g.status, 201);
+    const gp = (await call(app, "GET", `/v1/datasets/${g.json.id}/sequences?decode=true`)).json;
+    for (const t of gp.texts) assert.ok(text.includes(t), JSON.stringify(t));
+
+    // Uniform datasets have nothing to decode.
+    const u = await call(app, "POST", "/v1/datasets", uniform);
+    const err = await call(app, "GET", `/v1/datasets/${u.json.id}/sequences?decode=true`);
+    assert.equal(err.status, 422);
+    assert.match(err.json.error.message, /^query\.decode: .*uniform/);
+    assert.equal((await call(app, "GET", `/v1/datasets/${u.json.id}/vocabulary`)).status, 404);
+    const bad = await call(app, "GET", `/v1/datasets/${u.json.id}/sequences?decode=maybe`);
+    assert.equal(bad.status, 422);
+    assert.match(bad.json.error.message, /query\.decode/);
+    assert.equal(await store.count("datasets"), 4);
+  });
+});
+
+Deno.test("POST /v1/datasets (text) refuses bad requests with the field named, storing nothing", async () => {
+  await withService(async ({ app, store }) => {
+    const expect = async (body: unknown, status: number, pattern: RegExp) => {
+      const res = await call(app, "POST", "/v1/datasets", body);
+      assert.equal(res.status, status, JSON.stringify(res.json));
+      assert.match(res.json.error.message, pattern);
+      return res.json.error;
+    };
+    const err = await expect({ ...brown, tokenizer: "cl100k" }, 422, /body\.tokenizer/);
+    assert.deepEqual(err.details.issues.map((i: { path: string }) => i.path), ["body.tokenizer"]);
+    await expect({ ...brown, corpus: "fineweb" }, 422, /body\.corpus/);
+    await expect({ ...brown, corpus: undefined }, 422, /body\.corpus/);
+    await expect({ ...brown, text: "some text" }, 422, /body\.text.*not both/);
+    await expect({ ...brown, split: "test" }, 422, /body\.split/);
+    await expect({ ...brown, count: 10_000_000 }, 422, /body\.count: 10000000 exceeds the \d+/);
+    await expect({ ...brown, heldOut: 10_000_000 }, 422, /body\.heldOut/);
+    const upload = { kind: "text", tokenizer: "gpt2", seqLen: 16 };
+    await expect({ ...upload, text: "Too short." }, 422, /body\.text: no document has 16/);
+    const tooBig = await expect(
+      { ...upload, text: "x".repeat(MAX_TEXT_BYTES + 1) },
+      422,
+      /body\.text: .*8 MiB/,
+    );
+    assert.equal(tooBig.code, "validation_error");
+    assert.equal(await store.count("datasets"), 0);
   });
 });
