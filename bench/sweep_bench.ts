@@ -46,8 +46,10 @@ export async function sweepBench() {
   }
   const gpu = await getGpu();
   console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
-  console.log(`sweep: 1-layer d=16, V=64, S=16, sizes ${SIZES.join(",")}, batch ${BATCH}, ` +
-    `${steps} cosine steps per point`);
+  console.log(
+    `sweep: 1-layer d=16, V=64, S=16, sizes ${SIZES.join(",")}, batch ${BATCH}, ` +
+      `${steps} cosine steps per point`,
+  );
   const input = CapacityCreateRequest.parse({
     config: CONFIG,
     datasetSizes: SIZES,
@@ -69,8 +71,10 @@ export async function sweepBench() {
   const result = await capacitySweepJob(engine, benchHost(input));
   const seconds = (performance.now() - t0) / 1000;
   const tokens = SIZES.length * steps * BATCH * CONFIG.seqLen;
-  console.log(`memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
-    `capacity ${result.capacityBits.toFixed(0)} bits)`);
+  console.log(
+    `memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
+      `capacity ${result.capacityBits.toFixed(0)} bits)`,
+  );
   if (!(await torchAvailable())) {
     console.log("pytorch sweep: skipped (apt-get install python3-torch)");
     return;
@@ -90,7 +94,9 @@ export async function sweepBench() {
     "--threads=2",
   ]);
   const torchSeconds = Number(t.seconds);
-  console.log(`pytorch sweep: ${torchSeconds.toFixed(1)} s (${Number(t.tokens_per_s).toFixed(0)} ` +
-    `tokens/s, one model after another)`);
+  console.log(
+    `pytorch sweep: ${torchSeconds.toFixed(1)} s (${Number(t.tokens_per_s).toFixed(0)} ` +
+      `tokens/s, one model after another)`,
+  );
   console.log(`ratio sweep: ${(seconds / torchSeconds).toFixed(2)}`);
 }

@@ -28,7 +28,10 @@ export interface Study {
   /** One line for `deno task experiment --help`. */
   summary: string;
   /** Every sweep the study would submit at a scale (checked by tests without a GPU). */
-  requests(scale: Scale, precisions: Precision[]): { label: string; request: CapacityCreateInput }[];
+  requests(
+    scale: Scale,
+    precisions: Precision[],
+  ): { label: string; request: CapacityCreateInput }[];
   run(ctx: StudyContext): Promise<void>;
 }
 

@@ -110,7 +110,9 @@ export function curvesSvg(runs: CurveSeries[], title: string): string {
   runs.forEach((r, i) => {
     series.push({
       label: r.asymptote
-        ? `${r.label} (m∞ ${formatBits(r.asymptote.mInf)}${r.asymptote.bounded ? "" : ", unbounded"})`
+        ? `${r.label} (m∞ ${formatBits(r.asymptote.mInf)}${
+          r.asymptote.bounded ? "" : ", unbounded"
+        })`
         : r.label,
       points: r.curve.map((p) => [p.step, p.bits] as const),
       marker: marker(i),

@@ -25,7 +25,9 @@ export function fitMembershipLaw(
   points: readonly LawPoint[],
   start: [number, number, number] = [1.34, -0.034, -33.14],
 ): LawFit {
-  if (points.length < 3) throw new RangeError(`need ≥ 3 points to fit 3 constants, got ${points.length}`);
+  if (points.length < 3) {
+    throw new RangeError(`need ≥ 3 points to fit 3 constants, got ${points.length}`);
+  }
   for (const p of points) {
     if (!Number.isFinite(p.x) || !Number.isFinite(p.f1)) {
       throw new RangeError(`non-finite point (${p.x}, ${p.f1})`);
@@ -56,7 +58,12 @@ export function nelderMead(
   return x;
 }
 
-function simplexSearch(f: (x: number[]) => number, start: number[], steps: number[], iterations: number) {
+function simplexSearch(
+  f: (x: number[]) => number,
+  start: number[],
+  steps: number[],
+  iterations: number,
+) {
   const n = start.length;
   let simplex = [start, ...start.map((_, i) => start.map((v, j) => (i === j ? v + steps[i] : v)))]
     .map((p) => ({ p, v: f(p) }));
@@ -80,7 +87,10 @@ function simplexSearch(f: (x: number[]) => number, start: number[], steps: numbe
       if (fc < worst.v) simplex[n] = { p: contracted, v: fc };
       else {
         const best = simplex[0].p;
-        simplex = simplex.map((q, i) => (i === 0 ? q : { p: combine(best, q.p, 0.5), v: f(combine(best, q.p, 0.5)) }));
+        simplex = simplex.map((
+          q,
+          i,
+        ) => (i === 0 ? q : { p: combine(best, q.p, 0.5), v: f(combine(best, q.p, 0.5)) }));
       }
     }
   }

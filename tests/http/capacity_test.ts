@@ -40,7 +40,10 @@ Deno.test("a tiny capacity sweep rises with N, then plateaus", async () => {
     assert.ok(small.trainLossBits < 1, `N=4 train loss ${small.trainLossBits}`);
     assert.ok(small.testLossBits > 4, `N=4 test loss ${small.testLossBits}`);
     assert.equal(r.budget.schedule, "cosine");
-    assert.equal(r.budget.saturatedRuns, r.runs.filter((x: { saturated: boolean }) => x.saturated).length);
+    assert.equal(
+      r.budget.saturatedRuns,
+      r.runs.filter((x: { saturated: boolean }) => x.saturated).length,
+    );
     const plot = await app.request(`/v1/capacity/${res.json.id}/plot.svg`);
     assert.equal(plot.status, 200);
     assert.match(plot.headers.get("content-type")!, /image\/svg\+xml/);

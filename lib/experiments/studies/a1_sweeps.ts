@@ -75,8 +75,10 @@ async function gridAlpha(ctx: StudyContext, precision: Precision): Promise<numbe
   try {
     json = JSON.parse(await Deno.readTextFile(path));
   } catch {
-    throw new Error(`no α: run \`deno task experiment capacity-grid --scale ${ctx.scale}\` ` +
-      `first (it writes ${path}), or pass --alpha`);
+    throw new Error(
+      `no α: run \`deno task experiment capacity-grid --scale ${ctx.scale}\` ` +
+        `first (it writes ${path}), or pass --alpha`,
+    );
   }
   const fit = json.fits.find((f: { precision: string }) => f.precision === precision);
   if (!fit) throw new Error(`${path} has no ${precision} fit; pass --alpha`);
@@ -116,7 +118,9 @@ function study(axis: Axis): Study {
           steps: r.runs[0].steps,
         };
       });
-      const mre = meanRelativeError(rows.map((x) => ({ predicted: x.predicted, observed: x.memorizedBits })));
+      const mre = meanRelativeError(
+        rows.map((x) => ({ predicted: x.predicted, observed: x.memorizedBits })),
+      );
       const s = spec(axis, ctx.scale);
       const files: Record<string, string> = {
         [`${name}.svg`]: predictionSvg(
@@ -124,7 +128,11 @@ function study(axis: Axis): Study {
           axis === "seqLen" ? "sequence length S" : "vocabulary size V",
           `Memorized bits against min(capacity, H(X)) (${ctx.scale} scale)`,
         ),
-        "results.json": JSON.stringify({ study: name, scale: ctx.scale, alpha, meanRelativeError: mre, rows, sweeps: done }, null, 2),
+        "results.json": JSON.stringify(
+          { study: name, scale: ctx.scale, alpha, meanRelativeError: mre, rows, sweeps: done },
+          null,
+          2,
+        ),
       };
       const t = trainingFor(ctx.scale)!;
       files["report.md"] = [
@@ -134,7 +142,11 @@ function study(axis: Axis): Study {
         `N = ${s.datasetSize} uniform sequences while ${symbol} varies` +
         `${axis === "seqLen" ? ` (V = ${s.base.vocabSize})` : ` (S = ${s.base.seqLen})`}. ` +
         `Prediction: min(α·params, H(X)) with α = ${fmt(alpha)} bits/param from ` +
-        `${ctx.alpha !== undefined ? "--alpha" : `capacity-grid (${ctx.scale} scale, ${precision}, measured)`}` +
+        `${
+          ctx.alpha !== undefined
+            ? "--alpha"
+            : `capacity-grid (${ctx.scale} scale, ${precision}, measured)`
+        }` +
         `; H(X) = N·(S-1)·log2 V counts tokens 2..S, as memorization does. Parameters change ` +
         `with ${symbol} (${axis === "seqLen" ? "position" : "token"} embeddings).`,
         "",
@@ -144,7 +156,17 @@ function study(axis: Axis): Study {
         `![${name}](${name}.svg)`,
         "",
         table(
-          [symbol, "params", "H(X) bits", "α·params", "predicted", "memorized", "error", "saturated", "steps"],
+          [
+            symbol,
+            "params",
+            "H(X) bits",
+            "α·params",
+            "predicted",
+            "memorized",
+            "error",
+            "saturated",
+            "steps",
+          ],
           rows.map((x) => [
             x.value,
             int(x.parameters),

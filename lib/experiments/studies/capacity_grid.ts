@@ -23,10 +23,22 @@ import {
 
 /** The paper's Table 1: α (fp32, bf16) per (layers, dModel), V=2048, S=64. */
 const PAPER_ALPHA: Record<string, [number, number]> = {
-  "1x32": [4.23, 3.93], "1x64": [3.92, 3.74], "1x128": [3.65, 3.61], "1x256": [3.12, 2.88],
-  "2x32": [4.16, 3.56], "2x64": [4.08, 3.94], "2x128": [3.99, 3.89], "2x256": [4.01, 3.66],
-  "4x32": [3.92, 3.37], "4x64": [3.98, 3.39], "4x128": [3.78, 3.53], "4x256": [3.68, 3.51],
-  "8x32": [3.02, 2.86], "8x64": [3.83, 3.19], "8x128": [3.89, 3.49], "8x256": [3.96, 3.65],
+  "1x32": [4.23, 3.93],
+  "1x64": [3.92, 3.74],
+  "1x128": [3.65, 3.61],
+  "1x256": [3.12, 2.88],
+  "2x32": [4.16, 3.56],
+  "2x64": [4.08, 3.94],
+  "2x128": [3.99, 3.89],
+  "2x256": [4.01, 3.66],
+  "4x32": [3.92, 3.37],
+  "4x64": [3.98, 3.39],
+  "4x128": [3.78, 3.53],
+  "4x256": [3.68, 3.51],
+  "8x32": [3.02, 2.86],
+  "8x64": [3.83, 3.19],
+  "8x128": [3.89, 3.49],
+  "8x256": [3.96, 3.65],
 };
 const PAPER_MEAN_ALPHA = { fp32: 3.83, bf16: 3.51 };
 
@@ -82,7 +94,9 @@ export interface GridRow {
   sweepId: string;
 }
 
-function row(r: ReturnType<typeof requests>[number] & { id: string; result: SweepResult }): GridRow {
+function row(
+  r: ReturnType<typeof requests>[number] & { id: string; result: SweepResult },
+): GridRow {
   const x = r.result.extrapolated;
   return {
     precision: r.precision,
@@ -109,10 +123,14 @@ async function run(ctx: StudyContext) {
   const rows = done.map(row);
   const fits = ctx.precisions.map((precision) => {
     const mine = rows.filter((r) => r.precision === precision);
-    const measured = fitAlpha(mine.map((r) => ({ parameters: r.parameters, capacityBits: r.measuredBits })));
+    const measured = fitAlpha(
+      mine.map((r) => ({ parameters: r.parameters, capacityBits: r.measuredBits })),
+    );
     const withFit = mine.filter((r) => r.extrapolatedBits !== null);
     const extrapolated = withFit.length >= 2
-      ? fitAlpha(withFit.map((r) => ({ parameters: r.parameters, capacityBits: r.extrapolatedBits! })))
+      ? fitAlpha(
+        withFit.map((r) => ({ parameters: r.parameters, capacityBits: r.extrapolatedBits! })),
+      )
       : null;
     return { precision, measured, extrapolated, paperAlpha: PAPER_MEAN_ALPHA[precision] };
   });
@@ -122,7 +140,10 @@ async function run(ctx: StudyContext) {
     plateausSvg(
       done.filter((d) => d.precision === precision).map((d) => ({
         label: `${d.config.layers}L d${d.config.dModel}`,
-        points: d.result.points.map((p) => ({ datasetBits: p.datasetBits, memorizedBits: p.meanBits })),
+        points: d.result.points.map((p) => ({
+          datasetBits: p.datasetBits,
+          memorizedBits: p.meanBits,
+        })),
         capacityBits: d.result.capacityBits,
       })),
       `Capacity plateaus per model size (${precision}, ${ctx.scale} scale)`,
@@ -133,7 +154,11 @@ async function run(ctx: StudyContext) {
     files[`curves-${p}.svg`] = curvesSvg(
       done.filter((d) => d.precision === p).map((d) => {
         const at = d.result.runs.find((r) => r.datasetSize === d.result.capacityDatasetSize)!;
-        return { label: `${d.config.layers}L d${d.config.dModel}`, curve: at.curve, asymptote: at.asymptote };
+        return {
+          label: `${d.config.layers}L d${d.config.dModel}`,
+          curve: at.curve,
+          asymptote: at.asymptote,
+        };
       }),
       `Memorized bits against steps at each model's capacity point (${p})`,
     );
@@ -183,12 +208,12 @@ function report(ctx: StudyContext, rows: GridRow[], fits: Fits): string {
     `# capacity-grid (${ctx.scale} scale)`,
     "",
     "Capacity (the plateau of memorized bits over dataset sizes, uniform tokens) for a grid of " +
-      "model sizes, and α, the slope of capacity against parameters, after the paper's Table 1 " +
-      "and Figure 3. *Measured* is what the models memorized within the budget below; " +
-      "*extrapolated* fits m(t) = m∞ − a·t^(−b) to each run's memorized bits at the annealed " +
-      "cycle ends and takes the plateau of m∞ (90% bootstrap interval). Memorized bits count " +
-      "tokens 2..S (the first token has no prefix); the paper's S/(S-1) convention multiplies " +
-      `every figure here by ${fmt(c0.seqLen / (c0.seqLen - 1), 4)}.`,
+    "model sizes, and α, the slope of capacity against parameters, after the paper's Table 1 " +
+    "and Figure 3. *Measured* is what the models memorized within the budget below; " +
+    "*extrapolated* fits m(t) = m∞ − a·t^(−b) to each run's memorized bits at the annealed " +
+    "cycle ends and takes the plateau of m∞ (90% bootstrap interval). Memorized bits count " +
+    "tokens 2..S (the first token has no prefix); the paper's S/(S-1) convention multiplies " +
+    `every figure here by ${fmt(c0.seqLen / (c0.seqLen - 1), 4)}.`,
     "",
     "## α: capacity = α·params",
     "",

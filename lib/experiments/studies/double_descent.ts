@@ -94,7 +94,14 @@ async function run(ctx: StudyContext) {
     ),
     "capacity.svg": capacityPlotSvg(r, { title: "The same sweep: memorized bits (capacity)" }),
     "results.json": JSON.stringify(
-      { study: "double-descent", scale: ctx.scale, capacityBits: capacity, peak, rows, sweep: done },
+      {
+        study: "double-descent",
+        scale: ctx.scale,
+        capacityBits: capacity,
+        peak,
+        rows,
+        sweep: done,
+      },
       null,
       2,
     ),
@@ -108,7 +115,9 @@ async function run(ctx: StudyContext) {
     `${int(parameterCount(config))} parameters, ${done.request.precision}) trained on uniform ` +
     `datasets from about 1/8 to 8 times its capacity. Capacity here is this sweep's plateau: ` +
     `${int(capacity)} bits (${fmt(r.bitsPerParameter)} bits/param` +
-    `${r.plateauReached ? "" : ", plateau not reached: a lower bound"}). Test loss is measured on ` +
+    `${
+      r.plateauReached ? "" : ", plateau not reached: a lower bound"
+    }). Test loss is measured on ` +
     `${done.request.testSequences} held-out uniform sequences; no model can do better than ` +
     `log2 V = ${fmt(floor)} bits per token there.`,
     "",
@@ -119,7 +128,16 @@ async function run(ctx: StudyContext) {
     "![double descent](double-descent.svg)",
     "",
     table(
-      ["N", "dataset bits", "bits / capacity", "memorized bits", "train loss", "test loss", "steps", "saturated"],
+      [
+        "N",
+        "dataset bits",
+        "bits / capacity",
+        "memorized bits",
+        "train loss",
+        "test loss",
+        "steps",
+        "saturated",
+      ],
       rows.map((x) => [
         x.datasetSize,
         int(x.datasetBits),
@@ -140,7 +158,9 @@ async function run(ctx: StudyContext) {
     "",
     `- AdamW lr ${t.optimizer?.lr}, batch ${t.batchSize}, ${t.schedule?.kind} (first cycle ` +
     `${t.schedule?.firstCycleSteps}), at most ${int(t.maxSteps!)} steps; a run stops when a ` +
-    `doubling of steps adds less than ${(t.saturation!.fraction! * 100).toFixed(0)}% memorized bits.`,
+    `doubling of steps adds less than ${
+      (t.saturation!.fraction! * 100).toFixed(0)
+    }% memorized bits.`,
     "",
     provenance(ctx, [`Sweep id: ${done.id}`]),
   ].join("\n");

@@ -50,7 +50,8 @@ async function run(ctx: StudyContext) {
   ctx.log(`wrote ${FITTED_CONSTANTS_URL.pathname}`);
 
   const paperRms = Math.sqrt(
-    points.reduce((s, p) => s + (p.f1 - membershipF1Law(p.x, PAPER_CONSTANTS)) ** 2, 0) / points.length,
+    points.reduce((s, p) => s + (p.f1 - membershipF1Law(p.x, PAPER_CONSTANTS)) ** 2, 0) /
+      points.length,
   );
   const xs = points.map((p) => p.x);
   const lo = Math.min(...xs) / 1.5, hi = Math.max(...xs) * 1.5;
@@ -67,7 +68,13 @@ async function run(ctx: StudyContext) {
     x: { scale: "log", min: lo, max: hi, label: "x = 1000·|D| / params" },
     y: { min: 0.45, max: 1.05, label: "membership F1 (balanced)" },
     series: [
-      { label: "our runs", points: points.map((p) => [p.x, p.f1] as const), line: false, marker: "circle", color: PALETTE[0] },
+      {
+        label: "our runs",
+        points: points.map((p) => [p.x, p.f1] as const),
+        line: false,
+        marker: "circle",
+        color: PALETTE[0],
+      },
       { label: "fitted law", points: curve(fit), color: PALETTE[1] },
       { label: "paper's constants", points: curve(PAPER_CONSTANTS), color: "#888888", dash: "6 4" },
     ],
@@ -75,7 +82,11 @@ async function run(ctx: StudyContext) {
   });
   await writeReport(ctx.outDir, {
     "law.svg": svg,
-    "results.json": JSON.stringify({ study: "membership-law", scale: ctx.scale, fit, paperRms, constants: file, points }, null, 2),
+    "results.json": JSON.stringify(
+      { study: "membership-law", scale: ctx.scale, fit, paperRms, constants: file, points },
+      null,
+      2,
+    ),
     "report.md": [
       `# membership-law (${ctx.scale} scale)`,
       "",
@@ -88,7 +99,13 @@ async function run(ctx: StudyContext) {
         ["constants", "c1", "c2", "c3", "rms error on our points"],
         [
           ["fitted (ours)", fmt(fit.c1, 3), fmt(fit.c2, 4), fmt(fit.c3, 2), fmt(fit.rms, 3)],
-          ["paper", fmt(PAPER_CONSTANTS.c1, 3), fmt(PAPER_CONSTANTS.c2, 4), fmt(PAPER_CONSTANTS.c3, 2), fmt(paperRms, 3)],
+          [
+            "paper",
+            fmt(PAPER_CONSTANTS.c1, 3),
+            fmt(PAPER_CONSTANTS.c2, 4),
+            fmt(PAPER_CONSTANTS.c3, 2),
+            fmt(paperRms, 3),
+          ],
         ],
       ),
       "",
@@ -111,7 +128,7 @@ async function run(ctx: StudyContext) {
       "",
       "Our models are tiny and trained to a fixed budget, far from the paper's GPT-2 scale; " +
       "the fitted constants describe this study's regime, and three constants from a dozen " +
-      "points are loosely determined. Use `constants: \"paper\"` for the paper's law.",
+      'points are loosely determined. Use `constants: "paper"` for the paper\'s law.',
       "",
       provenance(ctx),
     ].join("\n"),

@@ -107,7 +107,10 @@ async function run(ctx: StudyContext) {
   // interpolated in log-time between its measurements (each measurement's time is its step
   // times the sweep's seconds per step).
   const wall = Math.min(...rows.map((r) => r.seconds));
-  const withWall = rows.map((r) => ({ ...r, bitsAtWall: bitsAtTime(r.curve, r.seconds / r.steps, wall) }));
+  const withWall = rows.map((r) => ({
+    ...r,
+    bitsAtWall: bitsAtTime(r.curve, r.seconds / r.steps, wall),
+  }));
   const best = withWall.reduce((a, b) => (b.bitsAtWall > a.bitsAtWall ? b : a));
   const mostAtEnd = rows.reduce((a, b) => (b.finalBits > a.finalBits ? b : a));
   const files: Record<string, string> = {
@@ -115,7 +118,11 @@ async function run(ctx: StudyContext) {
       rows.map((r) => ({ label: r.label, curve: r.curve, asymptote: null })),
       `Memorized bits against steps per setting (${ctx.scale} scale)`,
     ),
-    "results.json": JSON.stringify({ study: "schedules", scale: ctx.scale, rows, sweeps: done }, null, 2),
+    "results.json": JSON.stringify(
+      { study: "schedules", scale: ctx.scale, rows, sweeps: done },
+      null,
+      2,
+    ),
   };
   const steps = [...new Set(rows.flatMap((r) => r.curve.map((p) => p.step)))].sort((a, b) => a - b)
     .filter((s) => rows.filter((r) => r.bitsAt[s] !== undefined).length >= rows.length / 2);
@@ -183,7 +190,9 @@ function chosenLine(
   const row = rows.find((r) => r.label === chosen);
   if (!row) return `The studies use ${chosen}, which this run did not measure.`;
   return `The studies at this scale use **${chosen}** (trainingFor in lib/experiments/study.ts): ` +
-    `${int(row.bitsAtWall)} bits after ${fmt(wall, 0)} s, ${fmt((100 * row.bitsAtWall) / bestBits, 1)}% ` +
+    `${int(row.bitsAtWall)} bits after ${fmt(wall, 0)} s, ${
+      fmt((100 * row.bitsAtWall) / bestBits, 1)
+    }% ` +
     "of the best, and annealed at every doubling of steps, which the saturation rule and the " +
     "asymptote fit need; a single cosine is annealed only at the end of a budget fixed in advance.";
 }

@@ -9,12 +9,27 @@
 // held-out set, greedy extraction of suffixes on train and held-out
 // sequences, and the rank correlation of memorization with TF-IDF; every
 // step is an HTTP call, like any user's.
-import { int, fmt, provenance, type Scale, type Study, type StudyContext, table, writeReport } from "../study.ts";
-import { parameterCount, type ModelConfig } from "../../model/config.ts";
-import { plotSvg, PALETTE } from "../../plot/svg.ts";
+import {
+  fmt,
+  int,
+  provenance,
+  type Scale,
+  type Study,
+  type StudyContext,
+  table,
+  writeReport,
+} from "../study.ts";
+import { type ModelConfig, parameterCount } from "../../model/config.ts";
+import { PALETTE, plotSvg } from "../../plot/svg.ts";
 
 interface TextScale {
-  pool: { corpus: "brown"; tokenizer: "byte" | "gpt2"; seqLen: number; seed: number; heldOut: number };
+  pool: {
+    corpus: "brown";
+    tokenizer: "byte" | "gpt2";
+    seqLen: number;
+    seed: number;
+    heldOut: number;
+  };
   sizes: { layers: number; dModel: number; heads: number }[];
   trainCounts: number[];
   oracle: { layers: number; dModel: number; heads: number; count: number; steps: number };
@@ -90,7 +105,11 @@ async function trainedModel(
   steps: number,
   t: TextScale,
 ): Promise<string> {
-  const modelId = await api.ensure(`${label} model`, "models", { config, precision: "fp32", seed: 0 });
+  const modelId = await api.ensure(`${label} model`, "models", {
+    config,
+    precision: "fp32",
+    seed: 0,
+  });
   const runId = await api.ensure(`${label} run`, "runs", {
     modelId,
     datasetId,
@@ -108,9 +127,13 @@ const dataset = (api: Api, t: TextScale, split: "train" | "heldout", count: numb
   api.ensure(`${split} ${count}`, "datasets", { kind: "text", ...t.pool, split, count });
 
 async function bitsPerToken(api: Api, modelId: string, datasetId: string): Promise<number> {
-  const r = await api.request<{ bitsPerToken: number }>("POST", `/v1/models/${modelId}/likelihood`, {
-    datasetId,
-  });
+  const r = await api.request<{ bitsPerToken: number }>(
+    "POST",
+    `/v1/models/${modelId}/likelihood`,
+    {
+      datasetId,
+    },
+  );
   return r.bitsPerToken;
 }
 
@@ -119,7 +142,10 @@ async function run(ctx: StudyContext) {
   const api = ctx.client;
   const { seqLen } = t.pool;
   const oracleData = await dataset(api, t, "train", t.oracle.count);
-  const { vocabSize } = await api.request<{ vocabSize: number }>("GET", `/v1/datasets/${oracleData}`);
+  const { vocabSize } = await api.request<{ vocabSize: number }>(
+    "GET",
+    `/v1/datasets/${oracleData}`,
+  );
   ctx.log(`pool: ${t.pool.corpus}, ${t.pool.tokenizer} tokens, S = ${seqLen}, V' = ${vocabSize}`);
   const shape = (s: { layers: number; dModel: number; heads: number }): ModelConfig => ({
     vocabSize,
@@ -130,7 +156,11 @@ async function run(ctx: StudyContext) {
   const oracleId = await trainedModel(api, "oracle", oracleConfig, oracleData, t.oracle.steps, t);
   const testSet = await dataset(api, t, "heldout", Math.max(...t.trainCounts));
   const oracleTest = await bitsPerToken(api, oracleId, testSet);
-  ctx.log(`oracle: ${int(parameterCount(oracleConfig))} parameters, test ${fmt(oracleTest, 3)} bits/token`);
+  ctx.log(
+    `oracle: ${int(parameterCount(oracleConfig))} parameters, test ${
+      fmt(oracleTest, 3)
+    } bits/token`,
+  );
 
   const cells: Cell[] = [];
   for (const size of t.sizes) {
@@ -204,7 +234,11 @@ async function run(ctx: StudyContext) {
         scale: ctx.scale,
         settings: t,
         vocabSize,
-        oracle: { id: oracleId, parameters: parameterCount(oracleConfig), testLossBits: oracleTest },
+        oracle: {
+          id: oracleId,
+          parameters: parameterCount(oracleConfig),
+          testLossBits: oracleTest,
+        },
         cells,
       },
       null,
@@ -324,7 +358,9 @@ function report(
   return [
     `# text-memorization (${ctx.scale} scale)`,
     "",
-    `The Brown corpus (POS tags stripped), ${t.pool.tokenizer === "byte" ? "UTF-8 bytes" : "GPT-2 BPE"}` +
+    `The Brown corpus (POS tags stripped), ${
+      t.pool.tokenizer === "byte" ? "UTF-8 bytes" : "GPT-2 BPE"
+    }` +
     ` compacted to the ${vocabSize} ids that occur, cut into sequences of ${t.pool.seqLen} tokens, ` +
     `deduplicated, shuffled (seed ${t.pool.seed}); training sets are nested prefixes of the pool ` +
     `(|D| = ${t.trainCounts.join(", ")}), the held-out pool (${t.pool.heldOut} sequences) is ` +
@@ -347,10 +383,14 @@ function report(
     atLargest.map((c) => `${c.layers}L d${c.dModel} ${fmt(c.membershipF1, 3)}`).join(", ") +
     "; at the smallest: " +
     cells.filter((c) => c.count === Math.min(...t.trainCounts))
-      .map((c) => `${c.layers}L d${c.dModel} ${fmt(c.membershipF1, 3)}`).join(", ") + ".",
+      .map((c) => `${c.layers}L d${c.dModel} ${fmt(c.membershipF1, 3)}`).join(", ") +
+    ".",
     `- Extraction at |D| = ${largestN}, train vs held-out: ` +
-    atLargest.map((c) => `${c.layers}L d${c.dModel} ${fmt(c.extractionTrain, 3)} vs ${fmt(c.extractionHeldOut, 3)}`)
-      .join(", ") + ".",
+    atLargest.map((c) =>
+      `${c.layers}L d${c.dModel} ${fmt(c.extractionTrain, 3)} vs ${fmt(c.extractionHeldOut, 3)}`
+    )
+      .join(", ") +
+    ".",
     `- Most unintended memorization per sample: ${topCell.layers}L d${topCell.dModel} at ` +
     `|D| = ${topCell.count} (${fmt(topCell.unintendedPerSample, 1)} bits per sample).`,
     "",
@@ -406,7 +446,9 @@ function report(
     "",
     table(
       ["index", "unintended bits", "TF-IDF", "text"],
-      topCell.top.map((s) => [s.index, fmt(s.bits, 1), fmt(s.tfidf, 3), "`" + s.text.replace(/[`|\n]/g, " ") + "`"]),
+      topCell.top.map((
+        s,
+      ) => [s.index, fmt(s.bits, 1), fmt(s.tfidf, 3), "`" + s.text.replace(/[`|\n]/g, " ") + "`"]),
     ),
     "",
     provenance(ctx),
