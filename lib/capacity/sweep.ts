@@ -58,6 +58,10 @@ export const ExtrapolatedCapacity = z.object({
     "false when a fit there still looked logarithmic (mInf not pinned down): then the " +
       "figure is only indicative.",
   ),
+  capped: z.boolean().optional().describe(
+    "true when mInf reached that dataset's own bits: the models would memorize all of it, so " +
+      "the extrapolated capacity is a lower bound set by the data (add larger datasets).",
+  ),
 }).meta({ id: "ExtrapolatedCapacity" });
 export type ExtrapolatedCapacity = z.infer<typeof ExtrapolatedCapacity>;
 
@@ -135,6 +139,7 @@ export function extrapolateCapacity(
       interval: [mean((a) => a.interval[0]), mean((a) => a.interval[1])],
       datasetSize: p.datasetSize,
       bounded: fits.every((a) => a!.bounded),
+      capped: fits.some((a) => a!.mInf >= p.datasetBits),
     };
   }
   return best;

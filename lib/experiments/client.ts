@@ -88,17 +88,18 @@ export class ExperimentClient {
   async waitRun(label: string, id: string): Promise<void> {
     let lastLog = 0;
     for (;;) {
-      const r = await this.request<{ status: string; step?: number; error?: unknown }>(
-        "GET",
-        `/v1/runs/${id}`,
-      );
+      const r = await this.request<{
+        status: string;
+        progress: { step: number; totalSteps?: number } | null;
+        error?: unknown;
+      }>("GET", `/v1/runs/${id}`);
       if (r.status === "succeeded") return;
       if (r.status === "failed" || r.status === "cancelled") {
         throw new Error(`run ${label} (${id}) ${r.status}: ${JSON.stringify(r.error)}`);
       }
       if (Date.now() - lastLog > 30_000) {
         lastLog = Date.now();
-        this.log(`  ${label}: ${r.status}${r.step !== undefined ? `, step ${r.step}` : ""}`);
+        this.log(`  ${label}: ${r.status}${r.progress ? `, step ${r.progress.step}` : ""}`);
       }
       await new Promise((res) => setTimeout(res, 500));
     }

@@ -29,6 +29,15 @@ Deno.test("extrapolated capacity: the plateau of seed-mean m∞, capped at the d
   assert.equal(x.bitsPerParameter, 3.1);
   assert.deepEqual(x.interval, [2950, 3400]);
   assert.equal(x.bounded, false, "one seed's fit at that size is unbounded");
+  assert.equal(x.capped, false);
+  // Where m∞ reaches the dataset's bits the figure is capped there: a lower bound.
+  const all = extrapolateCapacity(
+    [{ datasetSize: 160, asymptote: fit(20000, 19000, 21000) }],
+    points,
+    1,
+  )!;
+  assert.equal(all.capacityBits, 16000);
+  assert.equal(all.capped, true);
 });
 
 Deno.test("extrapolated capacity: sizes with a missing fit are left out; none → null", () => {
