@@ -67,14 +67,20 @@ export async function sweepBench() {
     },
   });
   const engine = new GpuEngine(getGpu);
-  const t0 = performance.now();
-  const result = await capacitySweepJob(engine, benchHost(input));
-  const seconds = (performance.now() - t0) / 1000;
   const tokens = SIZES.length * steps * BATCH * CONFIG.seqLen;
-  console.log(
-    `memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
-      `capacity ${result.capacityBits.toFixed(0)} bits)`,
-  );
+  const timed = async (maxFleetSize: number) => {
+    const t0 = performance.now();
+    const result = await capacitySweepJob(engine, benchHost({ ...input, maxFleetSize }));
+    return { seconds: (performance.now() - t0) / 1000, result };
+  };
+  const fleet = await timed(SIZES.length);
+  const seconds = fleet.seconds;
+  console.log(`memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
+    `one fleet of ${SIZES.length}, capacity ${fleet.result.capacityBits.toFixed(0)} bits)`);
+  const alone = await timed(1);
+  console.log(`memcap sweep-one-by-one: ${alone.seconds.toFixed(1)} s ` +
+    `(${(tokens / alone.seconds).toFixed(0)} tokens/s, fleets of 1)`);
+  console.log(`ratio sweep-fleet-vs-one-by-one: ${(seconds / alone.seconds).toFixed(2)}`);
   if (!(await torchAvailable())) {
     console.log("pytorch sweep: skipped (apt-get install python3-torch)");
     return;
