@@ -191,7 +191,7 @@ export function doubleDescentSvg(points: LossPoint[], floorBits: number, title: 
         excludeFromRange: true,
       },
     ],
-    legend: "bottom-left",
+    legend: "top-right",
   });
 }
 

@@ -181,7 +181,12 @@ function study(axis: Axis): Study {
         ),
         "",
         "In the paper's convention (all S tokens) H(X) and memorized bits are both S/(S-1) " +
-        "times larger; the relative errors are the same.",
+        "times larger; the relative errors are the same." +
+        (axis === "seqLen"
+          ? " At the smallest S a data-limited model cannot reach H(X) even in principle: " +
+            "sequences that share their first tokens (N = " + s.datasetSize + " sequences over " +
+            "V values) need different next tokens from the same prefix."
+          : ""),
         "",
         "## Budget and settings",
         "",
