@@ -120,13 +120,17 @@ export async function runSweeps<T extends { label: string; request: CapacityCrea
 }
 
 /** The "how it was made" section every report ends with. */
-export function provenance(ctx: StudyContext, extra: string[] = []): string {
+export function provenance(
+  ctx: StudyContext,
+  extra: string[] = [],
+  via = "every sweep went through POST /v1/capacity",
+): string {
   return [
     "## How this was made",
     "",
     `- Command: \`deno task experiment ${ctx.study} --scale ${ctx.scale} --precision ` +
     `${ctx.precisions.join(",")}\``,
-    `- Service: ${ctx.client.service.url} (every sweep went through POST /v1/capacity)`,
+    `- Service: ${ctx.client.service.url} (${via})`,
     `- Written: ${new Date().toISOString()}`,
     ...extra.map((e) => `- ${e}`),
     "",

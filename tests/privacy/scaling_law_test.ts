@@ -135,3 +135,14 @@ Deno.test("fitted constants: missing -> null, valid -> used, invalid -> error na
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the committed fitted_constants.json is a valid version-1 file", async () => {
+  const { loadFittedConstants } = await import("../../lib/privacy/fitted_constants.ts");
+  const f = await loadFittedConstants();
+  assert.ok(
+    f,
+    "lib/privacy/fitted_constants.json is committed (deno task experiment membership-law)",
+  );
+  assert.equal(f.version, 1);
+  assert.ok(f.alpha.bf16 < f.alpha.fp32, "bf16 holds fewer bits per parameter than fp32");
+});

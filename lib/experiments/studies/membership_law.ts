@@ -115,7 +115,7 @@ async function run(ctx: StudyContext) {
       "![law](law.svg)",
       "",
       table(
-        ["model params", "|D|", "x", "observed F1", "fitted law", "paper law"],
+        ["model params", "N", "x", "observed F1", "fitted law", "paper law"],
         points.map((p) => [
           p.parameters,
           p.count,
@@ -130,7 +130,7 @@ async function run(ctx: StudyContext) {
       "the fitted constants describe this study's regime, and three constants from a dozen " +
       'points are loosely determined. Use `constants: "paper"` for the paper\'s law.',
       "",
-      provenance(ctx),
+      provenance(ctx, [], "no training: fitted from the text-memorization results"),
     ].join("\n"),
   });
 }

@@ -407,7 +407,7 @@ function report(
     table(
       [
         "model",
-        "|D|",
+        "N (train sequences)",
         "train loss",
         "test loss",
         "unintended bits",
@@ -451,7 +451,11 @@ function report(
       ) => [s.index, fmt(s.bits, 1), fmt(s.tfidf, 3), "`" + s.text.replace(/[`|\n]/g, " ") + "`"]),
     ),
     "",
-    provenance(ctx),
+    provenance(
+      ctx,
+      [],
+      "datasets, models, runs, memorization, membership, extraction: all through the HTTP API",
+    ),
   ].join("\n");
 }
 
