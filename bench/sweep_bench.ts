@@ -75,11 +75,15 @@ export async function sweepBench() {
   };
   const fleet = await timed(SIZES.length);
   const seconds = fleet.seconds;
-  console.log(`memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
-    `one fleet of ${SIZES.length}, capacity ${fleet.result.capacityBits.toFixed(0)} bits)`);
+  console.log(
+    `memcap sweep: ${seconds.toFixed(1)} s (${(tokens / seconds).toFixed(0)} tokens/s, ` +
+      `one fleet of ${SIZES.length}, capacity ${fleet.result.capacityBits.toFixed(0)} bits)`,
+  );
   const alone = await timed(1);
-  console.log(`memcap sweep-one-by-one: ${alone.seconds.toFixed(1)} s ` +
-    `(${(tokens / alone.seconds).toFixed(0)} tokens/s, fleets of 1)`);
+  console.log(
+    `memcap sweep-one-by-one: ${alone.seconds.toFixed(1)} s ` +
+      `(${(tokens / alone.seconds).toFixed(0)} tokens/s, fleets of 1)`,
+  );
   console.log(`ratio sweep-fleet-vs-one-by-one: ${(seconds / alone.seconds).toFixed(2)}`);
   if (!(await torchAvailable())) {
     console.log("pytorch sweep: skipped (apt-get install python3-torch)");

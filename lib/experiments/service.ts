@@ -17,6 +17,23 @@ const START_FLAGS = [
   "--allow-sys",
 ];
 
+/** Calls onLine with each line of a text stream (the last one even without a newline). */
+export async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    let i;
+    while ((i = pending.indexOf("\n")) >= 0) {
+      onLine(pending.slice(0, i));
+      pending = pending.slice(i + 1);
+    }
+  }
+  if (pending) onLine(pending);
+}
+
 export interface Service {
   url: string;
   token?: string;
@@ -41,25 +58,14 @@ export async function startService(dataDir: string, log: (line: string) => void)
   }).spawn();
   let listening: (url: string) => void;
   const url = new Promise<string>((resolve) => (listening = resolve));
-  const echo = async (stream: ReadableStream<Uint8Array>, onLine: (l: string) => void) => {
-    let pending = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      pending += chunk;
-      let i;
-      while ((i = pending.indexOf("\n")) >= 0) {
-        onLine(pending.slice(0, i));
-        pending = pending.slice(i + 1);
-      }
-    }
-  };
   const reading = Promise.all([
-    echo(child.stdout, (line) => {
+    readLines(child.stdout, (line) => {
       const m = line.match(/listening on (http:\/\/\S+)/);
       if (m) listening(m[1]);
       log(`service: ${line}`);
     }),
     // Mesa's "XDG_RUNTIME_DIR is invalid" lines are noise on headless machines.
-    echo(child.stderr, (line) => /XDG_RUNTIME_DIR/.test(line) || log(`service: ${line}`)),
+    readLines(child.stderr, (line) => /XDG_RUNTIME_DIR/.test(line) || log(`service: ${line}`)),
   ]);
   const exited = child.status.then((s) => {
     throw new Error(`the service exited (code ${s.code}) before it was listening`);

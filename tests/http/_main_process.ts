@@ -1,24 +1,9 @@
 // Runs main.ts as its own process, as `deno task start` would, on a free
 // port with its own data folder; tests stop it with a signal.
 import { fileURLToPath } from "node:url";
+import { readLines } from "../../lib/experiments/service.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-
-async function readLines(
-  stream: ReadableStream<Uint8Array>,
-  onLine: (line: string) => void,
-): Promise<void> {
-  let pending = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    pending += chunk;
-    let i;
-    while ((i = pending.indexOf("\n")) >= 0) {
-      onLine(pending.slice(0, i));
-      pending = pending.slice(i + 1);
-    }
-  }
-  if (pending) onLine(pending);
-}
 
 export interface MainProcess {
   url: string;
