@@ -32,7 +32,8 @@ interface TextScale {
   };
   sizes: { layers: number; dModel: number; heads: number }[];
   trainCounts: number[];
-  oracle: { layers: number; dModel: number; heads: number; count: number; steps: number };
+  /** The oracle trains on the whole train side of the pool (every sequence not held out). */
+  oracle: { layers: number; dModel: number; heads: number; steps: number };
   steps: number;
   batchSize: number;
   lr: number;
@@ -51,7 +52,7 @@ export function textScale(scale: Scale): TextScale {
         heads: 4,
       }],
       trainCounts: [64, 256, 1024, 4096],
-      oracle: { layers: 2, dModel: 64, heads: 8, count: 65536, steps: 8000 },
+      oracle: { layers: 2, dModel: 64, heads: 8, steps: 8000 },
       steps: 4000,
       batchSize: 64,
       lr: 1e-2,
@@ -63,7 +64,7 @@ export function textScale(scale: Scale): TextScale {
     pool: { corpus: "brown", tokenizer: "gpt2", seqLen: 64, seed: 0, heldOut: 16384 },
     sizes: [32, 64, 128, 256].map((d) => ({ layers: 8, dModel: d, heads: Math.max(1, d / 32) })),
     trainCounts: [1024, 4096, 16384, 65536],
-    oracle: { layers: 8, dModel: 256, heads: 8, count: 131072, steps: 100000 },
+    oracle: { layers: 8, dModel: 256, heads: 8, steps: 100000 },
     steps: 50000,
     batchSize: 256,
     lr: 1e-3,
@@ -123,8 +124,9 @@ async function trainedModel(
   return modelId;
 }
 
-const dataset = (api: Api, t: TextScale, split: "train" | "heldout", count: number) =>
-  api.ensure(`${split} ${count}`, "datasets", { kind: "text", ...t.pool, split, count });
+/** A split of the study's pool; without count, the whole split. */
+const dataset = (api: Api, t: TextScale, split: "train" | "heldout", count?: number) =>
+  api.ensure(`${split} ${count ?? "all"}`, "datasets", { kind: "text", ...t.pool, split, count });
 
 async function bitsPerToken(api: Api, modelId: string, datasetId: string): Promise<number> {
   const r = await api.request<{ bitsPerToken: number }>(
@@ -141,8 +143,8 @@ async function run(ctx: StudyContext) {
   const t = textScale(ctx.scale);
   const api = ctx.client;
   const { seqLen } = t.pool;
-  const oracleData = await dataset(api, t, "train", t.oracle.count);
-  const { vocabSize } = await api.request<{ vocabSize: number }>(
+  const oracleData = await dataset(api, t, "train");
+  const { vocabSize, count: oracleCount } = await api.request<{ vocabSize: number; count: number }>(
     "GET",
     `/v1/datasets/${oracleData}`,
   );
@@ -153,7 +155,14 @@ async function run(ctx: StudyContext) {
     ...s,
   });
   const oracleConfig = shape(t.oracle);
-  const oracleId = await trainedModel(api, "oracle", oracleConfig, oracleData, t.oracle.steps, t);
+  const oracleId = await trainedModel(
+    api,
+    "oracle (whole train split)",
+    oracleConfig,
+    oracleData,
+    t.oracle.steps,
+    t,
+  );
   const testSet = await dataset(api, t, "heldout", Math.max(...t.trainCounts));
   const oracleTest = await bitsPerToken(api, oracleId, testSet);
   ctx.log(
@@ -236,6 +245,7 @@ async function run(ctx: StudyContext) {
         vocabSize,
         oracle: {
           id: oracleId,
+          sequences: oracleCount,
           parameters: parameterCount(oracleConfig),
           testLossBits: oracleTest,
         },
@@ -244,7 +254,7 @@ async function run(ctx: StudyContext) {
       null,
       2,
     ),
-    "report.md": report(ctx, t, vocabSize, oracleConfig, oracleTest, cells),
+    "report.md": report(ctx, t, vocabSize, oracleConfig, oracleCount, oracleTest, cells),
   });
 }
 
@@ -349,6 +359,7 @@ function report(
   t: TextScale,
   vocabSize: number,
   oracle: ModelConfig,
+  oracleCount: number,
   oracleTest: number,
   cells: Cell[],
 ): string {
@@ -368,7 +379,8 @@ function report(
     "",
     `Reference (oracle): ${oracle.layers} layers, d = ${oracle.dModel}, ` +
     `${int(parameterCount(oracle))} parameters, trained ${int(t.oracle.steps)} steps on ` +
-    `${int(t.oracle.count)} sequences; held-out loss ${fmt(oracleTest, 3)} bits/token. ` +
+    `${int(oracleCount)} sequences (the whole pool but the held-out part, a superset of every ` +
+    `training set); held-out loss ${fmt(oracleTest, 3)} bits/token. ` +
     "Unintended memorization of a sample = max(0, NLL_oracle − NLL_model) over tokens 2..S.",
     "",
     `Each model: AdamW lr ${t.lr}, batch ${t.batchSize}, ${int(t.steps)} cosine steps (a fixed ` +
