@@ -1,0 +1,38 @@
+// The experiment runner's plumbing against a real service: startService
+// launches main.ts, a sweep goes through POST /v1/capacity, and a second
+// client on the same state file finds the sweep again instead of training it
+// anew (how an interrupted study resumes).
+import assert from "node:assert/strict";
+import { ExperimentClient } from "../../lib/experiments/client.ts";
+import { startService } from "../../lib/experiments/service.ts";
+
+Deno.test("experiment client: a sweep through the service, found again on a second run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memcap_experiment_" });
+  const service = await startService(`${dir}/store`, () => {});
+  try {
+    const state = `${dir}/sweeps.json`;
+    const request = {
+      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
+      datasetSizes: [4, 64],
+      testSequences: 8,
+      training: {
+        batchSize: 16,
+        maxSteps: 400,
+        schedule: { kind: "cosine-restarts" as const, warmupSteps: 10, firstCycleSteps: 100 },
+      },
+    };
+    const first = await ExperimentClient.open(service, state, () => {});
+    const id = await first.submitSweep("tiny", request);
+    const result = await first.waitSweep("tiny", id);
+    assert.equal(result.runs.length, 2);
+    assert.ok(result.points[0].fractionMemorized > 0.9, JSON.stringify(result.points[0]));
+
+    const again = await ExperimentClient.open(service, state, () => {});
+    assert.equal(await again.submitSweep("tiny", request), id, "the saved sweep is reused");
+    const changed = { ...request, datasetSizes: [4, 32] };
+    assert.notEqual(await again.submitSweep("tiny", changed), id, "a changed request is new");
+  } finally {
+    await service.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
