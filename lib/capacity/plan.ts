@@ -9,7 +9,7 @@
 // capacity, alpha·params bits, and spans N*/4 .. 4·N*.
 import { z } from "zod";
 import { ModelConfig, parameterCount, Precision } from "../model/config.ts";
-import { Schedule } from "../training/schedule.ts";
+import { CapacitySchedule } from "../training/schedule.ts";
 import { MAX_DATASET_TOKENS } from "../datasets/tokens.ts";
 
 /** Most trained models in one sweep (dataset sizes × seeds). */
@@ -101,7 +101,7 @@ export const CapacityTraining = z.object({
   maxSteps: z.number().int().min(1).max(1_000_000).default(20000).describe(
     "Step budget per model; the schedule spans it. A saturated model stops earlier.",
   ),
-  schedule: Schedule.prefault({ kind: "cosine-restarts" }).describe(
+  schedule: CapacitySchedule.prefault({}).describe(
     "Learning-rate schedule (default: 100 warmup steps, then cosine cycles restarted on " +
       "every doubling of steps, the first 500 steps long). " +
       "With cosine-restarts memorized bits are measured at the cycle ends only (annealed " +

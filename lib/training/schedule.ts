@@ -11,25 +11,39 @@
 // end with a fully annealed model.
 import { z } from "zod";
 
-export const Schedule = z.object({
-  kind: z.enum(["constant", "cosine", "cosine-restarts"]).default("cosine").describe(
-    "constant: the peak rate after warmup. cosine: one cosine decay over the whole step " +
-      "budget. cosine-restarts: cosine cycles ending at firstCycleSteps·2^k (a restart on " +
-      "every doubling of steps), so every cycle end is an annealed model.",
-  ),
-  warmupSteps: z.number().int().min(0).default(100).describe(
-    "Linear warmup from 0 at the start of training (not repeated on restarts).",
-  ),
-  /** Final rate of the cosine as a fraction of the peak. */
-  minLrFraction: z.number().min(0).max(1).default(0),
-  firstCycleSteps: z.number().int().min(1).default(500).describe(
-    "cosine-restarts only: the length of the first cycle; cycle k ends at " +
-      "firstCycleSteps·2^k.",
-  ),
-}).meta({
+const ScheduleKind = z.enum(["constant", "cosine", "cosine-restarts"]);
+
+/** The schedule fields, with `kind` defaulting to `defaultKind` when a request leaves it out. */
+function scheduleFields(defaultKind: z.infer<typeof ScheduleKind>) {
+  return {
+    kind: ScheduleKind.default(defaultKind).describe(
+      "constant: the peak rate after warmup. cosine: one cosine decay over the whole step " +
+        "budget. cosine-restarts: cosine cycles ending at firstCycleSteps·2^k (a restart on " +
+        `every doubling of steps), so every cycle end is an annealed model. Default ${defaultKind}.`,
+    ),
+    warmupSteps: z.number().int().min(0).default(100).describe(
+      "Linear warmup from 0 at the start of training (not repeated on restarts).",
+    ),
+    /** Final rate of the cosine as a fraction of the peak. */
+    minLrFraction: z.number().min(0).max(1).default(0),
+    firstCycleSteps: z.number().int().min(1).default(500).describe(
+      "cosine-restarts only: the length of the first cycle; cycle k ends at " +
+        "firstCycleSteps·2^k.",
+    ),
+  };
+}
+
+export const Schedule = z.object(scheduleFields("cosine")).meta({
   id: "Schedule",
   example: { kind: "cosine", warmupSteps: 100, minLrFraction: 0, firstCycleSteps: 500 },
 });
+
+/** The same fields for capacity sweeps, where a schedule without `kind` means cosine-restarts. */
+export const CapacitySchedule = z.object(scheduleFields("cosine-restarts")).meta({
+  id: "CapacitySchedule",
+  example: { kind: "cosine-restarts", warmupSteps: 100, minLrFraction: 0, firstCycleSteps: 500 },
+});
+
 export type Schedule = z.infer<typeof Schedule>;
 export type ScheduleInput = z.input<typeof Schedule>;
 

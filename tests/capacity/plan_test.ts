@@ -120,11 +120,9 @@ Deno.test("CapacityCreateRequest: limits name the field", () => {
     issues({ config: tiny, training: { maxSteps: 100, schedule: { kind: "cosine" } } }),
     ["training.evalEvery", "training.schedule.warmupSteps"],
   );
+  // A schedule given without kind is still cosine-restarts for a capacity sweep.
   assert.deepEqual(
-    issues({
-      config: tiny,
-      training: { schedule: { kind: "cosine-restarts", warmupSteps: 600, firstCycleSteps: 500 } },
-    }),
+    issues({ config: tiny, training: { schedule: { warmupSteps: 600, firstCycleSteps: 500 } } }),
     ["training.schedule.warmupSteps"],
   );
   assert.deepEqual(issues({ config: tiny, training: { optimizer: { type: "adam" } } }), [
