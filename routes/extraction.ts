@@ -15,8 +15,7 @@ import {
   ExtractionResult,
   extractionResult,
 } from "../lib/privacy/extraction_schemas.ts";
-import { loadModelOr404 } from "./likelihood.ts";
-import { datasetFor } from "./membership.ts";
+import { datasetFor, loadModelOr404 } from "./likelihood.ts";
 
 const extraction = defineRoute({
   method: "post",

@@ -33,6 +33,22 @@ export async function loadModelOr404(store: Store, id: string, field: string) {
   return found;
 }
 
+/** A stored dataset's tokens: 404 naming `field` when missing, 422 when it does not fit the model. */
+export async function datasetFor(store: Store, model: Model, id: string, field: string) {
+  const ds = isValidId(id, "datasets") ? await loadDatasetTokens(store, id) : null;
+  if (!ds) throw ApiError.notFound(`${field}: no dataset ${id}`);
+  const cfg = model.config;
+  if (ds.vocabSize !== cfg.vocabSize || ds.seqLen !== cfg.seqLen) {
+    throw new ApiError(
+      422,
+      "dataset_mismatch",
+      `${field}: dataset has vocabSize ${ds.vocabSize} and seqLen ${ds.seqLen}, the model ` +
+        `vocabSize ${cfg.vocabSize} and seqLen ${cfg.seqLen}`,
+    );
+  }
+  return ds;
+}
+
 /** Token ids of a stored dataset or body sequences, checked against the model. */
 export async function tokensFor(
   store: Store,
@@ -41,19 +57,7 @@ export async function tokensFor(
 ): Promise<Uint32Array> {
   const cfg = model.config;
   if (src.datasetId !== undefined) {
-    const ds = isValidId(src.datasetId, "datasets")
-      ? await loadDatasetTokens(store, src.datasetId)
-      : null;
-    if (!ds) throw ApiError.notFound(`body.datasetId: no dataset ${src.datasetId}`);
-    if (ds.vocabSize !== cfg.vocabSize || ds.seqLen !== cfg.seqLen) {
-      throw new ApiError(
-        422,
-        "dataset_mismatch",
-        `body.datasetId: dataset has vocabSize ${ds.vocabSize} and seqLen ${ds.seqLen}, the ` +
-          `model vocabSize ${cfg.vocabSize} and seqLen ${cfg.seqLen}`,
-      );
-    }
-    return ds.tokens;
+    return (await datasetFor(store, model, src.datasetId, "body.datasetId")).tokens;
   }
   try {
     const v = validateSequences(src.sequences, cfg.vocabSize);

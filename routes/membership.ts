@@ -4,9 +4,6 @@ import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ApiError, VALIDATION_STATUS } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
-import { loadDatasetTokens } from "../lib/datasets/dataset.ts";
-import { loadModelWeights } from "../lib/models/models.ts";
-import type { Model } from "../lib/models/schemas.ts";
 import {
   type MembershipBody,
   membershipBody,
@@ -16,8 +13,9 @@ import {
 } from "../lib/privacy/membership_schemas.ts";
 import { rocPlotSvg } from "../lib/plot/roc_plot.ts";
 import { ListQuery } from "../lib/store/schemas.ts";
-import { isValidId, type Rec, type Store } from "../lib/store/store.ts";
+import { isValidId, type Rec } from "../lib/store/store.ts";
 import { listPage } from "./datasets.ts";
+import { datasetFor, loadModelOr404 } from "./likelihood.ts";
 
 const IdParams = z.object({ id: z.string().describe("Result id (mia_...).") });
 
@@ -89,22 +87,6 @@ function toResult(rec: Rec<MembershipBody>): MembershipResult {
   return { id: rec.id, createdAt: rec.createdAt, ...rec.body };
 }
 
-/** A dataset's tokens, 404 when missing, 422 naming `field` when it does not fit the model. */
-export async function datasetFor(store: Store, model: Model, id: string, field: string) {
-  const ds = isValidId(id, "datasets") ? await loadDatasetTokens(store, id) : null;
-  if (!ds) throw ApiError.notFound(`${field}: no dataset ${id}`);
-  const cfg = model.config;
-  if (ds.vocabSize !== cfg.vocabSize || ds.seqLen !== cfg.seqLen) {
-    throw new ApiError(
-      VALIDATION_STATUS,
-      "dataset_mismatch",
-      `${field}: dataset has vocabSize ${ds.vocabSize} and seqLen ${ds.seqLen}, the model ` +
-        `vocabSize ${cfg.vocabSize} and seqLen ${cfg.seqLen}`,
-    );
-  }
-  return ds;
-}
-
 export function membershipRouter(
   deps: Required<Pick<AppDeps, "store" | "engine">> & AppDeps,
 ): ApiRouter {
@@ -118,11 +100,7 @@ export function membershipRouter(
   };
   return new ApiRouter()
     .add(createRoute, async (c, { body }) => {
-      const found = isValidId(body.modelId, "models")
-        ? await loadModelWeights(store, body.modelId)
-        : null;
-      if (!found) throw ApiError.notFound(`body.modelId: no model ${body.modelId}`);
-      const { model, params } = found;
+      const { model, params } = await loadModelOr404(store, body.modelId, "body.modelId");
       const members = await datasetFor(
         store,
         model,
