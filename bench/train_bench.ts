@@ -19,7 +19,13 @@ export function trainFlopsPerStep(c: ModelConfig, batch: number): number {
 const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
 
 /** Steps/s of a fleet of K models on random tokens, after warm-up steps. */
-async function timeFleet(c: ModelConfig, K: number, batch: number, steps: number, warmup = 3) {
+export async function timeFleet(
+  c: ModelConfig,
+  K: number,
+  batch: number,
+  steps: number,
+  warmup = 3,
+) {
   const fleet = await GptFleet.create(await getGpu(), {
     config: c,
     fleetSize: K,

@@ -11,6 +11,11 @@
 import type { Gpu } from "./device.ts";
 import { gridFor, Kernels, type Op } from "./kernels.ts";
 import {
+  attentionBackwardKeyValue,
+  attentionBackwardQuery,
+  attentionForward,
+} from "./attention_codegen.ts";
+import {
   HARDWARE_TUNING,
   type MatmulTuning,
   planMatmul,
@@ -41,6 +46,12 @@ export interface FleetOptions {
   training: boolean;
   /** Optional cap on the fleet's GPU memory in bytes. */
   memoryBudgetBytes?: number;
+  /**
+   * Kernel family: "software" (CPU rasterizers) or "hardware" (GPUs);
+   * default from the adapter. Tests force "hardware" to check the GPU
+   * kernels on a software adapter.
+   */
+  kernels?: "software" | "hardware";
 }
 
 /** One model's optimizer settings for one step. */
@@ -96,7 +107,9 @@ export class GptFleet {
     this.T = options.config.seqLen;
     this.device = gpu.device;
     this.kernels = Kernels.forDevice(gpu.device);
-    this.tuning = gpu.info.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
+    const software = (options.kernels ?? (gpu.info.software ? "software" : "hardware")) ===
+      "software";
+    this.tuning = software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
       this.K,
@@ -202,6 +215,28 @@ export class GptFleet {
     return this.kernels.op(label, this.kernels.pipeline(code, shader), bindings, [gx, gy, this.K]);
   }
 
+  private attentionShape() {
+    const c = this.config;
+    return {
+      B: this.B,
+      T: this.T,
+      C: c.dModel,
+      NH: c.heads,
+      lanes: this.tuning.variant === "shared" ? 8 : 32,
+      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+    };
+  }
+
+  /** An op from generated WGSL (one model per workgroup z). */
+  private generatedOp(
+    label: string,
+    kernel: { code: string; grid: [number, number] },
+    bindings: GPUBufferBinding[],
+  ): Op {
+    const pipeline = this.kernels.pipeline(kernel.code, label.replace(/\.\d+$/, ""));
+    return this.kernels.op(label, pipeline, bindings, [kernel.grid[0], kernel.grid[1], this.K]);
+  }
+
   private matmulOp(
     label: string,
     shape: {
@@ -214,12 +249,15 @@ export class GptFleet {
       strideB?: number;
       strideBias?: number;
       strideC?: number;
+      geluA?: boolean;
     },
     a: GPUBufferBinding,
     b: GPUBufferBinding,
     c: GPUBufferBinding,
     bias?: GPUBufferBinding,
     addend?: GPUBufferBinding,
+    /** C = product ⊙ gelu'(geluGradOf) (see matmul_codegen). */
+    geluGradOf?: GPUBufferBinding,
   ): Op {
     const plan = planMatmul({
       transA: false,
@@ -227,11 +265,13 @@ export class GptFleet {
       ...shape,
       bias: bias !== undefined,
       addend: addend !== undefined,
+      geluGrad: geluGradOf !== undefined,
       fleet: this.K, // the planner sizes blocks for the whole fleet's work
     }, this.tuning);
     const bindings = [a, b, c];
     if (bias) bindings.push(bias);
     if (addend) bindings.push(addend);
+    if (geluGradOf) bindings.push(geluGradOf);
     return this.kernels.op(label, this.kernels.pipeline(plan.code, "matmul"), bindings, [
       plan.grid[0],
       plan.grid[1],
@@ -241,7 +281,7 @@ export class GptFleet {
 
   private async buildForward() {
     const c = this.config, C = c.dModel, V = c.vocabSize, T = this.T, B = this.B;
-    const BT = B * T, NH = c.heads, HS = C / NH;
+    const BT = B * T;
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
     ops.push(
@@ -273,7 +313,7 @@ export class GptFleet {
         ],
         BT,
       );
-    const attConsts = { B, T, C, NH, HS, SCALE: { f32: 1 / Math.sqrt(HS) } };
+    const attShape = this.attentionShape();
     for (let l = 0; l < c.layers; l++) {
       ops.push(await lnOp(`resid.${l}`, "ln1", l));
       ops.push(this.matmulOp(
@@ -290,13 +330,11 @@ export class GptFleet {
         this.act(`qkv.${l}`),
         this.p("qkv_b", l),
       ));
-      ops.push(
-        await this.staticOp("attention_forward", attConsts, [
-          this.act(`qkv.${l}`),
-          this.act(`att.${l}`),
-          this.act(`atty.${l}`),
-        ], B * NH * T),
-      );
+      ops.push(this.generatedOp(`attention_forward.${l}`, attentionForward(attShape), [
+        this.act(`qkv.${l}`),
+        this.act(`atty.${l}`),
+        this.act(`lse.${l}`),
+      ]));
       ops.push(this.matmulOp(
         `attproj.${l}`,
         {
@@ -327,19 +365,6 @@ export class GptFleet {
         this.act(`fch.${l}`),
         this.p("fc_b", l),
       ));
-      ops.push(
-        await this.staticOp(
-          "gelu",
-          { TOTAL: BT * 4 * C, FORWARD: true },
-          [
-            this.act(`fch.${l}`),
-            this.act(`fch.${l}`),
-            this.act(`fch_gelu.${l}`),
-          ],
-          BT * 4 * C,
-          "gelu_forward",
-        ),
-      );
       ops.push(this.matmulOp(
         `fcproj.${l}`,
         {
@@ -348,8 +373,9 @@ export class GptFleet {
           K: 4 * C,
           strideB: this.tensor("fcproj_w", l).stride,
           strideBias: this.tensor("fcproj_b", l).stride,
+          geluA: true, // fch holds the pre-activation; gelu is applied as it is read
         },
-        this.act(`fch_gelu.${l}`),
+        this.act(`fch.${l}`),
         this.p("fcproj_w", l),
         this.act(`resid.${l + 1}`),
         this.p("fcproj_b", l),
@@ -397,7 +423,7 @@ export class GptFleet {
 
   private async buildBackward() {
     const c = this.config, C = c.dModel, V = c.vocabSize, T = this.T, B = this.B;
-    const BT = B * T, NH = c.heads, HS = C / NH;
+    const BT = B * T;
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
     // logits now hold d(loss)/d(logits) (cross_entropy wrote them in place).
@@ -455,6 +481,9 @@ export class GptFleet {
         this.g(role, l),
       ], N);
     // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut.
+    // geluInput: the layer's input is gelu(input) (the MLP projection): dW
+    // applies gelu as it reads the input, and dIn is the gradient of the
+    // pre-activation, dOut · Wᵀ ⊙ gelu'(input).
     const linearBackward = async (
       name: string,
       input: string,
@@ -465,6 +494,7 @@ export class GptFleet {
       l: number,
       inDim: number,
       outDim: number,
+      geluInput = false,
     ) => {
       const ws = this.tensor(w, l).stride;
       return [
@@ -474,10 +504,13 @@ export class GptFleet {
           this.act(dOut),
           this.p(w, l),
           this.act(dIn),
+          undefined,
+          undefined,
+          geluInput ? this.act(input) : undefined,
         ),
         this.matmulOp(
           `${name}.dw`,
-          { M: inDim, N: outDim, K: BT, transA: true, strideC: ws },
+          { M: inDim, N: outDim, K: BT, transA: true, strideC: ws, geluA: geluInput },
           this.act(input),
           this.act(dOut),
           this.g(w, l),
@@ -488,32 +521,20 @@ export class GptFleet {
     ops.push(
       ...await lnBackward(`resid.${c.layers}`, "lnf_mean", "lnf_rstd", "lnf_w", "lnf_b", -1, false),
     );
-    const attConsts = { B, T, C, NH, HS, SCALE: { f32: 1 / Math.sqrt(HS) } };
+    const attShape = this.attentionShape();
     for (let l = c.layers - 1; l >= 0; l--) {
       ops.push(
         ...await linearBackward(
           `fcproj.${l}`,
-          `fch_gelu.${l}`,
+          `fch.${l}`,
           "dres",
-          "dfch_gelu",
+          "dfch",
           "fcproj_w",
           "fcproj_b",
           l,
           4 * C,
           C,
-        ),
-      );
-      ops.push(
-        await this.staticOp(
-          "gelu",
-          { TOTAL: BT * 4 * C, FORWARD: false },
-          [
-            this.act(`fch.${l}`),
-            this.act("dfch_gelu"),
-            this.act("dfch"),
-          ],
-          BT * 4 * C,
-          "gelu_backward",
+          true,
         ),
       );
       ops.push(
@@ -544,20 +565,21 @@ export class GptFleet {
         ),
       );
       ops.push(
-        await this.staticOp("attention_backward_q", attConsts, [
+        this.generatedOp(`attention_backward_q.${l}`, attentionBackwardQuery(attShape), [
           this.act(`qkv.${l}`),
-          this.act(`att.${l}`),
+          this.act(`atty.${l}`),
           this.act("datty"),
-          this.act("dpre"),
+          this.act(`lse.${l}`),
+          this.act("attD"),
           this.act("dqkv"),
-        ], B * NH * T),
-        await this.staticOp("attention_backward_kv", attConsts, [
+        ]),
+        this.generatedOp(`attention_backward_kv.${l}`, attentionBackwardKeyValue(attShape), [
           this.act(`qkv.${l}`),
-          this.act(`att.${l}`),
           this.act("datty"),
-          this.act("dpre"),
+          this.act(`lse.${l}`),
+          this.act("attD"),
           this.act("dqkv"),
-        ], B * NH * T),
+        ]),
       );
       ops.push(
         ...await linearBackward(

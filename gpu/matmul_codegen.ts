@@ -1,6 +1,11 @@
 // Generates a WGSL matmul kernel for one shape:
 //   C[M,N] = op(A)[M,K] · op(B)[K,N] (+ bias[N]) (+ addend[M,N])
-// op(A) = A stored [M,K], or Aᵀ with A stored [K,M] (transA);
+// or, with geluGrad, C = (op(A) · op(B)) ⊙ gelu'(aux[M,N]).
+// op(A) = A stored [M,K], or Aᵀ with A stored [K,M] (transA), and with
+// geluA every element of it passes through gelu as it is loaded: the MLP
+// reads its pre-activation directly, so gelu(x) is never stored and the
+// backward gelu' is applied where dx is written (fewer loads and stores,
+// which is what costs on a CPU rasterizer, and two dispatches fewer).
 // op(B) = B stored [K,N], or Bᵀ with B stored [N,K] (transB).
 // Every tensor is a binding holding a fleet of models; model z (workgroup
 // id z) starts at z * stride. Both kernel families below are correct on any
@@ -34,6 +39,10 @@ export interface MatmulShape {
   transB: boolean;
   bias: boolean;
   addend: boolean;
+  /** op(A) elements are gelu(A) (GPT-2's tanh form). */
+  geluA?: boolean;
+  /** C = product ⊙ gelu'(aux), aux laid out as C (no bias or addend). */
+  geluGrad?: boolean;
   /** Per-model strides in elements (defaults: the dense sizes). */
   strideA?: number;
   strideB?: number;
@@ -120,7 +129,36 @@ function grid2d(groups: number, maxPerDim: number): [number, number] {
   return [gx, Math.ceil(Math.max(1, groups) / gx)];
 }
 
+// GELU (GPT-2's tanh form) and its derivative, for f32 and vec4 (WGSL has
+// no overloads), written through the logistic function: with
+// u = sqrt(2/pi) (x + 0.044715 x^3) and s = 1 / (1 + exp(-2u)),
+//   0.5 (1 + tanh(u)) = s,  1 - tanh(u)^2 = 4 s (1 - s),
+// so gelu(x) = x s and gelu'(x) = s + 2 x s (1 - s) du/dx: the same
+// function as the tanh form, with one exp and one division, about half the
+// cost of tanh on llvmpipe (it is applied on every load of the operand).
+// exp overflows to +inf for very negative x, which gives s = 0: no NaN.
+const GELU_WGSL = [1, 4].map((w) => {
+  const t = w === 1 ? "f32" : "vec4<f32>";
+  return `fn geluSigma${w}(x: ${t}) -> ${t} {
+  return 1.0 / (1.0 + exp(-1.5957691216057308 * (x + 0.044715 * x * x * x)));
+}
+fn gelu${w}(x: ${t}) -> ${t} {
+  return x * geluSigma${w}(x);
+}
+fn geluGrad${w}(x: ${t}) -> ${t} {
+  let s = geluSigma${w}(x);
+  return s + 1.5957691216057308 * x * s * (1.0 - s) * (1.0 + 0.134145 * x * x);
+}`;
+}).join("\n");
+
+function checkEpilogue(s: MatmulShape) {
+  if (s.geluGrad && (s.bias || s.addend)) {
+    throw new Error("matmul: geluGrad takes no bias or addend");
+  }
+}
+
 export function planMatmul(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
+  checkEpilogue(s);
   if ((tuning.variant ?? "generic") === "shared") {
     return planShared(s, chooseShared(s, tuning), tuning.maxWorkgroupsPerDim);
   }
@@ -202,10 +240,10 @@ function sharedCost(s: MatmulShape, rm: number, rn: number) {
   const run = (K4 / 4) * (memA * nsA + memB * nsB + 4 * rm * rn * NS_FMA) +
     tail * ((rm + rn) * NS_LOAD1 + rm * rn * NS_FMA) +
     outs * (v.vecC ? NS_STORE4 : NS_STORE1) +
-    (outs * (s.addend ? 1 : 0) + biasLoads) * (v.vecC ? NS_LOAD4 : NS_LOAD1) +
+    (outs * (s.addend || s.geluGrad ? 1 : 0) + biasLoads) * (v.vecC ? NS_LOAD4 : NS_LOAD1) +
     rm * rn * (rounds - 1) * NS_SELECT + NS_WORKGROUP;
   const memInCode = (K4 > 0 ? memA + memB : 0) + tail * (rm + rn) +
-    (outs / rounds) * (s.addend ? 2 : 1) + biasLoads;
+    (outs / rounds) * (s.addend || s.geluGrad ? 2 : 1) + biasLoads;
   const fmaInCode = (K4 > 0 ? 4 : 0) * rm * rn + tail * rm * rn;
   const compile = NS_COMPILE_FMA * fmaInCode +
     NS_COMPILE_MEM * memInCode * (1 + memInCode / 300);
@@ -299,6 +337,10 @@ export function planShared(
   if (s.addend) {
     L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> addend: ${arr(vecC)};`);
   }
+  if (s.geluGrad) {
+    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: ${arr(vecC)};`);
+  }
+  if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   L.push(`@compute @workgroup_size(${W})`);
   L.push(
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lane: u32) {`,
@@ -350,7 +392,11 @@ export function planShared(
     for (let kk = 0; kk < n; kk++) bVal.push([]);
     const at = (p: string, off: number) => (off === 0 ? p : `${p} + ${off}u`);
     const load = (name: string, vec: boolean, expr: string) =>
-      loads.push({ name, type: vec ? "vec4<f32>" : "f32", expr });
+      loads.push({
+        name,
+        type: vec ? "vec4<f32>" : "f32",
+        expr: s.geluA && expr.startsWith("A[") ? `gelu${vec ? 4 : 1}(${expr})` : expr,
+      });
     const g = n >= 4 ? 4 : 1;
     for (let kk0 = 0; kk0 < n; kk0 += g) {
       // op(A) rows m0+i.
@@ -502,6 +548,7 @@ export function planShared(
     let e = v;
     if (s.bias) e += ` + bias${j}`;
     if (s.addend) e += ` + addend[${idx}]`;
+    if (s.geluGrad) e = `(${e}) * geluGrad${w}(aux[${idx}])`;
     L.push(`${ind}C[${idx}] = ${e};`);
   };
   const rounds = cfg.storeRounds ?? storeRounds(rm);
@@ -572,6 +619,11 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   if (s.addend) {
     L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> addend: array<f32>;`);
   }
+  if (s.geluGrad) {
+    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: array<f32>;`);
+  }
+  if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
+  const gA = (expr: string, w: number) => (s.geluA ? `gelu${w}(${expr})` : expr);
   L.push(`@compute @workgroup_size(${wg})`);
   L.push(
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`,
@@ -593,7 +645,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   if (v === 1) {
     for (let i = 0; i < rm; i++) {
       const idx = transA ? `aBase + k * ${M}u + m0 + ${i}u` : `aBase + (m0 + ${i}u) * ${K}u + k`;
-      L.push(`    let a${i}_0 = A[${idx}];`);
+      L.push(`    let a${i}_0 = ${gA(`A[${idx}]`, 1)};`);
     }
     for (let j = 0; j < rn; j++) {
       const idx = transB ? `bBase + (n0 + ${j}u) * ${K}u + k` : `bBase + k * ${N}u + n0 + ${j}u`;
@@ -606,14 +658,15 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     const aVal: string[][] = []; // aVal[i][kk]
     if (!transA) {
       for (let i = 0; i < rm; i++) {
-        L.push(`    let av${i} = A[(aBase + (m0 + ${i}u) * ${K}u + k) / 4u];`);
+        L.push(`    let av${i} = ${gA(`A[(aBase + (m0 + ${i}u) * ${K}u + k) / 4u]`, 4)};`);
         aVal.push(COMP.map((c) => `av${i}.${c}`));
       }
     } else {
       for (let i = 0; i < rm; i++) aVal.push([]);
       for (let kk = 0; kk < 4; kk++) {
         for (let i4 = 0; i4 < rm / 4; i4++) {
-          L.push(`    let av${kk}_${i4} = A[(aBase + (k + ${kk}u) * ${M}u + m0) / 4u + ${i4}u];`);
+          const a = `A[(aBase + (k + ${kk}u) * ${M}u + m0) / 4u + ${i4}u]`;
+          L.push(`    let av${kk}_${i4} = ${gA(a, 4)};`);
           for (let c = 0; c < 4; c++) aVal[i4 * 4 + c][kk] = `av${kk}_${i4}.${COMP[c]}`;
         }
       }
@@ -650,6 +703,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
       let val = `c${i}_${j}`;
       if (s.bias) val += ` + bias[z * ${st.bias}u + n0 + ${j}u]`;
       if (s.addend) val += ` + addend[${idx}]`;
+      if (s.geluGrad) val = `${val} * geluGrad1(aux[${idx}])`;
       L.push(`  C[${idx}] = ${val};`);
     }
   }

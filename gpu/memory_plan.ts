@@ -52,7 +52,7 @@ export interface BufferSpec {
 export function activationBuffers(s: FleetShape): BufferSpec[] {
   const { config: c, fleetSize: K, batchSize: B } = s;
   const T = c.seqLen, C = c.dModel, V = c.vocabSize, NH = c.heads, BT = B * T;
-  const att = K * B * NH * T * T;
+  const rowStats = K * B * NH * T; // one float per (model, sequence, head, position)
   const out: BufferSpec[] = [];
   const add = (name: string, floats: number) => out.push({ name, floats });
   for (let l = 0; l <= c.layers; l++) add(`resid.${l}`, K * BT * C);
@@ -61,14 +61,13 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
     add(`ln1_mean.${l}`, K * BT);
     add(`ln1_rstd.${l}`, K * BT);
     add(`qkv.${l}`, K * BT * 3 * C);
-    add(`att.${l}`, att);
+    add(`lse.${l}`, rowStats);
     add(`atty.${l}`, K * BT * C);
     add(`resid_mid.${l}`, K * BT * C);
     add(`ln2.${l}`, K * BT * C);
     add(`ln2_mean.${l}`, K * BT);
     add(`ln2_rstd.${l}`, K * BT);
     add(`fch.${l}`, K * BT * 4 * C);
-    add(`fch_gelu.${l}`, K * BT * 4 * C);
   }
   add("lnf", K * BT * C);
   add("lnf_mean", K * BT);
@@ -82,9 +81,8 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
     add("dln", K * BT * C);
     add("datty", K * BT * C);
     add("dqkv", K * BT * 3 * C);
-    add("dpre", att);
+    add("attD", rowStats);
     add("dfch", K * BT * 4 * C);
-    add("dfch_gelu", K * BT * 4 * C);
     add("order", K * BT);
     add("offsets", K * (V + 1));
   }

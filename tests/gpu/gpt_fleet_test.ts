@@ -1,7 +1,9 @@
 // The GPU model against the float64 CPU reference (tests/reference/gpt_cpu.ts):
 // forward logits, every parameter gradient, per-token NLL, for a fleet whose
-// models differ (seed, data), and on shapes that exercise the scalar and vec4
-// matmul paths.
+// models differ (seed, data), on shapes that exercise the scalar and vec4
+// paths and the attention row blocking (8 rows per lane from T = 32, lanes
+// past the last (sequence, head) pair), with both kernel families: the
+// software one this adapter picks and the one GPUs get.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/gpt_fleet.ts";
@@ -33,59 +35,68 @@ const shapes: { name: string; config: ModelConfig; K: number; B: number }[] = [
     K: 2,
     B: 3,
   },
+  {
+    name: "T = 32, 6 (sequence, head) pairs",
+    config: { vocabSize: 16, seqLen: 32, layers: 1, dModel: 8, heads: 2 },
+    K: 1,
+    B: 3,
+  },
 ];
 
 for (const s of shapes) {
-  Deno.test(`GPU forward and gradients match the CPU reference: ${s.name}`, async () => {
-    const gpu = await getGpu();
-    const { config: c, K, B } = s;
-    const fleet = await GptFleet.create(gpu, {
-      config: c,
-      fleetSize: K,
-      batchSize: B,
-      precision: "fp32",
-      optimizer: "adamw",
-      training: true,
-    });
-    try {
-      const rng = new Rng(7);
-      const BTn = B * c.seqLen;
-      const tokens = randomTokens(rng, K * BTn, c.vocabSize);
-      const params = Array.from({ length: K }, (_, z) => noisyParams(c, 100 + z));
-      params.forEach((p, z) => fleet.setParameters(z, p));
+  for (const kernels of ["software", "hardware"] as const) {
+    Deno.test(`GPU forward and gradients match the CPU reference: ${s.name}, ${kernels} kernels`, async () => {
+      const gpu = await getGpu();
+      const { config: c, K, B } = s;
+      const fleet = await GptFleet.create(gpu, {
+        config: c,
+        fleetSize: K,
+        batchSize: B,
+        precision: "fp32",
+        optimizer: "adamw",
+        training: true,
+        kernels,
+      });
+      try {
+        const rng = new Rng(7);
+        const BTn = B * c.seqLen;
+        const tokens = randomTokens(rng, K * BTn, c.vocabSize);
+        const params = Array.from({ length: K }, (_, z) => noisyParams(c, 100 + z));
+        params.forEach((p, z) => fleet.setParameters(z, p));
 
-      const logits = await fleet.logits(tokens);
-      const nll = await fleet.tokenNll(tokens);
-      fleet.computeGradients(tokens);
-      const loss = await fleet.meanLoss();
-      const V = c.vocabSize;
-      for (let z = 0; z < K; z++) {
-        const toks = tokens.subarray(z * BTn, (z + 1) * BTn);
-        const ref = cpuForward(c, params[z], toks, B);
-        const got = logits.subarray(z * BTn * V, (z + 1) * BTn * V);
-        assert.ok(maxRelErr(got, ref.logits) < 1e-4, `model ${z} logits`);
-        for (let b = 0; b < B; b++) {
-          for (let t = 0; t < c.seqLen - 1; t++) {
-            const g = nll[z * BTn + b * c.seqLen + t];
-            const w = ref.tokenNll[b * (c.seqLen - 1) + t];
-            assert.ok(Math.abs(g - w) < 1e-4 * Math.max(1, Math.abs(w)), `nll ${z},${b},${t}`);
+        const logits = await fleet.logits(tokens);
+        const nll = await fleet.tokenNll(tokens);
+        fleet.computeGradients(tokens);
+        const loss = await fleet.meanLoss();
+        const V = c.vocabSize;
+        for (let z = 0; z < K; z++) {
+          const toks = tokens.subarray(z * BTn, (z + 1) * BTn);
+          const ref = cpuForward(c, params[z], toks, B);
+          const got = logits.subarray(z * BTn * V, (z + 1) * BTn * V);
+          assert.ok(maxRelErr(got, ref.logits) < 1e-4, `model ${z} logits`);
+          for (let b = 0; b < B; b++) {
+            for (let t = 0; t < c.seqLen - 1; t++) {
+              const g = nll[z * BTn + b * c.seqLen + t];
+              const w = ref.tokenNll[b * (c.seqLen - 1) + t];
+              assert.ok(Math.abs(g - w) < 1e-4 * Math.max(1, Math.abs(w)), `nll ${z},${b},${t}`);
+            }
           }
+          const { loss: refLoss, grad } = cpuLossAndGrad(c, params[z], toks, B);
+          assert.ok(Math.abs(loss[z] - refLoss) < 1e-5 * refLoss, `model ${z} loss`);
+          const g = await fleet.getGradients(z);
+          for (const t of tensorLayout(c)) {
+            const err = maxRelErr(
+              g.subarray(t.offset, t.offset + t.size),
+              grad.subarray(t.offset, t.offset + t.size),
+            );
+            assert.ok(err < 1e-3, `model ${z} gradient of ${t.name}: relative error ${err}`);
+          }
+          // Parameters come back exactly as set.
+          assert.deepEqual(await fleet.getParameters(z), params[z]);
         }
-        const { loss: refLoss, grad } = cpuLossAndGrad(c, params[z], toks, B);
-        assert.ok(Math.abs(loss[z] - refLoss) < 1e-5 * refLoss, `model ${z} loss`);
-        const g = await fleet.getGradients(z);
-        for (const t of tensorLayout(c)) {
-          const err = maxRelErr(
-            g.subarray(t.offset, t.offset + t.size),
-            grad.subarray(t.offset, t.offset + t.size),
-          );
-          assert.ok(err < 1e-3, `model ${z} gradient of ${t.name}: relative error ${err}`);
-        }
-        // Parameters come back exactly as set.
-        assert.deepEqual(await fleet.getParameters(z), params[z]);
+      } finally {
+        fleet.destroy();
       }
-    } finally {
-      fleet.destroy();
-    }
-  });
+    });
+  }
 }
