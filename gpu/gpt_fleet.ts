@@ -9,7 +9,14 @@
 // index that the embedding backward needs) and reads nothing back; the loss
 // is read only when asked.
 import type { Gpu } from "./device.ts";
-import { gridFor, Kernels, type Op } from "./kernels.ts";
+import {
+  type ConstValue,
+  gridFor,
+  Kernels,
+  type Op,
+  privateArrayFits,
+  vectorWidth,
+} from "./kernels.ts";
 import {
   attentionBackwardKeyValue,
   attentionBackwardQuery,
@@ -64,6 +71,14 @@ export interface StepHyper {
 }
 
 const WG = 64;
+/** Vector columns per layernorm_param_grads lane (mean, rstd read once for them). */
+const LN_GRAD_COLS = 4;
+
+/** Constants of the row-wise layernorm kernels: vector width, cached row or not. */
+function layerNormShape(C: number, cachedRows: number) {
+  const vw = vectorWidth(C);
+  return { ...vw, CACHE: privateArrayFits(cachedRows * C / vw.W) };
+}
 const OPT_CHUNK = 1024;
 const DECAYED: ReadonlySet<TensorRole> = new Set([
   "wte",
@@ -205,7 +220,7 @@ export class GptFleet {
 
   private async staticOp(
     shader: string,
-    consts: Record<string, number | boolean | { f32: number }>,
+    consts: Record<string, ConstValue>,
     bindings: GPUBufferBinding[],
     threads: number,
     label = shader,
@@ -293,16 +308,17 @@ export class GptFleet {
           C,
           WTE_STRIDE: wte.stride,
           WPE_STRIDE: wpe.stride,
+          ...vectorWidth(C),
         },
         [this.act("tokens"), this.p("wte"), this.p("wpe"), this.act("resid.0")],
-        BT * C,
+        BT, // one thread per row
       ),
     );
     // LayerNorm `name` ("ln1" | "ln2") of layer l, writing name.l, name_mean.l, name_rstd.l.
     const lnOp = (x: string, name: "ln1" | "ln2", l: number) =>
       this.staticOp(
         "layernorm_forward",
-        { BT, C, P_STRIDE: this.tensor(`${name}_w`, l).stride },
+        { BT, C, P_STRIDE: this.tensor(`${name}_w`, l).stride, ...layerNormShape(C, 1) },
         [
           this.act(x),
           this.p(`${name}_w`, l),
@@ -383,7 +399,12 @@ export class GptFleet {
       ));
     }
     ops.push(
-      await this.staticOp("layernorm_forward", { BT, C, P_STRIDE: this.tensor("lnf_w").stride }, [
+      await this.staticOp("layernorm_forward", {
+        BT,
+        C,
+        P_STRIDE: this.tensor("lnf_w").stride,
+        ...layerNormShape(C, 1),
+      }, [
         this.act(`resid.${c.layers}`),
         this.p("lnf_w"),
         this.p("lnf_b"),
@@ -402,12 +423,14 @@ export class GptFleet {
     ));
     this.forwardOps = ops;
     const inv = { f32: 1 / (B * (T - 1)) };
+    const vwV = vectorWidth(V);
     const ce = (train: boolean) =>
-      this.staticOp("cross_entropy", { BT, T, V, TRAIN: train, INV_COUNT: inv }, [
-        this.act("tokens"),
-        this.act("logits"),
-        this.act("losses"),
-      ], BT);
+      this.staticOp(
+        "cross_entropy",
+        { BT, T, V, TRAIN: train, INV_COUNT: inv, CACHE: privateArrayFits(V / vwV.W), ...vwV },
+        [this.act("tokens"), this.act("logits"), this.act("losses")],
+        BT,
+      );
     const reduce = this.kernels.op(
       "loss_reduce",
       this.kernels.pipeline(
@@ -450,13 +473,14 @@ export class GptFleet {
       l: number,
       accumulate: boolean,
     ) => {
-      const stride = this.tensor(w, l).stride;
+      const stride = this.tensor(w, l).stride, vw = vectorWidth(C);
       return [
         await this.staticOp("layernorm_backward", {
           BT,
           C,
           P_STRIDE: stride,
           ACCUMULATE: accumulate,
+          ...layerNormShape(C, 2), // caches g and n of the row
         }, [
           this.act("dln"),
           this.act(x),
@@ -465,21 +489,31 @@ export class GptFleet {
           this.act(rstd),
           this.act("dres"),
         ], BT),
-        await this.staticOp("layernorm_param_grads", { BT, C, P_STRIDE: stride }, [
+        // One workgroup (WG threads) per LN_GRAD_COLS vector columns.
+        await this.staticOp("layernorm_param_grads", {
+          BT,
+          C,
+          P_STRIDE: stride,
+          CB: LN_GRAD_COLS,
+          ...vw,
+        }, [
           this.act("dln"),
           this.act(x),
           this.act(mean),
           this.act(rstd),
           this.g(w, l),
           this.g(b, l),
-        ], C),
+        ], Math.ceil(C / vw.W / LN_GRAD_COLS) * WG),
       ];
     };
-    const biasGrad = (dout: string, M: number, N: number, role: TensorRole, l: number) =>
-      this.staticOp("bias_grad", { M, N, P_STRIDE: this.tensor(role, l).stride }, [
+    // One workgroup (WG threads) per vector column.
+    const biasGrad = (dout: string, M: number, N: number, role: TensorRole, l: number) => {
+      const vw = vectorWidth(N);
+      return this.staticOp("bias_grad", { M, N, P_STRIDE: this.tensor(role, l).stride, ...vw }, [
         this.act(dout),
         this.g(role, l),
-      ], N);
+      ], (N / vw.W) * WG);
+    };
     // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut.
     // geluInput: the layer's input is gelu(input) (the MLP projection): dW
     // applies gelu as it reads the input, and dIn is the gradient of the
@@ -614,13 +648,14 @@ export class GptFleet {
         V,
         WTE_STRIDE: wte.stride,
         WPE_STRIDE: wpe.stride,
+        ...vectorWidth(C),
       }, [
         this.act("dres"),
         this.act("order"),
         this.act("offsets"),
         this.g("wte"),
         this.g("wpe"),
-      ], (V + T) * C),
+      ], (V + T) * C / vectorWidth(C).W),
     );
     this.backwardOps = ops;
   }

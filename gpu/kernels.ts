@@ -2,9 +2,13 @@
 // "ops": a pipeline, its bind group and its grid, built once and replayed in
 // every step. Static shaders live in shaders/*.wgsl and read their shape as
 // `const` declarations that this module prepends, so each shape compiles to
-// straight-line code with no uniform loads.
+// straight-line code with no uniform loads. `{ alias }` declares a type alias
+// and `{ expr }` a const of any WGSL expression, so one shader text serves
+// both the vec4 path and the scalar path of shapes not divisible by 4.
 
-export type ConstValue = number | boolean | { f32: number };
+export type ConstValue = number | boolean | { f32: number } | { alias: string } | {
+  expr: string;
+};
 
 export interface Op {
   label: string;
@@ -32,9 +36,40 @@ function constDecl(name: string, v: ConstValue): string {
     }
     return `const ${name}: u32 = ${v}u;`;
   }
+  if ("alias" in v) return `alias ${name} = ${v.alias};`;
+  if ("expr" in v) return `const ${name} = ${v.expr};`;
   const f = v.f32;
   const s = Number.isInteger(f) ? f.toFixed(1) : f.toExponential(9);
   return `const ${name}: f32 = ${s};`;
+}
+
+/**
+ * Vector width for rows of these lengths: vec4 loads and stores when every
+ * length is a multiple of 4 (on llvmpipe a vec4 access costs ~2.7x a scalar
+ * one for 4x the data), else scalars. W: floats per access; VF, VU: its f32
+ * and u32 types; LANES: each component's offset within it.
+ */
+export function vectorWidth(
+  ...lengths: number[]
+): { W: number; VF: ConstValue; VU: ConstValue; LANES: ConstValue } {
+  return lengths.every((n) => n % 4 === 0)
+    ? {
+      W: 4,
+      VF: { alias: "vec4<f32>" },
+      VU: { alias: "vec4<u32>" },
+      LANES: { expr: "vec4<u32>(0u, 1u, 2u, 3u)" },
+    }
+    : { W: 1, VF: { alias: "f32" }, VU: { alias: "u32" }, LANES: { expr: "0u" } };
+}
+
+/**
+ * Whether a per-thread private array of n elements (e.g. a cached row) pays
+ * off on llvmpipe: only while the loops over it unroll and it stays in
+ * registers (n <= 16, measured); a longer one becomes indexed memory that
+ * costs more than reloading the row from the storage buffer.
+ */
+export function privateArrayFits(n: number): boolean {
+  return n <= 16;
 }
 
 /** Workgroups needed for `threads` threads, as a 2-D grid within the limits. */

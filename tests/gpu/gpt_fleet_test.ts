@@ -1,9 +1,10 @@
 // The GPU model against the float64 CPU reference (tests/reference/gpt_cpu.ts):
 // forward logits, every parameter gradient, per-token NLL, for a fleet whose
 // models differ (seed, data), on shapes that exercise the scalar and vec4
-// paths and the attention row blocking (8 rows per lane from T = 32, lanes
-// past the last (sequence, head) pair), with both kernel families: the
-// software one this adapter picks and the one GPUs get.
+// paths, rows cached in registers or reread, and the attention row blocking
+// (8 rows per lane from T = 32, lanes past the last (sequence, head) pair),
+// with both kernel families: the software one this adapter picks and the one
+// GPUs get.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/gpt_fleet.ts";
@@ -40,6 +41,20 @@ const shapes: { name: string; config: ModelConfig; K: number; B: number }[] = [
     config: { vocabSize: 16, seqLen: 32, layers: 1, dModel: 8, heads: 2 },
     K: 1,
     B: 3,
+  },
+  // Rows too long to cache in registers (layernorm: > 16 vectors, cross
+  // entropy: > 16 vectors, with a tail after its chunks of 4), each width.
+  {
+    name: "long rows, scalar layernorm, vec4 cross entropy",
+    config: { vocabSize: 68, seqLen: 4, layers: 1, dModel: 18, heads: 9 },
+    K: 2,
+    B: 2,
+  },
+  {
+    name: "long rows, vec4 layernorm, scalar cross entropy",
+    config: { vocabSize: 71, seqLen: 4, layers: 1, dModel: 68, heads: 17 },
+    K: 1,
+    B: 2,
   },
 ];
 
