@@ -74,6 +74,12 @@ export const CASES: BenchCase[] = [
   mm("fleet8.dwte", 64, 32, 512, { transA: true, fleet: 8 }),
   mm("fleet8.fc.dx", 512, 128, 32, { transB: true, fleet: 8 }),
   mm("fleet8.fc.dw", 32, 128, 512, { transA: true, fleet: 8 }),
+  // The capacity-sweep model (d 16, V 64, S 16, batch 128) in a fleet of 5.
+  mm("sweep5.fc", 2048, 64, 16, { bias: true, fleet: 5 }),
+  mm("sweep5.fcproj.dx", 2048, 64, 16, { transB: true, geluGrad: true, fleet: 5 }),
+  mm("sweep5.fcproj.dw", 64, 16, 2048, { transA: true, geluA: true, fleet: 5 }),
+  mm("sweep5.logits", 2048, 64, 16, { transB: true, fleet: 5 }),
+  mm("sweep5.dlnf", 2048, 16, 64, { fleet: 5 }),
 ];
 
 /** Shapes that exercise the scalar paths, remainders and padded strides. */
@@ -166,7 +172,15 @@ function randomArray(n: number, seed: number): Float32Array<ArrayBuffer> {
   return out;
 }
 
-/** Plain CPU matmul of model z, in float64; returns C[M*N]. */
+const geluU = (x: number) => Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3);
+const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(geluU(x)));
+const geluGrad = (x: number) => {
+  const th = Math.tanh(geluU(x));
+  return 0.5 * (1 + th) +
+    0.5 * x * (1 - th * th) * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * x * x);
+};
+
+/** Plain CPU matmul of model z, in float64; returns C[M*N]. aux: the geluGrad operand. */
 function cpuMatmul(
   s: MatmulShape,
   st: Strides,
@@ -175,6 +189,7 @@ function cpuMatmul(
   B: Float32Array,
   bias: Float32Array | null,
   addend: Float32Array | null,
+  aux: Float32Array | null = null,
 ): Float64Array {
   const { M, N, K } = s;
   const out = new Float64Array(M * N);
@@ -184,7 +199,8 @@ function cpuMatmul(
   for (let m = 0; m < M; m++) {
     row.fill(0);
     for (let k = 0; k < K; k++) {
-      const a = s.transA ? A[aOff + k * M + m] : A[aOff + m * K + k];
+      const a0 = s.transA ? A[aOff + k * M + m] : A[aOff + m * K + k];
+      const a = s.geluA ? gelu(a0) : a0;
       if (s.transB) {
         for (let n = 0; n < N; n++) bRow[n] = B[bOff + n * K + k];
       } else {
@@ -196,6 +212,7 @@ function cpuMatmul(
       let v = row[n];
       if (bias) v += bias[z * st.bias + n];
       if (addend) v += addend[cOff + m * N + n];
+      if (aux) v *= geluGrad(aux[cOff + m * N + n]);
       out[m * N + n] = v;
     }
   }
@@ -211,8 +228,9 @@ function cpuReference(
   B: Float32Array,
   bias: Float32Array | null,
   addend: Float32Array | null,
+  aux: Float32Array | null,
 ): Float64Array {
-  if (!s.transB) return cpuMatmul(s, st, z, A, B, bias, addend);
+  if (!s.transB) return cpuMatmul(s, st, z, A, B, bias, addend, aux);
   const { N, K } = s;
   const Bt = new Float32Array((z + 1) * K * N);
   for (let n = 0; n < N; n++) {
@@ -226,6 +244,7 @@ function cpuReference(
     Bt,
     bias,
     addend,
+    aux,
   );
 }
 
@@ -241,6 +260,7 @@ interface Prepared {
     B: Float32Array;
     bias: Float32Array | null;
     addend: Float32Array | null;
+    aux: Float32Array | null;
   };
 }
 
@@ -263,6 +283,7 @@ function prepare(device: GPUDevice, bc: BenchCase, planner: Planner): Prepared {
   const bias = s.bias ? randomArray(st.bias * (F - 1) + s.N, 3) : null;
   const cFloats = st.c * (F - 1) + s.M * s.N;
   const addend = s.addend ? randomArray(cFloats, 4) : null;
+  const aux = s.geluGrad ? randomArray(cFloats, 5).map((x) => 4 * x) : null;
   const buffers: GPUBuffer[] = [];
   const upload = (data: Float32Array<ArrayBuffer>) => {
     const buf = device.createBuffer({
@@ -281,8 +302,9 @@ function prepare(device: GPUDevice, bc: BenchCase, planner: Planner): Prepared {
   }));
   if (bias) entries.push({ binding: entries.length, resource: { buffer: upload(bias) } });
   if (addend) entries.push({ binding: entries.length, resource: { buffer: upload(addend) } });
+  if (aux) entries.push({ binding: entries.length, resource: { buffer: upload(aux) } });
   const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  return { plan, pipeline, bindGroup, buffers, c, cFloats, data: { A, B, bias, addend } };
+  return { plan, pipeline, bindGroup, buffers, c, cFloats, data: { A, B, bias, addend, aux } };
 }
 
 function dispatch(device: GPUDevice, p: Prepared, fleet: number, times: number) {
@@ -321,7 +343,7 @@ async function check(device: GPUDevice, bc: BenchCase, p: Prepared): Promise<num
   let maxDiff = 0, maxRef = 0;
   const written = new Uint8Array(p.cFloats);
   for (let z = 0; z < bc.fleet; z++) {
-    const ref = cpuReference(s, st, z, p.data.A, p.data.B, p.data.bias, p.data.addend);
+    const ref = cpuReference(s, st, z, p.data.A, p.data.B, p.data.bias, p.data.addend, p.data.aux);
     for (let i = 0; i < s.M * s.N; i++) {
       const idx = z * st.c + i;
       written[idx] = 1;

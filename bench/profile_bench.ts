@@ -1,8 +1,8 @@
-// Per-kernel time of one training step: each op dispatched `reps` times in
-// one pass, synced, and timed. A tool for finding the slow kernel, not a
+// Per-kernel time of one training step (each op's own cost, see below). A tool for finding the slow kernel, not a
 // benchmark with a target.
 import { getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/gpt_fleet.ts";
+import type { Op } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
@@ -30,14 +30,16 @@ export async function profileStep(c: ModelConfig, K: number, batch: number, reps
     }));
     fleet.trainStep(tokens, hyper);
     await fleet.meanLoss();
-    const times = new Map<string, number>();
-    let total = 0;
-    for (const op of fleet.stepOps()) {
+    // Each op dispatched `few` and then `many` times, one submit each: the
+    // difference divided by (many - few) is the op's own cost, free of the
+    // ~10 ms a submit and its sync cost on llvmpipe.
+    const few = 2, many = few + reps;
+    const timeOp = async (op: Op, n: number) => {
       await gpu.device.queue.onSubmittedWorkDone();
       const t0 = performance.now();
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      for (let r = 0; r < reps; r++) {
+      for (let r = 0; r < n; r++) {
         pass.setPipeline(op.pipeline);
         pass.setBindGroup(0, op.bindGroup);
         pass.dispatchWorkgroups(...op.grid);
@@ -45,7 +47,12 @@ export async function profileStep(c: ModelConfig, K: number, batch: number, reps
       pass.end();
       gpu.device.queue.submit([enc.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();
-      const ms = (performance.now() - t0) / reps;
+      return performance.now() - t0;
+    };
+    const times = new Map<string, number>();
+    let total = 0;
+    for (const op of fleet.stepOps()) {
+      const ms = Math.max(0, (await timeOp(op, many)) - (await timeOp(op, few))) / reps;
       const key = op.label.replace(/\.\d+/, "");
       times.set(key, (times.get(key) ?? 0) + ms);
       total += ms;

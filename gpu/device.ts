@@ -46,11 +46,17 @@ const LIMIT_NAMES = [
   "minUniformBufferOffsetAlignment",
 ] as const;
 
-function guessBackend(description: string): string {
+/**
+ * WebGPU does not name the backend. Deno's wgpu takes DENO_WEBGPU_BACKEND
+ * when set; otherwise it prefers Vulkan (on Mesa without a GPU: lavapipe,
+ * whose description is also "llvmpipe (...)") and falls back to OpenGL ES.
+ * Of Mesa's two software adapters only the GL one offers ETC2 textures (a
+ * GLES requirement), which tells them apart.
+ */
+function guessBackend(software: boolean, features: ReadonlySet<string>): string {
   const env = Deno.env.get("DENO_WEBGPU_BACKEND");
   if (env) return env;
-  if (/llvmpipe/i.test(description)) return "gl";
-  return "vulkan";
+  return software && features.has("texture-compression-etc2") ? "gl" : "vulkan";
 }
 
 let shared: Promise<Gpu> | null = null;
@@ -87,7 +93,7 @@ export async function openGpu(): Promise<Gpu> {
   return {
     device,
     info: {
-      backend: guessBackend(description),
+      backend: guessBackend(software, adapter.features as unknown as ReadonlySet<string>),
       description,
       vendor: ai.vendor,
       architecture: ai.architecture,
