@@ -265,15 +265,21 @@ export class GptFleet {
       strideBias?: number;
       strideC?: number;
       geluA?: boolean;
+      strideColSums?: number;
     },
     a: GPUBufferBinding,
     b: GPUBufferBinding,
     c: GPUBufferBinding,
-    bias?: GPUBufferBinding,
-    addend?: GPUBufferBinding,
-    /** C = product ⊙ gelu'(geluGradOf) (see matmul_codegen). */
-    geluGradOf?: GPUBufferBinding,
+    extra: {
+      bias?: GPUBufferBinding;
+      addend?: GPUBufferBinding;
+      /** C = product ⊙ gelu'(geluGradOf) (see matmul_codegen). */
+      geluGradOf?: GPUBufferBinding;
+      /** Also write the column sums of op(B) here (a bias gradient). */
+      colSums?: GPUBufferBinding;
+    } = {},
   ): Op {
+    const { bias, addend, geluGradOf, colSums } = extra;
     const plan = planMatmul({
       transA: false,
       transB: false,
@@ -281,12 +287,14 @@ export class GptFleet {
       bias: bias !== undefined,
       addend: addend !== undefined,
       geluGrad: geluGradOf !== undefined,
+      colSums: colSums !== undefined,
       fleet: this.K, // the planner sizes blocks for the whole fleet's work
     }, this.tuning);
     const bindings = [a, b, c];
     if (bias) bindings.push(bias);
     if (addend) bindings.push(addend);
     if (geluGradOf) bindings.push(geluGradOf);
+    if (colSums) bindings.push(colSums);
     return this.kernels.op(label, this.kernels.pipeline(plan.code, "matmul"), bindings, [
       plan.grid[0],
       plan.grid[1],
@@ -344,7 +352,7 @@ export class GptFleet {
         this.act(`ln1.${l}`),
         this.p("qkv_w", l),
         this.act(`qkv.${l}`),
-        this.p("qkv_b", l),
+        { bias: this.p("qkv_b", l) },
       ));
       ops.push(this.generatedOp(`attention_forward.${l}`, attentionForward(attShape), [
         this.act(`qkv.${l}`),
@@ -363,8 +371,7 @@ export class GptFleet {
         this.act(`atty.${l}`),
         this.p("attproj_w", l),
         this.act(`resid_mid.${l}`),
-        this.p("attproj_b", l),
-        this.act(`resid.${l}`),
+        { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
       ));
       ops.push(await lnOp(`resid_mid.${l}`, "ln2", l));
       ops.push(this.matmulOp(
@@ -379,7 +386,7 @@ export class GptFleet {
         this.act(`ln2.${l}`),
         this.p("fc_w", l),
         this.act(`fch.${l}`),
-        this.p("fc_b", l),
+        { bias: this.p("fc_b", l) },
       ));
       ops.push(this.matmulOp(
         `fcproj.${l}`,
@@ -394,8 +401,7 @@ export class GptFleet {
         this.act(`fch.${l}`),
         this.p("fcproj_w", l),
         this.act(`resid.${l + 1}`),
-        this.p("fcproj_b", l),
-        this.act(`resid_mid.${l}`),
+        { bias: this.p("fcproj_b", l), addend: this.act(`resid_mid.${l}`) },
       ));
     }
     ops.push(
@@ -507,18 +513,12 @@ export class GptFleet {
       ];
     };
     // One workgroup (WG threads) per vector column.
-    const biasGrad = (dout: string, M: number, N: number, role: TensorRole, l: number) => {
-      const vw = vectorWidth(N);
-      return this.staticOp("bias_grad", { M, N, P_STRIDE: this.tensor(role, l).stride, ...vw }, [
-        this.act(dout),
-        this.g(role, l),
-      ], (N / vw.W) * WG);
-    };
-    // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut.
+    // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut
+    // (db written by the dW matmul, see matmul_codegen's colSums).
     // geluInput: the layer's input is gelu(input) (the MLP projection): dW
     // applies gelu as it reads the input, and dIn is the gradient of the
     // pre-activation, dOut · Wᵀ ⊙ gelu'(input).
-    const linearBackward = async (
+    const linearBackward = (
       name: string,
       input: string,
       dOut: string,
@@ -538,18 +538,24 @@ export class GptFleet {
           this.act(dOut),
           this.p(w, l),
           this.act(dIn),
-          undefined,
-          undefined,
-          geluInput ? this.act(input) : undefined,
+          { geluGradOf: geluInput ? this.act(input) : undefined },
         ),
         this.matmulOp(
           `${name}.dw`,
-          { M: inDim, N: outDim, K: BT, transA: true, strideC: ws, geluA: geluInput },
+          {
+            M: inDim,
+            N: outDim,
+            K: BT,
+            transA: true,
+            strideC: ws,
+            geluA: geluInput,
+            strideColSums: this.tensor(b, l).stride,
+          },
           this.act(input),
           this.act(dOut),
           this.g(w, l),
+          { colSums: this.g(b, l) }, // db = Σ_rows dOut
         ),
-        await biasGrad(dOut, BT, outDim, b, l),
       ];
     };
     ops.push(
@@ -558,7 +564,7 @@ export class GptFleet {
     const attShape = this.attentionShape();
     for (let l = c.layers - 1; l >= 0; l--) {
       ops.push(
-        ...await linearBackward(
+        ...linearBackward(
           `fcproj.${l}`,
           `fch.${l}`,
           "dres",
@@ -572,7 +578,7 @@ export class GptFleet {
         ),
       );
       ops.push(
-        ...await linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C),
+        ...linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C),
       );
       ops.push(
         ...await lnBackward(
@@ -586,7 +592,7 @@ export class GptFleet {
         ),
       );
       ops.push(
-        ...await linearBackward(
+        ...linearBackward(
           `attproj.${l}`,
           `atty.${l}`,
           "dres",
@@ -616,7 +622,7 @@ export class GptFleet {
         ]),
       );
       ops.push(
-        ...await linearBackward(
+        ...linearBackward(
           `qkv.${l}`,
           `ln1.${l}`,
           "dqkv",

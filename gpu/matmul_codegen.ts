@@ -6,6 +6,10 @@
 // reads its pre-activation directly, so gelu(x) is never stored and the
 // backward gelu' is applied where dx is written (fewer loads and stores,
 // which is what costs on a CPU rasterizer, and two dispatches fewer).
+// With colSums, the kernel also writes colSums[n] = Σ_k op(B)[k, n]: in a
+// weight gradient dW = Xᵀ · dY those are the bias gradient's column sums of
+// dY, taken from values the kernel loads anyway (the lanes of the first row
+// block see every k) instead of by a separate pass over dY.
 // op(B) = B stored [K,N], or Bᵀ with B stored [N,K] (transB).
 // Every tensor is a binding holding a fleet of models; model z (workgroup
 // id z) starts at z * stride. Both kernel families below are correct on any
@@ -43,6 +47,9 @@ export interface MatmulShape {
   geluA?: boolean;
   /** C = product ⊙ gelu'(aux), aux laid out as C (no bias or addend). */
   geluGrad?: boolean;
+  /** Also write colSums[n] = Σ_k op(B)[k, n] (per-model stride strideColSums). */
+  colSums?: boolean;
+  strideColSums?: number;
   /** Per-model strides in elements (defaults: the dense sizes). */
   strideA?: number;
   strideB?: number;
@@ -340,6 +347,9 @@ export function planShared(
   if (s.geluGrad) {
     L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: ${arr(vecC)};`);
   }
+  if (s.colSums) {
+    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read_write> colSums: array<f32>;`);
+  }
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   L.push(`@compute @workgroup_size(${W})`);
   L.push(
@@ -371,6 +381,11 @@ export function planShared(
   for (let i = 0; i < rm; i++) {
     if (vecAcc) { for (let q = 0; q < rn / 4; q++) L.push(`  var c${i}_${q} = vec4<f32>();`); }
     else for (let j = 0; j < rn; j++) L.push(`  var c${i}_${j} = 0.0;`);
+  }
+  // Column sums of op(B) (colSums): cs_q (vec4) or cs_j.
+  if (s.colSums) {
+    if (vecAcc) { for (let q = 0; q < rn / 4; q++) L.push(`  var cs_${q} = vec4<f32>();`); }
+    else for (let j = 0; j < rn; j++) L.push(`  var cs_${j} = 0.0;`);
   }
 
   // One step of the K loop: the loads for k values k+0 .. k+(n-1) (n a
@@ -487,6 +502,14 @@ export function planShared(
         groups.push(grp);
       }
     }
+    if (s.colSums) {
+      const grp: string[] = [];
+      for (let kk = 0; kk < n; kk++) {
+        if (vecAcc) { for (let q = 0; q < rn / 4; q++) grp.push(`cs_${q} += ${b4(kk, q)};`); }
+        else for (let j = 0; j < rn; j++) grp.push(`cs_${j} += ${bVal[kk][j]};`);
+      }
+      groups.push(grp);
+    }
     return { loads, groups };
   };
   const emitStep = (pa: string, pb: string, n: number, ind: string, tag: string) => {
@@ -551,6 +574,17 @@ export function planShared(
     if (s.geluGrad) e = `(${e}) * geluGrad${w}(aux[${idx}])`;
     L.push(`${ind}C[${idx}] = ${e};`);
   };
+  if (s.colSums) {
+    // Every lane summed its columns over all k; the lanes of the first row
+    // block store them (clamped duplicates store the same values).
+    const cs = s.strideColSums ?? N;
+    L.push(`  if (m0 == 0u) {`);
+    for (let j = 0; j < rn; j++) {
+      const v = vecAcc ? `cs_${Math.floor(j / 4)}.${COMP[j % 4]}` : `cs_${j}`;
+      L.push(`    colSums[z * ${cs}u + n0 + ${j}u] = ${v};`);
+    }
+    L.push(`  }`);
+  }
   const rounds = cfg.storeRounds ?? storeRounds(rm);
   if (rounds > 1 && rm % rounds === 0) {
     // Rows stored in `rounds` loop iterations of rm / rounds rows each,
@@ -622,6 +656,9 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   if (s.geluGrad) {
     L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: array<f32>;`);
   }
+  if (s.colSums) {
+    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read_write> colSums: array<f32>;`);
+  }
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   const gA = (expr: string, w: number) => (s.geluA ? `gelu${w}(${expr})` : expr);
   L.push(`@compute @workgroup_size(${wg})`);
@@ -639,6 +676,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   for (let i = 0; i < rm; i++) {
     for (let j = 0; j < rn; j++) L.push(`  var c${i}_${j} = 0.0;`);
   }
+  if (s.colSums) { for (let j = 0; j < rn; j++) L.push(`  var cs_${j} = 0.0;`); }
   const v = vec;
   L.push(`  for (var k = 0u; k < ${K}u; k += ${v}u) {`);
   // Load op(A) values: a{i}_{kk} is op(A)[m0+i, k+kk].
@@ -654,6 +692,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     for (let i = 0; i < rm; i++) {
       for (let j = 0; j < rn; j++) L.push(`    c${i}_${j} = fma(a${i}_0, b0_${j}, c${i}_${j});`);
     }
+    if (s.colSums) { for (let j = 0; j < rn; j++) L.push(`    cs_${j} += b0_${j};`); }
   } else {
     const aVal: string[][] = []; // aVal[i][kk]
     if (!transA) {
@@ -693,10 +732,18 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
           L.push(`    c${i}_${j} = fma(${aVal[i][kk]}, ${bVal[kk][j]}, c${i}_${j});`);
         }
       }
+      if (s.colSums) { for (let j = 0; j < rn; j++) L.push(`    cs_${j} += ${bVal[kk][j]};`); }
     }
   }
   L.push(`  }`);
   L.push(`  let cBase = z * ${st.c}u;`);
+  if (s.colSums) {
+    L.push(`  if (m0 == 0u) {`);
+    for (let j = 0; j < rn; j++) {
+      L.push(`    colSums[z * ${s.strideColSums ?? N}u + n0 + ${j}u] = cs_${j};`);
+    }
+    L.push(`  }`);
+  }
   for (let i = 0; i < rm; i++) {
     for (let j = 0; j < rn; j++) {
       const idx = `cBase + (m0 + ${i}u) * ${N}u + n0 + ${j}u`;
