@@ -210,6 +210,10 @@ export const MemorizationResult = z.object({
   topMemorized: z.array(MemorizedSample).optional().describe(
     "With `tfidf: true`: the 10 samples with the most unintended bits, most first.",
   ),
+  warnings: z.array(z.string()).optional().describe(
+    "What makes these numbers hard to read, e.g. the uniform reference on data that is not " +
+      "uniform random tokens.",
+  ),
 }).meta({
   id: "MemorizationResult",
   example: {

@@ -12,6 +12,7 @@ import {
   uniformSequenceBits,
 } from "../lib/memorization.ts";
 import { tfidfView } from "../lib/privacy/memorized_samples.ts";
+import { getDataset } from "../lib/datasets/dataset.ts";
 import { loadModelOr404, tokensFor } from "./likelihood.ts";
 
 const MemorizationRequest = z.object({
@@ -85,6 +86,19 @@ export function memorizationRouter(
       modelId: body.modelId,
       datasetId: body.datasetId,
     });
+    const kind = body.reference.kind === "uniform"
+      ? (await getDataset(store, body.datasetId))?.kind
+      : undefined;
+    if (kind !== undefined && kind !== "uniform") {
+      // Against the uniform code every bit the model learned about the data's distribution
+      // counts as unintended: right for uniform random tokens, not for text.
+      result.warnings = [
+        `reference: body.datasetId is a ${kind} dataset, not uniform random tokens; against ` +
+        "the uniform reference, what the model learned about its distribution (generalization) " +
+        'counts as unintended memorization. Pass reference {"kind": "model", "modelId": ...}, ' +
+        "a model trained on other data from the same distribution, to separate the two.",
+      ];
+    }
     if (body.tfidf) {
       const view = tfidfView(tokens, cfg.seqLen, m.perSample.unintended);
       result.perSample.tfidf = view.tfidf;

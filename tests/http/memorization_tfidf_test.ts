@@ -59,6 +59,21 @@ Deno.test("memorization with tfidf: per-sample TF-IDF, Spearman and the most mem
     assert.equal(plain.json.perSample.tfidf, undefined);
     assert.equal(plain.json.spearmanTfidfUnintended, undefined);
     assert.equal(plain.json.topMemorized, undefined);
+    // Uploaded tokens are not uniform random data: the uniform reference is flagged.
+    assert.match(plain.json.warnings[0], /tokens dataset, not uniform random tokens/);
+    const uniform = await call(app, "POST", "/v1/datasets", {
+      kind: "uniform",
+      vocabSize: 16,
+      seqLen: 8,
+      count: 4,
+      seed: 0,
+    });
+    const onUniform = await call(app, "POST", "/v1/memorization", {
+      modelId: model,
+      datasetId: uniform.json.id,
+    });
+    assert.equal(onUniform.status, 200, JSON.stringify(onUniform.json));
+    assert.equal(onUniform.json.warnings, undefined);
 
     const res = await call(app, "POST", "/v1/memorization", { ...body, tfidf: true });
     assert.equal(res.status, 200, JSON.stringify(res.json));
