@@ -1,5 +1,5 @@
 // `deno task experiment <name> [--scale cpu|paper] [--precision fp32,bf16]
-//   [--url http://host:port] [--out docs/results] [--alpha 3.6]`
+//   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N]`
 //
 // Runs a named study through the HTTP API. Without --url it starts the
 // service (main.ts) itself, with its store under data/experiments/<study>-<scale>,
@@ -32,7 +32,7 @@ export const STUDIES: Study[] = [
 function usage(): string {
   return [
     "usage: deno task experiment <study> [--scale cpu|paper] [--precision fp32,bf16]",
-    "         [--url URL] [--out DIR] [--alpha A]",
+    "         [--url URL] [--out DIR] [--alpha A] [--max-steps N]",
     "",
     "studies:",
     ...STUDIES.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`),
@@ -44,6 +44,8 @@ function usage(): string {
     "--url        use a running service instead of starting one (MEMCAP_TOKEN for its token)",
     "--out        reports go to <out>/<study>-<scale> (default docs/results)",
     "--alpha      bits per parameter for seq-sweep/vocab-sweep instead of capacity-grid's",
+    "--max-steps  training budget per run instead of the scale's (capacity sweeps only); the",
+    "             state and report folders get a -<N>steps suffix, so budgets do not mix",
   ].join("\n");
 }
 
@@ -57,6 +59,7 @@ async function main(args: string[]): Promise<number> {
       url: { type: "string" },
       out: { type: "string", default: "docs/results" },
       alpha: { type: "string" },
+      "max-steps": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -77,8 +80,17 @@ async function main(args: string[]): Promise<number> {
     console.error(`--alpha: ${values.alpha} is not a positive number`);
     return 2;
   }
+  const maxSteps = values["max-steps"] === undefined ? undefined : Number(values["max-steps"]);
+  if (maxSteps !== undefined && !(Number.isInteger(maxSteps) && maxSteps > 0)) {
+    console.error(`--max-steps: ${values["max-steps"]} is not a positive integer`);
+    return 2;
+  }
+  if (maxSteps !== undefined && study.requests(scale, precisions).length === 0) {
+    console.error(`--max-steps: ${study.name} runs no capacity sweeps`);
+    return 2;
+  }
   const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
-  const tag = `${study.name}-${scale}`;
+  const tag = `${study.name}-${scale}${maxSteps === undefined ? "" : `-${maxSteps}steps`}`;
   const stateDir = `data/experiments/${tag}`;
   const service: Service = values.url
     ? remoteService(values.url, Deno.env.get("MEMCAP_TOKEN") || undefined)
@@ -98,6 +110,7 @@ async function main(args: string[]): Promise<number> {
       resultsDir: values.out!,
       log,
       alpha,
+      maxSteps,
       study: study.name,
     });
     log(`report: ${outDir}/report.md`);

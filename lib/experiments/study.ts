@@ -21,6 +21,8 @@ export interface StudyContext {
   log: (line: string) => void;
   /** Bits per parameter to use instead of capacity-grid's (seq/vocab sweeps). */
   alpha?: number;
+  /** Training budget per run instead of the scale's (trainingFor). */
+  maxSteps?: number;
 }
 
 export interface Study {
@@ -31,6 +33,7 @@ export interface Study {
   requests(
     scale: Scale,
     precisions: Precision[],
+    maxSteps?: number,
   ): { label: string; request: CapacityCreateInput }[];
   run(ctx: StudyContext): Promise<void>;
 }
@@ -41,12 +44,12 @@ export interface Study {
  * the paper's batch 2048 with the same schedule shape and a budget sized for a
  * GPU server.
  */
-export function trainingFor(scale: Scale): CapacityCreateInput["training"] {
+export function trainingFor(scale: Scale, maxSteps?: number): CapacityCreateInput["training"] {
   if (scale === "cpu") {
     return {
       optimizer: { type: "adamw", lr: 1e-2 },
       batchSize: 64,
-      maxSteps: 8000,
+      maxSteps: maxSteps ?? 8000,
       schedule: { kind: "cosine-restarts", warmupSteps: 100, firstCycleSteps: 500 },
       saturation: { fraction: 0.01, minSteps: 2000 },
     };
@@ -54,7 +57,7 @@ export function trainingFor(scale: Scale): CapacityCreateInput["training"] {
   return {
     optimizer: { type: "adamw", lr: 1e-3 },
     batchSize: 2048,
-    maxSteps: 256000,
+    maxSteps: maxSteps ?? 256000,
     schedule: { kind: "cosine-restarts", warmupSteps: 500, firstCycleSteps: 2000 },
     saturation: { fraction: 0.01, minSteps: 8000 },
   };

@@ -46,3 +46,11 @@ Deno.test("capacity-grid measures every precision asked, the others the first on
 Deno.test("table renders a markdown table", () => {
   assert.equal(table(["a", "b"], [[1, "x"]]), "| a | b |\n| --- | --- |\n| 1 | x |");
 });
+
+Deno.test("--max-steps reaches every capacity sweep a study submits", () => {
+  for (const study of STUDIES.filter((s) => s.requests("cpu", ["fp32"]).length > 0)) {
+    const budgets = study.requests("cpu", ["fp32"], 32000).map((s) => s.request.training?.maxSteps);
+    assert.ok(budgets.length > 0);
+    assert.deepEqual(new Set(budgets), new Set([32000]), study.name);
+  }
+});

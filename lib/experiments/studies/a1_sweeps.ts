@@ -46,7 +46,7 @@ function spec(axis: Axis, scale: Scale): SweepSpec {
     : { base, values: [128, 256, 512, 1024, 2048, 4096], datasetSize: 4096 };
 }
 
-function requests(axis: Axis, scale: Scale, precisions: Precision[]) {
+function requests(axis: Axis, scale: Scale, precisions: Precision[], maxSteps?: number) {
   const s = spec(axis, scale);
   const precision = precisions[0];
   return s.values.map((v) => {
@@ -60,7 +60,7 @@ function requests(axis: Axis, scale: Scale, precisions: Precision[]) {
         precision,
         datasetSizes: [s.datasetSize],
         seeds: [0],
-        training: trainingFor(scale),
+        training: trainingFor(scale, maxSteps),
         testSequences: 0,
       },
     };
@@ -93,11 +93,11 @@ function study(axis: Axis): Study {
     summary: axis === "seqLen"
       ? "memorized vs min(α·params, H(X)) as the sequence length grows (paper A.1)"
       : "memorized vs min(α·params, H(X)) as the vocabulary grows (paper A.1)",
-    requests: (scale, precisions) => requests(axis, scale, precisions),
+    requests: (scale, precisions, maxSteps) => requests(axis, scale, precisions, maxSteps),
     async run(ctx) {
       const precision = ctx.precisions[0];
       const alpha = await gridAlpha(ctx, precision);
-      const done = await runSweeps(ctx, requests(axis, ctx.scale, ctx.precisions));
+      const done = await runSweeps(ctx, requests(axis, ctx.scale, ctx.precisions, ctx.maxSteps));
       const rows = done.map((d) => {
         const r: SweepResult = d.result;
         const c = d.config;
@@ -134,7 +134,7 @@ function study(axis: Axis): Study {
           2,
         ),
       };
-      const t = trainingFor(ctx.scale)!;
+      const t = trainingFor(ctx.scale, ctx.maxSteps)!;
       files["report.md"] = [
         `# ${name} (${ctx.scale} scale)`,
         "",

@@ -55,7 +55,7 @@ export function gridShapes(scale: Scale) {
   );
 }
 
-function requests(scale: Scale, precisions: Precision[]) {
+function requests(scale: Scale, precisions: Precision[], maxSteps?: number) {
   return precisions.flatMap((precision) =>
     gridShapes(scale).map((config) => ({
       label: `${precision} L${config.layers} d${config.dModel}`,
@@ -67,7 +67,7 @@ function requests(scale: Scale, precisions: Precision[]) {
         datasetSizes: "auto" as const,
         auto: { points: 5, alpha: scale === "cpu" ? 2.6 : 3.6 },
         seeds: [0],
-        training: trainingFor(scale),
+        training: trainingFor(scale, maxSteps),
         // At batch 2048 one model fills a GPU; its logits alone are 1 GiB at V=2048, S=64.
         maxFleetSize: scale === "cpu" ? 16 : 1,
       },
@@ -132,7 +132,7 @@ function row(
 }
 
 async function run(ctx: StudyContext) {
-  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions));
+  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions, ctx.maxSteps));
   const rows = done.map(row);
   const fits = ctx.precisions.map((precision) => {
     const mine = rows.filter((r) => r.precision === precision);
@@ -213,7 +213,7 @@ type Fits = {
 }[];
 
 function report(ctx: StudyContext, rows: GridRow[], fits: Fits): string {
-  const t = trainingFor(ctx.scale)!;
+  const t = trainingFor(ctx.scale, ctx.maxSteps)!;
   const shapes = gridShapes(ctx.scale);
   const c0 = shapes[0];
   const ci = (i: [number, number] | null | undefined) => (i ? `${fmt(i[0])}–${fmt(i[1])}` : "–");
@@ -356,6 +356,6 @@ function againstPaper(rows: GridRow[], fits: Fits): string[] {
 export const capacityGrid: Study = {
   name: "capacity-grid",
   summary: "capacity per model size (layers × dModel) and the fit capacity = α·params",
-  requests: (scale, precisions) => requests(scale, precisions),
+  requests: (scale, precisions, maxSteps) => requests(scale, precisions, maxSteps),
   run,
 };

@@ -39,7 +39,7 @@ function sizes(scale: Scale): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-function requests(scale: Scale, precisions: Precision[]) {
+function requests(scale: Scale, precisions: Precision[], maxSteps?: number) {
   const precision = precisions[0];
   return [{
     label: `double-descent ${precision}`,
@@ -48,7 +48,7 @@ function requests(scale: Scale, precisions: Precision[]) {
       precision,
       datasetSizes: sizes(scale),
       seeds: [0],
-      training: trainingFor(scale),
+      training: trainingFor(scale, maxSteps),
       maxFleetSize: scale === "cpu" ? 16 : 1,
       testSequences: scale === "cpu" ? 512 : 2048,
     },
@@ -67,7 +67,7 @@ interface Row {
 }
 
 async function run(ctx: StudyContext) {
-  const [done] = await runSweeps(ctx, requests(ctx.scale, ctx.precisions));
+  const [done] = await runSweeps(ctx, requests(ctx.scale, ctx.precisions, ctx.maxSteps));
   const r: SweepResult = done.result;
   const config = shape(ctx.scale);
   const capacity = r.capacityBits;
@@ -106,7 +106,7 @@ async function run(ctx: StudyContext) {
       2,
     ),
   };
-  const t = trainingFor(ctx.scale)!;
+  const t = trainingFor(ctx.scale, ctx.maxSteps)!;
   files["report.md"] = [
     `# double-descent (${ctx.scale} scale)`,
     "",

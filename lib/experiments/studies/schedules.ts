@@ -50,11 +50,11 @@ function label(s: Setting) {
   return `${s.schedule.kind} lr ${s.lr} batch ${s.batchSize}`;
 }
 
-function requests(scale: Scale, precisions: Precision[]) {
+function requests(scale: Scale, precisions: Precision[], budget?: number) {
   const config = shape(scale);
   const base = trainingFor(scale)!;
   const n = Math.round(2 * predictedPlateauSize(config, scale === "cpu" ? 2.6 : 3.6));
-  const maxSteps = scale === "cpu" ? 8000 : 64000;
+  const maxSteps = budget ?? (scale === "cpu" ? 8000 : 64000);
   return settings(scale).map((s) => ({
     label: label(s),
     setting: s,
@@ -79,7 +79,7 @@ function requests(scale: Scale, precisions: Precision[]) {
 }
 
 async function run(ctx: StudyContext) {
-  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions));
+  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions, ctx.maxSteps));
   const config = shape(ctx.scale);
   const rows = done.map((d) => {
     const r = d.result.runs[0];
