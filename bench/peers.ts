@@ -1,7 +1,16 @@
 // The PyTorch peer (bench/pytorch_gpt.py on Debian's python3-torch), run in
 // the same bench invocation so ratios compare like with like.
+//   MEMCAP_PYTHON        the interpreter (default /usr/bin/python3)
+//   MEMCAP_TORCH_DEVICE  the torch device of the train and sweep peers
+//                        (default cpu; cuda on a GPU server)
 
-const PYTHON = "/usr/bin/python3";
+const PYTHON = Deno.env.get("MEMCAP_PYTHON") || "/usr/bin/python3";
+const DEVICE = Deno.env.get("MEMCAP_TORCH_DEVICE") || "cpu";
+
+/** "cpu" or the device the peer runs on (for the printed lines). */
+export function torchDevice(): string {
+  return DEVICE;
+}
 
 export async function torchAvailable(): Promise<boolean> {
   try {
@@ -24,7 +33,7 @@ export async function torchAvailable(): Promise<boolean> {
 export async function runTorch(args: string[]): Promise<Record<string, unknown>> {
   const script = new URL("./pytorch_gpt.py", import.meta.url).pathname;
   const r = await new Deno.Command(PYTHON, {
-    args: [script, ...args],
+    args: [script, ...args, ...(DEVICE === "cpu" ? [] : [`--device=${DEVICE}`])],
     env: { OPENBLAS_NUM_THREADS: "1" },
     stdout: "piped",
     stderr: "piped",

@@ -199,12 +199,19 @@ def make_optimizer(args, model, lr):
 
 def new_model(args, seed):
     torch.manual_seed(seed)
-    return GPT(args.vocab, args.seq, args.layers, args.d, args.heads)
+    return GPT(args.vocab, args.seq, args.layers, args.d, args.heads).to(args.device)
 
 
 def random_batches(args, count, seed):
     g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, args.vocab, (count, args.batch, args.seq), generator=g, dtype=torch.int64)
+    batches = torch.randint(0, args.vocab, (count, args.batch, args.seq), generator=g, dtype=torch.int64)
+    return batches.to(args.device)
+
+
+def sync(args):
+    """Waits for the device's queued work (CUDA runs asynchronously), so timings are honest."""
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def train_steps(model, opt, batches):
@@ -224,6 +231,7 @@ def mode_train(args):
     opt = make_optimizer(args, model, args.lr)
     batches = random_batches(args, args.warmup + args.steps, args.seed + 1)
     train_steps(model, opt, batches[: args.warmup])
+    sync(args)
     t0 = time.perf_counter()
     loss = train_steps(model, opt, batches[args.warmup:])
     final = float(loss.item()) if loss is not None else None
@@ -237,6 +245,7 @@ def mode_train(args):
         "params": n_params,
         "final_loss": final,
         "threads": torch.get_num_threads(),
+        "device": args.device,
     }
 
 
@@ -290,6 +299,7 @@ def mode_sweep(args):
         seed = args.seed + 1000 * i
         g = torch.Generator().manual_seed(seed + 1)
         data = torch.randint(0, args.vocab, (n, args.seq), generator=g, dtype=torch.int64)
+        data = data.to(args.device)
         model = new_model(args, seed)
         opt = make_optimizer(args, model, args.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(args.steps, args.warmup_steps))
@@ -302,7 +312,7 @@ def mode_sweep(args):
             if at + batch > n:
                 perm = torch.randperm(n, generator=g)
                 at = 0
-            idx = perm[at: at + batch]
+            idx = perm[at: at + batch].to(args.device)
             at += batch
             opt.zero_grad(set_to_none=True)
             loss = model.loss(data[idx])
@@ -313,6 +323,7 @@ def mode_sweep(args):
     seconds = time.perf_counter() - t0
     return {
         "mode": "sweep",
+        "device": args.device,
         "points": args.points,
         "sizes": sizes,
         "steps": args.steps,
@@ -420,6 +431,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5, help="untimed steps before timing (train)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="train/sweep: torch device, e.g. cuda")
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
     p.add_argument("--lr", type=float, default=None, help="default 1e-3 (train), 1e-2 (sweep)")
     p.add_argument("--beta1", type=float, default=0.9)

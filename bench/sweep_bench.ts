@@ -106,7 +106,7 @@ export async function sweepBench() {
   const torchSeconds = Number(t.seconds);
   console.log(
     `pytorch sweep: ${torchSeconds.toFixed(1)} s (${Number(t.tokens_per_s).toFixed(0)} ` +
-      `tokens/s, one model after another)`,
+      `tokens/s, one model after another, ${t.device ?? "cpu"})`,
   );
   console.log(`ratio sweep: ${(seconds / torchSeconds).toFixed(2)}`);
 }

@@ -1,5 +1,5 @@
 // `deno task experiment <name> [--scale cpu|paper] [--precision fp32,bf16]
-//   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N]`
+//   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N] [--only A,B]`
 //
 // Runs a named study through the HTTP API. Without --url it starts the
 // service (main.ts) itself, with its store under data/experiments/<study>-<scale>,
@@ -32,7 +32,7 @@ export const STUDIES: Study[] = [
 function usage(): string {
   return [
     "usage: deno task experiment <study> [--scale cpu|paper] [--precision fp32,bf16]",
-    "         [--url URL] [--out DIR] [--alpha A] [--max-steps N]",
+    "         [--url URL] [--out DIR] [--alpha A] [--max-steps N] [--only A,B]",
     "",
     "studies:",
     ...STUDIES.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`),
@@ -46,6 +46,8 @@ function usage(): string {
     "--alpha      bits per parameter for seq-sweep/vocab-sweep instead of capacity-grid's",
     "--max-steps  training budget per run instead of the scale's (capacity sweeps only); the",
     "             state and report folders get a -<N>steps suffix, so budgets do not mix",
+    "--only       run only the sweeps whose label contains one of these comma-separated",
+    '             strings, e.g. "L1 d32,L1 d64" (a subset; the report covers just those)',
   ].join("\n");
 }
 
@@ -60,6 +62,7 @@ async function main(args: string[]): Promise<number> {
       out: { type: "string", default: "docs/results" },
       alpha: { type: "string" },
       "max-steps": { type: "string" },
+      only: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -111,6 +114,7 @@ async function main(args: string[]): Promise<number> {
       log,
       alpha,
       maxSteps,
+      only: values.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
       study: study.name,
     });
     log(`report: ${outDir}/report.md`);

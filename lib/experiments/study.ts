@@ -23,6 +23,23 @@ export interface StudyContext {
   alpha?: number;
   /** Training budget per run instead of the scale's (trainingFor). */
   maxSteps?: number;
+  /** Run only the sweeps whose label contains one of these (a subset of a study). */
+  only?: string[];
+}
+
+/** The sweeps `ctx.only` keeps (all without it); an error naming the labels if none. */
+export function chosenSweeps<T extends { label: string }>(ctx: StudyContext, sweeps: T[]): T[] {
+  const only = ctx.only;
+  if (!only) return sweeps;
+  const kept = sweeps.filter((s) => only.some((o) => s.label.includes(o)));
+  if (kept.length === 0) {
+    throw new Error(
+      `--only ${only.join(",")}: no sweep label matches; labels: ${
+        sweeps.map((s) => s.label).join("; ")
+      }`,
+    );
+  }
+  return kept;
 }
 
 export interface Study {
@@ -105,6 +122,7 @@ export async function runSweeps<T extends { label: string; request: CapacityCrea
   ctx: StudyContext,
   sweeps: T[],
 ) {
+  sweeps = chosenSweeps(ctx, sweeps);
   const ids: string[] = [];
   for (const s of sweeps) ids.push(await ctx.client.submitSweep(s.label, s.request));
   ctx.log(`${sweeps.length} sweeps submitted`);
@@ -132,7 +150,9 @@ export function provenance(
     "## How this was made",
     "",
     `- Command: \`deno task experiment ${ctx.study} --scale ${ctx.scale} --precision ` +
-    `${ctx.precisions.join(",")}\``,
+    `${ctx.precisions.join(",")}` +
+    (ctx.maxSteps === undefined ? "" : ` --max-steps ${ctx.maxSteps}`) +
+    (ctx.only === undefined ? "" : ` --only "${ctx.only.join(",")}"`) + "\`",
     `- Service: ${ctx.client.service.url} (${via})`,
     `- Written: ${new Date().toISOString()}`,
     ...extra.map((e) => `- ${e}`),

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
 import { STUDIES } from "../../lib/experiments/run.ts";
-import { table } from "../../lib/experiments/study.ts";
+import { chosenSweeps, type StudyContext, table } from "../../lib/experiments/study.ts";
 import { gridShapes } from "../../lib/experiments/studies/capacity_grid.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 
@@ -53,4 +53,15 @@ Deno.test("--max-steps reaches every capacity sweep a study submits", () => {
     assert.ok(budgets.length > 0);
     assert.deepEqual(new Set(budgets), new Set([32000]), study.name);
   }
+});
+
+Deno.test("--only keeps the sweeps whose label matches, and names the labels when none does", () => {
+  const ctx = { only: ["L1 d8", "L2 d16"] } as unknown as StudyContext;
+  const sweeps = [{ label: "fp32 L1 d8" }, { label: "fp32 L1 d16" }, { label: "bf16 L2 d16" }];
+  assert.deepEqual(chosenSweeps(ctx, sweeps).map((s) => s.label), ["fp32 L1 d8", "bf16 L2 d16"]);
+  assert.deepEqual(chosenSweeps({} as StudyContext, sweeps), sweeps);
+  assert.throws(
+    () => chosenSweeps({ only: ["L8"] } as unknown as StudyContext, sweeps),
+    /no sweep label matches; labels: fp32 L1 d8; fp32 L1 d16; bf16 L2 d16/,
+  );
 });

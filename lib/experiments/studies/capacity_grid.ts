@@ -8,6 +8,7 @@ import type { SweepResult } from "../../capacity/sweep.ts";
 import { parameterCount, type Precision } from "../../model/config.ts";
 import { alphaSvg, curvesSvg, plateausSvg } from "../../plot/study_plots.ts";
 import {
+  chosenSweeps,
   fmt,
   int,
   modelConfig,
@@ -132,7 +133,16 @@ function row(
 }
 
 async function run(ctx: StudyContext) {
-  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions, ctx.maxSteps));
+  const sweeps = requests(ctx.scale, ctx.precisions, ctx.maxSteps);
+  for (const precision of ctx.precisions) {
+    const n = chosenSweeps(ctx, sweeps).filter((s) => s.precision === precision).length;
+    if (n < 2) {
+      throw new Error(
+        `capacity-grid: ${n} model size(s) in ${precision}; the α fit needs at least 2 (--only)`,
+      );
+    }
+  }
+  const done = await runSweeps(ctx, sweeps);
   const rows = done.map(row);
   const fits = ctx.precisions.map((precision) => {
     const mine = rows.filter((r) => r.precision === precision);

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs ON THE GPU MACHINE (see bench/gpu/prepare.sh): the training bench
+# against PyTorch on CUDA, then a subset of the paper-scale capacity grid.
+# Everything it prints is also under $OUT (at most 8 files come back):
+#   hardware.txt, bench_train.txt, grid.txt, grid_report.tgz
+# Knobs (environment): GRID_ONLY (sweep labels, default "L1 d32,L2 d32"),
+# GRID_STEPS (budget per run, default 2000: the paper scale's first cycle),
+# GRID_TIMEOUT (seconds, default 330), GRID_SCALE (default paper),
+# TORCH_DEVICE (default cuda), SKIP_GRID=1, SKIP_BENCH=1. A dry run on a
+# CPU machine: TORCH_DEVICE=cpu GRID_SCALE=cpu GRID_ONLY="L1 d8,L2 d8" GRID_STEPS=500.
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/memcap-out}
+mkdir -p "$OUT"
+for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
+ldconfig
+if [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
+mkdir -p /tmp/memcap-deno
+xz -dc .gpu/deno.xz >/tmp/memcap-deno/deno && chmod +x /tmp/memcap-deno/deno
+export PATH=/tmp/memcap-deno:$PATH DENO_DIR=/tmp/memcap-deno/cache DENO_NO_UPDATE_CHECK=1
+[ -d node_modules ] || tar xJf .gpu/node_modules.tar.xz
+mkdir -p "$DENO_DIR" && tar xJf .gpu/deno_dir.tar.xz -C "$DENO_DIR"
+run() { deno run -A --cached-only "$@"; }
+
+{
+  date -u
+  nvidia-smi -L
+  run bench/gpu/adapter.ts
+} 2>&1 | tee "$OUT/hardware.txt"
+
+if [ "${SKIP_BENCH:-}" != 1 ]; then
+  MEMCAP_PYTHON=$(command -v python3) MEMCAP_TORCH_DEVICE="${TORCH_DEVICE:-cuda}" \
+    timeout 240 deno run -A --cached-only bench/main.ts train 2>&1 | tee "$OUT/bench_train.txt"
+fi
+
+if [ "${SKIP_GRID:-}" != 1 ]; then
+  timeout "${GRID_TIMEOUT:-330}" deno run -A --cached-only lib/experiments/run.ts capacity-grid \
+    --scale "${GRID_SCALE:-paper}" --precision fp32 --only "${GRID_ONLY:-L1 d32,L2 d32}" \
+    --max-steps "${GRID_STEPS:-2000}" --out /tmp/memcap-results 2>&1 | tee "$OUT/grid.txt"
+  tar czf "$OUT/grid_report.tgz" -C /tmp/memcap-results . 2>/dev/null || true
+fi
