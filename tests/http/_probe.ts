@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { ApiRouter, defineRoute } from "../../lib/http/route.ts";
 import type { AppDeps } from "../../lib/http/deps.ts";
+import type { Engine } from "../../lib/engine.ts";
 import { createApp } from "../../routes/app.ts";
 
 export const ProbeConfig = z.object({
@@ -87,6 +88,22 @@ export const fakeGpu: AppDeps["gpu"] = () =>
   });
 
 /** The real app plus the probe router, with a fake GPU and a silent error log. */
+/** An engine whose NLL of a sequence is the sum of its tokens: known numbers without a GPU. */
+export const tokenSumEngine: Engine = {
+  gpu: fakeGpu,
+  checkFits: () => Promise.resolve(),
+  likelihood: (req) => {
+    const S = req.config.seqLen, n = req.tokens.length / S;
+    const bits = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      for (let t = 0; t < S; t++) bits[i] += req.tokens[i * S + t];
+    }
+    return Promise.resolve({ bits });
+  },
+  greedyDecode: () => Promise.reject(new Error("no decoding here")),
+  runJob: () => Promise.reject(new Error("no jobs here")),
+};
+
 export function probeApp(deps: Partial<AppDeps> = {}) {
   const logged: unknown[] = [];
   const app = createApp(

@@ -4,10 +4,9 @@
 import assert from "node:assert/strict";
 import { call, withService } from "./_service.ts";
 import { parseXml } from "../plot/xml.ts";
-import { fakeGpu } from "./_probe.ts";
+import { fakeGpu, tokenSumEngine } from "./_probe.ts";
 import { createApp } from "../../routes/app.ts";
 import { openStore } from "../../lib/store/mod.ts";
-import type { Engine } from "../../lib/engine.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
 
@@ -75,29 +74,13 @@ Deno.test("a model that memorized its members: AUC > 0.9, stored, plotted, liste
   });
 });
 
-/** NLL of a sequence = the sum of its tokens: known numbers without a GPU. */
-const sumEngine: Engine = {
-  gpu: fakeGpu,
-  checkFits: () => Promise.resolve(),
-  likelihood: (req) => {
-    const S = req.config.seqLen, n = req.tokens.length / S;
-    const bits = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      for (let t = 0; t < S; t++) bits[i] += req.tokens[i * S + t];
-    }
-    return Promise.resolve({ bits });
-  },
-  greedyDecode: () => Promise.reject(new Error("no decoding here")),
-  runJob: () => Promise.reject(new Error("no jobs here")),
-};
-
 const seqs = (...values: number[]) => values.map((v) => Array(8).fill(v));
 
 Deno.test("membership: 404s, 422s naming the field, and results survive a restart", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap_membership_" });
   try {
     let store = await openStore({ dataDir: dir });
-    let app = createApp({ gpu: fakeGpu, store, engine: sumEngine, log: () => {} });
+    let app = createApp({ gpu: fakeGpu, store, engine: tokenSumEngine, log: () => {} });
     const post = (path: string, body: unknown) => call(app, "POST", path, body);
     const tokens = async (vocabSize: number, sequences: number[][]) => {
       const r = await post("/v1/datasets", { kind: "tokens", vocabSize, sequences });
@@ -161,7 +144,7 @@ Deno.test("membership: 404s, 422s naming the field, and results survive a restar
 
     await store.close();
     store = await openStore({ dataDir: dir });
-    app = createApp({ gpu: fakeGpu, store, engine: sumEngine, log: () => {} });
+    app = createApp({ gpu: fakeGpu, store, engine: tokenSumEngine, log: () => {} });
     const again = await call(app, "GET", `/v1/membership/${ok.json.id}`);
     assert.equal(again.status, 200);
     assert.deepEqual(again.json, ok.json);

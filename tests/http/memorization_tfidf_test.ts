@@ -2,25 +2,9 @@
 // sum of its tokens, so every number below is worked by hand.
 import assert from "node:assert/strict";
 import { call } from "./_service.ts";
-import { fakeGpu } from "./_probe.ts";
+import { fakeGpu, tokenSumEngine } from "./_probe.ts";
 import { createApp } from "../../routes/app.ts";
 import { openStore } from "../../lib/store/mod.ts";
-import type { Engine } from "../../lib/engine.ts";
-
-const sumEngine: Engine = {
-  gpu: fakeGpu,
-  checkFits: () => Promise.resolve(),
-  likelihood: (req) => {
-    const S = req.config.seqLen, n = req.tokens.length / S;
-    const bits = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      for (let t = 0; t < S; t++) bits[i] += req.tokens[i * S + t];
-    }
-    return Promise.resolve({ bits });
-  },
-  greedyDecode: () => Promise.reject(new Error("unused")),
-  runJob: () => Promise.reject(new Error("no jobs here")),
-};
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
 const fill = (...runs: [number, number][]) => runs.flatMap(([v, k]) => Array(k).fill(v));
@@ -43,7 +27,7 @@ Deno.test("memorization with tfidf: per-sample TF-IDF, Spearman and the most mem
   const dir = await Deno.makeTempDir({ prefix: "memcap_memorization_tfidf_" });
   const store = await openStore({ dataDir: dir });
   try {
-    const app = createApp({ gpu: fakeGpu, store, engine: sumEngine, log: () => {} });
+    const app = createApp({ gpu: fakeGpu, store, engine: tokenSumEngine, log: () => {} });
     const ds = await call(app, "POST", "/v1/datasets", {
       kind: "tokens",
       vocabSize: 16,
@@ -105,7 +89,7 @@ Deno.test("memorization with tfidf: nothing memorized leaves Spearman null", asy
   const dir = await Deno.makeTempDir({ prefix: "memcap_memorization_tfidf_" });
   const store = await openStore({ dataDir: dir });
   try {
-    const app = createApp({ gpu: fakeGpu, store, engine: sumEngine, log: () => {} });
+    const app = createApp({ gpu: fakeGpu, store, engine: tokenSumEngine, log: () => {} });
     // Sums ≥ 28 everywhere: unintended 0 for every sample, no ranking to correlate.
     const ds = await call(app, "POST", "/v1/datasets", {
       kind: "tokens",
