@@ -251,7 +251,7 @@ function report(ctx: StudyContext, rows: GridRow[], fits: Fits): string {
       ]),
     ),
     "",
-    ...againstPaper(rows, fits),
+    ...againstPaper(rows, fits, t, ctx.scale),
     "![capacity against parameters](alpha.svg)",
     "",
     "Extrapolated capacities marked *unbounded* come from curves that still grow like log t " +
@@ -322,7 +322,12 @@ function report(ctx: StudyContext, rows: GridRow[], fits: Fits): string {
 }
 
 /** What the figures say against the paper, written from the numbers, whichever way they fall. */
-function againstPaper(rows: GridRow[], fits: Fits): string[] {
+function againstPaper(
+  rows: GridRow[],
+  fits: Fits,
+  t: NonNullable<ReturnType<typeof trainingFor>>,
+  scale: Scale,
+): string[] {
   const f32 = fits.find((f) => f.precision === "fp32");
   const b16 = fits.find((f) => f.precision === "bf16");
   const out = ["### Against the paper", ""];
@@ -353,11 +358,17 @@ function againstPaper(rows: GridRow[], fits: Fits): string[] {
         "the paper: 3.51 vs 3.83, −8%).",
     );
   }
+  const params = rows.map((r) => r.parameters);
+  const sizes = `${int(Math.min(...params))}–${int(Math.max(...params))}`;
   out.push(
-    "- Why this scale sits lower than the paper: V = 64 and S = 16 instead of 2048 and 64, " +
-      "models of 1.5k–15k parameters (the paper's smallest has 80k), and an 8,000-step budget " +
-      "at batch 64 against the paper's up to 10^6 steps at batch 2048. Our PyTorch reference " +
-      "study on the same tiny shapes (PAPER.md) found α ≈ 2.6 after 30–40k steps.",
+    scale === "cpu"
+      ? "- Why this scale sits lower than the paper: V = 64 and S = 16 instead of 2048 and 64, " +
+        `models of ${sizes} parameters (the paper's smallest has 80k), and a ` +
+        `${int(t.maxSteps!)}-step budget at batch ${t.batchSize} against the paper's up to ` +
+        "10^6 steps at batch 2048. Our PyTorch reference study on the same tiny shapes " +
+        "(PAPER.md) found α ≈ 2.6 after 30–40k steps."
+      : `- Budget: at most ${int(t.maxSteps!)} steps at batch ${t.batchSize}, against the ` +
+        "paper's up to 10^6 steps at batch 2048; models of " + `${sizes} parameters.`,
     "",
   );
   return out;
