@@ -26,6 +26,8 @@ import {
   planShared,
   type SharedConfig,
   SOFTWARE_TUNING,
+  type Strides,
+  stridesOf,
 } from "../gpu/matmul_codegen.ts";
 
 export interface BenchCase {
@@ -141,22 +143,6 @@ export function randomCases(count: number, seed: number): BenchCase[] {
   return out;
 }
 
-interface Strides {
-  a: number;
-  b: number;
-  bias: number;
-  c: number;
-}
-
-function strides(s: MatmulShape): Strides {
-  return {
-    a: s.strideA ?? s.M * s.K,
-    b: s.strideB ?? s.K * s.N,
-    bias: s.strideBias ?? s.N,
-    c: s.strideC ?? s.M * s.N,
-  };
-}
-
 function randomArray(n: number, seed: number): Float32Array<ArrayBuffer> {
   // xorshift32, uniform in [-1, 1)
   let x = (seed * 2654435761) >>> 0 || 1;
@@ -268,7 +254,7 @@ type Planner = (s: MatmulShape) => MatmulPlan;
 
 function prepare(device: GPUDevice, bc: BenchCase, planner: Planner): Prepared {
   const s = bc.shape;
-  const st = strides(s);
+  const st = stridesOf(s);
   const plan = planner(s);
   const module = device.createShaderModule({ code: plan.code, label: bc.name });
   const pipeline = device.createComputePipeline({
@@ -339,7 +325,7 @@ async function readBack(device: GPUDevice, src: GPUBuffer, floats: number) {
 async function check(device: GPUDevice, bc: BenchCase, p: Prepared): Promise<number> {
   dispatch(device, p, bc.fleet, 1);
   const got = await readBack(device, p.c, p.cFloats);
-  const s = bc.shape, st = strides(s);
+  const s = bc.shape, st = stridesOf(s);
   let maxDiff = 0, maxRef = 0;
   const written = new Uint8Array(p.cFloats);
   for (let z = 0; z < bc.fleet; z++) {

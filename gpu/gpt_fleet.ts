@@ -512,7 +512,6 @@ export class GptFleet {
         ], Math.ceil(C / vw.W / LN_GRAD_COLS) * WG),
       ];
     };
-    // One workgroup (WG threads) per vector column.
     // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut
     // (db written by the dW matmul, see matmul_codegen's colSums).
     // geluInput: the layer's input is gelu(input) (the MLP projection): dW

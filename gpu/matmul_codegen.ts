@@ -108,19 +108,22 @@ export const HARDWARE_TUNING: MatmulTuning = {
   variant: "generic",
 };
 
-interface Strides {
+/** Per-model strides in elements of every binding (the dense sizes by default). */
+export interface Strides {
   a: number;
   b: number;
   bias: number;
   c: number;
+  colSums: number;
 }
 
-function stridesOf(s: MatmulShape): Strides {
+export function stridesOf(s: MatmulShape): Strides {
   return {
     a: s.strideA ?? s.M * s.K,
     b: s.strideB ?? s.K * s.N,
     bias: s.strideBias ?? s.N,
     c: s.strideC ?? s.M * s.N,
+    colSums: s.strideColSums ?? s.N,
   };
 }
 
@@ -407,22 +410,21 @@ export function planShared(
     for (let kk = 0; kk < n; kk++) bVal.push([]);
     const at = (p: string, off: number) => (off === 0 ? p : `${p} + ${off}u`);
     const load = (name: string, vec: boolean, expr: string) =>
-      loads.push({
-        name,
-        type: vec ? "vec4<f32>" : "f32",
-        expr: s.geluA && expr.startsWith("A[") ? `gelu${vec ? 4 : 1}(${expr})` : expr,
-      });
+      loads.push({ name, type: vec ? "vec4<f32>" : "f32", expr });
+    // op(A) elements pass through gelu as they are loaded (geluA).
+    const loadA = (name: string, vec: boolean, expr: string) =>
+      load(name, vec, s.geluA ? `gelu${vec ? 4 : 1}(${expr})` : expr);
     const g = n >= 4 ? 4 : 1;
     for (let kk0 = 0; kk0 < n; kk0 += g) {
       // op(A) rows m0+i.
       if (!transA) {
         for (let i = 0; i < rm; i++) {
           if (g === 4 && vecA) {
-            load(`a${tag}_${kk0}_${i}`, true, `A[${at(pa, i * (K / 4) + kk0 / 4)}]`);
+            loadA(`a${tag}_${kk0}_${i}`, true, `A[${at(pa, i * (K / 4) + kk0 / 4)}]`);
             for (let c = 0; c < 4; c++) aVal[i][kk0 + c] = `a${tag}_${kk0}_${i}.${COMP[c]}`;
           } else {
             for (let kk = kk0; kk < kk0 + g; kk++) {
-              load(`a${tag}_${kk}_${i}`, false, `A[${at(pa, i * K + kk)}]`);
+              loadA(`a${tag}_${kk}_${i}`, false, `A[${at(pa, i * K + kk)}]`);
               aVal[i][kk] = `a${tag}_${kk}_${i}`;
             }
           }
@@ -431,12 +433,12 @@ export function planShared(
         for (let kk = kk0; kk < kk0 + g; kk++) {
           if (vecA) {
             for (let i4 = 0; i4 < rm / 4; i4++) {
-              load(`a${tag}_${kk}_${i4}`, true, `A[${at(pa, kk * (M / 4) + i4)}]`);
+              loadA(`a${tag}_${kk}_${i4}`, true, `A[${at(pa, kk * (M / 4) + i4)}]`);
               for (let c = 0; c < 4; c++) aVal[i4 * 4 + c][kk] = `a${tag}_${kk}_${i4}.${COMP[c]}`;
             }
           } else {
             for (let i = 0; i < rm; i++) {
-              load(`a${tag}_${kk}_${i}`, false, `A[${at(pa, kk * M + i)}]`);
+              loadA(`a${tag}_${kk}_${i}`, false, `A[${at(pa, kk * M + i)}]`);
               aVal[i][kk] = `a${tag}_${kk}_${i}`;
             }
           }
@@ -577,11 +579,10 @@ export function planShared(
   if (s.colSums) {
     // Every lane summed its columns over all k; the lanes of the first row
     // block store them (clamped duplicates store the same values).
-    const cs = s.strideColSums ?? N;
     L.push(`  if (m0 == 0u) {`);
     for (let j = 0; j < rn; j++) {
       const v = vecAcc ? `cs_${Math.floor(j / 4)}.${COMP[j % 4]}` : `cs_${j}`;
-      L.push(`    colSums[z * ${cs}u + n0 + ${j}u] = ${v};`);
+      L.push(`    colSums[z * ${st.colSums}u + n0 + ${j}u] = ${v};`);
     }
     L.push(`  }`);
   }
@@ -740,7 +741,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   if (s.colSums) {
     L.push(`  if (m0 == 0u) {`);
     for (let j = 0; j < rn; j++) {
-      L.push(`    colSums[z * ${s.strideColSums ?? N}u + n0 + ${j}u] = cs_${j};`);
+      L.push(`    colSums[z * ${st.colSums}u + n0 + ${j}u] = cs_${j};`);
     }
     L.push(`  }`);
   }
