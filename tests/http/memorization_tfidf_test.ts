@@ -1,10 +1,8 @@
 // POST /v1/memorization with `tfidf: true`, on a fake engine whose NLL of a sequence is the
 // sum of its tokens, so every number below is worked by hand.
 import assert from "node:assert/strict";
-import { call } from "./_service.ts";
-import { fakeGpu, tokenSumEngine } from "./_probe.ts";
-import { createApp } from "../../routes/app.ts";
-import { openStore } from "../../lib/store/mod.ts";
+import { call, withService } from "./_service.ts";
+import { tokenSumEngine } from "./_probe.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
 const fill = (...runs: [number, number][]) => runs.flatMap(([v, k]) => Array(k).fill(v));
@@ -23,11 +21,8 @@ const fill = (...runs: [number, number][]) => runs.flatMap(([v, k]) => Array(k).
 // Σdy² = 10, ρ = -7.5/√75 = -√0.75.
 const SAMPLES = [fill([0, 8]), fill([0, 4], [1, 4]), fill([1, 8]), fill([3, 8]), fill([5, 8])];
 
-Deno.test("memorization with tfidf: per-sample TF-IDF, Spearman and the most memorized", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "memcap_memorization_tfidf_" });
-  const store = await openStore({ dataDir: dir });
-  try {
-    const app = createApp({ gpu: fakeGpu, store, engine: tokenSumEngine, log: () => {} });
+Deno.test("memorization with tfidf: per-sample TF-IDF, Spearman and the most memorized", () =>
+  withService(async ({ app }) => {
     const ds = await call(app, "POST", "/v1/datasets", {
       kind: "tokens",
       vocabSize: 16,
@@ -79,17 +74,10 @@ Deno.test("memorization with tfidf: per-sample TF-IDF, Spearman and the most mem
     const bad = await call(app, "POST", "/v1/memorization", { ...body, tfidf: "yes" });
     assert.equal(bad.status, 422);
     assert.match(bad.json.error.message, /body\.tfidf/);
-  } finally {
-    await store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }, () => tokenSumEngine));
 
-Deno.test("memorization with tfidf: nothing memorized leaves Spearman null", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "memcap_memorization_tfidf_" });
-  const store = await openStore({ dataDir: dir });
-  try {
-    const app = createApp({ gpu: fakeGpu, store, engine: tokenSumEngine, log: () => {} });
+Deno.test("memorization with tfidf: nothing memorized leaves Spearman null", () =>
+  withService(async ({ app }) => {
     // Sums ≥ 28 everywhere: unintended 0 for every sample, no ranking to correlate.
     const ds = await call(app, "POST", "/v1/datasets", {
       kind: "tokens",
@@ -106,8 +94,4 @@ Deno.test("memorization with tfidf: nothing memorized leaves Spearman null", asy
     assert.equal(r.json.spearmanTfidfUnintended, null);
     assert.equal(r.json.topMemorized.length, 3);
     assert.equal(r.json.perSample.tfidf.length, 3);
-  } finally {
-    await store.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }, () => tokenSumEngine));
