@@ -18,20 +18,17 @@ await Deno.mkdir(config.dataDir, { recursive: true });
 
 const store = await openStore({ dataDir: config.dataDir });
 const jobs = new JobQueue(store, { maxQueued: config.maxQueued });
-// The GPU engine runs in a supervised child process: see gpu/engine_process.ts.
+const metrics = new Metrics();
+metrics.addGauge(jobsGauge(store));
+// The GPU engine runs in a supervised child process: see gpu/engine_process.ts. It counts
+// its restarts into memcap_engine_restarts_total.
 const engineProcess = new EngineProcess({
   log: (m) => console.warn(m),
   memoryBudgetBytes: config.gpuMemoryBytes,
+  metrics,
 });
-const metrics = new Metrics();
 const engine = meteredEngine(engineProcess, metrics);
 registerEngineJobs(engine, jobs);
-metrics.addGauge(jobsGauge(store));
-metrics.addGauge({
-  name: "memcap_engine_restarts",
-  help: "Times the GPU engine process ended unexpectedly since the service started.",
-  read: () => Promise.resolve([{ labels: {}, value: engineProcess.crashes }]),
-});
 
 const app = createApp({
   gpu: () => engine.gpu(),
@@ -72,7 +69,8 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`${signal}: shutting down`);
-  // Running jobs go back to the queue and resume from their checkpoint at the next start.
+  // From here new jobs are refused (503 shutting_down) while the server still answers;
+  // running jobs checkpoint, go back to the queue and resume at the next start.
   await jobs.stop();
   await server.shutdown();
   await engineProcess.close();

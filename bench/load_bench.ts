@@ -4,6 +4,8 @@
 // request in flight at the end may finish within its time limit. Prints one line per
 // endpoint and a total:
 //   memcap load-<endpoint>: p50 <x> ms, p99 <y> ms, <n> requests, <e> errors
+// and then fails (an exception: a non-zero exit) if any request errored, so that a script or
+// CI job running it notices.
 import { startMain } from "../tests/http/_main_process.ts";
 
 const REFERENCE = { vocabSize: 2048, seqLen: 64, layers: 2, dModel: 64, heads: 4 };
@@ -60,6 +62,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
   const nSeq = options.sequencesPerRequest ?? 4;
   const timeoutMs = options.requestTimeoutMs ?? 120_000;
 
+  let errors = 0;
   const benchStarted = performance.now();
   const dir = await Deno.makeTempDir({ prefix: "memcap-load-" });
   const main = await startMain(dir, { HOST: "127.0.0.1" });
@@ -141,6 +144,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
       errors: ENDPOINTS.reduce((s, e) => s + tallies[e].errors, 0),
     };
     const n = total.ms.length + total.errors;
+    errors = total.errors;
     console.log(
       `${line("total", total)}, ${(n / seconds).toFixed(0)} requests/s from ${clients} ` +
         `clients over ${seconds} s (the last request in flight ended at ${elapsed.toFixed(1)} s)`,
@@ -169,6 +173,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
       } s`,
     );
   }
+  if (errors > 0) throw new Error(`load bench: ${errors} requests failed (see above)`);
 }
 
 if (import.meta.main) await loadBench();

@@ -11,6 +11,13 @@ import type { ModelWeightsPatch } from "../lib/models/models.ts";
 console.log = console.error; // stdout is the frame channel
 console.info = console.error;
 
+// Ctrl-C in a terminal and systemd's stop send SIGINT/SIGTERM to the whole process group,
+// this process included. Dying on it would lose the running job's shutdown checkpoint, which
+// the service asks for (an "abort" call) and waits for before it lets this process go. So the
+// service alone coordinates shutdown: it ends this process by closing its stdin (see below and
+// EngineProcess.close), and SIGKILL still works.
+for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => {});
+
 const engine = new GpuEngine(getGpu, {
   memoryBudgetBytes: Number(Deno.env.get("MEMCAP_GPU_MEMORY_BYTES")) || undefined,
 });
@@ -68,4 +75,7 @@ peer
     setTimeout(() => Deno.exit(70), 10);
   });
 
+// stdin ends when the service closes it or dies (even by kill -9): then nothing is left to
+// serve or report to, so exit at once rather than finish work no one will read.
 await peer.done;
+Deno.exit(0);

@@ -16,6 +16,7 @@ import type {
 } from "../lib/engine.ts";
 import type { GpuSummary } from "../lib/http/deps.ts";
 import { JobFailure } from "../lib/jobs/queue.ts";
+import type { Metrics } from "../lib/metrics.ts";
 import { Peer, PeerClosedError } from "../lib/rpc/peer.ts";
 import { checkFleetFits } from "./memory_plan.ts";
 
@@ -33,11 +34,18 @@ export interface EngineProcessOptions {
   /** Times a job is restarted from its checkpoint after an engine crash (default 2). */
   jobRetries?: number;
   memoryBudgetBytes?: number;
+  /** Counts each unexpected end of the engine process (the next call restarts it). */
+  metrics?: Pick<Metrics, "engineRestarts">;
   log?: (message: string) => void;
 }
 
+/** How long close() waits for the engine process to exit before it kills it. */
+const CLOSE_GRACE_MS = 5000;
+
 interface Child {
   process: Deno.ChildProcess;
+  /** The child's stdin: closing it tells the child to exit (it ignores SIGINT/SIGTERM). */
+  stdin: WritableStreamDefaultWriter<Uint8Array>;
   peer: Peer;
   /** Resolves with a description of how the process ended. */
   ended: Promise<string>;
@@ -76,18 +84,20 @@ export class EngineProcess implements Engine {
       stderr: "inherit",
     });
     const process = cmd.spawn();
-    const peer = new Peer(process.stdout, process.stdin.getWriter());
+    const stdin = process.stdin.getWriter();
+    const peer = new Peer(process.stdout, stdin);
     this.serveHost(peer);
     const ended = process.status.then((s) =>
       s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`
     );
-    const child: Child = { process, peer, ended };
+    const child: Child = { process, stdin, peer, ended };
     this.child = child;
     ended.then((how) => {
       peer.close(how);
       if (this.child === child) this.child = null;
       if (!this.closing) {
         this.crashes++;
+        this.options.metrics?.engineRestarts.inc();
         this.options.log?.(`engine process ${how}; the next call starts a new one`);
       }
     });
@@ -191,15 +201,33 @@ export class EngineProcess implements Engine {
     await this.call("crash");
   }
 
+  /**
+   * Ends the engine process: closes its stdin, which it takes as the word to exit (it
+   * ignores SIGINT/SIGTERM so that a signal to the whole process group cannot cut a
+   * shutdown checkpoint short), and kills it if it has not exited after a grace period.
+   */
   async close(): Promise<void> {
     this.closing = true;
     const child = this.child;
     if (!child) return;
+    // Not awaited: a write stuck on a busy child must not hold close() past the grace period.
+    child.stdin.close().catch(() => {}); // already closed if the process is gone
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const graceOver = new Promise<"kill">((resolve) => {
+      timer = setTimeout(() => resolve("kill"), CLOSE_GRACE_MS);
+    });
     try {
-      child.process.kill("SIGTERM");
-    } catch {
-      // already gone
+      if (await Promise.race([child.ended, graceOver]) === "kill") {
+        this.options.log?.(`engine process did not exit within ${CLOSE_GRACE_MS} ms; killing it`);
+        try {
+          child.process.kill("SIGKILL");
+        } catch {
+          // it exited meanwhile
+        }
+        await child.ended;
+      }
+    } finally {
+      clearTimeout(timer);
     }
-    await child.ended;
   }
 }

@@ -5,6 +5,12 @@ import { z } from "zod";
 
 const emptyToUndefined = (v: unknown) => (v === "" ? undefined : v);
 
+/**
+ * What Hono's bearer auth accepts after "Bearer " (RFC 6750's token68). A token with any
+ * other character could never be sent: every request would get 400, locking everyone out.
+ */
+export const TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+
 export const ConfigEnv = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(8787))
     .meta({ description: "Listen port (0 picks a free one)." }),
@@ -12,7 +18,13 @@ export const ConfigEnv = z.object({
     .meta({ description: "Listen address." }),
   MEMCAP_DATA: z.preprocess(emptyToUndefined, z.string().min(1).default("./data"))
     .meta({ description: "Store and artifacts folder." }),
-  MEMCAP_TOKEN: z.preprocess(emptyToUndefined, z.string().min(1).optional())
+  MEMCAP_TOKEN: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(TOKEN_PATTERN, {
+      message: "may hold only letters, digits and . _ ~ + / - (then optional trailing =), " +
+        "as a bearer token must; no spaces or other characters",
+    }).optional(),
+  )
     .meta({ description: "Bearer token required on /v1/* (except health) when set." }),
   MEMCAP_MAX_BODY_MB: z.preprocess(emptyToUndefined, z.coerce.number().positive().default(64))
     .meta({ description: "Default request body limit in MiB." }),

@@ -84,7 +84,7 @@ export class Metrics {
   );
   readonly engineRestarts = new Counter(
     "memcap_engine_restarts_total",
-    "Times the GPU engine process ended unexpectedly.",
+    "Times the GPU engine process ended unexpectedly (each is followed by a restart).",
   );
   private gauges: Gauge[] = [];
 

@@ -2,7 +2,7 @@
 // tests call `app.request(...)`. To add a resource, write `routes/<name>.ts` exporting
 // `<name>Router(deps): ApiRouter` and list it in `resourceRouters` below.
 
-import { Hono, type MiddlewareHandler } from "hono";
+import { type ErrorHandler, Hono, type MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import type { OpenAPIObject } from "openapi3-ts/oas31";
 import { healthRouter } from "./health.ts";
@@ -18,6 +18,7 @@ import { membershipRouter } from "./membership.ts";
 import { extractionRouter } from "./extraction.ts";
 import { predictRouter } from "./predict.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
+import { ShuttingDownError } from "../lib/jobs/queue.ts";
 import { ApiError, createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
 import { buildOpenApiDocument } from "../lib/http/openapi.ts";
 import type { ApiRouter, AppEnv, RouteSpec } from "../lib/http/route.ts";
@@ -53,6 +54,30 @@ function resourceRouters(deps: AppDeps): ApiRouter[] {
   return routers;
 }
 
+/**
+ * Errors by which a request fails through no fault of its own, as 503s that say why, so a
+ * client can tell "retry later" from a bug (a bare 500). The engine's errors are matched by
+ * name because routes do not import gpu/: EngineCrashedError (gpu/engine_process.ts: the
+ * engine process died under the call; the next call starts a new one) and NoGpuError
+ * (gpu/device.ts: no WebGPU adapter; across the process boundary it arrives as a
+ * RemoteError of that name).
+ */
+function unavailable(err: unknown): ApiError | null {
+  if (err instanceof ShuttingDownError) return new ApiError(503, err.code, err.message);
+  if (!(err instanceof Error)) return null;
+  if (err.name === "EngineCrashedError") {
+    return new ApiError(503, "engine_crashed", `${err.message}; it restarts, retry the request`);
+  }
+  if (err.name === "NoGpuError") return new ApiError(503, "gpu_unavailable", err.message);
+  return null;
+}
+
+/** The shared error handler, with the 503s above mapped first. */
+function errorHandler(deps: AppDeps): ErrorHandler {
+  const handle = createErrorHandler({ log: deps.log });
+  return (err, c) => handle(unavailable(err) ?? err, c);
+}
+
 const API_DESCRIPTION =
   "memcap measures how much a language model memorizes: it trains small GPT-style " +
   "transformers on the GPU (WebGPU), evaluates likelihoods, and reports memorization and " +
@@ -75,7 +100,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
   for (const r of routers) routes.push(...r.routes);
 
   const app = new Hono<AppEnv>();
-  app.onError(createErrorHandler({ log: deps.log }));
+  app.onError(errorHandler(deps));
   app.notFound(notFoundHandler);
 
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;

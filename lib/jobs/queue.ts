@@ -137,6 +137,18 @@ export class QueueFullError extends Error {
   }
 }
 
+/**
+ * Thrown by enqueue once stop() was called: the service is shutting down and would only
+ * leave the job queued until its next start (the route answers 503; the client retries).
+ */
+export class ShuttingDownError extends Error {
+  readonly code = "shutting_down";
+  constructor() {
+    super("the service is shutting down and takes no new jobs; retry once it is back");
+    this.name = "ShuttingDownError";
+  }
+}
+
 /** Abort reason when a job is cancelled. */
 export class JobCancelledError extends Error {
   readonly code = "cancelled";
@@ -254,11 +266,12 @@ export class JobQueue {
    * next start(). Call before closing the store.
    */
   async stop(): Promise<void> {
-    if (!this.started || this.stopping) {
+    if (this.stopping) {
       await this.loopDone;
       return;
     }
-    this.stopping = true;
+    this.stopping = true; // enqueue refuses from here on
+    if (!this.started) return;
     this.wake();
     for (const r of this.running.values()) {
       if (!r.controller.signal.aborted) r.controller.abort(new JobInterruptedError());
@@ -270,7 +283,8 @@ export class JobQueue {
   /**
    * Persists a new job as `queued` and wakes the worker. `refs` are the ids
    * of records the job uses (model, dataset): a delete of those answers 409
-   * while the job is active (see activeJobsUsing). Throws QueueFullError.
+   * while the job is active (see activeJobsUsing). Throws QueueFullError, or
+   * ShuttingDownError once stop() was called.
    */
   enqueue<I>(
     collection: JobCollection,
@@ -284,6 +298,8 @@ export class JobQueue {
     // Serialise enqueues in this process so the max-queue check and the
     // create cannot interleave.
     const p = this.enqueueChain.then(async () => {
+      // Checked in the chain, so an enqueue waiting behind others sees a stop() meanwhile.
+      if (this.stopping) throw new ShuttingDownError();
       const queued = await this.countStatus("queued");
       if (queued >= this.maxQueued) throw new QueueFullError(queued, this.maxQueued);
       const body: JobBody<I> = {

@@ -1,5 +1,8 @@
 // Runs main.ts as its own process, as `deno task start` would, on a free
-// port with its own data folder; tests stop it with a signal.
+// port with its own data folder; tests stop it with a signal. With
+// `ownGroup`, main.ts leads a process group of its own (setsid) and signals go
+// to the whole group, its engine child included, as Ctrl-C in a terminal or
+// systemd's stop send them.
 import { fileURLToPath } from "node:url";
 import { readLines } from "../../lib/experiments/service.ts";
 
@@ -7,18 +10,34 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 export interface MainProcess {
   url: string;
+  pid: number;
   out: string[];
   err: string[];
-  /** Sends `signal` and waits for the exit; returns the exit code. */
+  /**
+   * Sends `signal` (to the whole group with `ownGroup`) and waits for the exit; returns
+   * the exit code.
+   */
   stop(signal?: Deno.Signal): Promise<number>;
+  /** The first stdout line matching `pattern`, once printed (lines after "listening" come later). */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+export interface StartOptions {
+  /** Start main.ts as the leader of a new process group (needs util-linux's setsid). */
+  ownGroup?: boolean;
 }
 
 export async function startMain(
   dataDir: string,
   env: Record<string, string> = {},
+  options: StartOptions = {},
 ): Promise<MainProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "main.ts"],
+  const deno = [Deno.execPath(), "run", "-A", "main.ts"];
+  // setsid execs deno in place (a spawned child is no group leader), so the pid is main.ts's
+  // and also the group id.
+  const [cmd, ...args] = options.ownGroup ? ["setsid", ...deno] : deno;
+  const child = new Deno.Command(cmd, {
+    args,
     cwd: ROOT,
     env: { PORT: "0", HOST: "127.0.0.1", MEMCAP_DATA: dataDir, MEMCAP_TOKEN: "", ...env },
     stdin: "null",
@@ -40,7 +59,14 @@ export async function startMain(
   const exited = child.status;
   let stopped = false;
   const stop = async (signal: Deno.Signal = "SIGTERM") => {
-    if (!stopped) {
+    if (options.ownGroup) {
+      // Every time: after main.ts exits, a member left behind (its engine child) still gets it.
+      try {
+        Deno.kill(-child.pid, signal);
+      } catch {
+        // the group is gone
+      }
+    } else if (!stopped) {
       stopped = true;
       try {
         child.kill(signal);
@@ -51,6 +77,14 @@ export async function startMain(
     const status = await exited;
     await reading.catch(() => {});
     return status.code;
+  };
+  const waitForLine = async (pattern: RegExp, timeoutMs = 10_000) => {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline;) {
+      const line = out.find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no line matching ${pattern} within ${timeoutMs} ms:\n${out.join("\n")}`);
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -66,7 +100,7 @@ export async function startMain(
         );
       }),
     ]);
-    return { url, out, err, stop };
+    return { url, pid: child.pid, out, err, stop, waitForLine };
   } catch (e) {
     await stop("SIGKILL");
     throw e;

@@ -1,12 +1,16 @@
 // The whole service in-process for API tests: a real store in a temporary
 // folder, a started job queue, the GPU engine (software adapter in CI) and
-// the app. Everything is closed and removed afterwards.
+// the app, wired as main.ts wires them (metrics and /metrics, a request
+// timeout). Everything is closed and removed afterwards.
 import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import type { Engine } from "../../lib/engine.ts";
 import { registerEngineJobs } from "../../lib/jobs/engine_jobs.ts";
 import { createApp } from "../../routes/app.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
+import { jobsGauge } from "../../lib/jobs/metrics.ts";
+import { Metrics } from "../../lib/metrics.ts";
+import { meteredEngine } from "../../lib/metered_engine.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Store } from "../../lib/store/store.ts";
 
@@ -16,23 +20,45 @@ export interface Service<E extends Engine = GpuEngine> {
   app: App;
   store: Store;
   jobs: JobQueue;
+  /** The engine itself (test hooks such as injectCrash); the app sees it metered. */
   engine: E;
+  metrics: Metrics;
 }
 
-/** The service with the in-process engine, or with `engine` (e.g. an EngineProcess). */
+/**
+ * Generous: only a hung request should hit it (a 504 is a 5xx, which the fuzz test counts
+ * as a failure), yet the middleware runs on every request as in main.ts.
+ */
+const REQUEST_TIMEOUT_MS = 120_000;
+
+/**
+ * The service with the in-process engine, or with `makeEngine`'s (e.g. an EngineProcess,
+ * which may count its restarts into `metrics`).
+ */
 export async function withService<E extends Engine = GpuEngine>(
   fn: (s: Service<E>) => Promise<void>,
-  makeEngine: () => E = () => new GpuEngine(getGpu) as unknown as E,
+  makeEngine: (metrics: Metrics) => E = () => new GpuEngine(getGpu) as unknown as E,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "memcap_service_" });
   const store = await openStore({ dataDir: dir });
   const jobs = new JobQueue(store, { pollMs: 100 });
-  const engine = makeEngine();
-  registerEngineJobs(engine, jobs);
+  const metrics = new Metrics();
+  metrics.addGauge(jobsGauge(store));
+  const engine = makeEngine(metrics);
+  const metered = meteredEngine(engine, metrics);
+  registerEngineJobs(metered, jobs);
   await jobs.start();
   try {
-    const app = createApp({ gpu: () => engine.gpu(), store, jobs, engine, log: () => {} });
-    await fn({ app, store, jobs, engine });
+    const app = createApp({
+      gpu: () => metered.gpu(),
+      store,
+      jobs,
+      engine: metered,
+      metrics,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      log: () => {},
+    });
+    await fn({ app, store, jobs, engine, metrics });
   } finally {
     await jobs.stop();
     await (engine as { close?: () => Promise<void> }).close?.();

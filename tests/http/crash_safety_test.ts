@@ -1,7 +1,8 @@
 // Crash safety: main.ts as its own process is killed with SIGKILL in the middle of a training
 // run while clients keep creating records. Started again on the same data folder, it has every
 // record it acknowledged (datasets with their tokens, models with downloadable weights, the
-// run), no temporary or orphaned files, and the run resumes from its checkpoint and succeeds.
+// run, a finished capacity sweep), no temporary or orphaned files, and the run resumes from its
+// checkpoint and succeeds.
 // The engine child process ends on its own when its parent dies: none is left behind.
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
@@ -216,6 +217,28 @@ Deno.test({
       }
       const initialWeights = await sha256(await bytesOf(url, `/v1/models/${trained}/weights`));
 
+      // A capacity sweep of one tiny model, finished before the run starts (one job at a time).
+      const sweep = await api(url, "POST", "/v1/capacity", {
+        config: CONFIG,
+        datasetSizes: [2],
+        seeds: [0],
+        training: {
+          batchSize: 2,
+          maxSteps: 2,
+          evalEvery: 1,
+          schedule: { kind: "constant", warmupSteps: 0 },
+          saturation: { minSteps: 0 },
+        },
+        maxFleetSize: 1,
+      });
+      assert.equal(sweep.status, 202, JSON.stringify(sweep.json));
+      const sweepId = sweep.json.id as string;
+      const sweepDone = await waitUntil("the sweep to end", async () => {
+        const r = (await api(url, "GET", `/v1/capacity/${sweepId}`)).json;
+        return ["queued", "running"].includes(r.status) ? undefined : r;
+      }, 60_000);
+      assert.equal(sweepDone.status, "succeeded", JSON.stringify(sweepDone.error));
+
       const run = await api(url, "POST", "/v1/runs", {
         modelId: trained,
         datasetId: ds.json.id,
@@ -298,8 +321,15 @@ Deno.test({
         await sha256(await bytesOf(url2, `/v1/models/${untouched}/weights`)),
       );
 
+      // The sweep is there as it finished, its plot drawn from its stored points.
+      assert.deepEqual((await api(url2, "GET", `/v1/capacity/${sweepId}`)).json, sweepDone);
+      const plot = new TextDecoder().decode(
+        await bytesOf(url2, `/v1/capacity/${sweepId}/plot.svg`),
+      );
+      assert.match(plot, /^<svg|<\?xml/);
+
       // Lists hold only whole records: each listed one reads back (nothing half-written).
-      for (const collection of ["datasets", "models", "runs"]) {
+      for (const collection of ["datasets", "models", "runs", "capacity"]) {
         const listed = await listAll(url2, collection);
         for (const id of listed) {
           assert.equal((await api(url2, "GET", `/v1/${collection}/${id}`)).status, 200, id);
@@ -308,7 +338,9 @@ Deno.test({
           ? acked.datasets
           : collection === "models"
           ? acked.models
-          : new Map([[runId, null]]);
+          : collection === "runs"
+          ? new Map([[runId, null]])
+          : new Map([[sweepId, null]]);
         for (const id of ackedIds.keys()) assert.ok(listed.includes(id), `${id} not listed`);
       }
 

@@ -825,13 +825,14 @@ const authHeaderArb: fc.Arbitrary<string | null> = fc.oneof(
 Deno.test({
   name: "fuzz: with MEMCAP_TOKEN and a small body limit, bad tokens get 401 and big bodies 413",
   fn: async () => {
-    await withService(async ({ app: open, store, jobs, engine }) => {
+    await withService(async ({ app: open, store, jobs, engine, metrics }) => {
       const fx = await makeFixtures(open);
       const app = createApp({
         gpu: () => engine.gpu(),
         store,
         jobs,
         engine,
+        metrics, // so /metrics is fuzzed behind the token too
         token: TOKEN,
         maxBodyBytes: 4096,
         log: () => {},
@@ -867,7 +868,7 @@ Deno.test({
             const bad = violation(req, out);
             if (bad) throw new Error(bad + where);
             const path = req.url.split("?")[0];
-            const isPublic = !path.startsWith("/v1/") ||
+            const isPublic = (!path.startsWith("/v1/") && path !== "/metrics") ||
               (path === "/v1/health" && (req.method === "GET" || req.method === "HEAD"));
             if (!isPublic && (auth === null || !auth.includes(TOKEN))) {
               // Hono's bearer auth: 401 without or with a wrong token, 400 for a header that

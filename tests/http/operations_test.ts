@@ -1,14 +1,18 @@
-// What an operator relies on: the bind/auth policy, /metrics, the queue cap.
+// What an operator relies on: the bind/auth policy, /metrics, the queue cap, 503s that say
+// why when the service is shutting down or the engine cannot serve.
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/app.ts";
+import { EngineCrashedError, EngineProcess } from "../../gpu/engine_process.ts";
 import { isLoopback, loadConfig } from "../../lib/config.ts";
 import type { Engine } from "../../lib/engine.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
+import { RemoteError } from "../../lib/rpc/peer.ts";
 import { Metrics } from "../../lib/metrics.ts";
 import { jobsGauge } from "../../lib/jobs/metrics.ts";
 import { meteredEngine } from "../../lib/metered_engine.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { fakeGpu } from "./_probe.ts";
+import { call, withService } from "./_service.ts";
 
 Deno.test("without a token only loopback is served, unless explicitly allowed", () => {
   assert.ok(isLoopback("127.0.0.1") && isLoopback("localhost") && isLoopback("[::1]"));
@@ -20,6 +24,22 @@ Deno.test("without a token only loopback is served, unless explicitly allowed", 
   assert.throws(() => loadConfig({ MEMCAP_GPU_MEMORY_MB: "-3" }), /MEMCAP_GPU_MEMORY_MB/);
 });
 
+Deno.test("a MEMCAP_TOKEN no bearer header can carry stops the start with the allowed set", () => {
+  // Hono's bearer auth takes [A-Za-z0-9._~+/-]+=* only; anything else would lock everyone out.
+  for (const bad of ["two words", "pässwörd", "a=b", "tok,en", "x\ty", '"quoted"', "=="]) {
+    assert.throws(
+      () => loadConfig({ MEMCAP_TOKEN: bad }),
+      (e: Error) =>
+        /MEMCAP_TOKEN/.test(e.message) && /\. _ ~ \+ \/ -/.test(e.message) &&
+        !e.message.includes(bad), // the message names the rule, never the secret
+      bad,
+    );
+  }
+  for (const good of ["s3cret", "A-Z_a.z~0+9/x", "dG9rZW4=", "abc=="]) {
+    assert.equal(loadConfig({ MEMCAP_TOKEN: good }).token, good);
+  }
+});
+
 const engine: Engine = {
   gpu: fakeGpu,
   checkFits: () => Promise.resolve(),
@@ -29,7 +49,7 @@ const engine: Engine = {
 };
 
 async function withParts(
-  fn: (t: { app: ReturnType<typeof createApp>; metrics: Metrics }) => Promise<void>,
+  fn: (t: { app: ReturnType<typeof createApp>; metrics: Metrics; jobs: JobQueue }) => Promise<void>,
   opts: { token?: string; maxQueued?: number; engine?: Engine; requestTimeoutMs?: number } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "memcap_ops_" });
@@ -48,12 +68,34 @@ async function withParts(
       token: opts.token,
       log: () => {},
     });
-    await fn({ app, metrics });
+    await fn({ app, metrics, jobs });
   } finally {
     await store.close();
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** A dataset and a model of 16 tokens x 8 positions, through the API. */
+async function tinyRecords(app: ReturnType<typeof createApp>) {
+  const ds = await (await app.request(
+    "/v1/datasets",
+    json({ kind: "uniform", vocabSize: 16, seqLen: 8, count: 4, seed: 1 }),
+  )).json();
+  const model = await (await app.request(
+    "/v1/models",
+    json({ config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 } }),
+  )).json();
+  return { ds, model };
+}
+
+/** A sweep's training that passes validation with 2 steps. */
+const TINY_TRAINING = {
+  batchSize: 2,
+  maxSteps: 2,
+  evalEvery: 1,
+  schedule: { kind: "constant", warmupSteps: 0 },
+  saturation: { minSteps: 0 },
+};
 
 const json = (body: unknown, token?: string) => ({
   method: "POST",
@@ -166,4 +208,123 @@ Deno.test("a request that runs too long answers 504 with the JSON error shape", 
     assert.equal((await res.json()).error.code, "timeout");
     release();
   }, { engine: slow, requestTimeoutMs: 200 });
+});
+
+Deno.test("once shutdown has begun, new jobs get 503 shutting_down", async () => {
+  await withParts(async ({ app, jobs }) => {
+    const { ds, model } = await tinyRecords(app);
+    const run = {
+      modelId: model.id,
+      datasetId: ds.id,
+      optimizer: { type: "sgd", lr: 0.1 },
+      batchSize: 4,
+      steps: 5,
+    };
+    const sweep = { config: model.config, datasetSizes: [2], seeds: [0], training: TINY_TRAINING };
+    await jobs.stop(); // what main.ts does first on SIGINT/SIGTERM
+    for (const [path, body] of [["/v1/runs", run], ["/v1/capacity", sweep]] as const) {
+      const res = await app.request(path, json(body));
+      const got = await res.json();
+      assert.equal(res.status, 503, `${path}: ${JSON.stringify(got)}`);
+      assert.equal(got.error.code, "shutting_down");
+      assert.match(got.error.message, /shutting down/);
+    }
+    assert.equal((await (await app.request("/v1/runs")).json()).items.length, 0, "none stored");
+  });
+});
+
+Deno.test("an engine that crashed or has no GPU gives 503 with the reason, not a bare 500", async () => {
+  let failure: Error | null = null; // set once the records exist
+  const failing: Engine = {
+    ...engine,
+    checkFits: () => failure ? Promise.reject(failure) : Promise.resolve(),
+    likelihood: () => Promise.reject(failure),
+  };
+  await withParts(async ({ app }) => {
+    const { ds, model } = await tinyRecords(app);
+    const requests: [string, unknown][] = [
+      ["/v1/runs", {
+        modelId: model.id,
+        datasetId: ds.id,
+        optimizer: { type: "sgd", lr: 0.1 },
+        batchSize: 4,
+        steps: 5,
+      }],
+      ["/v1/capacity", {
+        config: model.config,
+        datasetSizes: [2],
+        seeds: [0],
+        training: TINY_TRAINING,
+      }],
+      [`/v1/models/${model.id}/likelihood`, { datasetId: ds.id }],
+    ];
+    const cases = [
+      { error: new EngineCrashedError("killed by SIGKILL"), code: "engine_crashed" },
+      // How a missing adapter arrives from the engine process.
+      {
+        error: new RemoteError({ name: "NoGpuError", message: "No WebGPU adapter is available" }),
+        code: "gpu_unavailable",
+      },
+    ];
+    for (const { error, code } of cases) {
+      failure = error;
+      for (const [path, body] of requests) {
+        const res = await app.request(path, json(body));
+        const got = await res.json();
+        assert.equal(res.status, 503, `${path}: ${JSON.stringify(got)}`);
+        assert.equal(got.error.code, code, path);
+        assert.ok(got.error.message.includes(error.message), got.error.message);
+      }
+    }
+  }, { engine: failing });
+});
+
+/** `name{labels} value` lines of a scrape, by series (labels as rendered, sorted by name). */
+function series(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(\w+(?:\{.*\})?) (\S+)$/.exec(line);
+    if (m) out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
+Deno.test("/metrics values: tokens, jobs and GPU time after a run; a restart per engine crash", async () => {
+  await withService<EngineProcess>(async ({ app, jobs, engine }) => {
+    const scrape = async () => series(await (await app.request("/metrics")).text());
+    assert.equal((await scrape()).get("memcap_engine_restarts_total"), 0);
+    const ds = await call(app, "POST", "/v1/datasets", {
+      kind: "uniform",
+      vocabSize: 16,
+      seqLen: 8,
+      count: 4,
+      seed: 1,
+    });
+    const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
+    const model = await call(app, "POST", "/v1/models", { config, seed: 1 });
+    const run = await call(app, "POST", "/v1/runs", {
+      modelId: model.json.id,
+      datasetId: ds.json.id,
+      optimizer: { type: "adamw", lr: 0.01 },
+      batchSize: 4,
+      steps: 20,
+    });
+    assert.equal(run.status, 202, JSON.stringify(run.json));
+    const done = await jobs.wait("runs", run.json.id, 60_000);
+    assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+
+    const after = await scrape();
+    // 20 steps x 4 sequences x 8 tokens.
+    assert.equal(after.get('memcap_tokens_trained_total{kind="train"}'), 20 * 4 * 8);
+    assert.equal(after.get('memcap_jobs{collection="runs",status="succeeded"}'), 1);
+    assert.equal(after.get('memcap_jobs{collection="runs",status="running"}'), 0);
+    assert.ok(after.get('memcap_gpu_seconds_total{kind="train"}')! > 0, "GPU seconds");
+    assert.equal(after.get("memcap_engine_restarts_total"), 0);
+
+    await engine.injectCrash();
+    for (let i = 0; i < 200 && engine.crashes === 0; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.equal((await scrape()).get("memcap_engine_restarts_total"), 1);
+  }, (metrics) => new EngineProcess({ env: { MEMCAP_TEST_FAULTS: "1" }, metrics, log: () => {} }));
 });

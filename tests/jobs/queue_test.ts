@@ -7,6 +7,7 @@ import {
   JobQueue,
   type JobQueueOptions,
   QueueFullError,
+  ShuttingDownError,
 } from "../../lib/jobs/queue.ts";
 
 const quiet = { log: () => {} };
@@ -210,6 +211,29 @@ Deno.test("queue: max queue length gives QueueFullError; refs give active users"
       await q.cancel("runs", a.id);
       assert.deepEqual(await q.activeJobsUsing(model.id), []);
       await q.enqueue("runs", "work", {}); // room again
+    });
+  });
+});
+
+Deno.test("queue: while stop() waits for a running job, enqueue refuses and writes nothing", async () => {
+  await withDir(async (dir) => {
+    await withQueue(dir, {}, async (q, store) => {
+      const started = deferred();
+      const release = deferred();
+      q.register("slow", async (ctx) => {
+        started.resolve();
+        await release.promise; // a checkpoint being written
+        ctx.throwIfAborted();
+      });
+      await q.start();
+      await q.enqueue("runs", "slow", {});
+      await started.promise;
+      const stopping = q.stop();
+      await assert.rejects(() => q.enqueue("capacity", "slow", {}), ShuttingDownError);
+      release.resolve();
+      await stopping;
+      assert.equal(await store.count("capacity"), 0);
+      assert.equal(await store.count("runs", { status: "queued" }), 1, "the running one resumes");
     });
   });
 });
