@@ -1,8 +1,11 @@
 // The HTTP layer's cost: POST /likelihood for 1,000 sequences of the
 // reference config against the engine's own time for the same work, and
-// GET /v1/health latency while a training run keeps the GPU busy. The engine
-// runs in its child process, as in the service.
-import { call, withService } from "../tests/http/_service.ts";
+// GET /v1/health latency while a training run keeps the GPU busy. The app is
+// served over TCP on loopback (Deno.serve on a free port) and called with
+// fetch, so the figures include the socket, HTTP parsing and JSON both ways,
+// as a client on the same host sees them. The engine runs in its child
+// process, as in the service.
+import { type App, withService } from "../tests/http/_service.ts";
 import { loadModelWeights } from "../lib/models/models.ts";
 import { loadDatasetTokens } from "../lib/datasets/dataset.ts";
 import { REFERENCE } from "./train_bench.ts";
@@ -14,93 +17,108 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** Serves `app` on 127.0.0.1 at a port the OS picks; `fn` gets the base URL. */
+async function withServer(app: App, fn: (base: string) => Promise<void>): Promise<void> {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, app.fetch);
+  try {
+    await fn(`http://127.0.0.1:${server.addr.port}`);
+  } finally {
+    await server.shutdown();
+  }
+}
+
+/** One request over the socket; throws on a non-2xx status. Returns the parsed JSON body. */
+async function request(base: string, method: string, path: string, body?: unknown) {
+  const res = await fetch(base + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Milliseconds `work` takes. */
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await work();
+  return performance.now() - t0;
+}
+
 export async function httpBench() {
   await withService(async ({ app, store, engine }) => {
-    const ds = await call(app, "POST", "/v1/datasets", {
-      kind: "uniform",
-      vocabSize: REFERENCE.vocabSize,
-      seqLen: REFERENCE.seqLen,
-      count: 1000,
-      seed: 1,
+    await withServer(app, async (base) => {
+      const ds = await request(base, "POST", "/v1/datasets", {
+        kind: "uniform",
+        vocabSize: REFERENCE.vocabSize,
+        seqLen: REFERENCE.seqLen,
+        count: 1000,
+        seed: 1,
+      });
+      const model = await request(base, "POST", "/v1/models", { config: REFERENCE, seed: 1 });
+      const w = (await loadModelWeights(store, model.id))!;
+      const data = (await loadDatasetTokens(store, ds.id))!;
+      const likelihood = { config: REFERENCE, precision: "fp32" as const, params: w.params };
+      // "Engine time" is a likelihood call on the engine (the child process) directly.
+      const direct = () => engine.likelihood({ ...likelihood, tokens: data.tokens });
+      const viaHttp = () =>
+        request(base, "POST", `/v1/models/${model.id}/likelihood`, { datasetId: ds.id });
+      await direct(); // compiles the kernels
+      // Alternate the two, best of 3 each: the machine is shared and noisy.
+      let engineMs = Infinity, httpMs = Infinity, localMs = Infinity;
+      for (let i = 0; i < 3; i++) {
+        engineMs = Math.min(engineMs, await timed(direct));
+        httpMs = Math.min(httpMs, await timed(viaHttp));
+      }
+      // The same work on an engine inside this process, no process boundary at all.
+      const local = new GpuEngine(getGpu);
+      for (let i = 0; i < 3; i++) {
+        localMs = Math.min(
+          localMs,
+          await timed(() => local.likelihood({ ...likelihood, tokens: data.tokens })),
+        );
+      }
+      console.log(`memcap likelihood-1000-engine-in-process: ${localMs.toFixed(0)} ms`);
+      console.log(`memcap likelihood-1000-engine: ${engineMs.toFixed(0)} ms`);
+      console.log(`memcap likelihood-1000-http: ${httpMs.toFixed(0)} ms`);
+      console.log(`ratio likelihood-http/engine: ${(httpMs / engineMs).toFixed(3)}`);
+      await healthDuringTraining(base, model.id, ds.id);
     });
-    const model = await call(app, "POST", "/v1/models", { config: REFERENCE, seed: 1 });
-    const w = (await loadModelWeights(store, model.json.id))!;
-    // "Engine time" is a likelihood call on the engine (the child process) directly.
-    const data = (await loadDatasetTokens(store, ds.json.id))!;
-    const direct = async () => {
-      const t0 = performance.now();
-      await engine.likelihood({
-        config: REFERENCE,
-        precision: "fp32",
-        params: w.params,
-        tokens: data.tokens,
-      });
-      return performance.now() - t0;
-    };
-    const viaHttp = async () => {
-      const t0 = performance.now();
-      const r = await call(app, "POST", `/v1/models/${model.json.id}/likelihood`, {
-        datasetId: ds.json.id,
-      });
-      if (r.status !== 200) throw new Error(`likelihood: ${r.status}`);
-      return performance.now() - t0;
-    };
-    await direct(); // compiles the kernels
-    // Alternate the two, best of 3 each: the machine is shared and noisy.
-    const e: number[] = [], h: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      e.push(await direct());
-      h.push(await viaHttp());
-    }
-    // The same work on an engine inside this process, no process boundary at all.
-    const local = new GpuEngine(getGpu);
-    const l: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      await local.likelihood({
-        config: REFERENCE,
-        precision: "fp32",
-        params: w.params,
-        tokens: data.tokens,
-      });
-      l.push(performance.now() - t0);
-    }
-    console.log(`memcap likelihood-1000-engine-in-process: ${Math.min(...l).toFixed(0)} ms`);
-    const engineMs = Math.min(...e), httpMs = Math.min(...h);
-    console.log(`memcap likelihood-1000-engine: ${engineMs.toFixed(0)} ms`);
-    console.log(`memcap likelihood-1000-http: ${httpMs.toFixed(0)} ms`);
-    console.log(`ratio likelihood-http/engine: ${(httpMs / engineMs).toFixed(3)}`);
+  }, () => new EngineProcess());
+}
 
-    // Health while a run trains.
-    const run = await call(app, "POST", "/v1/runs", {
-      modelId: model.json.id,
-      datasetId: ds.json.id,
-      optimizer: { type: "adamw", lr: 1e-3 },
-      batchSize: 64,
-      steps: 100_000,
-      evalEvery: 100_000,
-    });
-    for (let i = 0; i < 100; i++) {
-      const r = await call(app, "GET", `/v1/runs/${run.json.id}`);
-      if (r.json.status === "running") break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    await new Promise((res) => setTimeout(res, 2000)); // the engine is into its steps
-    const lat: number[] = [];
-    const until = performance.now() + 10_000;
+/** GET /v1/health latency over the socket for 10 s while a long run trains. */
+async function healthDuringTraining(base: string, modelId: string, datasetId: string) {
+  const run = await request(base, "POST", "/v1/runs", {
+    modelId,
+    datasetId,
+    optimizer: { type: "adamw", lr: 1e-3 },
+    batchSize: 64,
+    steps: 100_000,
+    evalEvery: 100_000,
+  });
+  for (let i = 0; i < 100; i++) {
+    if ((await request(base, "GET", `/v1/runs/${run.id}`)).status === "running") break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  await new Promise((res) => setTimeout(res, 2000)); // the engine is into its steps
+  const lat: number[] = [];
+  const until = performance.now() + 10_000;
+  try {
     while (performance.now() < until) {
       const t0 = performance.now();
-      const r = await app.request("/v1/health");
-      await r.text();
+      await request(base, "GET", "/v1/health");
       lat.push(performance.now() - t0);
       await new Promise((res) => setTimeout(res, 20));
     }
-    await call(app, "POST", `/v1/runs/${run.json.id}/cancel`);
-    lat.sort((a, b) => a - b);
-    console.log(
-      `memcap health-during-training: p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${
-        percentile(lat, 99).toFixed(1)
-      } ms over ${lat.length} requests`,
-    );
-  }, () => new EngineProcess());
+  } finally {
+    await request(base, "POST", `/v1/runs/${run.id}/cancel`);
+  }
+  lat.sort((a, b) => a - b);
+  console.log(
+    `memcap health-during-training: p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${
+      percentile(lat, 99).toFixed(1)
+    } ms over ${lat.length} requests`,
+  );
 }

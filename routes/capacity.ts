@@ -2,11 +2,12 @@
 // paper's Figure 1 for the model (memorized bits against dataset bits).
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError } from "../lib/http/errors.ts";
+import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jobs/queue.ts";
 import { JobAccepted } from "../lib/jobs/schemas.ts";
-import { CapacityCreateRequest } from "../lib/capacity/plan.ts";
+import { CapacityCreateRequest, planCapacity } from "../lib/capacity/plan.ts";
+import type { Engine, FitQuery } from "../lib/engine.ts";
 import { CapacitySweep, type SweepProgress, type SweepResult } from "../lib/capacity/sweep.ts";
 import { capacityPlotSvg } from "../lib/plot/capacity_plot.ts";
 import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
@@ -42,7 +43,14 @@ const createSweep = defineRoute({
   body: CapacityCreateRequest,
   responses: {
     202: { schema: JobAccepted, description: "Queued" },
-    429: { description: "The job queue is full" },
+    422: {
+      schema: ErrorBody,
+      description: "Invalid input, or too large for the GPU adapter (`too_large`): " +
+        "`body.config` when one model does not fit, `body.maxFleetSize` when the fleet does " +
+        "not (`details.largestFleetSize` says what fits)",
+    },
+    429: { schema: ErrorBody, description: "The job queue is full" },
+    503: UNAVAILABLE_RESPONSE,
   },
 });
 
@@ -65,7 +73,7 @@ const getSweep = defineRoute({
   params: IdParams,
   responses: {
     200: { schema: CapacitySweep, description: "The sweep" },
-    404: { description: "No such sweep" },
+    404: { schema: ErrorBody, description: "No such sweep" },
   },
 });
 
@@ -77,8 +85,8 @@ const plotSweep = defineRoute({
   params: IdParams,
   responses: {
     200: { contentType: "image/svg+xml", description: "An SVG figure" },
-    404: { description: "No such sweep" },
-    409: { description: "The sweep has not finished" },
+    404: { schema: ErrorBody, description: "No such sweep" },
+    409: { schema: ErrorBody, description: "The sweep has not finished" },
   },
 });
 
@@ -90,8 +98,8 @@ const deleteSweep = defineRoute({
   params: IdParams,
   responses: {
     204: { description: "Deleted" },
-    404: { description: "No such sweep" },
-    409: { description: "Still queued or running (cancel it first)" },
+    404: { schema: ErrorBody, description: "No such sweep" },
+    409: { schema: ErrorBody, description: "Still queued or running (cancel it first)" },
   },
 });
 
@@ -103,9 +111,57 @@ const cancelSweep = defineRoute({
   params: IdParams,
   responses: {
     200: { schema: CapacitySweep, description: "The sweep" },
-    404: { description: "No such sweep" },
+    404: { schema: ErrorBody, description: "No such sweep" },
   },
 });
+
+/**
+ * Refuses, before queueing, a sweep whose fleets cannot fit the adapter: the
+ * job would only fail once it starts. The largest fleet is the first one,
+ * min(maxFleetSize, trainings) models side by side (planCapacity). When even
+ * one model does not fit, the config is at fault (422 on body.config);
+ * otherwise the fleet is too large, and the message says the largest
+ * maxFleetSize that fits (also in details.largestFleetSize).
+ */
+async function checkSweepFits(engine: Engine, body: CapacityCreateRequest): Promise<void> {
+  const misfit = (fleetSize: number) =>
+    fitError(engine, {
+      config: body.config,
+      fleetSize,
+      batchSize: body.training.batchSize,
+      training: true,
+    });
+  const fleetSize = Math.max(...planCapacity(body).fleets.map((f) => f.length));
+  const err = await misfit(fleetSize);
+  if (!err) return;
+  const alone = fleetSize === 1 ? err : await misfit(1);
+  if (alone) throw new ApiError(422, "too_large", `body.config: ${alone.message}`);
+  // Fleet memory grows with its size, so the sizes that fit are 1..k: binary search for k.
+  let lo = 1, hi = fleetSize - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (await misfit(mid)) hi = mid - 1;
+    else lo = mid;
+  }
+  throw new ApiError(
+    422,
+    "too_large",
+    `body.maxFleetSize: a fleet of ${fleetSize} models does not fit (${err.message}); the ` +
+      `largest fleet that fits is ${lo}: set maxFleetSize to ${lo} or less`,
+    { largestFleetSize: lo },
+  );
+}
+
+/** The RangeError checkFits throws for a shape that cannot fit, or null when it fits. */
+async function fitError(engine: Engine, q: FitQuery): Promise<RangeError | null> {
+  try {
+    await engine.checkFits(q);
+    return null;
+  } catch (err) {
+    if (err instanceof RangeError) return err;
+    throw err;
+  }
+}
 
 export function capacityRouter(
   deps: Required<Pick<AppDeps, "store" | "jobs">> & AppDeps,
@@ -113,26 +169,12 @@ export function capacityRouter(
   const { store, jobs } = deps;
   const find = async (id: string): Promise<SweepJob> => {
     const job = isValidId(id, "capacity") ? await jobs.get("capacity", id) : null;
-    if (!job) throw ApiError.notFound(`no capacity sweep ${id}`);
+    if (!job) throw ApiError.notFound(`params.id: no capacity sweep ${id}`);
     return job as SweepJob;
   };
   return new ApiRouter()
     .add(createSweep, async (c, { body }) => {
-      if (deps.engine) {
-        try {
-          await deps.engine.checkFits({
-            config: body.config,
-            fleetSize: Math.min(body.maxFleetSize, 1),
-            batchSize: body.training.batchSize,
-            training: true,
-          });
-        } catch (err) {
-          if (err instanceof RangeError) {
-            throw new ApiError(422, "too_large", `body.config: ${err.message}`);
-          }
-          throw err;
-        }
-      }
+      if (deps.engine) await checkSweepFits(deps.engine, body);
       try {
         const job = await jobs.enqueue("capacity", "capacity", body);
         return c.json({ id: job.id, status: job.status }, 202);

@@ -173,7 +173,7 @@ export async function refuseWhileInUse(
 }
 
 function datasetNotFound(id: string): ApiError {
-  return ApiError.notFound(`No dataset ${JSON.stringify(id)}`);
+  return ApiError.notFound(`params.id: no dataset ${id}`);
 }
 
 export function datasetsRouter(deps: AppDeps & { store: Store }): ApiRouter {
@@ -224,7 +224,8 @@ export function datasetsRouter(deps: AppDeps & { store: Store }): ApiRouter {
       const vocab = await loadVocabulary(store, params.id);
       if (!vocab) {
         throw ApiError.notFound(
-          `Dataset ${params.id} is a ${ds.kind} dataset; only text datasets have a vocabulary`,
+          `params.id: dataset ${params.id} is a ${ds.kind} dataset; only text datasets have ` +
+            "a vocabulary",
         );
       }
       return c.json({

@@ -2,7 +2,12 @@
 // held-out ones, side by side: how much of its training set a model gives back verbatim,
 // against what it would produce anyway. Computed in the request, like likelihood.
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, VALIDATION_STATUS } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  ErrorBody,
+  UNAVAILABLE_RESPONSE,
+  VALIDATION_STATUS,
+} from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   checkPrefixLengths,
@@ -31,7 +36,8 @@ const extraction = defineRoute({
   body: ExtractionRequest,
   responses: {
     200: { schema: ExtractionResult, description: "Match rates per prefix length" },
-    404: { description: "No such model or dataset" },
+    404: { schema: ErrorBody, description: "No such model or dataset" },
+    503: UNAVAILABLE_RESPONSE,
   },
 });
 

@@ -1,7 +1,7 @@
 // POST /v1/models/{id}/likelihood: per-sequence NLL in bits (tokens 2..S).
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError } from "../lib/http/errors.ts";
+import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import { LikelihoodRequest, LikelihoodResponse } from "../lib/likelihood.ts";
 import type { Engine } from "../lib/engine.ts";
@@ -23,7 +23,8 @@ const likelihood = defineRoute({
   body: LikelihoodRequest,
   responses: {
     200: { schema: LikelihoodResponse, description: "Code lengths in bits" },
-    404: { description: "No such model or dataset" },
+    404: { schema: ErrorBody, description: "No such model or dataset" },
+    503: UNAVAILABLE_RESPONSE,
   },
 });
 
@@ -82,7 +83,7 @@ export function likelihoodRouter(
 ): ApiRouter {
   const { store, engine } = deps;
   return new ApiRouter().add(likelihood, async (c, { params, body }) => {
-    const { model, params: weights } = await loadModelOr404(store, params.id, "id");
+    const { model, params: weights } = await loadModelOr404(store, params.id, "params.id");
     const tokens = await tokensFor(store, model, body);
     return c.json(await scoreSequences(engine, model, weights, tokens, body.perToken), 200);
   });

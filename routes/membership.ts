@@ -2,7 +2,12 @@
 // dataset under a stored model and keeps the result; GET reads it back, roc.svg draws it.
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, VALIDATION_STATUS } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  ErrorBody,
+  UNAVAILABLE_RESPONSE,
+  VALIDATION_STATUS,
+} from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   type MembershipBody,
@@ -34,7 +39,8 @@ const createRoute = defineRoute({
   body: MembershipRequest,
   responses: {
     201: { schema: MembershipResult, description: "The attack's result (stored)" },
-    404: { description: "No such model or dataset" },
+    404: { schema: ErrorBody, description: "No such model or dataset" },
+    503: UNAVAILABLE_RESPONSE,
   },
 });
 
@@ -55,7 +61,7 @@ const getRoute = defineRoute({
   params: IdParams,
   responses: {
     200: { schema: MembershipResult, description: "The result" },
-    404: { description: "No such result" },
+    404: { schema: ErrorBody, description: "No such result" },
   },
 });
 
@@ -67,7 +73,7 @@ const rocRoute = defineRoute({
   params: IdParams,
   responses: {
     200: { contentType: "image/svg+xml", description: "An SVG figure" },
-    404: { description: "No such result" },
+    404: { schema: ErrorBody, description: "No such result" },
   },
 });
 
@@ -79,7 +85,7 @@ const deleteRoute = defineRoute({
   params: IdParams,
   responses: {
     204: { description: "Deleted" },
-    404: { description: "No such result" },
+    404: { schema: ErrorBody, description: "No such result" },
   },
 });
 
@@ -95,7 +101,7 @@ export function membershipRouter(
     const rec = isValidId(id, "membership")
       ? await store.get<MembershipBody>("membership", id)
       : null;
-    if (!rec) throw ApiError.notFound(`no membership result ${id}`);
+    if (!rec) throw ApiError.notFound(`params.id: no membership result ${id}`);
     return rec;
   };
   return new ApiRouter()

@@ -2,7 +2,7 @@
 // dataset under a trained model against a reference (uniform or a model).
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError } from "../lib/http/errors.ts";
+import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   memorizationFromBits,
@@ -43,7 +43,8 @@ const memorization = defineRoute({
   body: MemorizationRequest,
   responses: {
     200: { schema: MemorizationResult, description: "Bits memorized" },
-    404: { description: "No such model or dataset" },
+    404: { schema: ErrorBody, description: "No such model or dataset" },
+    503: UNAVAILABLE_RESPONSE,
   },
 });
 

@@ -116,7 +116,7 @@ export const putModelWeightsRoute = defineRoute({
 });
 
 function modelNotFound(id: string): ApiError {
-  return ApiError.notFound(`No model ${JSON.stringify(id)}`);
+  return ApiError.notFound(`params.id: no model ${id}`);
 }
 
 function tooLarge(maxBytes: number): ApiError {

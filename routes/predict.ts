@@ -1,7 +1,7 @@
 // POST /v1/predict: capacity, expected memorization and membership-inference F1 from
 // sizes alone (no training, no store, no GPU).
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError } from "../lib/http/errors.ts";
+import { ApiError, ErrorBody } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   FITTED_CONSTANTS_URL,
@@ -36,7 +36,10 @@ const predictRoute = defineRoute({
   body: PredictRequest,
   responses: {
     200: { schema: PredictResponse, description: "The prediction" },
-    409: { description: "`no_fitted_constants`: the fitting study has not run yet" },
+    409: {
+      schema: ErrorBody,
+      description: "`no_fitted_constants`: the fitting study has not run yet",
+    },
   },
 });
 

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { streamSSE } from "hono/streaming";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError } from "../lib/http/errors.ts";
+import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   type Job,
@@ -50,8 +50,14 @@ const createRun = defineRoute({
   body: RunCreateRequest,
   responses: {
     202: { schema: JobAccepted, description: "Queued" },
-    404: { description: "No such model or dataset" },
-    429: { description: "The job queue is full" },
+    404: { schema: ErrorBody, description: "No such model or dataset" },
+    422: {
+      schema: ErrorBody,
+      description: "Invalid input, a dataset that does not fit the model, or a batchSize too " +
+        "large for the GPU adapter (`too_large`); the message names the field",
+    },
+    429: { schema: ErrorBody, description: "The job queue is full" },
+    503: UNAVAILABLE_RESPONSE,
   },
 });
 
@@ -70,7 +76,10 @@ const getRun = defineRoute({
   summary: "One run: status, step, loss, memorized bits so far",
   tags: ["runs"],
   params: IdParams,
-  responses: { 200: { schema: Run, description: "The run" }, 404: { description: "No such run" } },
+  responses: {
+    200: { schema: Run, description: "The run" },
+    404: { schema: ErrorBody, description: "No such run" },
+  },
 });
 
 const runEvents = defineRoute({
@@ -83,7 +92,7 @@ const runEvents = defineRoute({
   params: IdParams,
   responses: {
     200: { contentType: "text/event-stream", description: "An SSE stream" },
-    404: { description: "No such run" },
+    404: { schema: ErrorBody, description: "No such run" },
   },
 });
 
@@ -95,7 +104,10 @@ const cancelRun = defineRoute({
     "read. A finished run is returned unchanged.",
   tags: ["runs"],
   params: IdParams,
-  responses: { 200: { schema: Run, description: "The run" }, 404: { description: "No such run" } },
+  responses: {
+    200: { schema: Run, description: "The run" },
+    404: { schema: ErrorBody, description: "No such run" },
+  },
 });
 
 const deleteRun = defineRoute({
@@ -106,8 +118,8 @@ const deleteRun = defineRoute({
   params: IdParams,
   responses: {
     204: { description: "Deleted" },
-    404: { description: "No such run" },
-    409: { description: "The run is still queued or running (cancel it first)" },
+    404: { schema: ErrorBody, description: "No such run" },
+    409: { schema: ErrorBody, description: "The run is still queued or running (cancel it first)" },
   },
 });
 
@@ -117,7 +129,7 @@ export function runsRouter(deps: Required<Pick<AppDeps, "store" | "jobs">> & App
   const { store, jobs } = deps;
   const find = async (id: string): Promise<RunJob> => {
     const job = isValidId(id, "runs") ? await jobs.get("runs", id) : null;
-    if (!job) throw ApiError.notFound(`no run ${id}`);
+    if (!job) throw ApiError.notFound(`params.id: no run ${id}`);
     return job as RunJob;
   };
   return new ApiRouter()

@@ -79,12 +79,14 @@ export async function trainRunJob(
   try {
     let startStep = 0;
     let curve: CurvePoint[] = [];
+    let resumedFromSteps: number[] = [];
     const saved = ctx.resumed ? await ctx.getArtifact(CHECKPOINT_ARTIFACT) : null;
     if (saved) {
       const cp = parseCheckpoint(saved);
       restoreCheckpoint(fleet, 0, cp);
       startStep = cp.step;
       curve = (cp.extra.curve as CurvePoint[]) ?? [];
+      resumedFromSteps = [...((cp.extra.resumedFromSteps as number[]) ?? []), cp.step];
     } else {
       fleet.setParameters(0, params);
     }
@@ -127,6 +129,7 @@ export async function trainRunJob(
           if ((e as Error).name === "JobInterruptedError" && p.step > startStep) {
             const bytes = await captureCheckpoint(fleet, 0, p.step, {
               curve: thinCurve(curve, MAX_CURVE_POINTS),
+              resumedFromSteps,
             });
             await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
             await ctx.progress({ ...progress, step: p.step }, { persist: true });
@@ -145,7 +148,7 @@ export async function trainRunJob(
           if (input.stopOnSaturation) {
             saturated = saturation(
               curve.map((x) => ({ step: x.step, bits: x.memorizedBits })),
-              { fraction: input.stopOnSaturation.fraction },
+              input.stopOnSaturation,
             ).saturated;
           }
         }
@@ -163,6 +166,7 @@ export async function trainRunJob(
         if (checkpoint) {
           const bytes = await captureCheckpoint(fleet, 0, p.step, {
             curve: thinCurve(curve, MAX_CURVE_POINTS),
+            resumedFromSteps,
           });
           await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
         }
@@ -190,6 +194,7 @@ export async function trainRunJob(
       stoppedBy,
       curve: thinCurve(curve, MAX_CURVE_POINTS),
       seconds: (performance.now() - started) / 1000,
+      resumedFromSteps,
     };
   } finally {
     fleet.destroy();

@@ -233,6 +233,76 @@ export const CapacityFit = z.object({
   ),
 });
 
+/** The example of CapacityResult; CapacitySweepResult extends it (lib/capacity/sweep.ts). */
+export const CAPACITY_RESULT_EXAMPLE = {
+  parameterCount: 4592,
+  capacityBits: 12066,
+  bitsPerParameter: 2.6276,
+  capacityDatasetSize: 368,
+  plateauReached: true,
+  tolerance: 0.1,
+  fit: {
+    capacityBits: 11939.33,
+    rmsBits: 116.2,
+    relativeRms: 0.00973,
+    observations: 5,
+    bounded: true,
+  },
+  points: [
+    {
+      datasetSize: 46,
+      datasetBits: 4140,
+      memorizedBits: [4101],
+      meanBits: 4101,
+      minBits: 4101,
+      maxBits: 4101,
+      fractionMemorized: 0.9906,
+      regime: "data-limited",
+    },
+    {
+      datasetSize: 92,
+      datasetBits: 8280,
+      memorizedBits: [8104],
+      meanBits: 8104,
+      minBits: 8104,
+      maxBits: 8104,
+      fractionMemorized: 0.9787,
+      regime: "data-limited",
+    },
+    {
+      datasetSize: 184,
+      datasetBits: 16560,
+      memorizedBits: [11802],
+      meanBits: 11802,
+      minBits: 11802,
+      maxBits: 11802,
+      fractionMemorized: 0.7127,
+      regime: "capacity-limited",
+    },
+    {
+      datasetSize: 368,
+      datasetBits: 33120,
+      memorizedBits: [12066],
+      meanBits: 12066,
+      minBits: 12066,
+      maxBits: 12066,
+      fractionMemorized: 0.3643,
+      regime: "capacity-limited",
+    },
+    {
+      datasetSize: 735,
+      datasetBits: 66150,
+      memorizedBits: [11950],
+      meanBits: 11950,
+      minBits: 11950,
+      maxBits: 11950,
+      fractionMemorized: 0.1807,
+      regime: "capacity-limited",
+    },
+  ],
+  paperConvention: { factor: 16 / 15, capacityBits: 12870.4, bitsPerParameter: 2.8028 },
+};
+
 export const CapacityResult = z.object({
   parameterCount: z.number().int().describe("GPT-2 parameters with tied embeddings."),
   capacityBits: z.number().describe(
@@ -256,75 +326,5 @@ export const CapacityResult = z.object({
     "capacityBits and bitsPerParameter × S/(S-1), the paper's all-S-tokens convention, " +
       "for comparison with its Table 1 only.",
   ),
-}).meta({
-  id: "CapacityResult",
-  example: {
-    parameterCount: 4592,
-    capacityBits: 12066,
-    bitsPerParameter: 2.6276,
-    capacityDatasetSize: 368,
-    plateauReached: true,
-    tolerance: 0.1,
-    fit: {
-      capacityBits: 11939.33,
-      rmsBits: 116.2,
-      relativeRms: 0.00973,
-      observations: 5,
-      bounded: true,
-    },
-    points: [
-      {
-        datasetSize: 46,
-        datasetBits: 4140,
-        memorizedBits: [4101],
-        meanBits: 4101,
-        minBits: 4101,
-        maxBits: 4101,
-        fractionMemorized: 0.9906,
-        regime: "data-limited",
-      },
-      {
-        datasetSize: 92,
-        datasetBits: 8280,
-        memorizedBits: [8104],
-        meanBits: 8104,
-        minBits: 8104,
-        maxBits: 8104,
-        fractionMemorized: 0.9787,
-        regime: "data-limited",
-      },
-      {
-        datasetSize: 184,
-        datasetBits: 16560,
-        memorizedBits: [11802],
-        meanBits: 11802,
-        minBits: 11802,
-        maxBits: 11802,
-        fractionMemorized: 0.7127,
-        regime: "capacity-limited",
-      },
-      {
-        datasetSize: 368,
-        datasetBits: 33120,
-        memorizedBits: [12066],
-        meanBits: 12066,
-        minBits: 12066,
-        maxBits: 12066,
-        fractionMemorized: 0.3643,
-        regime: "capacity-limited",
-      },
-      {
-        datasetSize: 735,
-        datasetBits: 66150,
-        memorizedBits: [11950],
-        meanBits: 11950,
-        minBits: 11950,
-        maxBits: 11950,
-        fractionMemorized: 0.1807,
-        regime: "capacity-limited",
-      },
-    ],
-    paperConvention: { factor: 16 / 15, capacityBits: 12870.4, bitsPerParameter: 2.8028 },
-  },
-});
+}).meta({ id: "CapacityResult", example: CAPACITY_RESULT_EXAMPLE });
 export type CapacityResult = z.infer<typeof CapacityResult>;

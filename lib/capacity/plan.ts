@@ -10,6 +10,10 @@
 import { z } from "zod";
 import { ModelConfig, parameterCount, Precision } from "../model/config.ts";
 import { CapacitySchedule } from "../training/schedule.ts";
+import {
+  DEFAULT_SATURATION_FRACTION,
+  DEFAULT_SATURATION_MIN_STEPS,
+} from "../training/saturation.ts";
 import { MAX_DATASET_TOKENS } from "../datasets/tokens.ts";
 
 /** Most trained models in one sweep (dataset sizes × seeds). */
@@ -112,11 +116,11 @@ export const CapacityTraining = z.object({
       "cosine-restarts, which measures at its cycle ends.",
   ),
   saturation: z.object({
-    fraction: z.number().positive().max(1).default(0.01).describe(
+    fraction: z.number().positive().max(1).default(DEFAULT_SATURATION_FRACTION).describe(
       "Stop a model once its memorized bits grew less than this fraction over the last " +
         "doubling of steps.",
     ),
-    minSteps: z.number().int().min(0).default(1000).describe(
+    minSteps: z.number().int().min(0).default(DEFAULT_SATURATION_MIN_STEPS).describe(
       "No saturation verdict before this many steps.",
     ),
   }).prefault({}),

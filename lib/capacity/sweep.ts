@@ -1,7 +1,7 @@
 // What a capacity sweep reports besides the fit (lib/capacity/fit.ts): each
 // model's training outcome, the budget it had, and progress while it runs.
 import { z } from "zod";
-import { CapacityResult } from "./fit.ts";
+import { CAPACITY_RESULT_EXAMPLE, CapacityResult } from "./fit.ts";
 import { CapacityCreateRequest } from "./plan.ts";
 import { JobError, JobStatus } from "../jobs/schemas.ts";
 
@@ -41,7 +41,35 @@ export const SweepRun = z.object({
     "m(t) = mInf − a·t^(−b) fitted to the curve: what unlimited training would reach. null " +
       "with fewer than 4 measurements.",
   ),
-}).meta({ id: "SweepRun" });
+}).meta({
+  id: "SweepRun",
+  // The 368-sequence point of CapacityResult's example: saturated at 8,000 of 16,000 steps.
+  example: {
+    datasetSize: 368,
+    seed: 0,
+    memorizedBits: 12066,
+    steps: 8000,
+    saturated: true,
+    curve: [
+      { step: 500, bits: 7410 },
+      { step: 1000, bits: 9820 },
+      { step: 2000, bits: 11310 },
+      { step: 4000, bits: 12003 },
+      { step: 8000, bits: 12066 },
+    ],
+    trainLossBits: 3.81,
+    testLossBits: 6.42,
+    asymptote: {
+      mInf: 12190,
+      a: 61000,
+      b: 0.78,
+      interval: [12080, 12420],
+      rmsBits: 38.5,
+      points: 5,
+      bounded: true,
+    },
+  },
+});
 export type SweepRun = z.infer<typeof SweepRun>;
 
 export const ExtrapolatedCapacity = z.object({
@@ -80,7 +108,58 @@ export const SweepResult = CapacityResult.extend({
   ),
   seconds: z.number().describe("Wall time of the sweep."),
   tokensPerSecond: z.number().describe("Average training throughput over all models."),
-}).meta({ id: "CapacitySweepResult" });
+  resumedFrom: z.array(z.object({
+    fleet: z.number().int().describe("Index of the fleet (0-based) in the sweep's plan."),
+    step: z.number().int().describe(
+      "The fleet checkpoint's step the resumed fleet continued from.",
+    ),
+  })).describe(
+    "Fleets a restarted service continued from a checkpoint instead of step 0; empty when the " +
+      "sweep ran in one go (finished models are never retrained either way).",
+  ),
+}).meta({
+  id: "CapacitySweepResult",
+  example: {
+    ...CAPACITY_RESULT_EXAMPLE,
+    // Two of the five runs: the smallest dataset saturated (and left its fleet) at 2,000 steps.
+    runs: [
+      {
+        datasetSize: 46,
+        seed: 0,
+        memorizedBits: 4101,
+        steps: 2000,
+        saturated: true,
+        curve: [
+          { step: 500, bits: 3870 },
+          { step: 1000, bits: 4082 },
+          { step: 2000, bits: 4101 },
+        ],
+        trainLossBits: 0.07,
+        testLossBits: 7.9,
+        asymptote: null,
+      },
+      SweepRun.meta()?.example,
+    ],
+    budget: {
+      maxSteps: 16000,
+      batchSize: 64,
+      saturationFraction: 0.01,
+      schedule: "cosine-restarts",
+      saturatedRuns: 5,
+    },
+    extrapolated: {
+      capacityBits: 12190,
+      bitsPerParameter: 2.6546,
+      interval: [12080, 12420],
+      datasetSize: 368,
+      bounded: true,
+      capped: false,
+    },
+    seconds: 95.2,
+    tokensPerSecond: 410000,
+    resumedFrom: [],
+  },
+});
 export type SweepResult = z.infer<typeof SweepResult>;
 
 export const SweepProgress = z.object({
@@ -92,7 +171,19 @@ export const SweepProgress = z.object({
   activeModels: z.number().int().describe("Models of that fleet still training."),
   tokensPerSec: z.number(),
   tokensTrained: z.number().describe("Training tokens processed since this attempt started."),
-}).meta({ id: "CapacityProgress" });
+}).meta({
+  id: "CapacityProgress",
+  example: {
+    modelsDone: 3,
+    modelsTotal: 5,
+    fleet: 0,
+    fleets: 1,
+    step: 4200,
+    activeModels: 2,
+    tokensPerSec: 410000,
+    tokensTrained: 9830400,
+  },
+});
 export type SweepProgress = z.infer<typeof SweepProgress>;
 
 export const CapacitySweep = z.object({
@@ -106,7 +197,52 @@ export const CapacitySweep = z.object({
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
-}).meta({ id: "CapacitySweep" });
+}).meta({
+  id: "CapacitySweep",
+  example: {
+    id: "cap_01jz3k5q7r8s9t0v1w2x",
+    status: "succeeded",
+    input: {
+      config: { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 },
+      precision: "fp32",
+      datasetSizes: [46, 92, 184, 368, 735],
+      auto: { points: 7, alpha: 3.6 },
+      seeds: [0],
+      training: {
+        optimizer: { type: "adamw", lr: 0.01, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
+        batchSize: 64,
+        maxSteps: 16000,
+        schedule: {
+          kind: "cosine-restarts",
+          warmupSteps: 100,
+          minLrFraction: 0,
+          firstCycleSteps: 500,
+        },
+        evalEvery: 500,
+        saturation: { fraction: 0.01, minSteps: 1000 },
+      },
+      maxFleetSize: 16,
+      testSequences: 256,
+    },
+    progress: {
+      modelsDone: 5,
+      modelsTotal: 5,
+      fleet: 0,
+      fleets: 1,
+      step: 8000,
+      activeModels: 0,
+      tokensPerSec: 410000,
+      tokensTrained: 24576000,
+    },
+    // The same result CapacitySweepResult documents.
+    result: SweepResult.meta()?.example,
+    error: null,
+    createdAt: "2025-07-01T12:00:00.000Z",
+    updatedAt: "2025-07-01T12:01:35.600Z",
+    startedAt: "2025-07-01T12:00:00.400Z",
+    finishedAt: "2025-07-01T12:01:35.600Z",
+  },
+});
 export type CapacitySweep = z.infer<typeof CapacitySweep>;
 
 /** The data seed of one (size, seed) model: distinct per pair, fixed forever. */

@@ -22,6 +22,16 @@ export const ErrorBody = z.object({
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
+/**
+ * The 503 of every route that calls the GPU engine or queues a job (routes/app.ts maps the
+ * causes): the service is stopping (`shutting_down`), the engine process died under the
+ * request (`engine_crashed`, retry it), or there is no WebGPU adapter (`gpu_unavailable`).
+ */
+export const UNAVAILABLE_RESPONSE = {
+  schema: ErrorBody,
+  description: "Try again later: `shutting_down`, `engine_crashed` (retry) or `gpu_unavailable`",
+};
+
 /** An error meant for the client: its status, code and message are sent as they are. */
 export class ApiError extends Error {
   constructor(

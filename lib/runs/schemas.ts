@@ -3,6 +3,10 @@
 import { z } from "zod";
 import { JobError, JobStatus } from "../jobs/schemas.ts";
 import { Schedule } from "../training/schedule.ts";
+import {
+  DEFAULT_SATURATION_FRACTION,
+  DEFAULT_SATURATION_MIN_STEPS,
+} from "../training/saturation.ts";
 
 export const OptimizerSpec = z.object({
   type: z.enum(["adamw", "sgd"]).describe(
@@ -48,9 +52,18 @@ export const RunCreateRequest = z.object({
       "(default: every evaluation).",
   ),
   stopOnSaturation: z.object({
-    fraction: z.number().positive().max(1).default(0.01),
+    fraction: z.number().positive().max(1).default(DEFAULT_SATURATION_FRACTION).describe(
+      "Saturated once memorized bits grew less than this fraction over the last doubling of " +
+        `steps (default ${DEFAULT_SATURATION_FRACTION}).`,
+    ),
+    minSteps: z.number().int().min(0).default(DEFAULT_SATURATION_MIN_STEPS).describe(
+      `No saturation verdict before this many steps (default ${DEFAULT_SATURATION_MIN_STEPS}): ` +
+        "early curves are noise. Lower it for small runs, which otherwise always train to " +
+        "`steps`.",
+    ),
   }).optional().describe(
-    "Stop early once memorized bits grew less than `fraction` over the last doubling of steps.",
+    "Stop early once memorized bits grew less than `fraction` over the last doubling of steps " +
+      "(checked at each evaluation, so `evalEvery` sets how often).",
   ),
 }).refine((r) => (r.steps === undefined) !== (r.epochs === undefined), {
   message: "give exactly one of steps or epochs",
@@ -110,8 +123,28 @@ export const RunResult = z.object({
   saturated: z.boolean(),
   stoppedBy: z.enum(["steps", "saturation"]),
   curve: z.array(CurvePoint).describe("Memorized bits and loss at each evaluation (≤ 400 kept)."),
-  seconds: z.number(),
-}).meta({ id: "RunResult" });
+  seconds: z.number().describe("Wall time of the attempt that finished the run."),
+  resumedFromSteps: z.array(z.number().int()).describe(
+    "The checkpoint step each resumed attempt continued from, in order; empty when the run trained " +
+      "in one go. A restart that had to begin again from step 0 adds nothing here.",
+  ),
+}).meta({
+  id: "RunResult",
+  example: {
+    steps: 1000,
+    finalLoss: 0.41,
+    memorizedBits: 6050,
+    datasetBits: 6300,
+    saturated: false,
+    stoppedBy: "steps",
+    curve: [
+      { step: 500, loss: 1.2, memorizedBits: 4100 },
+      { step: 1000, loss: 0.41, memorizedBits: 6050 },
+    ],
+    seconds: 42.5,
+    resumedFromSteps: [],
+  },
+});
 export type RunResult = z.infer<typeof RunResult>;
 
 export const Run = z.object({
@@ -128,5 +161,40 @@ export const Run = z.object({
   updatedAt: z.string(),
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
-}).meta({ id: "Run" });
+}).meta({
+  id: "Run",
+  example: {
+    id: "run_01jz3k5q7r8s9t0v1w2x",
+    status: "succeeded",
+    modelId: "mdl_01jz3k5q7r8s9t0v1w2x",
+    datasetId: "ds_01jz3k5q7r8s9t0v1w2x",
+    input: {
+      modelId: "mdl_01jz3k5q7r8s9t0v1w2x",
+      datasetId: "ds_01jz3k5q7r8s9t0v1w2x",
+      optimizer: { type: "adamw", lr: 0.001, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
+      batchSize: 32,
+      steps: 1000,
+      schedule: { kind: "constant", warmupSteps: 0, minLrFraction: 0, firstCycleSteps: 500 },
+      seed: 0,
+    },
+    progress: {
+      step: 1000,
+      totalSteps: 1000,
+      loss: 0.41,
+      tokensPerSec: 12000,
+      memorizedBits: 6050,
+      datasetBits: 6300,
+      saturated: false,
+      tokensTrained: 2048000,
+    },
+    // The same result RunResult documents, so the two examples cannot disagree.
+    result: RunResult.meta()?.example,
+    error: null,
+    attempts: 1,
+    createdAt: "2025-07-01T12:00:00.000Z",
+    updatedAt: "2025-07-01T12:00:43.000Z",
+    startedAt: "2025-07-01T12:00:00.400Z",
+    finishedAt: "2025-07-01T12:00:43.000Z",
+  },
+});
 export type Run = z.infer<typeof Run>;

@@ -14,10 +14,15 @@ export type ListQuery = z.infer<typeof ListQuery>;
 
 /** A page of `item`, newest first; register the result under `id`. */
 export function pageSchema<T extends z.ZodType>(item: T, id: string) {
+  // A page's example is one page holding the item's own example.
+  const example = item.meta()?.example;
   return z.object({
     items: z.array(item),
     nextCursor: z.string().nullable().describe(
       "Pass as `cursor` for the next page; null at the end.",
     ),
-  }).meta({ id });
+  }).meta({
+    id,
+    ...(example === undefined ? {} : { example: { items: [example], nextCursor: null } }),
+  });
 }

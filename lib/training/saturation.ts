@@ -39,8 +39,10 @@ export interface Saturation {
   toStep: number | null;
 }
 
-const DEFAULT_FRACTION = 0.01;
-const DEFAULT_MIN_STEPS = 1000;
+/** The default `fraction`: shared by the run and sweep request schemas. */
+export const DEFAULT_SATURATION_FRACTION = 0.01;
+/** The default `minSteps`: shared by the run and sweep request schemas. */
+export const DEFAULT_SATURATION_MIN_STEPS = 1000;
 
 /**
  * Saturation test over the last doubling of steps. `curve` must be in
@@ -52,8 +54,8 @@ const DEFAULT_MIN_STEPS = 1000;
  * saturated = gain < fraction (a negative gain, bits falling, counts).
  */
 export function saturation(curve: readonly CurvePoint[], opts: SaturationOptions = {}): Saturation {
-  const fraction = opts.fraction ?? DEFAULT_FRACTION;
-  const minSteps = opts.minSteps ?? DEFAULT_MIN_STEPS;
+  const fraction = opts.fraction ?? DEFAULT_SATURATION_FRACTION;
+  const minSteps = opts.minSteps ?? DEFAULT_SATURATION_MIN_STEPS;
   if (!(fraction > 0)) throw new RangeError(`fraction: ${fraction} is not > 0`);
   if (!(minSteps >= 0)) throw new RangeError(`minSteps: ${minSteps} is not ≥ 0`);
   checkCurve(curve);

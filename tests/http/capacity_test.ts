@@ -1,22 +1,38 @@
-// A capacity sweep over HTTP on a tiny config: memorized bits rise with the
-// dataset size, then plateau; the SVG figure and the fit come back.
+// Capacity sweeps over HTTP on a tiny config: memorized bits rise with the
+// dataset size, then plateau; saturated models leave their fleet early; the
+// automatic grid brackets the predicted plateau; the SVG figure and the fit
+// come back.
 import assert from "node:assert/strict";
 import { call, withService } from "./_service.ts";
 
-Deno.test("a tiny capacity sweep rises with N, then plateaus", async () => {
+/** 1 layer, d=8 over 16 symbols and 8 tokens: V·d + S·d + 12d² + 13d + 2d = 1,080 parameters. */
+const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
+const PARAMS = 16 * 8 + 8 * 8 + (12 * 64 + 13 * 8) + 2 * 8;
+/** (S-1)·log2 V: the bits of one uniform sequence, tokens 2..S. */
+const SEQUENCE_BITS = 7 * 4;
+
+interface Run {
+  datasetSize: number;
+  steps: number;
+  saturated: boolean;
+}
+
+Deno.test("a tiny capacity sweep rises with N, then plateaus; saturated models leave early", async () => {
   await withService(async ({ app, jobs }) => {
     const res = await call(app, "POST", "/v1/capacity", {
-      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
-      // 8·7·4 = 224 bits per 8 sequences; a 1-layer d=8 model has 1,224 parameters.
-      datasetSizes: [4, 16, 128, 512],
+      config,
+      // 112 .. 14,336 dataset bits around a capacity of ~1,700 bits (~1.6 bits/parameter at
+      // this budget): the first three sizes are (nearly) memorized whole, the last two fill
+      // the model.
+      datasetSizes: [4, 16, 64, 256, 512],
       seeds: [0],
       training: {
         batchSize: 64,
-        maxSteps: 800,
-        evalEvery: 200,
+        maxSteps: 2000,
+        evalEvery: 250,
         optimizer: { lr: 0.02 },
         schedule: { kind: "cosine", warmupSteps: 20 },
-        saturation: { fraction: 0.01, minSteps: 400 },
+        saturation: { fraction: 0.01, minSteps: 500 },
       },
     });
     assert.equal(res.status, 202, JSON.stringify(res.json));
@@ -24,26 +40,38 @@ Deno.test("a tiny capacity sweep rises with N, then plateaus", async () => {
     assert.equal(job.status, "succeeded", JSON.stringify(job.error));
     const sweep = (await call(app, "GET", `/v1/capacity/${res.json.id}`)).json;
     const r = sweep.result;
-    const bits = r.points.map((p: { meanBits: number }) => p.meanBits);
-    // Small datasets are (almost) fully memorized; the largest ones are not.
+    const bits: number[] = r.points.map((p: { meanBits: number }) => p.meanBits);
+    // Rises: each of the first four sizes memorizes more than the one before.
+    for (let i = 1; i < 4; i++) assert.ok(bits[i] > bits[i - 1], `rises at ${i}: ${bits}`);
     assert.ok(r.points[0].fractionMemorized > 0.9, `N=4: ${r.points[0].fractionMemorized}`);
-    assert.ok(bits[1] > bits[0], `rises: ${bits}`);
-    assert.ok(r.points[3].fractionMemorized < 0.5, `N=512: ${r.points[3].fractionMemorized}`);
-    // Plateau: the two largest sizes memorize about the same number of bits.
-    assert.ok(Math.abs(bits[3] - bits[2]) < 0.35 * Math.max(bits[2], bits[3]), `plateau: ${bits}`);
-    assert.equal(r.parameterCount, 16 * 8 + 8 * 8 + (12 * 64 + 13 * 8) + 16);
+    // ...then plateaus: twice the data adds nothing; the fit says the plateau was reached.
+    assert.ok(Math.abs(bits[4] - bits[3]) < 0.1 * Math.max(bits[3], bits[4]), `plateau: ${bits}`);
+    assert.ok(r.points[4].fractionMemorized < 0.25, `N=512: ${r.points[4].fractionMemorized}`);
+    assert.equal(r.plateauReached, true);
+    assert.equal(r.capacityBits, Math.max(...bits));
+    assert.equal(r.parameterCount, PARAMS);
     assert.ok(Math.abs(r.bitsPerParameter - r.capacityBits / r.parameterCount) < 1e-12);
-    assert.equal(r.runs.length, 4);
+
+    // All five trained side by side in one fleet (maxFleetSize 16); a model that saturated
+    // left it at that evaluation while the capacity-limited ones trained the whole budget.
+    const runs: Run[] = r.runs;
+    assert.equal(runs.length, 5);
+    assert.equal(r.budget.maxSteps, 2000);
+    for (const run of runs) {
+      if (run.saturated) assert.ok(run.steps < 2000, `N=${run.datasetSize}: ${run.steps} steps`);
+      else assert.equal(run.steps, 2000, `N=${run.datasetSize}`);
+    }
+    const small = runs.find((x) => x.datasetSize === 16)!;
+    assert.equal(small.saturated, true, "N=16 is memorized whole, then saturates");
+    assert.ok(runs.some((x) => x.steps > small.steps), "another model trained on");
+    assert.equal(r.budget.saturatedRuns, runs.filter((x) => x.saturated).length);
+
     // Train/test loss: test sequences were never trained on, so where a model memorized its
     // data its test loss sits above log2 V = 4 and above its train loss.
-    const small = r.runs[0];
-    assert.ok(small.trainLossBits < 1, `N=4 train loss ${small.trainLossBits}`);
-    assert.ok(small.testLossBits > 4, `N=4 test loss ${small.testLossBits}`);
+    const first = r.runs[0];
+    assert.ok(first.trainLossBits < 1, `N=4 train loss ${first.trainLossBits}`);
+    assert.ok(first.testLossBits > 4, `N=4 test loss ${first.testLossBits}`);
     assert.equal(r.budget.schedule, "cosine");
-    assert.equal(
-      r.budget.saturatedRuns,
-      r.runs.filter((x: { saturated: boolean }) => x.saturated).length,
-    );
     const plot = await app.request(`/v1/capacity/${res.json.id}/plot.svg`);
     assert.equal(plot.status, 200);
     assert.match(plot.headers.get("content-type")!, /image\/svg\+xml/);
@@ -51,10 +79,43 @@ Deno.test("a tiny capacity sweep rises with N, then plateaus", async () => {
   });
 });
 
+Deno.test('datasetSizes "auto" brackets N* = 3.6·params / ((S-1)·log2 V)', async () => {
+  await withService(async ({ app, jobs }) => {
+    const res = await call(app, "POST", "/v1/capacity", {
+      config,
+      datasetSizes: "auto",
+      auto: { points: 3 },
+      seeds: [0],
+      testSequences: 0,
+      // A short budget: this checks the grid, not the capacity.
+      training: {
+        batchSize: 32,
+        maxSteps: 200,
+        evalEvery: 100,
+        schedule: { kind: "cosine", warmupSteps: 20 },
+      },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.json));
+    const job = await jobs.wait("capacity", res.json.id, 300_000);
+    assert.equal(job.status, "succeeded", JSON.stringify(job.error));
+    const r = (await call(app, "GET", `/v1/capacity/${res.json.id}`)).json.result;
+    const nStar = (3.6 * PARAMS) / SEQUENCE_BITS; // 138.9 sequences
+    const sizes: number[] = r.points.map((p: { datasetSize: number }) => p.datasetSize);
+    // Three sizes, N*/4, N*, 4·N* (rounded): the smallest data-limited, the largest not.
+    assert.deepEqual(sizes, [nStar / 4, nStar, 4 * nStar].map(Math.round));
+    assert.ok(sizes[0] < nStar && nStar < sizes[2], `${sizes} around ${nStar}`);
+    assert.deepEqual(
+      r.points.map((p: { datasetBits: number }) => p.datasetBits),
+      sizes.map((n) => n * SEQUENCE_BITS),
+    );
+    assert.deepEqual(r.runs.map((x: Run) => x.datasetSize), sizes);
+  });
+});
+
 Deno.test("cosine-restarts: measured at cycle ends, fitted, extrapolated beside measured", async () => {
   await withService(async ({ app, jobs }) => {
     const res = await call(app, "POST", "/v1/capacity", {
-      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
+      config,
       datasetSizes: [64, 256],
       seeds: [0],
       testSequences: 0,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { validate } from "@readme/openapi-parser";
+import { z } from "zod";
 import { createApp } from "../../routes/app.ts";
 import { toOpenApiPath } from "../../lib/http/route.ts";
 import { VERSION } from "../../lib/version.ts";
@@ -143,6 +144,53 @@ Deno.test("/openapi.json of the full service (store, jobs, engine) is valid and 
       ]
     ) {
       assert.ok(doc.components.schemas[id], `components.schemas.${id}`);
+    }
+  });
+});
+
+/** The zod schema registered under a component's id (`.meta({ id })`), if any. */
+function zodSchemaOf(id: string): z.ZodType | undefined {
+  // zod keeps no public lookup by id; its registry's id map is the one source.
+  return z.globalRegistry._idmap.get(id) as z.ZodType | undefined;
+}
+
+Deno.test("every JSON response body schema has an example that its own zod schema accepts", async () => {
+  const { withService } = await import("./_service.ts");
+  await withService(async ({ app }) => {
+    const doc = await documentOf(app);
+    const schemas = doc.components.schemas;
+    // Components used as a JSON response body (successes and errors alike)...
+    const used = new Set<string>();
+    for (const item of Object.values<Record<string, any>>(doc.paths)) {
+      for (const op of Object.values(item)) {
+        for (const [status, res] of Object.entries<any>(op.responses)) {
+          const ref = res.content?.["application/json"]?.schema?.$ref as string | undefined;
+          if (ref) used.add(ref.slice("#/components/schemas/".length));
+          // Error statuses document the one error shape, so its example shows too.
+          if (status === "default" || Number(status) >= 400) {
+            assert.equal(ref, "#/components/schemas/Error", `${status} of ${op.operationId}`);
+          }
+        }
+      }
+    }
+    for (const id of ["Run", "RunPage", "CapacitySweep", "CapacitySweepPage", "Error"]) {
+      assert.ok(used.has(id), `${id} is a response body`);
+    }
+    // ...and the job results and progress they nest, which readers look up on their own.
+    const nested = [
+      "RunResult",
+      "RunProgress",
+      "CapacitySweepResult",
+      "CapacityProgress",
+      "SweepRun",
+    ];
+    for (const id of [...used, ...nested]) {
+      const example = schemas[id]?.example;
+      assert.ok(example !== undefined, `components.schemas.${id} has no example`);
+      const zod = zodSchemaOf(id);
+      assert.ok(zod, `no zod schema registered as ${id}`);
+      const parsed = zod.safeParse(example);
+      assert.ok(parsed.success, `${id}'s example: ${parsed.error?.message}`);
     }
   });
 });

@@ -1,9 +1,11 @@
 // Training runs, likelihood and memorization through the HTTP API, in
 // process, on the real engine: numbers must equal the engine's own.
 import assert from "node:assert/strict";
-import { call, withService } from "./_service.ts";
+import { type App, call, type Service, withService } from "./_service.ts";
 import { loadModelWeights } from "../../lib/models/models.ts";
 import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
+import type { CurvePoint } from "../../lib/runs/schemas.ts";
+import { saturationStep } from "../../lib/training/saturation.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
 
@@ -138,5 +140,102 @@ Deno.test("run requests are validated before they are queued", async () => {
     });
     assert.equal(badTokens.status, 422);
     assert.match(badTokens.json.error.message, /body\.sequences\[0\]\[7\]/);
+  });
+});
+
+/** A uniform dataset and an untrained model of `config` over HTTP; returns their ids. */
+async function datasetAndModel(app: App, modelSeed = 1) {
+  const ds = await call(app, "POST", "/v1/datasets", {
+    kind: "uniform",
+    vocabSize: config.vocabSize,
+    seqLen: config.seqLen,
+    count: 6,
+    seed: 3,
+  });
+  assert.equal(ds.status, 201, JSON.stringify(ds.json));
+  const model = await call(app, "POST", "/v1/models", { config, seed: modelSeed });
+  assert.equal(model.status, 201, JSON.stringify(model.json));
+  return { datasetId: ds.json.id as string, modelId: model.json.id as string };
+}
+
+/** Trains `modelId` on `datasetId` over HTTP and returns the finished run. */
+async function train(service: Service, body: Record<string, unknown>) {
+  const run = await call(service.app, "POST", "/v1/runs", {
+    optimizer: { type: "adamw", lr: 0.01 },
+    batchSize: 6,
+    ...body,
+  });
+  assert.equal(run.status, 202, JSON.stringify(run.json));
+  const done = await service.jobs.wait("runs", run.json.id, 120_000);
+  assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+  return (await call(service.app, "GET", `/v1/runs/${run.json.id}`)).json;
+}
+
+Deno.test("a run stops on saturation after minSteps, before its step budget", async () => {
+  await withService(async (service) => {
+    const ids = await datasetAndModel(service.app);
+    // Six sequences are memorized within a few hundred steps; then a doubling of steps adds
+    // less than 1%. minSteps 200 lets the rule speak long before the default 1,000.
+    const stop = { fraction: 0.01, minSteps: 200 };
+    const run = await train(service, {
+      ...ids,
+      steps: 4000,
+      evalEvery: 50,
+      stopOnSaturation: stop,
+    });
+    assert.deepEqual(run.input.stopOnSaturation, stop);
+    const r = run.result;
+    assert.equal(r.stoppedBy, "saturation");
+    assert.equal(r.saturated, true);
+    assert.ok(r.steps >= stop.minSteps && r.steps < 1000, `stopped at step ${r.steps}`);
+    // It stopped at the first evaluation where the rule says saturated, and nowhere else.
+    const curve = r.curve.map((p: CurvePoint) => ({ step: p.step, bits: p.memorizedBits }));
+    assert.equal(curve.at(-1).step, r.steps);
+    assert.equal(saturationStep(curve, stop), r.steps);
+    assert.equal(run.progress.saturated, true);
+    const model = await call(service.app, "GET", `/v1/models/${ids.modelId}`);
+    assert.equal(model.json.trainedSteps, r.steps);
+  });
+});
+
+Deno.test("memorization against another model: generalization > 0, mismatches refused", async () => {
+  await withService(async (service) => {
+    const { app } = service;
+    const { datasetId, modelId: trained } = await datasetAndModel(app);
+    await train(service, { datasetId, modelId: trained, steps: 300, evalEvery: 100 });
+    const untrained = (await call(app, "POST", "/v1/models", { config, seed: 2 })).json.id;
+    // The untrained target against a reference trained on these very samples: the reference
+    // codes every sample shorter than the target does, so nothing is unintended (NLL_ref <
+    // NLL_θ) and all of the target's total, max(0, U - NLL_ref), counts as generalization.
+    const mem = await call(app, "POST", "/v1/memorization", {
+      modelId: untrained,
+      datasetId,
+      reference: { kind: "model", modelId: trained },
+    });
+    assert.equal(mem.status, 200, JSON.stringify(mem.json));
+    assert.equal(mem.json.unintendedBits, 0);
+    assert.ok(mem.json.generalizationBits > 0.5 * 168, `${mem.json.generalizationBits} bits`);
+    assert.equal(mem.json.generalizationBits, mem.json.totalBits);
+    // ...and that total is exactly what the reference memorized against the uniform code.
+    const refVsUniform = await call(app, "POST", "/v1/memorization", {
+      modelId: trained,
+      datasetId,
+      reference: { kind: "uniform" },
+    });
+    assert.ok(Math.abs(mem.json.totalBits - refVsUniform.json.totalBits) < 1e-9);
+
+    // A reference of another vocabulary cannot score these samples.
+    const other = await call(app, "POST", "/v1/models", {
+      config: { ...config, vocabSize: 32 },
+      seed: 1,
+    });
+    const mismatch = await call(app, "POST", "/v1/memorization", {
+      modelId: trained,
+      datasetId,
+      reference: { kind: "model", modelId: other.json.id },
+    });
+    assert.equal(mismatch.status, 422, JSON.stringify(mismatch.json));
+    assert.equal(mismatch.json.error.code, "model_mismatch");
+    assert.match(mismatch.json.error.message, /^body\.reference\.modelId: .*vocabSize 32/);
   });
 });
