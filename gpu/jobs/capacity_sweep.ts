@@ -3,11 +3,23 @@
 // saturates or the budget runs out; a saturated model leaves its fleet at
 // the next evaluation (the fleet shrinks, so it costs nothing after). Then
 // the plateau of memorized bits is the capacity (lib/capacity/fit.ts).
+//
+// Resuming after a restart: finished models are kept (OUTCOMES_ARTIFACT) and
+// never retrained; the fleet in training is checkpointed (FLEET_ARTIFACT)
+// after every evaluation, every CHECKPOINT_SECONDS of training in between,
+// and when the service stops, so a restart continues it from there.
 import { GptFleet } from "../gpt_fleet.ts";
 import { fleetSequenceNll } from "../likelihood.ts";
-import { type ModelData, trainSteps } from "../trainer.ts";
+import { type ModelData, samplerAt, trainSteps } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";
 import { memorizedBits, thinCurve } from "./train_run.ts";
+import {
+  captureFleetCheckpoint,
+  type FleetCheckpoint,
+  parseFleetCheckpoint,
+  readModelState,
+  writeModelState,
+} from "./checkpoint.ts";
 import type { JobHost } from "../../lib/engine.ts";
 import { fitCapacity } from "../../lib/capacity/fit.ts";
 import { type CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
@@ -24,11 +36,20 @@ import { evaluationSteps } from "../../lib/training/schedule.ts";
 import { generateUniform } from "../../lib/datasets/uniform.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { initialParameters } from "../../lib/model/init.ts";
-import { BatchSampler } from "../../lib/training/batches.ts";
 import { type CurvePoint, saturation } from "../../lib/training/saturation.ts";
 
 /** Finished models, kept as an artifact so a resumed sweep skips them. */
 const OUTCOMES_ARTIFACT = "outcomes.json";
+/** The models still training in the current fleet (FleetCheckpoint). */
+const FLEET_ARTIFACT = "fleet.safetensors";
+/** Training wall time between two fleet checkpoints. */
+const CHECKPOINT_SECONDS = 120;
+
+/** What a fleet checkpoint's `extra` holds besides the model states. */
+interface FleetExtra {
+  fleet: number;
+  members: { datasetSize: number; seed: number; curve: CurvePoint[] }[];
+}
 
 interface Member extends ModelData {
   datasetSize: number;
@@ -51,6 +72,7 @@ export async function capacitySweepJob(
   const c = req.config, t = req.training;
   const uniformBits = uniformSequenceBits(c.seqLen, c.vocabSize);
   const done: SweepRun[] = [];
+  const resumedFrom: SweepResult["resumedFrom"] = [];
   if (ctx.resumed) {
     const saved = await ctx.getArtifact(OUTCOMES_ARTIFACT);
     if (saved) done.push(...JSON.parse(new TextDecoder().decode(saved)) as SweepRun[]);
@@ -81,7 +103,9 @@ export async function capacitySweepJob(
   for (let f = 0; f < plan.fleets.length; f++) {
     const todo = plan.fleets[f].filter((r) => !isDone(r));
     if (todo.length === 0) continue;
-    let members: Member[] = todo.map((r) => {
+    const saved = ctx.resumed ? savedFleet(await ctx.getArtifact(FLEET_ARTIFACT), f, todo) : null;
+    const startStep = saved?.checkpoint.step ?? 0;
+    let members: Member[] = todo.map((r, i) => {
       const data = generateUniform({
         vocabSize: c.vocabSize,
         seqLen: c.seqLen,
@@ -91,13 +115,33 @@ export async function capacitySweepJob(
       return {
         ...r,
         tokens: data.tokens,
-        sampler: new BatchSampler(r.datasetSize, t.batchSize, r.seed),
-        curve: [],
+        sampler: samplerAt(r.datasetSize, t.batchSize, r.seed, startStep),
+        curve: saved ? saved.curves[i] : [],
         testTokens: testSets.get(r.seed)!,
       };
     });
     let fleet = await newFleet(engine, req, members.length);
-    members.forEach((m, z) => fleet.setParameters(z, initialParameters(c, m.seed, req.precision)));
+    if (saved) {
+      saved.states.forEach((s, z) => writeModelState(fleet, z, s));
+      fleet.step = startStep;
+      resumedFrom.push({ fleet: f, step: startStep });
+    } else {
+      members.forEach((m, z) =>
+        fleet.setParameters(z, initialParameters(c, m.seed, req.precision))
+      );
+    }
+    let checkpointedAt = performance.now();
+    const checkpoint = async () => {
+      const extra: FleetExtra = {
+        fleet: f,
+        members: members.map((m) => ({ datasetSize: m.datasetSize, seed: m.seed, curve: m.curve })),
+      };
+      await ctx.putArtifact(
+        FLEET_ARTIFACT,
+        await captureFleetCheckpoint(fleet, fleet.step, { ...extra }),
+      );
+      checkpointedAt = performance.now();
+    };
     try {
       while (members.length > 0) {
         const t0 = performance.now();
@@ -112,7 +156,16 @@ export async function capacitySweepJob(
           untilStep: until,
           readEvery: 200,
           onRead: async (p) => {
-            ctx.throwIfAborted();
+            try {
+              ctx.throwIfAborted();
+            } catch (e) {
+              // The service is stopping: keep this fleet's progress for the restart.
+              if ((e as Error).name === "JobInterruptedError" && fleet.step > startStep) {
+                await checkpoint();
+              }
+              throw e;
+            }
+            if (performance.now() - checkpointedAt > CHECKPOINT_SECONDS * 1000) await checkpoint();
             tokensPerSec = p.tokensPerSecond;
             await ctx.progress({
               modelsDone: done.length,
@@ -159,10 +212,13 @@ export async function capacitySweepJob(
         const stay = members.filter((_, z) => !leaving.includes(z));
         if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);
         members = stay;
+        // Outcomes first: a fleet checkpoint never holds a model the outcomes lack.
         await ctx.putArtifact(
           OUTCOMES_ARTIFACT,
           new TextEncoder().encode(JSON.stringify(done)),
         );
+        if (members.length > 0) await checkpoint();
+        else await ctx.deleteArtifact(FLEET_ARTIFACT);
         await ctx.progress({
           modelsDone: done.length,
           modelsTotal: plan.runs.length,
@@ -200,6 +256,32 @@ export async function capacitySweepJob(
     extrapolated: extrapolateCapacity(done, plan.points, plan.parameterCount),
     seconds: (performance.now() - started) / 1000,
     tokensPerSecond: trainSeconds > 0 ? tokensTrained / trainSeconds : 0,
+    resumedFrom,
+  };
+}
+
+/**
+ * The saved state of fleet f's models `todo`, in todo's order, or null when
+ * the checkpoint is of another fleet or lacks one of them (then the fleet
+ * starts again from step 0; its finished models are in the outcomes).
+ */
+function savedFleet(
+  bytes: Uint8Array | null,
+  f: number,
+  todo: { datasetSize: number; seed: number }[],
+) {
+  if (!bytes) return null;
+  const checkpoint: FleetCheckpoint = parseFleetCheckpoint(bytes);
+  const extra = checkpoint.extra as unknown as FleetExtra;
+  if (extra.fleet !== f) return null;
+  const slots = todo.map((r) =>
+    extra.members.findIndex((m) => m.datasetSize === r.datasetSize && m.seed === r.seed)
+  );
+  if (slots.some((i) => i < 0)) return null;
+  return {
+    checkpoint,
+    states: slots.map((i) => checkpoint.models[i]),
+    curves: slots.map((i) => extra.members[i].curve),
   };
 }
 
@@ -231,17 +313,11 @@ async function shrink(
   stay: Member[],
 ): Promise<GptFleet> {
   const states = [];
-  for (const m of stay) {
-    const z = members.indexOf(m);
-    states.push({ params: await fleet.getParameters(z), ...(await fleet.getOptimizerState(z)) });
-  }
+  for (const m of stay) states.push(await readModelState(fleet, members.indexOf(m)));
   const step = fleet.step;
   fleet.destroy();
   const next = await newFleet(engine, req, stay.length);
-  states.forEach((s, z) => {
-    next.setParameters(z, s.params);
-    next.setOptimizerState(z, s);
-  });
+  states.forEach((s, z) => writeModelState(next, z, s));
   next.step = step;
   return next;
 }

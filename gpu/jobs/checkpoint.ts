@@ -1,23 +1,86 @@
-// Checkpoints of a training fleet's model: parameters, Adam moments and the
-// step, as one safetensors artifact, so a restarted service resumes a run
-// where its last checkpoint left it.
+// Checkpoints of training models: parameters, Adam moments and the step, as
+// one safetensors artifact, so a restarted service resumes a job where its
+// last checkpoint left it. A run saves its one model; a capacity sweep saves
+// every model still training in its current fleet.
 import type { GptFleet } from "../gpt_fleet.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
   float32Bytes,
+  type NamedTensor,
   tensorToFloat32,
 } from "../../lib/safetensors.ts";
 
 export const CHECKPOINT_ARTIFACT = "checkpoint.safetensors";
 
-export interface Checkpoint {
-  step: number;
+/** One model's training state. */
+export interface ModelState {
   params: Float32Array;
   m: Float32Array;
   v: Float32Array;
+}
+
+export interface Checkpoint extends ModelState {
+  step: number;
   /** Anything else the job needs to continue (JSON-serializable). */
   extra: Record<string, unknown>;
+}
+
+export interface FleetCheckpoint {
+  step: number;
+  /** Models in the order they were captured. */
+  models: ModelState[];
+  extra: Record<string, unknown>;
+}
+
+/** Reads model z's parameters and Adam moments back from the GPU. */
+export async function readModelState(fleet: GptFleet, z: number): Promise<ModelState> {
+  return { params: await fleet.getParameters(z), ...(await fleet.getOptimizerState(z)) };
+}
+
+/** Writes a model's parameters and moments into slot z of a fleet. */
+export function writeModelState(fleet: GptFleet, z: number, s: ModelState) {
+  fleet.setParameters(z, s.params);
+  fleet.setOptimizerState(z, { m: s.m, v: s.v });
+}
+
+// Tensor names: "params", "adam_m", "adam_v" for model 0 (the run format), with
+// a "<i>." prefix for models i > 0 of a fleet checkpoint.
+const prefix = (i: number) => (i === 0 ? "" : `${i}.`);
+
+function encode(states: ModelState[], step: number, extra: Record<string, unknown>) {
+  const t = (name: string, a: Float32Array): NamedTensor => ({
+    name,
+    dtype: "F32",
+    shape: [a.length],
+    data: float32Bytes(a),
+  });
+  const tensors = states.flatMap((s, i) => [
+    t(`${prefix(i)}params`, s.params),
+    t(`${prefix(i)}adam_m`, s.m),
+    t(`${prefix(i)}adam_v`, s.v),
+  ]);
+  return encodeSafetensors(tensors, {
+    step: String(step),
+    models: String(states.length),
+    extra: JSON.stringify(extra),
+  });
+}
+
+function decode(bytes: Uint8Array): FleetCheckpoint {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  const get = (name: string) => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`checkpoint: tensor ${name} is missing`);
+    return tensorToFloat32(t);
+  };
+  const count = Number(metadata.models ?? 1);
+  const models = Array.from({ length: count }, (_, i) => ({
+    params: get(`${prefix(i)}params`),
+    m: get(`${prefix(i)}adam_m`),
+    v: get(`${prefix(i)}adam_v`),
+  }));
+  return { step: Number(metadata.step), models, extra: JSON.parse(metadata.extra ?? "{}") };
 }
 
 export async function captureCheckpoint(
@@ -26,38 +89,28 @@ export async function captureCheckpoint(
   step: number,
   extra: Record<string, unknown>,
 ): Promise<Uint8Array> {
-  const params = await fleet.getParameters(z);
-  const { m, v } = await fleet.getOptimizerState(z);
-  const t = (name: string, a: Float32Array) => ({
-    name,
-    dtype: "F32" as const,
-    shape: [a.length],
-    data: float32Bytes(a),
-  });
-  return encodeSafetensors([t("params", params), t("adam_m", m), t("adam_v", v)], {
-    step: String(step),
-    extra: JSON.stringify(extra),
-  });
+  return encode([await readModelState(fleet, z)], step, extra);
 }
 
 export function parseCheckpoint(bytes: Uint8Array): Checkpoint {
-  const { tensors, metadata } = decodeSafetensors(bytes);
-  const get = (name: string) => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`checkpoint: tensor ${name} is missing`);
-    return tensorToFloat32(t);
-  };
-  return {
-    step: Number(metadata.step),
-    params: get("params"),
-    m: get("adam_m"),
-    v: get("adam_v"),
-    extra: JSON.parse(metadata.extra ?? "{}"),
-  };
+  const { step, models, extra } = decode(bytes);
+  return { step, ...models[0], extra };
 }
 
 /** Loads a checkpoint into model z of the fleet (parameters, then moments). */
 export function restoreCheckpoint(fleet: GptFleet, z: number, c: Checkpoint) {
-  fleet.setParameters(z, c.params);
-  fleet.setOptimizerState(z, { m: c.m, v: c.v });
+  writeModelState(fleet, z, c);
 }
+
+/** Every model of the fleet, in slot order. */
+export async function captureFleetCheckpoint(
+  fleet: GptFleet,
+  step: number,
+  extra: Record<string, unknown>,
+): Promise<Uint8Array> {
+  const states: ModelState[] = [];
+  for (let z = 0; z < fleet.K; z++) states.push(await readModelState(fleet, z));
+  return encode(states, step, extra);
+}
+
+export const parseFleetCheckpoint = decode;

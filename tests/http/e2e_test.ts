@@ -119,7 +119,7 @@ Deno.test("main.ts trains over HTTP with an SSE stream; numbers match the engine
   }
 });
 
-Deno.test("a run interrupted by a restart resumes from its checkpoint", async () => {
+Deno.test("a run stopped by SIGTERM checkpoints and resumes from that step", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap-restart-" });
   let main = await startMain(dir);
   try {
@@ -132,10 +132,13 @@ Deno.test("a run interrupted by a restart resumes from its checkpoint", async ()
       batchSize: 8,
       steps,
       evalEvery: 100,
+      // No periodic checkpoint before the stop: only the shutdown's own one can
+      // let the run continue past step 0.
+      checkpointEvery: 2500,
     });
     assert.equal(run.status, 202);
     const id = run.json.id;
-    // Wait until a checkpoint past step 0 is recorded, then stop the service.
+    // Wait until the run is past step 200, then stop the service.
     let before: any;
     for (let i = 0; i < 600; i++) {
       before = (await api(main.url, "GET", `/v1/runs/${id}`)).json;
@@ -160,6 +163,12 @@ Deno.test("a run interrupted by a restart resumes from its checkpoint", async ()
     assert.equal(done.status, "succeeded", JSON.stringify(done.error));
     assert.equal(done.attempts, 2, "started twice: once, then resumed");
     assert.equal(done.result.steps, steps);
+    // Resumed from the checkpoint the shutdown wrote, at or after the last step seen.
+    assert.equal(done.result.resumedFromSteps.length, 1);
+    assert.ok(
+      done.result.resumedFromSteps[0] >= before.progress.step,
+      `resumed from ${done.result.resumedFromSteps[0]}, seen ${before.progress.step}`,
+    );
     // The curve continues where the checkpoint left it: no step is evaluated twice
     // and the first evaluations (before the restart) are kept.
     const curveSteps = done.result.curve.map((p: { step: number }) => p.step);
