@@ -48,16 +48,18 @@ export class GpuEngine implements Engine {
     }, this.options.memoryBudgetBytes);
   }
 
-  async likelihood(req: LikelihoodRequest): Promise<LikelihoodResult> {
+  async likelihood(req: LikelihoodRequest, signal?: AbortSignal): Promise<LikelihoodResult> {
+    signal?.throwIfAborted();
     return await this.withEvalFleet(
       req,
-      (fleet) => sequenceNll(fleet, req.tokens, req.perToken ?? false),
+      (fleet) => sequenceNll(fleet, req.tokens, req.perToken ?? false, signal),
     );
   }
 
-  async greedyDecode(req: GreedyDecodeRequest): Promise<GreedyDecodeResult> {
+  async greedyDecode(req: GreedyDecodeRequest, signal?: AbortSignal): Promise<GreedyDecodeResult> {
+    signal?.throwIfAborted();
     return await this.withEvalFleet(req, async (fleet) => ({
-      sequences: await greedyDecode(fleet, req.tokens, req.prefixLengths),
+      sequences: await greedyDecode(fleet, req.tokens, req.prefixLengths, signal),
     }));
   }
 

@@ -53,10 +53,40 @@ function remoteHost(job: { id: string; input: unknown; resumed: boolean }): JobH
 
 const faults = Deno.env.get("MEMCAP_TEST_FAULTS") === "1";
 
+/** Calls that can be cancelled (EngineProcess.cancellable), by call id. */
+const cancellable = new Map<number, AbortController>();
+
+/** Runs `work` with a signal that a "cancel" for `callId` aborts. */
+async function withCancel<T>(
+  callId: number | undefined,
+  work: (signal?: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (callId === undefined) return await work();
+  const controller = new AbortController();
+  cancellable.set(callId, controller);
+  try {
+    return await work(controller.signal);
+  } finally {
+    cancellable.delete(callId);
+  }
+}
+
 peer
   .handle("gpu", () => engine.gpu())
-  .handle("likelihood", (req: LikelihoodRequest) => engine.likelihood(req))
-  .handle("greedyDecode", (req: GreedyDecodeRequest) => engine.greedyDecode(req))
+  .handle(
+    "likelihood",
+    (p: { req: LikelihoodRequest; callId?: number }) =>
+      withCancel(p.callId, (signal) => engine.likelihood(p.req, signal)),
+  )
+  .handle(
+    "greedyDecode",
+    (p: { req: GreedyDecodeRequest; callId?: number }) =>
+      withCancel(p.callId, (signal) => engine.greedyDecode(p.req, signal)),
+  )
+  .handle("cancel", (p: { callId: number }) => {
+    // The call may have finished meanwhile: then there is nothing to stop.
+    cancellable.get(p.callId)?.abort(new DOMException("the request was cancelled", "AbortError"));
+  })
   .handle("runJob", async (p: { kind: JobKind; id: string; input: unknown; resumed: boolean }) => {
     aborted.delete(p.id);
     try {

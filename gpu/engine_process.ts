@@ -56,6 +56,8 @@ export class EngineProcess implements Engine {
   private summary: GpuSummary | null = null;
   private hosts = new Map<string, JobHost>();
   private closing = false;
+  /** Numbers the cancellable calls, so a cancel names the one it stops. */
+  private nextCallId = 1;
   /** Times the engine process ended unexpectedly (metrics, tests). */
   crashes = 0;
 
@@ -147,12 +149,37 @@ export class EngineProcess implements Engine {
     }, this.options.memoryBudgetBytes);
   }
 
-  likelihood(req: LikelihoodRequest): Promise<LikelihoodResult> {
-    return this.call<LikelihoodResult>("likelihood", req);
+  likelihood(req: LikelihoodRequest, signal?: AbortSignal): Promise<LikelihoodResult> {
+    return this.cancellable<LikelihoodResult>("likelihood", req, signal);
   }
 
-  greedyDecode(req: GreedyDecodeRequest): Promise<GreedyDecodeResult> {
-    return this.call<GreedyDecodeResult>("greedyDecode", req);
+  greedyDecode(req: GreedyDecodeRequest, signal?: AbortSignal): Promise<GreedyDecodeResult> {
+    return this.cancellable<GreedyDecodeResult>("greedyDecode", req, signal);
+  }
+
+  /**
+   * A call the engine process can stop between batches: when `signal` aborts, the process is
+   * told to cancel call `callId` (it checks before every batch) and this call rejects at once
+   * with the signal's reason, so the next request need not wait for abandoned work.
+   */
+  private async cancellable<T>(method: string, req: unknown, signal?: AbortSignal): Promise<T> {
+    signal?.throwIfAborted();
+    if (!signal) return await this.call<T>(method, { req });
+    const callId = this.nextCallId++;
+    const child = this.start();
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => {
+        child.peer.call("cancel", { callId }).catch(() => {}); // gone already: nothing to stop
+        reject(signal.reason);
+      };
+    });
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      return await Promise.race([this.call<T>(method, { req, callId }), aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
   }
 
   async runJob(kind: JobKind, host: JobHost): Promise<unknown> {

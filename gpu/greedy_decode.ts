@@ -17,6 +17,8 @@ export async function greedyDecode(
   fleet: GptFleet,
   tokens: Uint32Array,
   prefixLengths: readonly number[],
+  /** Checked before every decoding step: an aborted request stops here. */
+  signal?: AbortSignal,
 ): Promise<Uint32Array[]> {
   const S = fleet.T, B = fleet.B, K = fleet.K, V = fleet.config.vocabSize;
   if (tokens.length % S !== 0) {
@@ -36,6 +38,7 @@ export async function greedyDecode(
         batch.set(tokens.subarray(row, row + p), i * S);
       }
       for (let t = p; t < S; t++) {
+        signal?.throwIfAborted();
         const logits = await fleet.logitsAt(batch, t - 1); // position t-1 predicts t
         for (let i = 0; i < m; i++) batch[i * S + t] = argmax(logits, i * V, V);
       }

@@ -20,6 +20,8 @@ export async function fleetSequenceNll(
   fleet: GptFleet,
   sets: Uint32Array[],
   perToken = false,
+  /** Checked before every batch: an aborted request stops here. */
+  signal?: AbortSignal,
 ): Promise<SequenceNll[]> {
   const S = fleet.T, B = fleet.B, K = fleet.K;
   if (sets.length > K) throw new RangeError(`${sets.length} sequence sets for a fleet of ${K}`);
@@ -38,6 +40,7 @@ export async function fleetSequenceNll(
   const batch = new Uint32Array(K * B * S);
   const most = Math.max(0, ...counts);
   for (let start = 0; start < most; start += B) {
+    signal?.throwIfAborted();
     batch.fill(0);
     sets.forEach((tokens, z) => {
       const n = Math.max(0, Math.min(B, counts[z] - start));
@@ -67,6 +70,7 @@ export async function sequenceNll(
   fleet: GptFleet,
   tokens: Uint32Array,
   perToken = false,
+  signal?: AbortSignal,
 ): Promise<SequenceNll> {
-  return (await fleetSequenceNll(fleet, [tokens], perToken))[0];
+  return (await fleetSequenceNll(fleet, [tokens], perToken, signal))[0];
 }

@@ -54,9 +54,13 @@ export interface Engine {
   gpu(): Promise<GpuSummary>;
   /** Throws a RangeError naming the buffer and the limit when the shape cannot fit. */
   checkFits(q: FitQuery): Promise<void>;
-  likelihood(req: LikelihoodRequest): Promise<LikelihoodResult>;
-  /** Greedy continuations of each sequence's prefixes (extraction). */
-  greedyDecode(req: GreedyDecodeRequest): Promise<GreedyDecodeResult>;
+  /**
+   * `signal` stops the work between batches (the request timed out or its client left), so an
+   * abandoned request does not hold the GPU; the call then rejects with the signal's reason.
+   */
+  likelihood(req: LikelihoodRequest, signal?: AbortSignal): Promise<LikelihoodResult>;
+  /** Greedy continuations of each sequence's prefixes (extraction); `signal` as above. */
+  greedyDecode(req: GreedyDecodeRequest, signal?: AbortSignal): Promise<GreedyDecodeResult>;
   /** Runs one GPU job to its result (throws to fail it). */
   runJob(kind: JobKind, host: JobHost): Promise<unknown>;
 }

@@ -16,8 +16,8 @@ export function meteredEngine(engine: Engine, metrics: Metrics): Engine {
   return {
     gpu: () => engine.gpu(),
     checkFits: (q) => engine.checkFits(q),
-    likelihood: (req) => timed("likelihood", () => engine.likelihood(req)),
-    greedyDecode: (req) => timed("greedyDecode", () => engine.greedyDecode(req)),
+    likelihood: (req, signal) => timed("likelihood", () => engine.likelihood(req, signal)),
+    greedyDecode: (req, signal) => timed("greedyDecode", () => engine.greedyDecode(req, signal)),
     runJob: (kind: JobKind, host: JobHost) => {
       let counted = 0;
       const counting: JobHost = {

@@ -106,27 +106,29 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   app.use("*", async (c, next) => {
     c.set("maxBodyBytes", maxBodyBytes);
+    c.set("signal", c.req.raw.signal);
     await next();
   });
   if (deps.requestTimeoutMs) {
     // Answer 504 when a request runs too long (a huge likelihood request on a slow adapter).
     // Streams (SSE) are exempt: their handlers return at once and the stream goes on.
+    // The request's signal aborts too, so the engine stops the abandoned work.
     const ms = deps.requestTimeoutMs;
-    app.use("/v1/*", async (_c, next) => {
+    app.use("/v1/*", async (c, next) => {
+      const timeout = new AbortController();
+      c.set("signal", AbortSignal.any([c.get("signal"), timeout.signal]));
       let timer: ReturnType<typeof setTimeout> | undefined;
       const expired = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () =>
-            reject(
-              new ApiError(
-                504,
-                "timeout",
-                `the request took longer than ${ms / 1000} s; ` +
-                  "send less work per request (fewer sequences) or use a job",
-              ),
-            ),
-          ms,
-        );
+        timer = setTimeout(() => {
+          const error = new ApiError(
+            504,
+            "timeout",
+            `the request took longer than ${ms / 1000} s; ` +
+              "send less work per request (fewer sequences) or use a job",
+          );
+          timeout.abort(error);
+          reject(error);
+        }, ms);
       });
       try {
         await Promise.race([next(), expired]);

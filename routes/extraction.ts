@@ -74,7 +74,7 @@ export function extractionRouter(
         params,
         tokens: truth,
         prefixLengths,
-      });
+      }, c.get("signal"));
       return { truth, decoded: sequences };
     };
     const trainSet = await decode(train.tokens);

@@ -85,7 +85,15 @@ export function likelihoodRouter(
   return new ApiRouter().add(likelihood, async (c, { params, body }) => {
     const { model, params: weights } = await loadModelOr404(store, params.id, "params.id");
     const tokens = await tokensFor(store, model, body);
-    return c.json(await scoreSequences(engine, model, weights, tokens, body.perToken), 200);
+    const scored = await scoreSequences(
+      engine,
+      model,
+      weights,
+      tokens,
+      body.perToken,
+      c.get("signal"),
+    );
+    return c.json(scored, 200);
   });
 }
 
@@ -95,6 +103,7 @@ export async function scoreSequences(
   weights: Float32Array,
   tokens: Uint32Array,
   perToken: boolean,
+  signal?: AbortSignal,
 ): Promise<LikelihoodResponse> {
   const S = model.config.seqLen;
   const r = await engine.likelihood({
@@ -103,7 +112,7 @@ export async function scoreSequences(
     params: weights,
     tokens,
     perToken,
-  });
+  }, signal);
   const count = r.bits.length;
   const totalBits = r.bits.reduce((a, b) => a + b, 0);
   const out: LikelihoodResponse = {

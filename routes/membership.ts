@@ -140,7 +140,7 @@ export function membershipRouter(
           precision: model.precision,
           params,
           tokens,
-        })).bits;
+        }, c.get("signal"))).bits;
       const result = membershipBody(body, await nll(members.tokens), await nll(nonMembers.tokens));
       const rec = await store.create<MembershipBody>("membership", result, {
         refs: [body.modelId, body.membersDatasetId, body.nonMembersDatasetId],

@@ -62,7 +62,7 @@ export function memorizationRouter(
         precision: m.model.precision,
         params: m.params,
         tokens,
-      })).bits;
+      }, c.get("signal"))).bits;
     const modelBits = await score(trained);
     const uniformBits = uniformSequenceBits(cfg.seqLen, cfg.vocabSize);
     let referenceBits: Float64Array;

@@ -20,6 +20,11 @@ export type AppEnv = {
   Variables: {
     /** The app's default request body limit in bytes (set by createApp). */
     maxBodyBytes: number;
+    /**
+     * Aborted when the request is abandoned: its client went away, or it ran past the
+     * request timeout (set by createApp). Pass it to engine calls so they stop early.
+     */
+    signal: AbortSignal;
   };
 };
 

@@ -186,12 +186,15 @@ Deno.test("a full queue answers 429 and accepts again once there is room", async
   }, { maxQueued: 1 });
 });
 
-Deno.test("a request that runs too long answers 504 with the JSON error shape", async () => {
+Deno.test("a request that runs too long answers 504 and its engine call is told to stop", async () => {
   let release = () => {};
+  let engineSignal: AbortSignal | undefined;
   const slow: Engine = {
     ...engine,
-    likelihood: () =>
-      new Promise((resolve) => (release = () => resolve({ bits: new Float64Array(1) }))),
+    likelihood: (_req, signal) => {
+      engineSignal = signal;
+      return new Promise((resolve) => (release = () => resolve({ bits: new Float64Array(1) })));
+    },
   };
   await withParts(async ({ app }) => {
     const model = await (await app.request(
@@ -206,6 +209,8 @@ Deno.test("a request that runs too long answers 504 with the JSON error shape", 
     );
     assert.equal(res.status, 504);
     assert.equal((await res.json()).error.code, "timeout");
+    assert.ok(engineSignal?.aborted, "the engine's signal is aborted with the timeout");
+    assert.equal((engineSignal.reason as { code?: string }).code, "timeout");
     release();
   }, { engine: slow, requestTimeoutMs: 200 });
 });
