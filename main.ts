@@ -25,6 +25,7 @@ metrics.addGauge(jobsGauge(store));
 const engineProcess = new EngineProcess({
   log: (m) => console.warn(m),
   memoryBudgetBytes: config.gpuMemoryBytes,
+  watchdogMs: config.engineWatchdogMs,
   metrics,
 });
 const engine = meteredEngine(engineProcess, metrics);

@@ -103,7 +103,21 @@ peer
   .handle("crash", () => {
     if (!faults) throw new Error("fault injection is off");
     setTimeout(() => Deno.exit(70), 10);
+  })
+  // ... and its thread gets stuck for good, as in a hung driver call (the watchdog's case).
+  .handle("hang", () => {
+    if (!faults) throw new Error("fault injection is off");
+    setTimeout(() => {
+      while (true) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
+    }, 10);
   });
+
+// Heartbeats from the event loop tell the service's watchdog this thread is not stuck
+// (EngineProcessOptions.watchdogMs). unref: they alone must not keep the process alive.
+const heartbeatMs = Number(Deno.env.get("MEMCAP_HEARTBEAT_MS"));
+if (heartbeatMs > 0) {
+  Deno.unrefTimer(setInterval(() => peer.call("host.heartbeat").catch(() => {}), heartbeatMs));
+}
 
 // stdin ends when the service closes it or dies (even by kill -9): then nothing is left to
 // serve or report to, so exit at once rather than finish work no one will read.

@@ -36,11 +36,20 @@ export interface EngineProcessOptions {
   memoryBudgetBytes?: number;
   /** Counts each unexpected end of the engine process (the next call restarts it). */
   metrics?: Pick<Metrics, "engineRestarts">;
+  /**
+   * The process sends a heartbeat from its event loop; when none comes for this long, its
+   * thread is stuck (a hung driver call, a runaway loop) and it is killed like a crash: the
+   * call in flight fails, a running job resumes from its checkpoint on a fresh process.
+   * Default 600 s: longer than any one synchronous GPU call (a pipeline compile, or a whole
+   * training step on a software adapter); 0 turns it off.
+   */
+  watchdogMs?: number;
   log?: (message: string) => void;
 }
 
 /** How long close() waits for the engine process to exit before it kills it. */
 const CLOSE_GRACE_MS = 5000;
+const DEFAULT_WATCHDOG_MS = 600_000;
 
 interface Child {
   process: Deno.ChildProcess;
@@ -49,6 +58,10 @@ interface Child {
   peer: Peer;
   /** Resolves with a description of how the process ended. */
   ended: Promise<string>;
+  /** performance.now() of its last heartbeat (or of its start). */
+  heardAt: number;
+  /** Set when the watchdog killed it: why, for the error of the call in flight. */
+  killedBecause?: string;
 }
 
 export class EngineProcess implements Engine {
@@ -73,10 +86,15 @@ export class EngineProcess implements Engine {
         // already exited
       }
     }
+    const watchdogMs = this.options.watchdogMs ?? DEFAULT_WATCHDOG_MS;
     const cmd = new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("./engine_child.ts", import.meta.url).pathname],
       env: {
         ...this.options.env,
+        // A few heartbeats per watchdog period, at most one a second.
+        ...(watchdogMs > 0
+          ? { MEMCAP_HEARTBEAT_MS: String(Math.min(1000, Math.floor(watchdogMs / 4))) }
+          : {}),
         ...(this.options.memoryBudgetBytes
           ? { MEMCAP_GPU_MEMORY_BYTES: String(this.options.memoryBudgetBytes) }
           : {}),
@@ -89,10 +107,14 @@ export class EngineProcess implements Engine {
     const stdin = process.stdin.getWriter();
     const peer = new Peer(process.stdout, stdin);
     this.serveHost(peer);
-    const ended = process.status.then((s) =>
-      s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`
+    const child: Child = { process, stdin, peer, ended: Promise.resolve(""), heardAt: 0 };
+    child.heardAt = performance.now();
+    child.ended = process.status.then((s) =>
+      child.killedBecause ?? (s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`)
     );
-    const child: Child = { process, stdin, peer, ended };
+    peer.handle("host.heartbeat", () => void (child.heardAt = performance.now()));
+    const ended = child.ended;
+    if (watchdogMs > 0) this.watch(child, watchdogMs);
     this.child = child;
     ended.then((how) => {
       peer.close(how);
@@ -104,6 +126,25 @@ export class EngineProcess implements Engine {
       }
     });
     return child;
+  }
+
+  /** Kills the child when its heartbeats stop for `ms` (see EngineProcessOptions.watchdogMs). */
+  private watch(child: Child, ms: number) {
+    const timer = setInterval(() => {
+      const silent = performance.now() - child.heardAt;
+      if (silent <= ms) return;
+      child.killedBecause = `it stopped responding for ${(silent / 1000).toFixed(1)} s ` +
+        "(watchdog) and was killed";
+      this.options.log?.(`engine process ${child.killedBecause}`);
+      child.peer.close(child.killedBecause); // the calls in flight fail with this reason
+      try {
+        child.process.kill("SIGKILL");
+      } catch {
+        // it exited meanwhile
+      }
+    }, Math.max(50, Math.floor(ms / 4)));
+    Deno.unrefTimer(timer); // the watchdog alone must not keep the service alive
+    child.ended.then(() => clearInterval(timer));
   }
 
   /** The child's calls back into the service, on behalf of a running job. */
@@ -226,6 +267,11 @@ export class EngineProcess implements Engine {
   /** Test hook: kills the engine process the way a WebGPU panic would. */
   async injectCrash(): Promise<void> {
     await this.call("crash");
+  }
+
+  /** Test hook: the engine process's thread gets stuck for good (a hung driver call). */
+  async injectHang(): Promise<void> {
+    await this.call("hang");
   }
 
   /**

@@ -38,6 +38,13 @@ export const ConfigEnv = z.object({
   ).meta({ description: "Seconds a /v1 request may run before it answers 504." }),
   MEMCAP_MAX_QUEUED: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).default(100))
     .meta({ description: "Most queued jobs; more are refused with 429." }),
+  MEMCAP_ENGINE_WATCHDOG_S: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().min(0).default(600),
+  ).meta({
+    description: "Seconds the engine process may go silent (its thread stuck) before it is " +
+      "killed and restarted; 0 turns the watchdog off.",
+  }),
 });
 
 /** True for addresses only this machine can reach. */
@@ -55,6 +62,8 @@ export interface Config {
   gpuMemoryBytes?: number;
   maxQueued: number;
   requestTimeoutMs: number;
+  /** 0: no watchdog (gpu/engine_process.ts). */
+  engineWatchdogMs: number;
 }
 
 /** Parses the environment; throws an Error naming each bad variable. */
@@ -82,5 +91,6 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       : undefined,
     maxQueued: e.MEMCAP_MAX_QUEUED,
     requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
+    engineWatchdogMs: e.MEMCAP_ENGINE_WATCHDOG_S * 1000,
   };
 }

@@ -146,3 +146,37 @@ Deno.test("a cancelled likelihood call stops in the engine process, leaving it t
     await engine.close();
   }
 });
+
+Deno.test("a stuck engine process is killed by the watchdog and replaced", async () => {
+  const logs: string[] = [];
+  const engine = new EngineProcess({
+    env: { MEMCAP_TEST_FAULTS: "1" },
+    watchdogMs: 3000,
+    log: (m) => logs.push(m),
+  });
+  try {
+    const params = initialParameters(config, 1);
+    const req = { config, precision: "fp32" as const, params, tokens: new Uint32Array(8).fill(3) };
+    const before = await engine.likelihood(req);
+    await engine.injectHang();
+    // Sent to the stuck process: it can only end by the watchdog's kill (or the test's limit).
+    let limit: ReturnType<typeof setTimeout> | undefined;
+    const noKill = new Promise<never>((_, reject) => {
+      limit = setTimeout(() => reject(new Error("no watchdog kill within 30 s")), 30_000);
+    });
+    try {
+      await assert.rejects(
+        Promise.race([engine.likelihood(req), noKill]),
+        /stopped responding for .* \(watchdog\)/,
+      );
+    } finally {
+      clearTimeout(limit);
+    }
+    assert.ok(logs.some((l) => l.includes("watchdog")), logs.join("\n"));
+    // A fresh process answers, with the same numbers; the stuck one counts as a crash.
+    assert.deepEqual(await engine.likelihood(req), before);
+    assert.equal(engine.crashes, 1);
+  } finally {
+    await engine.close();
+  }
+});
