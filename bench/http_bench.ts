@@ -12,6 +12,7 @@ import { REFERENCE } from "./train_bench.ts";
 import { EngineProcess } from "../gpu/engine_process.ts";
 import { GpuEngine } from "../gpu/engine.ts";
 import { getGpu } from "../gpu/device.ts";
+import { fetchOk as request } from "../tests/http/_client.ts";
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -25,18 +26,6 @@ async function withServer(app: App, fn: (base: string) => Promise<void>): Promis
   } finally {
     await server.shutdown();
   }
-}
-
-/** One request over the socket; throws on a non-2xx status. Returns the parsed JSON body. */
-async function request(base: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(base + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : null;
 }
 
 /** Milliseconds `work` takes. */

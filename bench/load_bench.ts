@@ -7,6 +7,7 @@
 // and then fails (an exception: a non-zero exit) if any request errored, so that a script or
 // CI job running it notices.
 import { startMain } from "../tests/http/_main_process.ts";
+import { fetchOk as json } from "../tests/http/_client.ts";
 
 const REFERENCE = { vocabSize: 2048, seqLen: 64, layers: 2, dModel: 64, heads: 4 };
 
@@ -42,17 +43,6 @@ function line(name: string, t: Tally): string {
   const n = t.ms.length + t.errors;
   return `memcap load-${name}: p50 ${percentile(sorted, 50).toFixed(1)} ms, ` +
     `p99 ${percentile(sorted, 99).toFixed(1)} ms, ${n} requests, ${t.errors} errors`;
-}
-
-async function json(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(url + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return text ? JSON.parse(text) : null;
 }
 
 export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {

@@ -53,7 +53,7 @@ export function plateausSvg(models: PlateauSeries[], title: string): string {
     x: { scale: "log", min: lo, max: hi, label: "dataset bits, N·(S-1)·log2 V" },
     y: { scale: "log", label: "memorized bits (tokens 2..S)" },
     series,
-    legend: "bottom-right",
+    legend: "auto",
   });
 }
 
@@ -94,7 +94,7 @@ export function alphaSvg(groups: AlphaSeries[], title: string): string {
     x: { scale: "log", min: lo, max: hi, label: "parameters" },
     y: { scale: "log", label: "capacity, bits" },
     series,
-    legend: "top-left",
+    legend: "auto",
   });
 }
 
@@ -139,7 +139,7 @@ export function curvesSvg(runs: CurveSeries[], title: string): string {
     x: { scale: "log", label: "optimizer steps" },
     y: { label: "memorized bits" },
     series,
-    legend: "bottom-right",
+    legend: "outside",
   });
 }
 
@@ -191,7 +191,7 @@ export function doubleDescentSvg(points: LossPoint[], floorBits: number, title: 
         excludeFromRange: true,
       },
     ],
-    legend: "top-right",
+    legend: "auto",
   });
 }
 
@@ -240,6 +240,6 @@ export function predictionSvg(rows: PredictionRow[], xLabel: string, title: stri
         marker: "circle",
       },
     ],
-    legend: "top-left",
+    legend: "auto",
   });
 }

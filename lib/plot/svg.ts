@@ -7,6 +7,7 @@
 export type ScaleKind = "linear" | "log";
 export type MarkerShape = "circle" | "square" | "triangle" | "diamond" | "cross";
 export type LegendPosition = "top-left" | "top-right" | "bottom-left" | "bottom-right";
+const CORNERS: readonly LegendPosition[] = ["top-left", "top-right", "bottom-right", "bottom-left"];
 
 export interface AxisSpec {
   /** Default linear. log: log10, only values > 0 are drawn. */
@@ -49,8 +50,12 @@ export interface PlotSpec {
   x?: AxisSpec;
   y?: AxisSpec;
   series: readonly SeriesSpec[];
-  /** Default "top-left"; false hides it. */
-  legend?: LegendPosition | false;
+  /**
+   * Default "top-left"; "auto" takes the corner where the legend box covers the least of the
+   * drawn lines and markers; "outside" puts it right of the plot area, which narrows to make
+   * room (for plots whose lines leave no corner free); false hides it.
+   */
+  legend?: LegendPosition | "auto" | "outside" | false;
   /** Prefix of element ids (clip path), unique per SVG inlined in one page. */
   idPrefix?: string;
 }
@@ -227,7 +232,14 @@ export function plotSvg(spec: PlotSpec): string {
   const width = spec.width ?? 640, height = spec.height ?? 420;
   const id = (spec.idPrefix ?? "plot").replace(/[^A-Za-z0-9_-]/g, "_");
   const xAxis = spec.x ?? {}, yAxis = spec.y ?? {};
-  const margin = { left: 72, right: 20, top: spec.title ? 40 : 16, bottom: 52 };
+  const legendBox = legendSize(spec);
+  const outside = spec.legend === "outside" && legendBox !== null;
+  const margin = {
+    left: 72,
+    right: 20 + (outside ? legendBox.w + 10 : 0),
+    top: spec.title ? 40 : 16,
+    bottom: 52,
+  };
   const px0 = margin.left, px1 = width - margin.right;
   const py0 = height - margin.bottom, py1 = margin.top;
   const ranged = spec.series.filter((s) => !s.excludeFromRange);
@@ -303,9 +315,14 @@ export function plotSvg(spec: PlotSpec): string {
     color: s.color ?? PALETTE[i % PALETTE.length],
   }));
   const body: string[] = [];
+  // What the legend should not hide, in pixels: polylines, and markers.
+  const drawnLines: (readonly (readonly [number, number])[])[] = [];
+  const drawnMarkers: (readonly [number, number])[] = [];
   for (const s of styled) {
     const pts = s.points.filter(([x, y]) => sx.ok(x) && sy.ok(y))
       .map(([x, y]) => [sx.map(x), sy.map(y)] as const);
+    if (s.line ?? true) drawnLines.push(pts);
+    if (s.marker) drawnMarkers.push(...pts);
     const strokeW = s.width ?? 2;
     const dash = s.dash ? ` stroke-dasharray="${escapeXml(s.dash)}"` : "";
     const color = escapeXml(s.color);
@@ -325,13 +342,17 @@ export function plotSvg(spec: PlotSpec): string {
 
   // legend
   const entries = styled.filter((s) => s.label);
-  if (spec.legend !== false && entries.length > 0) {
-    const rowH = 18, sample = 28, pad = 8;
-    const textW = Math.max(...entries.map((s) => s.label!.length)) * 6.6;
-    const boxW = pad * 3 + sample + textW, boxH = pad * 2 + rowH * entries.length - 4;
-    const pos = spec.legend ?? "top-left";
-    const bx = pos.endsWith("left") ? px0 + 10 : px1 - 10 - boxW;
-    const by = pos.startsWith("top") ? py1 + 10 : py0 - 10 - boxH;
+  if (legendBox) {
+    const { rowH, sample, pad } = LEGEND;
+    const box = legendBox, boxW = box.w, boxH = box.h;
+    const area = { px0, px1, py0, py1 };
+    const [bx, by] = outside ? [px1 + 10, py1] : legendOrigin(
+      spec.legend === "auto" || spec.legend === "outside"
+        ? leastCoveredCorner(drawnLines, drawnMarkers, box, area)
+        : spec.legend || "top-left", // (never false here: there is a legend box)
+      box,
+      area,
+    );
     const rows: string[] = [];
     entries.forEach((s, i) => {
       const cy = by + pad + rowH * i + 7;
@@ -368,6 +389,58 @@ export function plotSvg(spec: PlotSpec): string {
   }
   out.push("</svg>");
   return out.join("\n") + "\n";
+}
+
+const LEGEND = { rowH: 18, sample: 28, pad: 8, charW: 6.6 };
+
+/** The legend box's size in pixels, or null when there is no legend to draw. */
+function legendSize(spec: PlotSpec): { w: number; h: number } | null {
+  const labels = spec.series.flatMap((s) => (s.label ? [s.label] : []));
+  if (spec.legend === false || labels.length === 0) return null;
+  const { rowH, sample, pad, charW } = LEGEND;
+  const textW = Math.max(...labels.map((l) => l.length)) * charW;
+  return { w: pad * 3 + sample + textW, h: pad * 2 + rowH * labels.length - 4 };
+}
+
+/** Where a legend box of this size sits for a corner of the plot area (10 px inset). */
+function legendOrigin(
+  pos: LegendPosition,
+  box: { w: number; h: number },
+  area: { px0: number; px1: number; py0: number; py1: number },
+): [number, number] {
+  const bx = pos.endsWith("left") ? area.px0 + 10 : area.px1 - 10 - box.w;
+  const by = pos.startsWith("top") ? area.py1 + 10 : area.py0 - 10 - box.h;
+  return [bx, by];
+}
+
+/**
+ * The corner whose legend box hides the least of the drawn series: polylines are sampled
+ * every 3 px, markers count once each, and the samples inside the box are counted (ties go
+ * to the first in CORNERS).
+ */
+function leastCoveredCorner(
+  lines: readonly (readonly (readonly [number, number])[])[],
+  markers: readonly (readonly [number, number])[],
+  box: { w: number; h: number },
+  area: { px0: number; px1: number; py0: number; py1: number },
+): LegendPosition {
+  const samples: (readonly [number, number])[] = [...markers];
+  for (const pts of lines) {
+    for (let i = 1; i < pts.length; i++) {
+      const [x0, y0] = pts[i - 1], [x1, y1] = pts[i];
+      const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 3));
+      for (let k = 0; k <= n; k++) samples.push([x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n]);
+    }
+  }
+  let best = CORNERS[0], bestCount = Infinity;
+  for (const corner of CORNERS) {
+    const [bx, by] = legendOrigin(corner, box, area);
+    const count = samples.filter(([x, y]) =>
+      x >= bx && x <= bx + box.w && y >= by && y <= by + box.h
+    ).length;
+    if (count < bestCount) [best, bestCount] = [corner, count];
+  }
+  return best;
 }
 
 function markerStyle(shape: MarkerShape, color: string, fillOpacity: number): string {

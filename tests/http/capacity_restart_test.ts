@@ -4,6 +4,7 @@
 // moments and step; batches are replayed from the seeds).
 import assert from "node:assert/strict";
 import { startMain } from "./_main_process.ts";
+import { fetchJson as api } from "./_client.ts";
 
 const STEPS = 1600;
 const sweep = {
@@ -22,15 +23,6 @@ const sweep = {
     schedule: { kind: "cosine", warmupSteps: 10 },
   },
 };
-
-async function api(url: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(url + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: await res.json() };
-}
 
 async function waitFor(url: string, id: string, until: (s: any) => boolean) {
   for (let i = 0; i < 1200; i++) {

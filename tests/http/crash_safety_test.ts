@@ -6,20 +6,11 @@
 // The engine child process ends on its own when its parent dies: none is left behind.
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
+import { fetchJson as api } from "./_client.ts";
 
 const CONFIG = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
 const STEPS = 6000;
 const EVAL_EVERY = 200;
-
-async function api(url: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(url + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 async function bytesOf(url: string, path: string): Promise<Uint8Array> {
   const res = await fetch(url + path);

@@ -7,18 +7,9 @@ import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import { importWeights } from "../../lib/model/weights.ts";
 import { startMain } from "./_main_process.ts";
+import { fetchJson as api } from "./_client.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
-
-async function api(url: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(url + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 /** Reads an SSE stream into events until `until` says stop. */
 async function readSse(

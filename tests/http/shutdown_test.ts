@@ -4,21 +4,12 @@
 // run resumes after the restart from where it stopped, not from step 0.
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
+import { fetchJson as api } from "./_client.ts";
 
 const CONFIG = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
 const STEPS = 3000;
 /** Far past the steps done before the signal: the shutdown's checkpoint is the only one. */
 const NEVER = 1_000_000;
-
-async function api(url: string, method: string, path: string, body?: unknown) {
-  const res = await fetch(url + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
 
 /** Polls the run until `done` says so (or `ms` pass); returns its last state. */
 async function pollRun(url: string, id: string, done: (r: any) => boolean, ms: number) {

@@ -114,3 +114,50 @@ Deno.test("plotSvg: degenerate inputs still give a valid document", () => {
     }
   }
 });
+
+/** The legend's frame: the white, grey-stroked rect after the plot area. */
+function legendRect(svg: string) {
+  const rect = parseXml(svg).filter((e) => e.name === "rect" && e.attrs.stroke === "#bbbbbb");
+  assert.equal(rect.length, 1);
+  const { x, y, width, height } = rect[0].attrs;
+  return { x: Number(x), y: Number(y), w: Number(width), h: Number(height) };
+}
+
+Deno.test("plotSvg legend 'auto': the corner its box covers least of the lines", () => {
+  const area = { width: 400, height: 300 };
+  // A line across the top, just below the edge: only the bottom corners are free of it; a
+  // second one up the right side leaves only bottom-left.
+  const top = { label: "top", points: [[0, 9], [10, 9]] as [number, number][] };
+  const right = { label: "right", points: [[9, 0], [9, 10]] as [number, number][] };
+  const svg = plotSvg({
+    ...area,
+    x: { min: 0, max: 10 },
+    y: { min: 0, max: 10 },
+    series: [top, right],
+    legend: "auto",
+  });
+  const r = legendRect(svg);
+  assert.ok(r.x < 200 && r.y > 150, `legend at ${JSON.stringify(r)}: not bottom-left`);
+  // With the fixed default, it sits top-left, over the top line.
+  const fixed = legendRect(
+    plotSvg({ ...area, x: { min: 0, max: 10 }, y: { min: 0, max: 10 }, series: [top, right] }),
+  );
+  assert.ok(fixed.y < 150);
+});
+
+Deno.test("plotSvg legend 'outside': right of a narrowed plot area, clear of every line", () => {
+  const series = [{
+    label: "a long label for the legend",
+    points: [[0, 0], [10, 10]] as [number, number][],
+  }];
+  const inside = plotSvg({ width: 500, height: 300, series });
+  const outside = plotSvg({ width: 500, height: 300, series, legend: "outside" });
+  const areaRight = (svg: string) => {
+    const clip = svg.match(/<clipPath[^>]*><rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"/)!;
+    return Number(clip[1]) + Number(clip[2]);
+  };
+  assert.ok(areaRight(outside) < areaRight(inside), "the plot area narrows");
+  const r = legendRect(outside);
+  assert.ok(r.x > areaRight(outside), `legend x ${r.x} inside the area (${areaRight(outside)})`);
+  assert.ok(r.x + r.w <= 500, "the legend fits in the picture");
+});
