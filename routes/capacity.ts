@@ -23,7 +23,8 @@ function sweepResponse(job: SweepJob): CapacitySweep {
     status: job.status,
     input: job.input,
     progress: job.progress,
-    result: job.result,
+    // Sweeps stored before resumedFrom existed are reported as never resumed.
+    result: job.result && { ...job.result, resumedFrom: job.result.resumedFrom ?? [] },
     error: job.error,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,

@@ -30,7 +30,8 @@ export function runResponse(job: Job<RunCreateRequest, RunProgress, RunResult>):
     datasetId: job.input.datasetId,
     input: job.input,
     progress: job.progress,
-    result: job.result,
+    // Runs stored before resumedFromSteps existed are reported as never resumed.
+    result: job.result && { ...job.result, resumedFromSteps: job.result.resumedFromSteps ?? [] },
     error: job.error,
     attempts: job.attempts,
     createdAt: job.createdAt,

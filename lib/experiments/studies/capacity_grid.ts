@@ -363,8 +363,10 @@ function againstPaper(
   out.push(
     scale === "cpu"
       ? "- Why this scale sits lower than the paper: V = 64 and S = 16 instead of 2048 and 64, " +
-        `models of ${sizes} parameters (the paper's smallest has 80k), and a ` +
-        `${int(t.maxSteps!)}-step budget at batch ${t.batchSize} against the paper's up to ` +
+        `models of ${sizes} parameters (the paper's smallest has 80k), and ` +
+        `${
+          withArticle(int(t.maxSteps!))
+        }-step budget at batch ${t.batchSize} against the paper's up to ` +
         "10^6 steps at batch 2048. Our PyTorch reference study on the same tiny shapes " +
         "(PAPER.md) found α ≈ 2.6 after 30–40k steps."
       : `- Budget: at most ${int(t.maxSteps!)} steps at batch ${t.batchSize}, against the ` +
@@ -380,3 +382,11 @@ export const capacityGrid: Study = {
   requests: (scale, precisions, maxSteps) => requests(scale, precisions, maxSteps),
   run,
 };
+
+/** "a 16,000" but "an 8,000" / "an 11,000" / "an 80": the article as the number is spoken. */
+function withArticle(number: string): string {
+  const digits = number.replace(/\D/g, "");
+  const group = number.split(",")[0]; // the leading group, as it is read ("eleven thousand")
+  const an = digits.startsWith("8") || group === "11" || group === "18";
+  return `${an ? "an" : "a"} ${number}`;
+}
