@@ -6,8 +6,9 @@
 //
 // Resuming after a restart: finished models are kept (OUTCOMES_ARTIFACT) and
 // never retrained; the fleet in training is checkpointed (FLEET_ARTIFACT)
-// after every evaluation, every CHECKPOINT_SECONDS of training in between,
-// and when the service stops, so a restart continues it from there.
+// every CHECKPOINT_SECONDS of training and when the service stops, so a
+// restart continues it from there. (By time, not at every evaluation: a
+// paper-scale fleet's checkpoint is hundreds of MB.)
 import { GptFleet } from "../gpt_fleet.ts";
 import { fleetSequenceNll } from "../likelihood.ts";
 import { type ModelData, samplerAt, trainSteps } from "../trainer.ts";
@@ -212,13 +213,13 @@ export async function capacitySweepJob(
         const stay = members.filter((_, z) => !leaving.includes(z));
         if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);
         members = stay;
-        // Outcomes first: a fleet checkpoint never holds a model the outcomes lack.
         await ctx.putArtifact(
           OUTCOMES_ARTIFACT,
           new TextEncoder().encode(JSON.stringify(done)),
         );
-        if (members.length > 0) await checkpoint();
-        else await ctx.deleteArtifact(FLEET_ARTIFACT);
+        // An older fleet checkpoint may still hold the models that just left: a resume takes
+        // only the ones the outcomes lack (savedFleet), so it need not be rewritten here.
+        if (members.length === 0) await ctx.deleteArtifact(FLEET_ARTIFACT);
         await ctx.progress({
           modelsDone: done.length,
           modelsTotal: plan.runs.length,
