@@ -24,6 +24,8 @@ import type { ModelConfig } from "../lib/model/config.ts";
 export interface EngineOptions {
   /** Cap on one fleet's GPU memory (bytes); default: only the adapter's buffer limits. */
   memoryBudgetBytes?: number;
+  /** Training seconds between a capacity sweep's fleet checkpoints (default 120). */
+  sweepCheckpointSeconds?: number;
 }
 
 /** Sequences per likelihood batch: keeps the logits buffer near 64 MiB. */

@@ -43,7 +43,7 @@ import { type CurvePoint, saturation } from "../../lib/training/saturation.ts";
 const OUTCOMES_ARTIFACT = "outcomes.json";
 /** The models still training in the current fleet (FleetCheckpoint). */
 const FLEET_ARTIFACT = "fleet.safetensors";
-/** Training wall time between two fleet checkpoints. */
+/** Training wall time between two fleet checkpoints (EngineOptions can change it). */
 const CHECKPOINT_SECONDS = 120;
 
 /** What a fleet checkpoint's `extra` holds besides the model states. */
@@ -87,6 +87,7 @@ export async function capacitySweepJob(
     eps: t.optimizer.eps,
     weightDecay: t.optimizer.weightDecay,
   };
+  const checkpointMs = (engine.options.sweepCheckpointSeconds ?? CHECKPOINT_SECONDS) * 1000;
   let tokensTrained = 0;
   let trainSeconds = 0;
   const evalSteps = evaluationSteps(t.schedule, t.evalEvery, t.maxSteps);
@@ -166,7 +167,7 @@ export async function capacitySweepJob(
               }
               throw e;
             }
-            if (performance.now() - checkpointedAt > CHECKPOINT_SECONDS * 1000) await checkpoint();
+            if (performance.now() - checkpointedAt >= checkpointMs) await checkpoint();
             tokensPerSec = p.tokensPerSecond;
             await ctx.progress({
               modelsDone: done.length,

@@ -1,0 +1,73 @@
+// A capacity sweep whose engine dies mid-fleet (here: a fault thrown from the
+// progress report, as a crash would end the attempt) resumes from its last
+// periodic fleet checkpoint, and ends with exactly the results of the same
+// sweep run in one go.
+import assert from "node:assert/strict";
+import { getGpu } from "../../gpu/device.ts";
+import { GpuEngine } from "../../gpu/engine.ts";
+import { capacitySweepJob } from "../../gpu/jobs/capacity_sweep.ts";
+import type { JobHost } from "../../lib/engine.ts";
+import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
+import type { SweepProgress } from "../../lib/capacity/sweep.ts";
+
+const STEPS = 1200;
+const input = CapacityCreateRequest.parse({
+  config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 },
+  datasetSizes: [8, 24],
+  seeds: [0],
+  testSequences: 0,
+  maxFleetSize: 2,
+  training: {
+    batchSize: 8,
+    maxSteps: STEPS,
+    evalEvery: STEPS,
+    optimizer: { type: "adamw", lr: 0.01 },
+    schedule: { kind: "cosine", warmupSteps: 10 },
+  },
+});
+
+/** A job host keeping artifacts in `artifacts`; `onProgress` may throw to end the attempt. */
+function host(
+  artifacts: Map<string, Uint8Array>,
+  resumed: boolean,
+  onProgress: (p: SweepProgress) => void = () => {},
+): JobHost<CapacityCreateRequest, SweepProgress> {
+  return {
+    id: "sweep",
+    input,
+    resumed,
+    throwIfAborted() {},
+    progress: (p) => Promise.resolve(onProgress(p)),
+    getArtifact: (name) => Promise.resolve(artifacts.get(name) ?? null),
+    putArtifact: (name, bytes) => Promise.resolve(void artifacts.set(name, bytes)),
+    deleteArtifact: (name) => Promise.resolve(void artifacts.delete(name)),
+    loadModel: () => Promise.resolve(null),
+    loadDataset: () => Promise.resolve(null),
+    saveModelWeights: () => Promise.reject(new Error("a sweep saves no model")),
+  };
+}
+
+Deno.test("a sweep cut short mid-fleet resumes from its periodic checkpoint, same results", async () => {
+  // Checkpoint at every progress read (each 200 steps), so one exists before the fault.
+  const engine = new GpuEngine(getGpu, { sweepCheckpointSeconds: 0 });
+  const whole = await capacitySweepJob(engine, host(new Map(), false));
+  assert.deepEqual(whole.resumedFrom, []);
+
+  const artifacts = new Map<string, Uint8Array>();
+  await assert.rejects(
+    capacitySweepJob(
+      engine,
+      host(artifacts, false, (p) => {
+        if (p.step >= 600) throw new Error("engine crashed");
+      }),
+    ),
+    /engine crashed/,
+  );
+  assert.ok(artifacts.has("fleet.safetensors"), "a fleet checkpoint was written before the fault");
+  const resumed = await capacitySweepJob(engine, host(artifacts, true));
+  // The read of step 600 checkpoints, then reports the progress where the fault comes.
+  assert.deepEqual(resumed.resumedFrom, [{ fleet: 0, step: 600 }]);
+  assert.ok(!artifacts.has("fleet.safetensors"), "the finished fleet's checkpoint is deleted");
+  const bits = (r: typeof whole) => r.runs.map((x) => [x.datasetSize, x.steps, x.memorizedBits]);
+  assert.deepEqual(bits(resumed), bits(whole));
+});
