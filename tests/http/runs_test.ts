@@ -239,3 +239,13 @@ Deno.test("memorization against another model: generalization > 0, mismatches re
     assert.match(mismatch.json.error.message, /^body\.reference\.modelId: .*vocabSize 32/);
   });
 });
+
+Deno.test("a run given epochs trains epochs × ceil(count / batchSize) steps", async () => {
+  await withService(async (service) => {
+    const { datasetId, modelId } = await datasetAndModel(service.app); // 6 sequences
+    const run = await train(service, { modelId, datasetId, batchSize: 4, epochs: 3 });
+    assert.equal(run.result.steps, 3 * Math.ceil(6 / 4));
+    assert.equal(run.result.stoppedBy, "steps");
+    assert.equal(run.result.curve.at(-1).step, 6);
+  });
+});
