@@ -8,6 +8,7 @@ import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jo
 import { JobAccepted } from "../lib/jobs/schemas.ts";
 import { CapacityCreateRequest, planCapacity } from "../lib/capacity/plan.ts";
 import type { Engine, FitQuery } from "../lib/engine.ts";
+import { parameterCount } from "../lib/model/config.ts";
 import { CapacitySweep, type SweepProgress, type SweepResult } from "../lib/capacity/sweep.ts";
 import { capacityPlotSvg } from "../lib/plot/capacity_plot.ts";
 import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
@@ -21,6 +22,10 @@ function sweepResponse(job: SweepJob): CapacitySweep {
   return {
     id: job.id,
     status: job.status,
+    parameterCount: parameterCount(job.input.config),
+    capacityBits: job.result?.capacityBits ?? null,
+    bitsPerParameter: job.result?.bitsPerParameter ?? null,
+    points: job.result?.points ?? null,
     input: job.input,
     progress: job.progress,
     // Sweeps stored before resumedFrom existed are reported as never resumed.

@@ -26,6 +26,9 @@ export function runResponse(job: Job<RunCreateRequest, RunProgress, RunResult>):
   return {
     id: job.id,
     status: job.status,
+    step: job.result?.steps ?? job.progress?.step ?? 0,
+    loss: job.result?.finalLoss ?? job.progress?.loss ?? null,
+    memorizedBits: job.result?.memorizedBits ?? job.progress?.memorizedBits ?? null,
     modelId: job.input.modelId,
     datasetId: job.input.datasetId,
     input: job.input,

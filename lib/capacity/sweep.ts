@@ -1,7 +1,7 @@
 // What a capacity sweep reports besides the fit (lib/capacity/fit.ts): each
 // model's training outcome, the budget it had, and progress while it runs.
 import { z } from "zod";
-import { CAPACITY_RESULT_EXAMPLE, CapacityResult } from "./fit.ts";
+import { CAPACITY_RESULT_EXAMPLE, CapacityPoint, CapacityResult } from "./fit.ts";
 import { CapacityCreateRequest } from "./plan.ts";
 import { JobError, JobStatus } from "../jobs/schemas.ts";
 
@@ -189,6 +189,16 @@ export type SweepProgress = z.infer<typeof SweepProgress>;
 export const CapacitySweep = z.object({
   id: z.string(),
   status: JobStatus,
+  // The headline figures at the top level, as the HTTP contract names them (DESIGN.md); the
+  // whole result, with the fit, budget and every run, is `result`.
+  parameterCount: z.number().int().describe("GPT-2 parameters of `input.config`."),
+  capacityBits: z.number().nullable().describe("`result.capacityBits`; null until it succeeds."),
+  bitsPerParameter: z.number().nullable().describe(
+    "`result.bitsPerParameter` (α); null until it succeeds.",
+  ),
+  points: z.array(CapacityPoint).nullable().describe(
+    "`result.points`, one per dataset size; null until it succeeds.",
+  ),
   input: CapacityCreateRequest,
   progress: SweepProgress.nullable(),
   result: SweepResult.nullable(),
@@ -202,6 +212,10 @@ export const CapacitySweep = z.object({
   example: {
     id: "cap_01jz3k5q7r8s9t0v1w2x",
     status: "succeeded",
+    parameterCount: CAPACITY_RESULT_EXAMPLE.parameterCount,
+    capacityBits: CAPACITY_RESULT_EXAMPLE.capacityBits,
+    bitsPerParameter: CAPACITY_RESULT_EXAMPLE.bitsPerParameter,
+    points: CAPACITY_RESULT_EXAMPLE.points,
     input: {
       config: { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 },
       precision: "fp32",

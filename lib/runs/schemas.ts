@@ -150,6 +150,13 @@ export type RunResult = z.infer<typeof RunResult>;
 export const Run = z.object({
   id: z.string(),
   status: JobStatus,
+  // The figures the HTTP contract names (DESIGN.md), at the top level: the latest of the
+  // progress while it trains, the result's once it is done.
+  step: z.number().int().describe("Optimizer steps done so far (0 while queued)."),
+  loss: z.number().nullable().describe("The latest mean training token loss (nats), if any."),
+  memorizedBits: z.number().nullable().describe(
+    "Memorized bits at the latest evaluation, if any (see RunProgress).",
+  ),
   modelId: z.string(),
   datasetId: z.string(),
   input: RunCreateRequest,
@@ -166,6 +173,9 @@ export const Run = z.object({
   example: {
     id: "run_01jz3k5q7r8s9t0v1w2x",
     status: "succeeded",
+    step: 1000,
+    loss: 0.41,
+    memorizedBits: 6050,
     modelId: "mdl_01jz3k5q7r8s9t0v1w2x",
     datasetId: "ds_01jz3k5q7r8s9t0v1w2x",
     input: {

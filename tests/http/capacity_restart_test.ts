@@ -44,6 +44,8 @@ Deno.test("a capacity sweep stopped mid-fleet resumes from its fleet checkpoint"
     const id = created.json.id;
     const seen = await waitFor(main.url, id, (s) => s.progress?.step >= 400 || finished(s));
     assert.equal(seen.status, "running", `status ${seen.status}`);
+    assert.equal(seen.capacityBits, null, "no headline figures before the sweep is done");
+    assert.equal(seen.parameterCount, 1 * 8 * 16 + 8 * 8 + 12 * 64 + 13 * 8 + 2 * 8);
     assert.equal(await main.stop("SIGTERM"), 0);
 
     main = await startMain(dir);

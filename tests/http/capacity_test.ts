@@ -51,6 +51,12 @@ Deno.test("a tiny capacity sweep rises with N, then plateaus; saturated models l
     assert.equal(r.capacityBits, Math.max(...bits));
     assert.equal(r.parameterCount, PARAMS);
     assert.ok(Math.abs(r.bitsPerParameter - r.capacityBits / r.parameterCount) < 1e-12);
+    // The contract's headline fields sit at the top level too (DESIGN.md, HTTP API v1).
+    assert.equal(sweep.status, "succeeded");
+    assert.equal(sweep.parameterCount, PARAMS);
+    assert.equal(sweep.capacityBits, r.capacityBits);
+    assert.equal(sweep.bitsPerParameter, r.bitsPerParameter);
+    assert.deepEqual(sweep.points, r.points);
 
     // All five trained side by side in one fleet (maxFleetSize 16); a model that saturated
     // left it at that evaluation while the capacity-limited ones trained the whole budget.

@@ -139,6 +139,7 @@ Deno.test("a run stopped by SIGTERM checkpoints and resumes from that step", asy
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(before.status, "running", `status ${before.status}`);
+    assert.equal(before.step, before.progress.step, "the top-level step is the progress's");
     assert.equal(await main.stop("SIGTERM"), 0);
 
     main = await startMain(dir);

@@ -247,5 +247,9 @@ Deno.test("a run given epochs trains epochs × ceil(count / batchSize) steps", a
     assert.equal(run.result.steps, 3 * Math.ceil(6 / 4));
     assert.equal(run.result.stoppedBy, "steps");
     assert.equal(run.result.curve.at(-1).step, 6);
+    // The contract's figures at the top level, equal to the result's.
+    assert.equal(run.step, 6);
+    assert.equal(run.loss, run.result.finalLoss);
+    assert.equal(run.memorizedBits, run.result.memorizedBits);
   });
 });
