@@ -11,7 +11,7 @@
 import { getGpu } from "../gpu/device.ts";
 import { GpuEngine } from "../gpu/engine.ts";
 import { capacitySweepJob } from "../gpu/jobs/capacity_sweep.ts";
-import type { JobHost } from "../lib/engine.ts";
+import { memoryJobHost } from "../lib/jobs/memory_host.ts";
 import { CapacityCreateRequest } from "../lib/capacity/plan.ts";
 import type { SweepProgress } from "../lib/capacity/sweep.ts";
 import { runTorch, torchAvailable } from "./peers.ts";
@@ -20,24 +20,6 @@ const CONFIG = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 };
 /** 184·1.5^i: around the 1-layer d=16 model's plateau (PAPER.md), as pytorch_gpt.py's default. */
 const SIZES = [0, 1, 2, 3, 4].map((i) => Math.round(184 * 1.5 ** i));
 const BATCH = 128;
-
-/** A job host with nowhere to report to: the bench only times the job. */
-function benchHost(input: CapacityCreateRequest): JobHost<CapacityCreateRequest, SweepProgress> {
-  const artifacts = new Map<string, Uint8Array>();
-  return {
-    id: "bench",
-    input,
-    resumed: false,
-    throwIfAborted() {},
-    progress: () => Promise.resolve(),
-    getArtifact: (name) => Promise.resolve(artifacts.get(name) ?? null),
-    putArtifact: (name, bytes) => Promise.resolve(void artifacts.set(name, bytes)),
-    deleteArtifact: (name) => Promise.resolve(void artifacts.delete(name)),
-    loadModel: () => Promise.resolve(null),
-    loadDataset: () => Promise.resolve(null),
-    saveModelWeights: () => Promise.reject(new Error("not in a bench")),
-  };
-}
 
 export async function sweepBench() {
   const steps = Number(Deno.env.get("MEMCAP_BENCH_SWEEP_STEPS") ?? 20000);
@@ -70,7 +52,10 @@ export async function sweepBench() {
   const tokens = SIZES.length * steps * BATCH * CONFIG.seqLen;
   const timed = async (maxFleetSize: number) => {
     const t0 = performance.now();
-    const result = await capacitySweepJob(engine, benchHost({ ...input, maxFleetSize }));
+    const result = await capacitySweepJob(
+      engine,
+      memoryJobHost<CapacityCreateRequest, SweepProgress>({ ...input, maxFleetSize }),
+    );
     return { seconds: (performance.now() - t0) / 1000, result };
   };
   const fleet = await timed(SIZES.length);

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import { capacitySweepJob } from "../../gpu/jobs/capacity_sweep.ts";
-import type { JobHost } from "../../lib/engine.ts";
+import { memoryJobHost } from "../../lib/jobs/memory_host.ts";
 import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
 import type { SweepProgress } from "../../lib/capacity/sweep.ts";
 
@@ -26,26 +26,12 @@ const input = CapacityCreateRequest.parse({
   },
 });
 
-/** A job host keeping artifacts in `artifacts`; `onProgress` may throw to end the attempt. */
-function host(
+/** The sweep's job host: artifacts in `artifacts`; `onProgress` may throw to end the attempt. */
+const host = (
   artifacts: Map<string, Uint8Array>,
   resumed: boolean,
-  onProgress: (p: SweepProgress) => void = () => {},
-): JobHost<CapacityCreateRequest, SweepProgress> {
-  return {
-    id: "sweep",
-    input,
-    resumed,
-    throwIfAborted() {},
-    progress: (p) => Promise.resolve(onProgress(p)),
-    getArtifact: (name) => Promise.resolve(artifacts.get(name) ?? null),
-    putArtifact: (name, bytes) => Promise.resolve(void artifacts.set(name, bytes)),
-    deleteArtifact: (name) => Promise.resolve(void artifacts.delete(name)),
-    loadModel: () => Promise.resolve(null),
-    loadDataset: () => Promise.resolve(null),
-    saveModelWeights: () => Promise.reject(new Error("a sweep saves no model")),
-  };
-}
+  onProgress?: (p: SweepProgress) => void,
+) => memoryJobHost<CapacityCreateRequest, SweepProgress>(input, { artifacts, resumed, onProgress });
 
 Deno.test("a sweep cut short mid-fleet resumes from its periodic checkpoint, same results", async () => {
   // Checkpoint at every progress read (each 200 steps), so one exists before the fault.
