@@ -110,10 +110,15 @@ export async function trainSteps(fleet: GptFleet, o: {
   return last;
 }
 
-/** A whole run for a fleet from `startStep` (batch order replayed) to totalSteps. */
+/**
+ * A whole run for a fleet from `startStep` to totalSteps. Each model's batch order comes from
+ * `samplers` when given (restored from a checkpoint, or kept by the caller to checkpoint it),
+ * else from its seed, replayed to startStep.
+ */
 export function trainFleet(fleet: GptFleet, o: {
   datasets: Uint32Array[];
   seeds: number[];
+  samplers?: BatchSampler[];
   optimizer: OptimizerSettings;
   schedule: Schedule;
   totalSteps: number;
@@ -129,7 +134,7 @@ export function trainFleet(fleet: GptFleet, o: {
   fleet.step = start;
   const data = o.datasets.map((tokens, z) => ({
     tokens,
-    sampler: samplerAt(tokens.length / fleet.T, fleet.B, o.seeds[z], start),
+    sampler: o.samplers?.[z] ?? samplerAt(tokens.length / fleet.T, fleet.B, o.seeds[z], start),
   }));
   return trainSteps(fleet, { ...o, data, untilStep: o.totalSteps, onRead: o.onProgress });
 }

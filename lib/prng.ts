@@ -29,6 +29,19 @@ export class Rng {
     for (let i = 0; i < 12; i++) this.nextU32();
   }
 
+  /** The generator's whole state: four words (a Box-Muller spare, if any, is not kept). */
+  words(): [number, number, number, number] {
+    if (this.spareNormal !== null) throw new Error("Rng.words: a spare normal would be lost");
+    return [this.a >>> 0, this.b >>> 0, this.c >>> 0, this.d >>> 0];
+  }
+
+  /** A generator that continues exactly where the one that gave `words` stood. */
+  static fromWords(words: readonly number[]): Rng {
+    const r = new Rng(0);
+    [r.a, r.b, r.c, r.d] = words.map((w) => w | 0);
+    return r;
+  }
+
   nextU32(): number {
     const t = (((this.a + this.b) | 0) + this.d) | 0;
     this.d = (this.d + 1) | 0;

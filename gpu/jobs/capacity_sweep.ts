@@ -35,6 +35,7 @@ import {
 import { fitAsymptote } from "../../lib/capacity/asymptote.ts";
 import { evaluationSteps } from "../../lib/training/schedule.ts";
 import { generateUniform } from "../../lib/datasets/uniform.ts";
+import { BatchSampler } from "../../lib/training/batches.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { type CurvePoint, saturation } from "../../lib/training/saturation.ts";
@@ -117,7 +118,10 @@ export async function capacitySweepJob(
       return {
         ...r,
         tokens: data.tokens,
-        sampler: samplerAt(r.datasetSize, t.batchSize, r.seed, startStep),
+        // The checkpoint's sampler state, or (older checkpoints, or none) replayed from the seed.
+        sampler: saved?.states[i].sampler
+          ? BatchSampler.fromState(r.datasetSize, t.batchSize, saved.states[i].sampler!)
+          : samplerAt(r.datasetSize, t.batchSize, r.seed, startStep),
         curve: saved ? saved.curves[i] : [],
         testTokens: testSets.get(r.seed)!,
       };
@@ -140,7 +144,12 @@ export async function capacitySweepJob(
       };
       await ctx.putArtifact(
         FLEET_ARTIFACT,
-        await captureFleetCheckpoint(fleet, fleet.step, { ...extra }),
+        await captureFleetCheckpoint(
+          fleet,
+          fleet.step,
+          { ...extra },
+          members.map((m) => m.sampler.state()),
+        ),
       );
       checkpointedAt = performance.now();
     };

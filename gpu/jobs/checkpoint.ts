@@ -1,7 +1,7 @@
-// Checkpoints of training models: parameters, Adam moments and the step, as
-// one safetensors artifact, so a restarted service resumes a job where its
-// last checkpoint left it. A run saves its one model; a capacity sweep saves
-// every model still training in its current fleet.
+// Checkpoints of training models: parameters, Adam moments, the batch
+// sampler's state and the step, as one safetensors artifact, so a restarted
+// service resumes a job where its last checkpoint left it. A run saves its one
+// model; a capacity sweep saves every model still training in its current fleet.
 import type { GptFleet } from "../gpt_fleet.ts";
 import {
   decodeSafetensors,
@@ -18,6 +18,8 @@ export interface ModelState {
   params: Float32Array;
   m: Float32Array;
   v: Float32Array;
+  /** BatchSampler.state() at the checkpoint's step (absent in checkpoints made before it). */
+  sampler?: Uint32Array;
 }
 
 export interface Checkpoint extends ModelState {
@@ -34,8 +36,12 @@ export interface FleetCheckpoint {
 }
 
 /** Reads model z's parameters and Adam moments back from the GPU. */
-export async function readModelState(fleet: GptFleet, z: number): Promise<ModelState> {
-  return { params: await fleet.getParameters(z), ...(await fleet.getOptimizerState(z)) };
+export async function readModelState(
+  fleet: GptFleet,
+  z: number,
+  sampler?: Uint32Array,
+): Promise<ModelState> {
+  return { params: await fleet.getParameters(z), ...(await fleet.getOptimizerState(z)), sampler };
 }
 
 /** Writes a model's parameters and moments into slot z of a fleet. */
@@ -44,8 +50,8 @@ export function writeModelState(fleet: GptFleet, z: number, s: ModelState) {
   fleet.setOptimizerState(z, { m: s.m, v: s.v });
 }
 
-// Tensor names: "params", "adam_m", "adam_v" for model 0 (the run format), with
-// a "<i>." prefix for models i > 0 of a fleet checkpoint.
+// Tensor names: "params", "adam_m", "adam_v" and "batch_sampler" (U32) for model 0
+// (the run format), with a "<i>." prefix for models i > 0 of a fleet checkpoint.
 const prefix = (i: number) => (i === 0 ? "" : `${i}.`);
 
 function encode(states: ModelState[], step: number, extra: Record<string, unknown>) {
@@ -59,6 +65,14 @@ function encode(states: ModelState[], step: number, extra: Record<string, unknow
     t(`${prefix(i)}params`, s.params),
     t(`${prefix(i)}adam_m`, s.m),
     t(`${prefix(i)}adam_v`, s.v),
+    ...(s.sampler
+      ? [{
+        name: `${prefix(i)}batch_sampler`,
+        dtype: "U32" as const,
+        shape: [s.sampler.length],
+        data: new Uint8Array(s.sampler.buffer, s.sampler.byteOffset, s.sampler.byteLength),
+      }]
+      : []),
   ]);
   return encodeSafetensors(tensors, {
     step: String(step),
@@ -75,10 +89,17 @@ function decode(bytes: Uint8Array): FleetCheckpoint {
     return tensorToFloat32(t);
   };
   const count = Number(metadata.models ?? 1);
+  const sampler = (name: string) => {
+    const t = tensors.get(name);
+    if (!t) return undefined;
+    if (t.dtype !== "U32") throw new Error(`checkpoint: ${name} is ${t.dtype}, not U32`);
+    return new Uint32Array(t.data.slice().buffer); // a copy: the bytes may be unaligned
+  };
   const models = Array.from({ length: count }, (_, i) => ({
     params: get(`${prefix(i)}params`),
     m: get(`${prefix(i)}adam_m`),
     v: get(`${prefix(i)}adam_v`),
+    sampler: sampler(`${prefix(i)}batch_sampler`),
   }));
   return { step: Number(metadata.step), models, extra: JSON.parse(metadata.extra ?? "{}") };
 }
@@ -88,8 +109,9 @@ export async function captureCheckpoint(
   z: number,
   step: number,
   extra: Record<string, unknown>,
+  sampler?: Uint32Array,
 ): Promise<Uint8Array> {
-  return encode([await readModelState(fleet, z)], step, extra);
+  return encode([await readModelState(fleet, z, sampler)], step, extra);
 }
 
 export function parseCheckpoint(bytes: Uint8Array): Checkpoint {
@@ -102,14 +124,15 @@ export function restoreCheckpoint(fleet: GptFleet, z: number, c: Checkpoint) {
   writeModelState(fleet, z, c);
 }
 
-/** Every model of the fleet, in slot order. */
+/** Every model of the fleet, in slot order, with its sampler's state. */
 export async function captureFleetCheckpoint(
   fleet: GptFleet,
   step: number,
   extra: Record<string, unknown>,
+  samplers: Uint32Array[],
 ): Promise<Uint8Array> {
   const states: ModelState[] = [];
-  for (let z = 0; z < fleet.K; z++) states.push(await readModelState(fleet, z));
+  for (let z = 0; z < fleet.K; z++) states.push(await readModelState(fleet, z, samplers[z]));
   return encode(states, step, extra);
 }
 

@@ -3,7 +3,8 @@
 // restarted service resumes it, and writing the weights back to the model.
 import { GptFleet } from "../gpt_fleet.ts";
 import { sequenceNll } from "../likelihood.ts";
-import { trainFleet } from "../trainer.ts";
+import { samplerAt, trainFleet } from "../trainer.ts";
+import { BatchSampler } from "../../lib/training/batches.ts";
 import type { GpuEngine } from "../engine.ts";
 import {
   captureCheckpoint,
@@ -80,11 +81,16 @@ export async function trainRunJob(
     let startStep = 0;
     let curve: CurvePoint[] = [];
     let resumedFromSteps: number[] = [];
+    // The batch order, kept here so that every checkpoint can save where it stands.
+    let sampler = new BatchSampler(data.count, input.batchSize, input.seed);
     const saved = ctx.resumed ? await ctx.getArtifact(CHECKPOINT_ARTIFACT) : null;
     if (saved) {
       const cp = parseCheckpoint(saved);
       restoreCheckpoint(fleet, 0, cp);
       startStep = cp.step;
+      sampler = cp.sampler
+        ? BatchSampler.fromState(data.count, input.batchSize, cp.sampler)
+        : samplerAt(data.count, input.batchSize, input.seed, cp.step); // an older checkpoint
       curve = (cp.extra.curve as CurvePoint[]) ?? [];
       resumedFromSteps = [...((cp.extra.resumedFromSteps as number[]) ?? []), cp.step];
     } else {
@@ -110,6 +116,7 @@ export async function trainRunJob(
     const last = await trainFleet(fleet, {
       datasets: [data.tokens],
       seeds: [input.seed],
+      samplers: [sampler],
       optimizer: {
         lr: input.optimizer.lr,
         beta1: input.optimizer.betas[0],
@@ -130,7 +137,7 @@ export async function trainRunJob(
             const bytes = await captureCheckpoint(fleet, 0, p.step, {
               curve: thinCurve(curve, MAX_CURVE_POINTS),
               resumedFromSteps,
-            });
+            }, sampler.state());
             await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
             await ctx.progress({ ...progress, step: p.step }, { persist: true });
           }
@@ -167,7 +174,7 @@ export async function trainRunJob(
           const bytes = await captureCheckpoint(fleet, 0, p.step, {
             curve: thinCurve(curve, MAX_CURVE_POINTS),
             resumedFromSteps,
-          });
+          }, sampler.state());
           await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
         }
         await ctx.progress(progress, { persist: checkpoint || isEval });

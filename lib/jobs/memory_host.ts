@@ -1,8 +1,9 @@
 // A JobHost outside the service, for benchmarks and tests that run a GPU job
 // in-process: artifacts (checkpoints) live in a Map the caller may keep to
-// resume the job, progress goes to an optional callback, and the job has no
-// store to read models or datasets from.
-import type { JobHost } from "../engine.ts";
+// resume the job, progress goes to an optional callback, and models, datasets
+// and trained weights are Maps too.
+import type { JobHost, JobModel } from "../engine.ts";
+import type { Dataset } from "../datasets/codec.ts";
 
 export interface MemoryHostOptions<P> {
   /** Artifacts by name; pass the same Map again (with resumed) to continue a job. */
@@ -10,6 +11,11 @@ export interface MemoryHostOptions<P> {
   resumed?: boolean;
   /** Called with every progress report; a throw ends the job there (a test's fault). */
   onProgress?: (p: P) => void;
+  /** What loadModel and loadDataset find, by id. */
+  models?: Map<string, JobModel>;
+  datasets?: Map<string, Dataset>;
+  /** Where saveModelWeights puts trained parameters, by model id. */
+  savedWeights?: Map<string, Float32Array>;
 }
 
 export function memoryJobHost<I, P>(input: I, o: MemoryHostOptions<P> = {}): JobHost<I, P> {
@@ -23,8 +29,11 @@ export function memoryJobHost<I, P>(input: I, o: MemoryHostOptions<P> = {}): Job
     getArtifact: (name) => Promise.resolve(artifacts.get(name) ?? null),
     putArtifact: (name, bytes) => Promise.resolve(void artifacts.set(name, bytes)),
     deleteArtifact: (name) => Promise.resolve(void artifacts.delete(name)),
-    loadModel: () => Promise.resolve(null),
-    loadDataset: () => Promise.resolve(null),
-    saveModelWeights: () => Promise.reject(new Error("an in-memory job host stores no models")),
+    loadModel: (id) => Promise.resolve(o.models?.get(id) ?? null),
+    loadDataset: (id) => Promise.resolve(o.datasets?.get(id) ?? null),
+    saveModelWeights: (id, params) =>
+      o.savedWeights
+        ? Promise.resolve(void o.savedWeights.set(id, params))
+        : Promise.reject(new Error("this in-memory job host keeps no weights")),
   };
 }

@@ -16,6 +16,31 @@ export class BatchSampler {
     this.pos = count; // forces a shuffle on first use
   }
 
+  /**
+   * Everything the sampler will draw from here, as words: [pos, rng state (4), order (count)].
+   * A checkpoint keeps them, so a resumed run continues the batch order without replaying it
+   * (which costs steps × batchSize draws).
+   */
+  state(): Uint32Array {
+    const out = new Uint32Array(5 + this.count);
+    out[0] = this.pos;
+    out.set(this.rng.words(), 1);
+    out.set(this.order, 5);
+    return out;
+  }
+
+  /** The sampler `state()` was taken from, as it stood then. */
+  static fromState(count: number, batchSize: number, state: Uint32Array): BatchSampler {
+    if (state.length !== 5 + count) {
+      throw new RangeError(`sampler state of ${state.length} words is not for ${count} sequences`);
+    }
+    const s = new BatchSampler(count, batchSize, 0);
+    s.pos = state[0];
+    s.rng = Rng.fromWords(Array.from(state.subarray(1, 5)));
+    s.order.set(state.subarray(5));
+    return s;
+  }
+
   /** The next batchSize sequence indices. */
   next(): Uint32Array {
     const out = new Uint32Array(this.batchSize);
