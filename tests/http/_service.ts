@@ -13,6 +13,7 @@ import { Metrics } from "../../lib/metrics.ts";
 import { meteredEngine } from "../../lib/metered_engine.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Store } from "../../lib/store/store.ts";
+import type { ModelConfig } from "../../lib/model/config.ts";
 
 export type App = ReturnType<typeof createApp>;
 
@@ -80,4 +81,22 @@ export async function call(
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+/** A uniform dataset and an untrained model that fits it, through the API; their ids. */
+export async function datasetAndModel(
+  app: App,
+  o: { config: ModelConfig; count: number; seed?: number; modelSeed?: number },
+): Promise<{ datasetId: string; modelId: string }> {
+  const ds = await call(app, "POST", "/v1/datasets", {
+    kind: "uniform",
+    vocabSize: o.config.vocabSize,
+    seqLen: o.config.seqLen,
+    count: o.count,
+    seed: o.seed ?? 1,
+  });
+  if (ds.status !== 201) throw new Error(`dataset: ${ds.status} ${JSON.stringify(ds.json)}`);
+  const model = await call(app, "POST", "/v1/models", { config: o.config, seed: o.modelSeed ?? 1 });
+  if (model.status !== 201) throw new Error(`model: ${model.status} ${JSON.stringify(model.json)}`);
+  return { datasetId: ds.json.id, modelId: model.json.id };
 }

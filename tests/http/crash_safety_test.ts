@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
 import { fetchJson as api } from "./_client.ts";
+import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 
 const CONFIG = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
 const STEPS = 6000;
@@ -213,13 +214,7 @@ Deno.test({
         config: CONFIG,
         datasetSizes: [2],
         seeds: [0],
-        training: {
-          batchSize: 2,
-          maxSteps: 2,
-          evalEvery: 1,
-          schedule: { kind: "constant", warmupSteps: 0 },
-          saturation: { minSteps: 0 },
-        },
+        training: TINY_SWEEP_TRAINING,
         maxFleetSize: 1,
       });
       assert.equal(sweep.status, 202, JSON.stringify(sweep.json));

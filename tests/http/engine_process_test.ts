@@ -3,25 +3,17 @@
 // resumes from its checkpoint on a fresh engine.
 import assert from "node:assert/strict";
 import { EngineProcess } from "../../gpu/engine_process.ts";
-import { call, withService } from "./_service.ts";
+import { call, datasetAndModel, withService } from "./_service.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
 
 Deno.test("an engine crash mid-run: the service keeps serving, the run resumes and succeeds", async () => {
   await withService(async ({ app, jobs, engine }) => {
-    const ds = await call(app, "POST", "/v1/datasets", {
-      kind: "uniform",
-      vocabSize: 16,
-      seqLen: 8,
-      count: 8,
-      seed: 1,
-    });
-    const model = await call(app, "POST", "/v1/models", { config, seed: 1 });
-    assert.equal(model.status, 201, JSON.stringify(model.json));
+    const { datasetId, modelId } = await datasetAndModel(app, { config, count: 8 });
     const run = await call(app, "POST", "/v1/runs", {
-      modelId: model.json.id,
-      datasetId: ds.json.id,
+      modelId,
+      datasetId,
       optimizer: { type: "adamw", lr: 0.005 },
       batchSize: 8,
       steps: 2000,
@@ -57,26 +49,17 @@ Deno.test("an engine crash mid-run: the service keeps serving, the run resumes a
     assert.equal(steps[0], 50);
     // The engine answers again after the crash: a fresh engine process computes this (the
     // health route would not show it: it reports the adapter cached before the crash).
-    const lik = await call(app, "POST", `/v1/models/${model.json.id}/likelihood`, {
-      datasetId: ds.json.id,
-    });
+    const lik = await call(app, "POST", `/v1/models/${modelId}/likelihood`, { datasetId });
     assert.equal(lik.status, 200);
   }, () => new EngineProcess({ env: { MEMCAP_TEST_FAULTS: "1" }, log: () => {} }));
 });
 
 Deno.test("an engine that keeps crashing fails the job with the reason", async () => {
   await withService(async ({ app, jobs, engine }) => {
-    const ds = await call(app, "POST", "/v1/datasets", {
-      kind: "uniform",
-      vocabSize: 16,
-      seqLen: 8,
-      count: 8,
-      seed: 1,
-    });
-    const model = await call(app, "POST", "/v1/models", { config, seed: 1 });
+    const { datasetId, modelId } = await datasetAndModel(app, { config, count: 8 });
     const run = await call(app, "POST", "/v1/runs", {
-      modelId: model.json.id,
-      datasetId: ds.json.id,
+      modelId,
+      datasetId,
       optimizer: { type: "adamw", lr: 0.005 },
       batchSize: 8,
       steps: 100_000,

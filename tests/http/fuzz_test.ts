@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { createApp } from "../../routes/app.ts";
 import { type App, call, withService } from "./_service.ts";
+import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 
 // FUZZ_SEED and FUZZ_RUNS explore further by hand; the suite runs the fixed seed.
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? 20250601);
@@ -646,13 +647,7 @@ async function makeFixtures(app: App): Promise<Fixtures> {
     config: CONFIG,
     datasetSizes: [2],
     seeds: [0],
-    training: {
-      batchSize: 2,
-      maxSteps: 2,
-      evalEvery: 1,
-      schedule: { kind: "constant", warmupSteps: 0 },
-      saturation: { minSteps: 0 },
-    },
+    training: TINY_SWEEP_TRAINING,
     maxFleetSize: 1,
   };
   const cap = await created("/v1/capacity", capBody, 202);

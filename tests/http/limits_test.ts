@@ -7,7 +7,8 @@ import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import { fleetBytes } from "../../gpu/memory_plan.ts";
 import { loadConfig } from "../../lib/config.ts";
-import { type App, call, withService } from "./_service.ts";
+import { type App, call, datasetAndModel, withService } from "./_service.ts";
+import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 
 const BUDGET_MB = 2;
 const SMALL = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
@@ -45,8 +46,8 @@ Deno.test("MEMCAP_GPU_MEMORY_MB: models, runs and sweeps over the budget get 422
 
     const ds = await call(app, "POST", "/v1/datasets", {
       kind: "uniform",
-      vocabSize: 16,
-      seqLen: 8,
+      vocabSize: SMALL.vocabSize,
+      seqLen: SMALL.seqLen,
       count: 8,
       seed: 1,
     });
@@ -58,17 +59,16 @@ Deno.test("MEMCAP_GPU_MEMORY_MB: models, runs and sweeps over the budget get 422
       steps: 1,
     };
     await refused(app, "/v1/runs", run, /^body\.batchSize:.*GPU memory budget/);
-    const training = {
-      batchSize: 2,
-      maxSteps: 2,
-      evalEvery: 1,
-      schedule: { kind: "constant", warmupSteps: 0 },
-      saturation: { minSteps: 0 },
-    };
     await refused(
       app,
       "/v1/capacity",
-      { config: BIG, datasetSizes: [2], seeds: [0], training, maxFleetSize: 1 },
+      {
+        config: BIG,
+        datasetSizes: [2],
+        seeds: [0],
+        training: TINY_SWEEP_TRAINING,
+        maxFleetSize: 1,
+      },
       /^body\.config:.*GPU memory budget/,
     );
     assert.equal(await store.count("runs"), 0);
@@ -78,17 +78,10 @@ Deno.test("MEMCAP_GPU_MEMORY_MB: models, runs and sweeps over the budget get 422
 
 Deno.test("steps over 10,000,000 and likelihood over 100,000 sequences get 422", async () => {
   await withService(async ({ app, store }) => {
-    const model = await call(app, "POST", "/v1/models", { config: SMALL, seed: 1 });
-    const ds = await call(app, "POST", "/v1/datasets", {
-      kind: "uniform",
-      vocabSize: 16,
-      seqLen: 8,
-      count: 8,
-      seed: 1,
-    });
+    const { datasetId, modelId } = await datasetAndModel(app, { config: SMALL, count: 8 });
     const run = {
-      modelId: model.json.id,
-      datasetId: ds.json.id,
+      modelId,
+      datasetId,
       optimizer: { type: "adamw", lr: 0.01 },
       batchSize: 8,
     };
@@ -98,7 +91,7 @@ Deno.test("steps over 10,000,000 and likelihood over 100,000 sequences get 422",
     const sequences = Array.from({ length: 100_001 }, () => [0, 1, 2, 3, 4, 5, 6, 7]);
     await refused(
       app,
-      `/v1/models/${model.json.id}/likelihood`,
+      `/v1/models/${modelId}/likelihood`,
       { sequences },
       /^body\.sequences:.*100000/,
     );

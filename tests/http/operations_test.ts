@@ -13,6 +13,7 @@ import { meteredEngine } from "../../lib/metered_engine.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { fakeGpu } from "./_probe.ts";
 import { call, withService } from "./_service.ts";
+import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 
 Deno.test("without a token only loopback is served, unless explicitly allowed", () => {
   assert.ok(isLoopback("127.0.0.1") && isLoopback("localhost") && isLoopback("[::1]"));
@@ -87,15 +88,6 @@ async function tinyRecords(app: ReturnType<typeof createApp>) {
   )).json();
   return { ds, model };
 }
-
-/** A sweep's training that passes validation with 2 steps. */
-const TINY_TRAINING = {
-  batchSize: 2,
-  maxSteps: 2,
-  evalEvery: 1,
-  schedule: { kind: "constant", warmupSteps: 0 },
-  saturation: { minSteps: 0 },
-};
 
 const json = (body: unknown, token?: string) => ({
   method: "POST",
@@ -225,7 +217,12 @@ Deno.test("once shutdown has begun, new jobs get 503 shutting_down", async () =>
       batchSize: 4,
       steps: 5,
     };
-    const sweep = { config: model.config, datasetSizes: [2], seeds: [0], training: TINY_TRAINING };
+    const sweep = {
+      config: model.config,
+      datasetSizes: [2],
+      seeds: [0],
+      training: TINY_SWEEP_TRAINING,
+    };
     await jobs.stop(); // what main.ts does first on SIGINT/SIGTERM
     for (const [path, body] of [["/v1/runs", run], ["/v1/capacity", sweep]] as const) {
       const res = await app.request(path, json(body));
@@ -259,7 +256,7 @@ Deno.test("an engine that crashed or has no GPU gives 503 with the reason, not a
         config: model.config,
         datasetSizes: [2],
         seeds: [0],
-        training: TINY_TRAINING,
+        training: TINY_SWEEP_TRAINING,
       }],
       [`/v1/models/${model.id}/likelihood`, { datasetId: ds.id }],
     ];

@@ -1,7 +1,7 @@
 // Training runs, likelihood and memorization through the HTTP API, in
 // process, on the real engine: numbers must equal the engine's own.
 import assert from "node:assert/strict";
-import { type App, call, type Service, withService } from "./_service.ts";
+import { type App, call, datasetAndModel, type Service, withService } from "./_service.ts";
 import { loadModelWeights } from "../../lib/models/models.ts";
 import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
 import type { CurvePoint } from "../../lib/runs/schemas.ts";
@@ -143,20 +143,9 @@ Deno.test("run requests are validated before they are queued", async () => {
   });
 });
 
-/** A uniform dataset and an untrained model of `config` over HTTP; returns their ids. */
-async function datasetAndModel(app: App, modelSeed = 1) {
-  const ds = await call(app, "POST", "/v1/datasets", {
-    kind: "uniform",
-    vocabSize: config.vocabSize,
-    seqLen: config.seqLen,
-    count: 6,
-    seed: 3,
-  });
-  assert.equal(ds.status, 201, JSON.stringify(ds.json));
-  const model = await call(app, "POST", "/v1/models", { config, seed: modelSeed });
-  assert.equal(model.status, 201, JSON.stringify(model.json));
-  return { datasetId: ds.json.id as string, modelId: model.json.id as string };
-}
+/** The runs' 6-sequence dataset and an untrained model of `config`, over HTTP; their ids. */
+const runFixture = (app: App, modelSeed = 1) =>
+  datasetAndModel(app, { config, count: 6, seed: 3, modelSeed });
 
 /** Trains `modelId` on `datasetId` over HTTP and returns the finished run. */
 async function train(service: Service, body: Record<string, unknown>) {
@@ -173,7 +162,7 @@ async function train(service: Service, body: Record<string, unknown>) {
 
 Deno.test("a run stops on saturation after minSteps, before its step budget", async () => {
   await withService(async (service) => {
-    const ids = await datasetAndModel(service.app);
+    const ids = await runFixture(service.app);
     // Six sequences are memorized within a few hundred steps; then a doubling of steps adds
     // less than 1%. minSteps 200 lets the rule speak long before the default 1,000.
     const stop = { fraction: 0.01, minSteps: 200 };
@@ -201,7 +190,7 @@ Deno.test("a run stops on saturation after minSteps, before its step budget", as
 Deno.test("memorization against another model: generalization > 0, mismatches refused", async () => {
   await withService(async (service) => {
     const { app } = service;
-    const { datasetId, modelId: trained } = await datasetAndModel(app);
+    const { datasetId, modelId: trained } = await runFixture(app);
     await train(service, { datasetId, modelId: trained, steps: 300, evalEvery: 100 });
     const untrained = (await call(app, "POST", "/v1/models", { config, seed: 2 })).json.id;
     // The untrained target against a reference trained on these very samples: the reference
@@ -242,7 +231,7 @@ Deno.test("memorization against another model: generalization > 0, mismatches re
 
 Deno.test("a run given epochs trains epochs × ceil(count / batchSize) steps", async () => {
   await withService(async (service) => {
-    const { datasetId, modelId } = await datasetAndModel(service.app); // 6 sequences
+    const { datasetId, modelId } = await runFixture(service.app); // 6 sequences
     const run = await train(service, { modelId, datasetId, batchSize: 4, epochs: 3 });
     assert.equal(run.result.steps, 3 * Math.ceil(6 / 4));
     assert.equal(run.result.stoppedBy, "steps");
