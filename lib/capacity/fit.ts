@@ -197,6 +197,60 @@ export function fitCapacity(
 // ---------------------------------------------------------------------------
 // Response shapes (GET /v1/capacity/{id} carries a CapacityResult)
 
+/** A sweep of the 1-layer d=16 model (V=64, S=16): the examples of CapacityPoint and CapacityResult. */
+const EXAMPLE_POINTS = [
+  {
+    datasetSize: 46,
+    datasetBits: 4140,
+    memorizedBits: [4101],
+    meanBits: 4101,
+    minBits: 4101,
+    maxBits: 4101,
+    fractionMemorized: 0.9906,
+    regime: "data-limited",
+  },
+  {
+    datasetSize: 92,
+    datasetBits: 8280,
+    memorizedBits: [8104],
+    meanBits: 8104,
+    minBits: 8104,
+    maxBits: 8104,
+    fractionMemorized: 0.9787,
+    regime: "data-limited",
+  },
+  {
+    datasetSize: 184,
+    datasetBits: 16560,
+    memorizedBits: [11802],
+    meanBits: 11802,
+    minBits: 11802,
+    maxBits: 11802,
+    fractionMemorized: 0.7127,
+    regime: "capacity-limited",
+  },
+  {
+    datasetSize: 368,
+    datasetBits: 33120,
+    memorizedBits: [12066],
+    meanBits: 12066,
+    minBits: 12066,
+    maxBits: 12066,
+    fractionMemorized: 0.3643,
+    regime: "capacity-limited",
+  },
+  {
+    datasetSize: 735,
+    datasetBits: 66150,
+    memorizedBits: [11950],
+    meanBits: 11950,
+    minBits: 11950,
+    maxBits: 11950,
+    fractionMemorized: 0.1807,
+    regime: "capacity-limited",
+  },
+];
+
 export const CapacityPoint = z.object({
   datasetSize: z.number().int().describe("Sequences (N)."),
   datasetBits: z.number().describe("N·(S-1)·log2 V: bits in the dataset, tokens 2..S."),
@@ -211,16 +265,7 @@ export const CapacityPoint = z.object({
   ),
 }).meta({
   id: "CapacityPoint",
-  example: {
-    datasetSize: 368,
-    datasetBits: 33120,
-    memorizedBits: [12066],
-    meanBits: 12066,
-    minBits: 12066,
-    maxBits: 12066,
-    fractionMemorized: 0.3643,
-    regime: "capacity-limited",
-  },
+  example: EXAMPLE_POINTS[3],
 });
 
 export const CapacityFit = z.object({
@@ -248,58 +293,7 @@ export const CAPACITY_RESULT_EXAMPLE = {
     observations: 5,
     bounded: true,
   },
-  points: [
-    {
-      datasetSize: 46,
-      datasetBits: 4140,
-      memorizedBits: [4101],
-      meanBits: 4101,
-      minBits: 4101,
-      maxBits: 4101,
-      fractionMemorized: 0.9906,
-      regime: "data-limited",
-    },
-    {
-      datasetSize: 92,
-      datasetBits: 8280,
-      memorizedBits: [8104],
-      meanBits: 8104,
-      minBits: 8104,
-      maxBits: 8104,
-      fractionMemorized: 0.9787,
-      regime: "data-limited",
-    },
-    {
-      datasetSize: 184,
-      datasetBits: 16560,
-      memorizedBits: [11802],
-      meanBits: 11802,
-      minBits: 11802,
-      maxBits: 11802,
-      fractionMemorized: 0.7127,
-      regime: "capacity-limited",
-    },
-    {
-      datasetSize: 368,
-      datasetBits: 33120,
-      memorizedBits: [12066],
-      meanBits: 12066,
-      minBits: 12066,
-      maxBits: 12066,
-      fractionMemorized: 0.3643,
-      regime: "capacity-limited",
-    },
-    {
-      datasetSize: 735,
-      datasetBits: 66150,
-      memorizedBits: [11950],
-      meanBits: 11950,
-      minBits: 11950,
-      maxBits: 11950,
-      fractionMemorized: 0.1807,
-      regime: "capacity-limited",
-    },
-  ],
+  points: EXAMPLE_POINTS,
   paperConvention: { factor: 16 / 15, capacityBits: 12870.4, bitsPerParameter: 2.8028 },
 };
 
