@@ -26,10 +26,17 @@ export class ExperimentClient {
     readonly service: Service,
     readonly statePath: string,
     readonly log: (line: string) => void,
+    /** Overrides every sweep's maxFleetSize (`--max-fleet-size`: 1 trains without fleets). */
+    readonly maxFleetSize?: number,
   ) {}
 
-  static async open(service: Service, statePath: string, log: (line: string) => void) {
-    const c = new ExperimentClient(service, statePath, log);
+  static async open(
+    service: Service,
+    statePath: string,
+    log: (line: string) => void,
+    opts: { maxFleetSize?: number } = {},
+  ) {
+    const c = new ExperimentClient(service, statePath, log, opts.maxFleetSize);
     try {
       c.#saved = JSON.parse(await Deno.readTextFile(statePath));
     } catch (e) {
@@ -81,7 +88,12 @@ export class ExperimentClient {
 
   /** Submits a sweep (or finds it, see `ensure`) without waiting for it; returns its id. */
   submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
-    return this.ensure(label, "capacity", req);
+    const fleet = this.maxFleetSize;
+    return this.ensure(
+      label,
+      "capacity",
+      fleet === undefined ? req : { ...req, maxFleetSize: fleet },
+    );
   }
 
   /** Waits for a training run to succeed; throws when it fails. */

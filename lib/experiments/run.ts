@@ -1,5 +1,6 @@
 // `deno task experiment <name> [--scale cpu|paper] [--precision fp32,bf16]
-//   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N] [--only A,B]`
+//   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N]
+//   [--max-fleet-size N] [--only A,B]`
 //
 // Runs a named study through the HTTP API. Without --url it starts the
 // service (main.ts) itself, with its store under data/experiments/<study>-<scale>,
@@ -32,7 +33,8 @@ export const STUDIES: Study[] = [
 function usage(): string {
   return [
     "usage: deno task experiment <study> [--scale cpu|paper] [--precision fp32,bf16]",
-    "         [--url URL] [--out DIR] [--alpha A] [--max-steps N] [--only A,B]",
+    "         [--url URL] [--out DIR] [--alpha A] [--max-steps N] [--max-fleet-size N]",
+    "         [--only A,B]",
     "",
     "studies:",
     ...STUDIES.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`),
@@ -46,6 +48,8 @@ function usage(): string {
     "--alpha      bits per parameter for seq-sweep/vocab-sweep instead of capacity-grid's",
     "--max-steps  training budget per run instead of the scale's (capacity sweeps only); the",
     "             state and report folders get a -<N>steps suffix, so budgets do not mix",
+    "--max-fleet-size  every sweep's fleet size instead of the study's (1: each model alone,",
+    "             to compare with fleets); the folders get a -fleet<N> suffix",
     "--only       run only the sweeps whose label contains one of these comma-separated",
     '             strings, e.g. "L1 d32,L1 d64" (a subset; the report covers just those)',
   ].join("\n");
@@ -62,6 +66,7 @@ async function main(args: string[]): Promise<number> {
       out: { type: "string", default: "docs/results" },
       alpha: { type: "string" },
       "max-steps": { type: "string" },
+      "max-fleet-size": { type: "string" },
       only: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -92,8 +97,20 @@ async function main(args: string[]): Promise<number> {
     console.error(`--max-steps: ${study.name} runs no capacity sweeps`);
     return 2;
   }
+  const fleetArg = values["max-fleet-size"];
+  const maxFleetSize = fleetArg === undefined ? undefined : Number(fleetArg);
+  if (maxFleetSize !== undefined && !(Number.isInteger(maxFleetSize) && maxFleetSize > 0)) {
+    console.error(`--max-fleet-size: ${fleetArg} is not a positive integer`);
+    return 2;
+  }
+  if (maxFleetSize !== undefined && study.requests(scale, precisions).length === 0) {
+    console.error(`--max-fleet-size: ${study.name} runs no capacity sweeps`);
+    return 2;
+  }
   const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
-  const tag = `${study.name}-${scale}${maxSteps === undefined ? "" : `-${maxSteps}steps`}`;
+  const tag = `${study.name}-${scale}` +
+    (maxSteps === undefined ? "" : `-${maxSteps}steps`) +
+    (maxFleetSize === undefined ? "" : `-fleet${maxFleetSize}`);
   const stateDir = `data/experiments/${tag}`;
   const service: Service = values.url
     ? remoteService(values.url, Deno.env.get("MEMCAP_TOKEN") || undefined)
@@ -102,7 +119,9 @@ async function main(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGINT", stop);
   try {
     await Deno.mkdir(stateDir, { recursive: true });
-    const client = await ExperimentClient.open(service, `${stateDir}/sweeps.json`, log);
+    const client = await ExperimentClient.open(service, `${stateDir}/sweeps.json`, log, {
+      maxFleetSize,
+    });
     const outDir = `${values.out}/${tag}`;
     log(`${study.name} at ${scale} scale (${precisions.join(", ")}) → ${outDir}`);
     await study.run({
@@ -114,6 +133,7 @@ async function main(args: string[]): Promise<number> {
       log,
       alpha,
       maxSteps,
+      maxFleetSize,
       only: values.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
       study: study.name,
     });

@@ -23,6 +23,8 @@ export interface StudyContext {
   alpha?: number;
   /** Training budget per run instead of the scale's (trainingFor). */
   maxSteps?: number;
+  /** Every sweep's maxFleetSize instead of the study's (1: no fleets). */
+  maxFleetSize?: number;
   /** Run only the sweeps whose label contains one of these (a subset of a study). */
   only?: string[];
 }
@@ -152,6 +154,7 @@ export function provenance(
     `- Command: \`deno task experiment ${ctx.study} --scale ${ctx.scale} --precision ` +
     `${ctx.precisions.join(",")}` +
     (ctx.maxSteps === undefined ? "" : ` --max-steps ${ctx.maxSteps}`) +
+    (ctx.maxFleetSize === undefined ? "" : ` --max-fleet-size ${ctx.maxFleetSize}`) +
     (ctx.only === undefined ? "" : ` --only "${ctx.only.join(",")}"`) + "\`",
     `- Service: ${ctx.client.service.url} (${via})`,
     `- Written: ${new Date().toISOString()}`,

@@ -31,6 +31,18 @@ Deno.test("experiment client: a sweep through the service, found again on a seco
     assert.equal(await again.submitSweep("tiny", request), id, "the saved sweep is reused");
     const changed = { ...request, datasetSizes: [4, 32] };
     assert.notEqual(await again.submitSweep("tiny", changed), id, "a changed request is new");
+
+    // --max-fleet-size 1: the same study, each model alone; a new sweep, with its own fleets.
+    const alone = await ExperimentClient.open(service, `${dir}/alone.json`, () => {}, {
+      maxFleetSize: 1,
+    });
+    const aloneId = await alone.submitSweep("tiny", request);
+    const sweep = await alone.request<{ input: { maxFleetSize: number } }>(
+      "GET",
+      `/v1/capacity/${aloneId}`,
+    );
+    assert.equal(sweep.input.maxFleetSize, 1);
+    await alone.request("POST", `/v1/capacity/${aloneId}/cancel`);
   } finally {
     await service.close();
     await Deno.remove(dir, { recursive: true });
