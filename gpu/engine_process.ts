@@ -107,16 +107,19 @@ export class EngineProcess implements Engine {
     const stdin = process.stdin.getWriter();
     const peer = new Peer(process.stdout, stdin);
     this.serveHost(peer);
-    const child: Child = { process, stdin, peer, ended: Promise.resolve(""), heardAt: 0 };
-    child.heardAt = performance.now();
-    child.ended = process.status.then((s) =>
-      child.killedBecause ?? (s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`)
-    );
+    const child: Child = {
+      process,
+      stdin,
+      peer,
+      heardAt: performance.now(),
+      ended: process.status.then((s) =>
+        child.killedBecause ?? (s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`)
+      ),
+    };
     peer.handle("host.heartbeat", () => void (child.heardAt = performance.now()));
-    const ended = child.ended;
     if (watchdogMs > 0) this.watch(child, watchdogMs);
     this.child = child;
-    ended.then((how) => {
+    child.ended.then((how) => {
       peer.close(how);
       if (this.child === child) this.child = null;
       if (!this.closing) {
