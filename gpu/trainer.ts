@@ -41,6 +41,21 @@ export function samplerAt(count: number, batch: number, seed: number, steps: num
 }
 
 /**
+ * The sampler a resumed model continues with: the state its checkpoint kept, or, for
+ * checkpoints made before samplers were saved (and for a fresh start, steps = 0), its seed
+ * replayed to `steps`.
+ */
+export function resumedSampler(
+  count: number,
+  batch: number,
+  seed: number,
+  steps: number,
+  state?: Uint32Array,
+): BatchSampler {
+  return state ? BatchSampler.fromState(count, batch, state) : samplerAt(count, batch, seed, steps);
+}
+
+/**
  * Trains every model of a fleet on its own data: one call moves from the
  * fleet's current step to `untilStep`. The samplers live in `data`, so a
  * caller can train in slices, or move some models to a smaller fleet, and

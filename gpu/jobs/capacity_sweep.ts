@@ -11,14 +11,14 @@
 // paper-scale fleet's checkpoint is hundreds of MB.)
 import { GptFleet } from "../gpt_fleet.ts";
 import { fleetSequenceNll } from "../likelihood.ts";
-import { type ModelData, samplerAt, trainSteps } from "../trainer.ts";
+import { type ModelData, resumedSampler, trainSteps } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";
 import { memorizedBits, thinCurve } from "./train_run.ts";
 import {
   captureFleetCheckpoint,
-  type FleetCheckpoint,
   parseFleetCheckpoint,
   readModelState,
+  throwIfAbortedSaving,
   writeModelState,
 } from "./checkpoint.ts";
 import type { JobHost } from "../../lib/engine.ts";
@@ -35,7 +35,6 @@ import {
 import { fitAsymptote } from "../../lib/capacity/asymptote.ts";
 import { evaluationSteps } from "../../lib/training/schedule.ts";
 import { generateUniform } from "../../lib/datasets/uniform.ts";
-import { BatchSampler } from "../../lib/training/batches.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { type CurvePoint, saturation } from "../../lib/training/saturation.ts";
@@ -48,10 +47,10 @@ const FLEET_ARTIFACT = "fleet.safetensors";
 const CHECKPOINT_SECONDS = 120;
 
 /** What a fleet checkpoint's `extra` holds besides the model states. */
-interface FleetExtra {
+type FleetExtra = {
   fleet: number;
   members: { datasetSize: number; seed: number; curve: CurvePoint[] }[];
-}
+};
 
 interface Member extends ModelData {
   datasetSize: number;
@@ -118,10 +117,13 @@ export async function capacitySweepJob(
       return {
         ...r,
         tokens: data.tokens,
-        // The checkpoint's sampler state, or (older checkpoints, or none) replayed from the seed.
-        sampler: saved?.states[i].sampler
-          ? BatchSampler.fromState(r.datasetSize, t.batchSize, saved.states[i].sampler!)
-          : samplerAt(r.datasetSize, t.batchSize, r.seed, startStep),
+        sampler: resumedSampler(
+          r.datasetSize,
+          t.batchSize,
+          r.seed,
+          startStep,
+          saved?.states[i].sampler,
+        ),
         curve: saved ? saved.curves[i] : [],
         testTokens: testSets.get(r.seed)!,
       };
@@ -147,7 +149,7 @@ export async function capacitySweepJob(
         await captureFleetCheckpoint(
           fleet,
           fleet.step,
-          { ...extra },
+          extra,
           members.map((m) => m.sampler.state()),
         ),
       );
@@ -167,15 +169,10 @@ export async function capacitySweepJob(
           untilStep: until,
           readEvery: 200,
           onRead: async (p) => {
-            try {
-              ctx.throwIfAborted();
-            } catch (e) {
-              // The service is stopping: keep this fleet's progress for the restart.
-              if ((e as Error).name === "JobInterruptedError" && fleet.step > startStep) {
-                await checkpoint();
-              }
-              throw e;
-            }
+            // A stop of the service keeps this fleet's progress for the restart.
+            await throwIfAbortedSaving(ctx, async () => {
+              if (fleet.step > startStep) await checkpoint();
+            });
             if (performance.now() - checkpointedAt >= checkpointMs) await checkpoint();
             tokensPerSec = p.tokensPerSecond;
             await ctx.progress({
@@ -282,7 +279,7 @@ function savedFleet(
   todo: { datasetSize: number; seed: number }[],
 ) {
   if (!bytes) return null;
-  const checkpoint: FleetCheckpoint = parseFleetCheckpoint(bytes);
+  const checkpoint = parseFleetCheckpoint(bytes);
   const extra = checkpoint.extra as unknown as FleetExtra;
   if (extra.fleet !== f) return null;
   const slots = todo.map((r) =>

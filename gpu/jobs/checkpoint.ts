@@ -3,6 +3,7 @@
 // service resumes a job where its last checkpoint left it. A run saves its one
 // model; a capacity sweep saves every model still training in its current fleet.
 import type { GptFleet } from "../gpt_fleet.ts";
+import type { JobHost } from "../../lib/engine.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -81,7 +82,7 @@ function encode(states: ModelState[], step: number, extra: Record<string, unknow
   });
 }
 
-function decode(bytes: Uint8Array): FleetCheckpoint {
+export function parseFleetCheckpoint(bytes: Uint8Array): FleetCheckpoint {
   const { tensors, metadata } = decodeSafetensors(bytes);
   const get = (name: string) => {
     const t = tensors.get(name);
@@ -115,13 +116,8 @@ export async function captureCheckpoint(
 }
 
 export function parseCheckpoint(bytes: Uint8Array): Checkpoint {
-  const { step, models, extra } = decode(bytes);
+  const { step, models, extra } = parseFleetCheckpoint(bytes);
   return { step, ...models[0], extra };
-}
-
-/** Loads a checkpoint into model z of the fleet (parameters, then moments). */
-export function restoreCheckpoint(fleet: GptFleet, z: number, c: Checkpoint) {
-  writeModelState(fleet, z, c);
 }
 
 /** Every model of the fleet, in slot order, with its sampler's state. */
@@ -136,4 +132,19 @@ export async function captureFleetCheckpoint(
   return encode(states, step, extra);
 }
 
-export const parseFleetCheckpoint = decode;
+/**
+ * ctx.throwIfAborted(), except that when the abort is the service stopping (not a cancel)
+ * `save` runs first, so the restarted job continues from here. The abort is told by its
+ * name: across the engine-process boundary it arrives as a plain Error.
+ */
+export async function throwIfAbortedSaving(
+  ctx: Pick<JobHost, "throwIfAborted">,
+  save: () => Promise<void>,
+): Promise<void> {
+  try {
+    ctx.throwIfAborted();
+  } catch (e) {
+    if ((e as Error).name === "JobInterruptedError") await save();
+    throw e;
+  }
+}

@@ -3,14 +3,14 @@
 // restarted service resumes it, and writing the weights back to the model.
 import { GptFleet } from "../gpt_fleet.ts";
 import { sequenceNll } from "../likelihood.ts";
-import { samplerAt, trainFleet } from "../trainer.ts";
-import { BatchSampler } from "../../lib/training/batches.ts";
+import { resumedSampler, trainFleet } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";
 import {
   captureCheckpoint,
   CHECKPOINT_ARTIFACT,
   parseCheckpoint,
-  restoreCheckpoint,
+  throwIfAbortedSaving,
+  writeModelState,
 } from "./checkpoint.ts";
 import { JobFailure } from "../../lib/jobs/queue.ts";
 import type { JobHost } from "../../lib/engine.ts";
@@ -82,15 +82,13 @@ export async function trainRunJob(
     let curve: CurvePoint[] = [];
     let resumedFromSteps: number[] = [];
     // The batch order, kept here so that every checkpoint can save where it stands.
-    let sampler = new BatchSampler(data.count, input.batchSize, input.seed);
+    let sampler = resumedSampler(data.count, input.batchSize, input.seed, 0);
     const saved = ctx.resumed ? await ctx.getArtifact(CHECKPOINT_ARTIFACT) : null;
     if (saved) {
       const cp = parseCheckpoint(saved);
-      restoreCheckpoint(fleet, 0, cp);
+      writeModelState(fleet, 0, cp);
       startStep = cp.step;
-      sampler = cp.sampler
-        ? BatchSampler.fromState(data.count, input.batchSize, cp.sampler)
-        : samplerAt(data.count, input.batchSize, input.seed, cp.step); // an older checkpoint
+      sampler = resumedSampler(data.count, input.batchSize, input.seed, cp.step, cp.sampler);
       curve = (cp.extra.curve as CurvePoint[]) ?? [];
       resumedFromSteps = [...((cp.extra.resumedFromSteps as number[]) ?? []), cp.step];
     } else {
@@ -112,6 +110,12 @@ export async function trainRunJob(
       saturated: false,
       tokensTrained: 0,
     };
+    /** Parameters, Adam state and batch order at `step`, with the curve so far. */
+    const saveCheckpoint = async (step: number) => {
+      const extra = { curve: thinCurve(curve, MAX_CURVE_POINTS), resumedFromSteps };
+      const bytes = await captureCheckpoint(fleet, 0, step, extra, sampler.state());
+      await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
+    };
     let stoppedBy = "steps" as RunResult["stoppedBy"]; // set by the progress callback
     const last = await trainFleet(fleet, {
       datasets: [data.tokens],
@@ -129,20 +133,12 @@ export async function trainRunJob(
       startStep,
       readEvery: Math.min(evalEvery, 50),
       onProgress: async (p) => {
-        try {
-          ctx.throwIfAborted();
-        } catch (e) {
-          // The service is stopping: checkpoint here so the resumed run loses nothing.
-          if ((e as Error).name === "JobInterruptedError" && p.step > startStep) {
-            const bytes = await captureCheckpoint(fleet, 0, p.step, {
-              curve: thinCurve(curve, MAX_CURVE_POINTS),
-              resumedFromSteps,
-            }, sampler.state());
-            await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
-            await ctx.progress({ ...progress, step: p.step }, { persist: true });
-          }
-          throw e;
-        }
+        // A stop of the service checkpoints here, so the resumed run loses nothing.
+        await throwIfAbortedSaving(ctx, async () => {
+          if (p.step <= startStep) return;
+          await saveCheckpoint(p.step);
+          await ctx.progress({ ...progress, step: p.step }, { persist: true });
+        });
         const loss = p.loss[0];
         if (!Number.isFinite(loss)) {
           throw new JobFailure("diverged", `the training loss became ${loss} at step ${p.step}`);
@@ -170,13 +166,7 @@ export async function trainRunJob(
           tokensTrained: (p.step - startStep) * input.batchSize * c.seqLen,
         };
         const checkpoint = p.step % checkpointEvery === 0 && p.step < totalSteps;
-        if (checkpoint) {
-          const bytes = await captureCheckpoint(fleet, 0, p.step, {
-            curve: thinCurve(curve, MAX_CURVE_POINTS),
-            resumedFromSteps,
-          }, sampler.state());
-          await ctx.putArtifact(CHECKPOINT_ARTIFACT, bytes);
-        }
+        if (checkpoint) await saveCheckpoint(p.step);
         await ctx.progress(progress, { persist: checkpoint || isEval });
         if (saturated) {
           stoppedBy = "saturation";
