@@ -7,24 +7,12 @@ import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import { capacitySweepJob } from "../../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../../lib/jobs/memory_host.ts";
+import { oneFleetSweep } from "../http/_fixtures.ts";
 import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
 import type { SweepProgress } from "../../lib/capacity/sweep.ts";
 
 const STEPS = 1200;
-const input = CapacityCreateRequest.parse({
-  config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 },
-  datasetSizes: [8, 24],
-  seeds: [0],
-  testSequences: 0,
-  maxFleetSize: 2,
-  training: {
-    batchSize: 8,
-    maxSteps: STEPS,
-    evalEvery: STEPS,
-    optimizer: { type: "adamw", lr: 0.01 },
-    schedule: { kind: "cosine", warmupSteps: 10 },
-  },
-});
+const input = CapacityCreateRequest.parse(oneFleetSweep(STEPS));
 
 /** The sweep's job host: artifacts in `artifacts`; `onProgress` may throw to end the attempt. */
 const host = (

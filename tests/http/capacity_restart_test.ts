@@ -5,24 +5,10 @@
 import assert from "node:assert/strict";
 import { startMain } from "./_main_process.ts";
 import { fetchJson as api } from "./_client.ts";
+import { oneFleetSweep } from "./_fixtures.ts";
 
 const STEPS = 1600;
-const sweep = {
-  config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 },
-  datasetSizes: [8, 24],
-  seeds: [0],
-  testSequences: 0,
-  maxFleetSize: 2,
-  training: {
-    batchSize: 8,
-    maxSteps: STEPS,
-    // One evaluation, at the end: nothing but the shutdown's checkpoint can
-    // let the fleet continue past step 0.
-    evalEvery: STEPS,
-    optimizer: { type: "adamw", lr: 0.01 },
-    schedule: { kind: "cosine", warmupSteps: 10 },
-  },
-};
+const sweep = oneFleetSweep(STEPS);
 
 async function waitFor(url: string, id: string, until: (s: any) => boolean) {
   for (let i = 0; i < 1200; i++) {
