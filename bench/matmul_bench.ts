@@ -29,6 +29,7 @@ import {
   type Strides,
   stridesOf,
 } from "../gpu/matmul_codegen.ts";
+import { gelu, geluGrad } from "../tests/reference/gpt_cpu.ts";
 
 export interface BenchCase {
   name: string;
@@ -65,21 +66,22 @@ export const CASES: BenchCase[] = [
   mm("attproj.dx", 4096, 64, 64, { transB: true }),
   mm("fcproj.dx", 4096, 64, 256, { transB: true }),
   mm("fc.dx", 4096, 256, 64, { transB: true }),
-  mm("qkv.dw", 64, 192, 4096, { transA: true }),
-  mm("attproj.dw", 64, 64, 4096, { transA: true }),
-  mm("fc.dw", 64, 256, 4096, { transA: true }),
-  mm("fcproj.dw", 256, 64, 4096, { transA: true }),
+  mm("qkv.dw", 64, 192, 4096, { transA: true, colSums: true }),
+  mm("attproj.dw", 64, 64, 4096, { transA: true, colSums: true }),
+  mm("fc.dw", 64, 256, 4096, { transA: true, colSums: true }),
+  mm("fcproj.dw", 256, 64, 4096, { transA: true, geluA: true, colSums: true }),
   mm("fleet8.logits", 512, 64, 32, { transB: true, fleet: 8 }),
   mm("fleet8.attproj", 512, 32, 32, { bias: true, addend: true, fleet: 8 }),
   mm("fleet8.fcproj", 512, 32, 128, { bias: true, addend: true, fleet: 8 }),
   mm("fleet8.dlnf", 512, 32, 64, { fleet: 8 }),
   mm("fleet8.dwte", 64, 32, 512, { transA: true, fleet: 8 }),
   mm("fleet8.fc.dx", 512, 128, 32, { transB: true, fleet: 8 }),
-  mm("fleet8.fc.dw", 32, 128, 512, { transA: true, fleet: 8 }),
+  mm("fleet8.fc.dw", 32, 128, 512, { transA: true, colSums: true, fleet: 8 }),
   // The capacity-sweep model (d 16, V 64, S 16, batch 128) in a fleet of 5.
   mm("sweep5.fc", 2048, 64, 16, { bias: true, fleet: 5 }),
   mm("sweep5.fcproj.dx", 2048, 64, 16, { transB: true, geluGrad: true, fleet: 5 }),
-  mm("sweep5.fcproj.dw", 64, 16, 2048, { transA: true, geluA: true, fleet: 5 }),
+  // Weight gradients also write the bias gradient (colSums), as in the fleet.
+  mm("sweep5.fcproj.dw", 64, 16, 2048, { transA: true, geluA: true, colSums: true, fleet: 5 }),
   mm("sweep5.logits", 2048, 64, 16, { transB: true, fleet: 5 }),
   mm("sweep5.dlnf", 2048, 16, 64, { fleet: 5 }),
 ];
@@ -158,14 +160,6 @@ function randomArray(n: number, seed: number): Float32Array<ArrayBuffer> {
   return out;
 }
 
-const geluU = (x: number) => Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3);
-const gelu = (x: number) => 0.5 * x * (1 + Math.tanh(geluU(x)));
-const geluGrad = (x: number) => {
-  const th = Math.tanh(geluU(x));
-  return 0.5 * (1 + th) +
-    0.5 * x * (1 - th * th) * Math.sqrt(2 / Math.PI) * (1 + 3 * 0.044715 * x * x);
-};
-
 /** Plain CPU matmul of model z, in float64; returns C[M*N]. aux: the geluGrad operand. */
 function cpuMatmul(
   s: MatmulShape,
@@ -241,6 +235,9 @@ interface Prepared {
   buffers: GPUBuffer[];
   c: GPUBuffer;
   cFloats: number;
+  /** The colSums output (shapes with colSums), fleet-strided like the bias. */
+  colSums: GPUBuffer | null;
+  colSumsFloats: number;
   data: {
     A: Float32Array;
     B: Float32Array;
@@ -289,8 +286,22 @@ function prepare(device: GPUDevice, bc: BenchCase, planner: Planner): Prepared {
   if (bias) entries.push({ binding: entries.length, resource: { buffer: upload(bias) } });
   if (addend) entries.push({ binding: entries.length, resource: { buffer: upload(addend) } });
   if (aux) entries.push({ binding: entries.length, resource: { buffer: upload(aux) } });
+  // The bindings follow the kernel's order: bias, addend, aux, colSums.
+  const colSumsFloats = s.colSums ? st.colSums * (F - 1) + s.N : 0;
+  const colSums = s.colSums ? upload(new Float32Array(colSumsFloats)) : null;
+  if (colSums) entries.push({ binding: entries.length, resource: { buffer: colSums } });
   const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-  return { plan, pipeline, bindGroup, buffers, c, cFloats, data: { A, B, bias, addend, aux } };
+  return {
+    plan,
+    pipeline,
+    bindGroup,
+    buffers,
+    c,
+    cFloats,
+    colSums,
+    colSumsFloats,
+    data: { A, B, bias, addend, aux },
+  };
 }
 
 function dispatch(device: GPUDevice, p: Prepared, fleet: number, times: number) {
@@ -342,6 +353,21 @@ async function check(device: GPUDevice, bc: BenchCase, p: Prepared): Promise<num
   // initial content only where bound; without it C starts at 0).
   for (let i = 0; i < p.cFloats; i++) {
     if (!written[i] && got[i] !== 0) return Infinity;
+  }
+  if (p.colSums) {
+    // colSums[n] = Σ_k op(B)[k, n], per model.
+    const sums = await readBack(device, p.colSums, p.colSumsFloats);
+    for (let z = 0; z < bc.fleet; z++) {
+      for (let n = 0; n < s.N; n++) {
+        let ref = 0;
+        for (let k = 0; k < s.K; k++) {
+          ref += s.transB ? p.data.B[z * st.b + n * s.K + k] : p.data.B[z * st.b + k * s.N + n];
+        }
+        const d = Math.abs(sums[z * st.colSums + n] - ref);
+        if (!(d <= maxDiff)) maxDiff = d;
+        maxRef = Math.max(maxRef, Math.abs(ref));
+      }
+    }
   }
   return maxDiff / Math.max(maxRef, 1e-30);
 }

@@ -2,7 +2,7 @@
 // benchmark with a target.
 import { getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/gpt_fleet.ts";
-import type { Op } from "../gpu/kernels.ts";
+import { Kernels, type Op } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
@@ -39,11 +39,7 @@ export async function profileStep(c: ModelConfig, K: number, batch: number, reps
       const t0 = performance.now();
       const enc = gpu.device.createCommandEncoder();
       const pass = enc.beginComputePass();
-      for (let r = 0; r < n; r++) {
-        pass.setPipeline(op.pipeline);
-        pass.setBindGroup(0, op.bindGroup);
-        pass.dispatchWorkgroups(...op.grid);
-      }
+      Kernels.encode(pass, Array(n).fill(op));
       pass.end();
       gpu.device.queue.submit([enc.finish()]);
       await gpu.device.queue.onSubmittedWorkDone();

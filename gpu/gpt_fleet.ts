@@ -114,6 +114,8 @@ export class GptFleet {
   private backwardOps: Op[] = [];
   private optimizerOps: Op[] = [];
   private tuning: MatmulTuning;
+  /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
+  private readonly software: boolean;
 
   private constructor(gpu: Gpu, readonly options: FleetOptions) {
     this.config = options.config;
@@ -122,9 +124,9 @@ export class GptFleet {
     this.T = options.config.seqLen;
     this.device = gpu.device;
     this.kernels = Kernels.forDevice(gpu.device);
-    const software = (options.kernels ?? (gpu.info.software ? "software" : "hardware")) ===
+    this.software = (options.kernels ?? (gpu.info.software ? "software" : "hardware")) ===
       "software";
-    this.tuning = software ? SOFTWARE_TUNING : HARDWARE_TUNING;
+    this.tuning = this.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
       this.K,
@@ -237,7 +239,7 @@ export class GptFleet {
       T: this.T,
       C: c.dModel,
       NH: c.heads,
-      lanes: this.tuning.variant === "shared" ? 8 : 32,
+      lanes: this.software ? 8 : 32,
       maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
     };
   }
@@ -337,7 +339,7 @@ export class GptFleet {
         ],
         BT,
       );
-    const attShape = this.attentionShape();
+    const attForward = attentionForward(this.attentionShape()); // the same kernel every layer
     for (let l = 0; l < c.layers; l++) {
       ops.push(await lnOp(`resid.${l}`, "ln1", l));
       ops.push(this.matmulOp(
@@ -354,7 +356,7 @@ export class GptFleet {
         this.act(`qkv.${l}`),
         { bias: this.p("qkv_b", l) },
       ));
-      ops.push(this.generatedOp(`attention_forward.${l}`, attentionForward(attShape), [
+      ops.push(this.generatedOp(`attention_forward.${l}`, attForward, [
         this.act(`qkv.${l}`),
         this.act(`atty.${l}`),
         this.act(`lse.${l}`),
@@ -560,7 +562,9 @@ export class GptFleet {
     ops.push(
       ...await lnBackward(`resid.${c.layers}`, "lnf_mean", "lnf_rstd", "lnf_w", "lnf_b", -1, false),
     );
-    const attShape = this.attentionShape();
+    const attShape = this.attentionShape(); // the same two kernels every layer
+    const attQuery = attentionBackwardQuery(attShape);
+    const attKeyValue = attentionBackwardKeyValue(attShape);
     for (let l = c.layers - 1; l >= 0; l--) {
       ops.push(
         ...linearBackward(
@@ -604,7 +608,7 @@ export class GptFleet {
         ),
       );
       ops.push(
-        this.generatedOp(`attention_backward_q.${l}`, attentionBackwardQuery(attShape), [
+        this.generatedOp(`attention_backward_q.${l}`, attQuery, [
           this.act(`qkv.${l}`),
           this.act(`atty.${l}`),
           this.act("datty"),
@@ -612,7 +616,7 @@ export class GptFleet {
           this.act("attD"),
           this.act("dqkv"),
         ]),
-        this.generatedOp(`attention_backward_kv.${l}`, attentionBackwardKeyValue(attShape), [
+        this.generatedOp(`attention_backward_kv.${l}`, attKeyValue, [
           this.act(`qkv.${l}`),
           this.act("datty"),
           this.act(`lse.${l}`),

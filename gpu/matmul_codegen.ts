@@ -161,6 +161,7 @@ fn geluGrad${w}(x: ${t}) -> ${t} {
 }`;
 }).join("\n");
 
+/** Both kernel generators refuse epilogues they cannot combine. */
 function checkEpilogue(s: MatmulShape) {
   if (s.geluGrad && (s.bias || s.addend)) {
     throw new Error("matmul: geluGrad takes no bias or addend");
@@ -168,7 +169,6 @@ function checkEpilogue(s: MatmulShape) {
 }
 
 export function planMatmul(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
-  checkEpilogue(s);
   if ((tuning.variant ?? "generic") === "shared") {
     return planShared(s, chooseShared(s, tuning), tuning.maxWorkgroupsPerDim);
   }
@@ -313,6 +313,7 @@ export function planShared(
   cfg: SharedConfig,
   maxWorkgroupsPerDim = 65535,
 ): MatmulPlan {
+  checkEpilogue(s);
   const { M, N, K, transA, transB } = s;
   const st = stridesOf(s);
   const W = cfg.lanes;
@@ -624,6 +625,7 @@ export function planShared(
 // "generic": one RM x RN block per thread, no sharing between lanes.
 
 function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
+  checkEpilogue(s);
   const { M, N, K, transA, transB } = s;
   const st = stridesOf(s);
   // vec4 loads run along each operand's contiguous dimension:

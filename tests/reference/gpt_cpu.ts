@@ -352,12 +352,20 @@ export function attentionBackward(
 // ---------------------------------------------------------------------------
 // GELU, tanh approximation: gelu(u) = 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))).
 
+/** gelu(u). */
+export function gelu(u: number): number {
+  return 0.5 * u * (1 + Math.tanh(GELU_K * (u + GELU_C * u * u * u)));
+}
+
+/** gelu'(u). */
+export function geluGrad(u: number): number {
+  const th = Math.tanh(GELU_K * (u + GELU_C * u * u * u));
+  return 0.5 * (1 + th) + 0.5 * u * (1 - th * th) * GELU_K * (1 + 3 * GELU_C * u * u);
+}
+
 /** out[n] = gelu(inp[n]) for n < count. */
 export function geluForward(out: Float64Array, inp: Float64Array, count: number): void {
-  for (let n = 0; n < count; n++) {
-    const u = inp[n];
-    out[n] = 0.5 * u * (1 + Math.tanh(GELU_K * (u + GELU_C * u * u * u)));
-  }
+  for (let n = 0; n < count; n++) out[n] = gelu(inp[n]);
 }
 
 /** dinp[n] += gelu'(inp[n]) * dout[n] for n < count. */
@@ -367,12 +375,7 @@ export function geluBackward(
   dout: Float64Array,
   count: number,
 ): void {
-  for (let n = 0; n < count; n++) {
-    const u = inp[n];
-    const th = Math.tanh(GELU_K * (u + GELU_C * u * u * u));
-    const dth = (1 - th * th) * GELU_K * (1 + 3 * GELU_C * u * u);
-    dinp[n] += (0.5 * (1 + th) + 0.5 * u * dth) * dout[n];
-  }
+  for (let n = 0; n < count; n++) dinp[n] += geluGrad(inp[n]) * dout[n];
 }
 
 // ---------------------------------------------------------------------------
