@@ -21,9 +21,11 @@ import {
   attentionBackwardKeyValue,
   attentionBackwardQuery,
   attentionForward,
+  type AttentionKernel,
 } from "./attention_codegen.ts";
 import {
   HARDWARE_TUNING,
+  type MatmulShape,
   type MatmulTuning,
   planMatmul,
   SOFTWARE_TUNING,
@@ -247,7 +249,7 @@ export class GptFleet {
   /** An op from generated WGSL (one model per workgroup z). */
   private generatedOp(
     label: string,
-    kernel: { code: string; grid: [number, number] },
+    kernel: AttentionKernel,
     bindings: GPUBufferBinding[],
   ): Op {
     const pipeline = this.kernels.pipeline(kernel.code, label.replace(/\.\d+$/, ""));
@@ -256,19 +258,13 @@ export class GptFleet {
 
   private matmulOp(
     label: string,
-    shape: {
-      M: number;
-      N: number;
-      K: number;
-      transA?: boolean;
-      transB?: boolean;
-      strideA?: number;
-      strideB?: number;
-      strideBias?: number;
-      strideC?: number;
-      geluA?: boolean;
-      strideColSums?: number;
-    },
+    // The shape without what the bindings below decide (bias, addend, geluGrad, colSums).
+    shape:
+      & Omit<
+        MatmulShape,
+        "bias" | "addend" | "geluGrad" | "colSums" | "fleet" | "transA" | "transB"
+      >
+      & Partial<Pick<MatmulShape, "transA" | "transB">>,
     a: GPUBufferBinding,
     b: GPUBufferBinding,
     c: GPUBufferBinding,
