@@ -67,8 +67,22 @@ export const FLEET_MEMBER: ModelConfig = {
   heads: 4,
 };
 
+/**
+ * Timed steps per measurement: 20 suits the software adapter; a GPU finishes
+ * 20 steps in milliseconds, so bench/gpu/check.sh sets MEMCAP_BENCH_STEPS
+ * higher there (the PyTorch peer runs at least as many).
+ */
+function benchSteps(): number {
+  const raw = Deno.env.get("MEMCAP_BENCH_STEPS");
+  const n = raw === undefined ? 20 : Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`MEMCAP_BENCH_STEPS: ${raw} is not a positive integer`);
+  }
+  return n;
+}
+
 export async function trainBench(opts: { steps?: number } = {}) {
-  const batch = 64, steps = opts.steps ?? 20;
+  const batch = 64, steps = opts.steps ?? benchSteps();
   const gpu = await getGpu();
   console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
   const ref = await timeFleet(REFERENCE, 1, batch, steps);
@@ -85,7 +99,7 @@ export async function trainBench(opts: { steps?: number } = {}) {
       "--d=64",
       "--heads=4",
       `--batch=${batch}`,
-      "--steps=30",
+      `--steps=${Math.max(30, steps)}`,
       "--warmup=5",
       "--threads=2",
     ]);

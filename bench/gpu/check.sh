@@ -1,14 +1,19 @@
 #!/bin/sh
 # Runs ON THE GPU MACHINE (see bench/gpu/prepare.sh): the training bench
 # against PyTorch on CUDA, then a subset of the paper-scale capacity grid.
+# First the GPU kernel tests (parity with the CPU reference, training,
+# checkpoints) on the real adapter, with both kernel families.
 # Everything it prints is also under $OUT (at most 8 files come back):
-#   hardware.txt, bench_train.txt, grid.txt, grid_report.tgz
+#   hardware.txt, tests.txt, bench_train.txt, grid.txt, grid_report.tgz
 # Knobs (environment): GRID_ONLY (sweep labels, default "L1 d32,L2 d32"),
 # GRID_STEPS (budget per run, default 2000: the paper scale's first cycle),
-# GRID_TIMEOUT (seconds, default 330), GRID_SCALE (default paper),
-# TORCH_DEVICE (default cuda), SKIP_GRID=1, SKIP_BENCH=1. A dry run on a
+# GRID_TIMEOUT (seconds; default: what is left of BUDGET, 540 s from the start,
+# less 20 s for packing the report), GRID_SCALE (default paper),
+# TORCH_DEVICE (default cuda), BENCH_STEPS (default 200), SKIP_TESTS=1,
+# SKIP_GRID=1, SKIP_BENCH=1. A dry run on a
 # CPU machine: TORCH_DEVICE=cpu GRID_SCALE=cpu GRID_ONLY="L1 d8,L2 d8" GRID_STEPS=500.
 set -u
+started=$(date +%s)
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/memcap-out}
 mkdir -p "$OUT"
@@ -28,16 +33,24 @@ run() { deno run -A --cached-only "$@"; }
 {
   date -u
   nvidia-smi -L
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,memory.total --format=csv
+  nproc
   run bench/gpu/adapter.ts
 } 2>&1 | tee "$OUT/hardware.txt"
 
+if [ "${SKIP_TESTS:-}" != 1 ]; then
+  timeout 150 deno test -A --cached-only tests/gpu/ 2>&1 | tee "$OUT/tests.txt"
+fi
+
 if [ "${SKIP_BENCH:-}" != 1 ]; then
   MEMCAP_PYTHON=$(command -v python3) MEMCAP_TORCH_DEVICE="${TORCH_DEVICE:-cuda}" \
-    timeout 240 deno run -A --cached-only bench/main.ts train 2>&1 | tee "$OUT/bench_train.txt"
+    MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" timeout 200 deno run -A --cached-only bench/main.ts train 2>&1 | tee "$OUT/bench_train.txt"
 fi
 
 if [ "${SKIP_GRID:-}" != 1 ]; then
-  timeout "${GRID_TIMEOUT:-330}" deno run -A --cached-only lib/experiments/run.ts capacity-grid \
+  left=$((${BUDGET:-540} - ($(date +%s) - started) - 20))
+  echo "grid: ${GRID_TIMEOUT:-$left} s"
+  timeout "${GRID_TIMEOUT:-$left}" deno run -A --cached-only lib/experiments/run.ts capacity-grid \
     --scale "${GRID_SCALE:-paper}" --precision fp32 --only "${GRID_ONLY:-L1 d32,L2 d32}" \
     --max-steps "${GRID_STEPS:-2000}" --out /tmp/memcap-results 2>&1 | tee "$OUT/grid.txt"
   tar czf "$OUT/grid_report.tgz" -C /tmp/memcap-results . 2>/dev/null || true
