@@ -2,13 +2,16 @@
 //   memcap <what>: <N> tokens/s | pytorch <what>: <N> tokens/s | ratio <what>: <x>
 // so scripts can read it. Names: train (default), http (likelihood over HTTP vs the
 // engine, health latency during training), load (50 concurrent clients for 30 s during
-// training), profile (per-kernel times), sweep (a 5-point capacity sweep in fleets vs
-// PyTorch training the five models one after another).
+// training), profile (per-kernel times), profile-paper (per-kernel times of the paper-scale
+// grid's first model at batch 2048: for GPUs, far too slow on a software adapter), sweep (a
+// 5-point capacity sweep in fleets vs PyTorch training the five models one after another).
 import { FLEET_MEMBER, REFERENCE, trainBench } from "./train_bench.ts";
 import { profileStep } from "./profile_bench.ts";
 import { httpBench } from "./http_bench.ts";
 import { loadBench } from "./load_bench.ts";
 import { sweepBench } from "./sweep_bench.ts";
+import { gridShapes } from "../lib/experiments/studies/capacity_grid.ts";
+import { trainingFor } from "../lib/experiments/study.ts";
 
 const benches: Record<string, () => Promise<void>> = {
   train: () => trainBench(),
@@ -20,6 +23,8 @@ const benches: Record<string, () => Promise<void>> = {
     await profileStep(FLEET_MEMBER, 1, 32);
     await profileStep(FLEET_MEMBER, 8, 32);
   },
+  "profile-paper": () =>
+    profileStep(gridShapes("paper")[0], 1, trainingFor("paper")!.batchSize!, 5),
 };
 
 const names = Deno.args.length > 0 ? Deno.args : ["train"];

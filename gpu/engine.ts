@@ -44,7 +44,8 @@ export class GpuEngine implements Engine {
 
   async checkFits(q: FitQuery): Promise<void> {
     const { info } = await this.open();
-    checkFleetFits(q, {
+    // The fleet's kernel family (gpt_fleet.ts) decides its scratch buffers.
+    checkFleetFits({ ...q, kernels: info.software ? "software" : "hardware" }, {
       maxBufferSize: info.limits.maxBufferSize,
       maxStorageBufferBindingSize: info.limits.maxStorageBufferBindingSize,
     }, this.options.memoryBudgetBytes);

@@ -186,8 +186,9 @@ export class EngineProcess implements Engine {
   }
 
   async checkFits(q: FitQuery): Promise<void> {
-    const { limits } = await this.gpu();
-    checkFleetFits(q, {
+    const { limits, software } = await this.gpu();
+    // The fleet's kernel family (gpt_fleet.ts) decides its scratch buffers.
+    checkFleetFits({ ...q, kernels: software ? "software" : "hardware" }, {
       maxBufferSize: limits.maxBufferSize,
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
     }, this.options.memoryBudgetBytes);

@@ -36,7 +36,9 @@ import {
   type FleetShape,
   gpuParamLayout,
   type GpuTensor,
+  splitScratchFloats,
 } from "./memory_plan.ts";
+import { planSplitSum, SPLIT_TARGET_THREADS } from "./split_sum.ts";
 import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
 import type { TensorRole } from "../lib/model/layout.ts";
 import { roundToBf16 } from "../lib/bf16.ts";
@@ -61,6 +63,11 @@ export interface FleetOptions {
    * kernels on a software adapter.
    */
   kernels?: "software" | "hardware";
+}
+
+/** The kernel family a fleet runs: the option, else what suits the adapter. */
+function kernelFamily(gpu: Gpu, options: FleetOptions): "software" | "hardware" {
+  return options.kernels ?? (gpu.info.software ? "software" : "hardware");
 }
 
 /** One model's optimizer settings for one step. */
@@ -118,6 +125,8 @@ export class GptFleet {
   private tuning: MatmulTuning;
   /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
   private readonly software: boolean;
+  /** Floats per model of the "split_scratch" buffer (0: no reduction is split). */
+  private splitScratch = 0;
 
   private constructor(gpu: Gpu, readonly options: FleetOptions) {
     this.config = options.config;
@@ -126,8 +135,7 @@ export class GptFleet {
     this.T = options.config.seqLen;
     this.device = gpu.device;
     this.kernels = Kernels.forDevice(gpu.device);
-    this.software = (options.kernels ?? (gpu.info.software ? "software" : "hardware")) ===
-      "software";
+    this.software = kernelFamily(gpu, options) === "software";
     this.tuning = this.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
@@ -148,7 +156,7 @@ export class GptFleet {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
     }
-    const shape: FleetShape = options;
+    const shape: FleetShape = { ...options, kernels: kernelFamily(gpu, options) };
     checkFleetFits(
       shape,
       {
@@ -158,6 +166,7 @@ export class GptFleet {
       options.memoryBudgetBytes,
     );
     const fleet = new GptFleet(gpu, options);
+    fleet.splitScratch = splitScratchFloats(shape);
     for (const spec of activationBuffers(shape)) {
       fleet.acts.set(spec.name, fleet.buffer(spec.name, spec.floats));
     }
@@ -246,6 +255,22 @@ export class GptFleet {
     };
   }
 
+  /**
+   * Row slices of the layernorm parameter gradients (split_sum.ts): 1 where
+   * nothing is split (software kernels, short batches), else enough that
+   * the fleet's workgroups fill a GPU, each lane still taking 4 rows or more.
+   */
+  private layerNormRowSplits(columnGroups: number): number {
+    if (this.splitScratch === 0) return 1;
+    const rows = this.B * this.T, C = this.config.dModel;
+    let n = 1;
+    while (
+      columnGroups * n * 2 * WG * this.K <= SPLIT_TARGET_THREADS && rows / (n * 2) >= 4 * WG &&
+      n * 2 * 2 * C <= this.splitScratch
+    ) n *= 2;
+    return n;
+  }
+
   /** An op from generated WGSL (one model per workgroup z). */
   private generatedOp(
     label: string,
@@ -276,7 +301,7 @@ export class GptFleet {
       /** Also write the column sums of op(B) here (a bias gradient). */
       colSums?: GPUBufferBinding;
     } = {},
-  ): Op {
+  ): Op[] {
     const { bias, addend, geluGradOf, colSums } = extra;
     const plan = planMatmul({
       transA: false,
@@ -287,17 +312,30 @@ export class GptFleet {
       geluGrad: geluGradOf !== undefined,
       colSums: colSums !== undefined,
       fleet: this.K, // the planner sizes blocks for the whole fleet's work
+      splitScratch: this.splitScratch,
     }, this.tuning);
+    const grid = (g: [number, number]): [number, number, number] => [g[0], g[1], this.K];
+    const pipeline = this.kernels.pipeline(plan.code, "matmul");
+    if (plan.split) {
+      // Partial products into the scratch, then their sum into C (and colSums).
+      const scratch = this.act("split_scratch");
+      const sum = plan.split.sum;
+      return [
+        this.kernels.op(label, pipeline, [a, b, scratch], grid(plan.grid)),
+        this.kernels.op(
+          `${label}.sum`,
+          this.kernels.pipeline(sum.code, "split_sum"),
+          colSums ? [scratch, c, colSums] : [scratch, c],
+          grid(sum.grid),
+        ),
+      ];
+    }
     const bindings = [a, b, c];
     if (bias) bindings.push(bias);
     if (addend) bindings.push(addend);
     if (geluGradOf) bindings.push(geluGradOf);
     if (colSums) bindings.push(colSums);
-    return this.kernels.op(label, this.kernels.pipeline(plan.code, "matmul"), bindings, [
-      plan.grid[0],
-      plan.grid[1],
-      this.K,
-    ]);
+    return [this.kernels.op(label, pipeline, bindings, grid(plan.grid))];
   }
 
   private async buildForward() {
@@ -338,7 +376,7 @@ export class GptFleet {
     const attForward = attentionForward(this.attentionShape()); // the same kernel every layer
     for (let l = 0; l < c.layers; l++) {
       ops.push(await lnOp(`resid.${l}`, "ln1", l));
-      ops.push(this.matmulOp(
+      ops.push(...this.matmulOp(
         `qkv.${l}`,
         {
           M: BT,
@@ -357,7 +395,7 @@ export class GptFleet {
         this.act(`atty.${l}`),
         this.act(`lse.${l}`),
       ]));
-      ops.push(this.matmulOp(
+      ops.push(...this.matmulOp(
         `attproj.${l}`,
         {
           M: BT,
@@ -372,7 +410,7 @@ export class GptFleet {
         { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
       ));
       ops.push(await lnOp(`resid_mid.${l}`, "ln2", l));
-      ops.push(this.matmulOp(
+      ops.push(...this.matmulOp(
         `fc.${l}`,
         {
           M: BT,
@@ -386,7 +424,7 @@ export class GptFleet {
         this.act(`fch.${l}`),
         { bias: this.p("fc_b", l) },
       ));
-      ops.push(this.matmulOp(
+      ops.push(...this.matmulOp(
         `fcproj.${l}`,
         {
           M: BT,
@@ -418,7 +456,7 @@ export class GptFleet {
       ], BT),
     );
     // Tied lm head: logits[BT, V] = lnf[BT, C] · wteᵀ, wte stored [V, C].
-    ops.push(this.matmulOp(
+    ops.push(...this.matmulOp(
       "logits",
       { M: BT, N: V, K: C, transB: true, strideB: wte.stride },
       this.act("lnf"),
@@ -454,14 +492,14 @@ export class GptFleet {
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
     // logits now hold d(loss)/d(logits) (cross_entropy wrote them in place).
-    ops.push(this.matmulOp(
+    ops.push(...this.matmulOp(
       "dlnf",
       { M: BT, N: C, K: V, strideB: wte.stride },
       this.act("logits"),
       this.p("wte"),
       this.act("dln"),
     ));
-    ops.push(this.matmulOp(
+    ops.push(...this.matmulOp(
       "dwte.head",
       { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
       this.act("logits"),
@@ -478,7 +516,11 @@ export class GptFleet {
       accumulate: boolean,
     ) => {
       const stride = this.tensor(w, l).stride, vw = vectorWidth(C);
-      return [
+      // One workgroup (WG threads) per LN_GRAD_COLS vector columns and row slice.
+      const columnGroups = Math.ceil(C / vw.W / LN_GRAD_COLS);
+      const splits = this.layerNormRowSplits(columnGroups);
+      const scratch = splits > 1 ? this.act("split_scratch") : undefined;
+      const ops = [
         await this.staticOp("layernorm_backward", {
           BT,
           C,
@@ -493,22 +535,45 @@ export class GptFleet {
           this.act(rstd),
           this.act("dres"),
         ], BT),
-        // One workgroup (WG threads) per LN_GRAD_COLS vector columns.
         await this.staticOp("layernorm_param_grads", {
           BT,
           C,
-          P_STRIDE: stride,
           CB: LN_GRAD_COLS,
           ...vw,
+          ROW_SPLITS: splits,
+          ROWS: Math.ceil(BT / splits),
+          // Split: slice s of model z at scratch[z, s, ·], dw then db (split_sum's layout).
+          OUT_STRIDE: (scratch ? this.splitScratch : stride) / vw.W,
+          SLICE_STRIDE: scratch ? (2 * C) / vw.W : 0,
+          DB_SHIFT: scratch ? C / vw.W : 0,
         }, [
           this.act("dln"),
           this.act(x),
           this.act(mean),
           this.act(rstd),
-          this.g(w, l),
-          this.g(b, l),
-        ], Math.ceil(C / vw.W / LN_GRAD_COLS) * WG),
+          scratch ?? this.g(w, l),
+          scratch ?? this.g(b, l),
+        ], columnGroups * splits * WG),
       ];
+      if (scratch) {
+        const sum = planSplitSum({
+          splits,
+          length1: C,
+          length2: C,
+          stride1: stride,
+          stride2: stride,
+          scratchStride: this.splitScratch,
+          workgroupSize: WG,
+          maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+        });
+        ops.push(this.kernels.op(
+          "layernorm_param_grads.sum",
+          this.kernels.pipeline(sum.code, "split_sum"),
+          [scratch, this.g(w, l), this.g(b, l)],
+          [sum.grid[0], sum.grid[1], this.K],
+        ));
+      }
+      return ops;
     };
     // Linear layer backward: dIn = dOut · Wᵀ, dW = Inᵀ · dOut, db = Σ dOut
     // (db written by the dW matmul, see matmul_codegen's colSums).
@@ -529,7 +594,7 @@ export class GptFleet {
     ) => {
       const ws = this.tensor(w, l).stride;
       return [
-        this.matmulOp(
+        ...this.matmulOp(
           `${name}.dx`,
           { M: BT, N: inDim, K: outDim, transB: true, strideB: ws },
           this.act(dOut),
@@ -537,7 +602,7 @@ export class GptFleet {
           this.act(dIn),
           { geluGradOf: geluInput ? this.act(input) : undefined },
         ),
-        this.matmulOp(
+        ...this.matmulOp(
           `${name}.dw`,
           {
             M: inDim,

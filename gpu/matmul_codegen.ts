@@ -33,7 +33,10 @@
 //   the same values) instead of masking.
 //
 // "generic" (hardware GPUs): every thread owns a small RM x RN block, 64
-//   threads per workgroup, K loop inside the thread.
+//   threads per workgroup, K loop inside the thread. Where that gives too
+//   few threads to fill a GPU (a weight gradient at a large batch: few
+//   outputs, a long k), the k loop is split across workgroups (split_sum.ts).
+import { planSplitSum, SPLIT_TARGET_THREADS, type SplitSumPlan } from "./split_sum.ts";
 
 export interface MatmulShape {
   M: number;
@@ -55,8 +58,16 @@ export interface MatmulShape {
   strideB?: number;
   strideBias?: number;
   strideC?: number;
-  /** Models dispatched together (workgroup z); only guides the block choice. */
+  /** Models dispatched together (workgroup z); guides the block choice and the split. */
   fleet?: number;
+  /**
+   * "generic" only: floats per model of a scratch buffer across which the
+   * kernel may split a long k loop (0 or absent: never). Then the kernel
+   * writes partial products there and a second kernel adds them into C and
+   * colSums (see split_sum.ts). Only a plain product (no bias, addend or
+   * geluGrad) splits: the weight gradients, whose k is the batch's B·T rows.
+   */
+  splitScratch?: number;
 }
 
 export interface MatmulPlan {
@@ -68,6 +79,12 @@ export interface MatmulPlan {
   rn: number;
   vec: number;
   variant?: "shared" | "generic";
+  /**
+   * k split into `count` slices: the kernel's binding 2 is the scratch (not
+   * C, and no colSums binding); `sum` then reads the scratch and writes C
+   * (its out1) and colSums (its out2).
+   */
+  split?: { count: number; sum: SplitSumPlan };
 }
 
 export interface MatmulTuning {
@@ -643,14 +660,26 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   const blocksN = N / rn;
   const threads = (M / rm) * blocksN;
   const wg = tuning.workgroupSize;
-  const [gx, gy] = grid2d(Math.ceil(threads / wg), tuning.maxWorkgroupsPerDim);
+  const groups = Math.ceil(threads / wg);
+  const splits = splitCount(s, threads, vec);
+  const [gx, gy] = grid2d(groups * splits, tuning.maxWorkgroupsPerDim);
+  // With a split, slice `split` of the k loop writes its partial C (then its
+  // partial colSums) at scratch[z, split, ·]; `partial` floats per slice.
+  const partial = M * N + (s.colSums ? N : 0);
+  const kSlice = K / splits;
 
   const L: string[] = [];
   const A = vec === 4 ? "array<vec4<f32>>" : "array<f32>";
-  L.push(`// matmul M=${M} N=${N} K=${K} transA=${transA} transB=${transB} block ${rm}x${rn}`);
+  L.push(
+    `// matmul M=${M} N=${N} K=${K} transA=${transA} transB=${transB} block ${rm}x${rn}` +
+      (splits > 1 ? ` split ${splits}` : ""),
+  );
   L.push(`@group(0) @binding(0) var<storage, read> A: ${A};`);
   L.push(`@group(0) @binding(1) var<storage, read> B: ${A};`);
-  L.push(`@group(0) @binding(2) var<storage, read_write> C: array<f32>;`);
+  L.push(
+    `@group(0) @binding(2) var<storage, read_write> C: array<f32>;` +
+      (splits > 1 ? " // the scratch: partial sums" : ""),
+  );
   let nextBinding = 3;
   if (s.bias) L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> bias: array<f32>;`);
   if (s.addend) {
@@ -659,7 +688,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   if (s.geluGrad) {
     L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: array<f32>;`);
   }
-  if (s.colSums) {
+  if (s.colSums && splits === 1) {
     L.push(`@group(0) @binding(${nextBinding++}) var<storage, read_write> colSums: array<f32>;`);
   }
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
@@ -668,7 +697,14 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   L.push(
     `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`,
   );
-  L.push(`  let t = (wid.y * ${gx}u + wid.x) * ${wg}u + lid;`);
+  if (splits === 1) {
+    L.push(`  let t = (wid.y * ${gx}u + wid.x) * ${wg}u + lid;`);
+  } else {
+    L.push(`  let group = wid.y * ${gx}u + wid.x;`);
+    L.push(`  if (group >= ${groups * splits}u) { return; }`);
+    L.push(`  let split = group / ${groups}u;`);
+    L.push(`  let t = (group % ${groups}u) * ${wg}u + lid;`);
+  }
   L.push(`  if (t >= ${threads}u) { return; }`);
   L.push(`  let z = wid.z;`);
   L.push(`  let m0 = (t / ${blocksN}u) * ${rm}u;`);
@@ -681,7 +717,12 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   }
   if (s.colSums) { for (let j = 0; j < rn; j++) L.push(`  var cs_${j} = 0.0;`); }
   const v = vec;
-  L.push(`  for (var k = 0u; k < ${K}u; k += ${v}u) {`);
+  if (splits === 1) {
+    L.push(`  for (var k = 0u; k < ${K}u; k += ${v}u) {`);
+  } else {
+    L.push(`  let kBegin = split * ${kSlice}u;`);
+    L.push(`  for (var k = kBegin; k < kBegin + ${kSlice}u; k += ${v}u) {`);
+  }
   // Load op(A) values: a{i}_{kk} is op(A)[m0+i, k+kk].
   if (v === 1) {
     for (let i = 0; i < rm; i++) {
@@ -739,11 +780,18 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     }
   }
   L.push(`  }`);
-  L.push(`  let cBase = z * ${st.c}u;`);
+  if (splits === 1) {
+    L.push(`  let cBase = z * ${st.c}u;`);
+  } else {
+    L.push(`  let cBase = z * ${s.splitScratch}u + split * ${partial}u;`);
+  }
   if (s.colSums) {
     L.push(`  if (m0 == 0u) {`);
     for (let j = 0; j < rn; j++) {
-      L.push(`    colSums[z * ${st.colSums}u + n0 + ${j}u] = cs_${j};`);
+      const idx = splits === 1
+        ? `z * ${st.colSums}u + n0 + ${j}u`
+        : `cBase + ${M * N}u + n0 + ${j}u`;
+      L.push(`    ${splits === 1 ? "colSums" : "C"}[${idx}] = cs_${j};`);
     }
     L.push(`  }`);
   }
@@ -766,5 +814,34 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     rn,
     vec,
     variant: "generic",
+    split: splits === 1 ? undefined : {
+      count: splits,
+      sum: planSplitSum({
+        splits,
+        length1: M * N,
+        length2: s.colSums ? N : 0,
+        stride1: st.c,
+        stride2: st.colSums,
+        scratchStride: s.splitScratch!,
+        workgroupSize: wg,
+        maxWorkgroupsPerDim: tuning.maxWorkgroupsPerDim,
+      }),
+    },
   };
+}
+
+/** Shortest k slice: a thread's loop must outweigh its extra store and the sum's read. */
+const MIN_SPLIT_K = 256;
+
+/** Slices of the k loop (a power of two, 1 for no split); see split_sum.ts. */
+function splitCount(s: MatmulShape, threads: number, vec: number): number {
+  if (!s.splitScratch || s.bias || s.addend || s.geluGrad) return 1;
+  const target = SPLIT_TARGET_THREADS / (s.fleet ?? 1);
+  const partial = s.M * s.N + (s.colSums ? s.N : 0);
+  let n = 1;
+  while (
+    threads * n * 2 <= target && s.K % (n * 2 * vec) === 0 && s.K / (n * 2) >= MIN_SPLIT_K &&
+    n * 2 * partial <= s.splitScratch
+  ) n *= 2;
+  return n;
 }

@@ -2,6 +2,7 @@
 // model too large for the adapter is refused with a clear message.
 import { type ModelConfig, parameterCount } from "../lib/model/config.ts";
 import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
+import { SPLIT_SCRATCH_FLOATS } from "./split_sum.ts";
 
 export interface GpuTensor {
   spec: TensorSpec;
@@ -16,7 +17,23 @@ export interface FleetShape {
   fleetSize: number;
   batchSize: number;
   training: boolean;
+  /** The kernel family (gpt_fleet.ts); sizes are checked for "hardware" when absent. */
+  kernels?: "software" | "hardware";
 }
+
+/**
+ * Per-model floats of the scratch for split reductions (split_sum.ts): the
+ * hardware kernels split the weight gradients' reduction over B·T rows once
+ * that is long; the software kernels never do.
+ */
+export function splitScratchFloats(s: FleetShape): number {
+  const rows = s.batchSize * s.config.seqLen;
+  return s.training && s.kernels !== "software" && rows >= SPLIT_MIN_ROWS
+    ? SPLIT_SCRATCH_FLOATS
+    : 0;
+}
+/** Rows (B·T) below which no reduction is split: two slices of 256 at least (matmul_codegen). */
+const SPLIT_MIN_ROWS = 512;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
 
@@ -85,6 +102,7 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
     add("dfch", K * BT * 4 * C);
     add("order", K * BT);
     add("offsets", K * (V + 1));
+    add("split_scratch", K * splitScratchFloats(s));
   }
   return out;
 }

@@ -6,23 +6,33 @@
 // (One thread per channel looping over all rows left llvmpipe's threads
 // idle.) A lane takes CB columns so that mean and rstd, a storage load each
 // (the costly thing on llvmpipe), are read once per row for all of them.
-// Constants: BT, C, P_STRIDE, CB, W, VF, GX, WG.
+// On a GPU those few workgroups are too few (2 for C = 32), so the rows are
+// split into ROW_SPLITS slices: slice s writes its partial sums to a scratch
+// (dw and db then both bind it; DB_SHIFT keeps them apart) and split_sum.ts
+// adds the slices. Without a split, OUT_STRIDE = P_STRIDE / W and
+// SLICE_STRIDE = DB_SHIFT = 0: dw and db are written directly.
+// Constants: BT, C, CB, W, VF, GX, WG, ROW_SPLITS, ROWS (per slice),
+// OUT_STRIDE, SLICE_STRIDE, DB_SHIFT (in VF units).
 @group(0) @binding(0) var<storage, read> dout: array<VF>; // [K, BT, C / W]
 @group(0) @binding(1) var<storage, read> x: array<VF>; // [K, BT, C / W]
 @group(0) @binding(2) var<storage, read> mean: array<f32>; // [K, BT]
 @group(0) @binding(3) var<storage, read> rstd: array<f32>; // [K, BT]
-@group(0) @binding(4) var<storage, read_write> dw: array<VF>; // [K, P_STRIDE / W]
-@group(0) @binding(5) var<storage, read_write> db: array<VF>; // [K, P_STRIDE / W]
+@group(0) @binding(4) var<storage, read_write> dw: array<VF>; // [K, OUT_STRIDE]
+@group(0) @binding(5) var<storage, read_write> db: array<VF>; // [K, OUT_STRIDE]
 
 const CW = C / W;
+const COL_GROUPS = (CW + CB - 1u) / CB;
 
 var<workgroup> partW: array<VF, CB * WG>; // [CB, WG]
 var<workgroup> partB: array<VF, CB * WG>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let col0 = (wid.y * GX + wid.x) * CB;
-  if (col0 >= CW) { return; } // uniform per workgroup, so the barriers stay legal
+  let group = wid.y * GX + wid.x;
+  let split = group / COL_GROUPS;
+  if (split >= ROW_SPLITS) { return; } // uniform per workgroup, so the barriers stay legal
+  let col0 = (group % COL_GROUPS) * CB;
+  let rowEnd = min(BT, (split + 1u) * ROWS);
   let z = wid.z;
   var sw: array<VF, CB>;
   var sb: array<VF, CB>;
@@ -30,7 +40,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     sw[k] = VF(0.0);
     sb[k] = VF(0.0);
   }
-  for (var row = lid; row < BT; row += WG) {
+  for (var row = split * ROWS + lid; row < rowEnd; row += WG) {
     let mu = mean[z * BT + row];
     let rs = rstd[z * BT + row];
     let i = (z * BT + row) * CW + col0;
@@ -70,7 +80,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       tw += partW[lid * WG + j];
       tb += partB[lid * WG + j];
     }
-    dw[z * (P_STRIDE / W) + col0 + lid] = tw;
-    db[z * (P_STRIDE / W) + col0 + lid] = tb;
+    let out = z * OUT_STRIDE + split * SLICE_STRIDE + col0 + lid;
+    dw[out] = tw;
+    db[out + DB_SHIFT] = tb;
   }
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs ON THE GPU MACHINE (see bench/gpu/prepare.sh): the training bench
-# against PyTorch on CUDA, then a subset of the paper-scale capacity grid.
+# against PyTorch on CUDA and the per-kernel profile of the paper-scale
+# grid's first model (bench profile-paper), then a subset of that grid.
 # First the GPU kernel tests (parity with the CPU reference, training,
 # checkpoints) on the real adapter, with both kernel families.
 # Everything it prints is also under $OUT (at most 8 files come back):
@@ -44,7 +45,7 @@ fi
 
 if [ "${SKIP_BENCH:-}" != 1 ]; then
   MEMCAP_PYTHON=$(command -v python3) MEMCAP_TORCH_DEVICE="${TORCH_DEVICE:-cuda}" \
-    MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" timeout 200 deno run -A --cached-only bench/main.ts train 2>&1 | tee "$OUT/bench_train.txt"
+    MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" timeout 200 deno run -A --cached-only bench/main.ts train profile-paper 2>&1 | tee "$OUT/bench_train.txt"
 fi
 
 if [ "${SKIP_GRID:-}" != 1 ]; then

@@ -3,8 +3,9 @@
 // models differ (seed, data), on shapes that exercise the scalar and vec4
 // paths, rows cached in registers or reread, and the attention row blocking
 // (8 rows per lane from T = 32, lanes past the last (sequence, head) pair),
-// with both kernel families: the software one this adapter picks and the one
-// GPUs get.
+// and batches long enough that the GPU kernels split the weight gradients'
+// reduction over rows (split_sum.ts), with both kernel families: the software
+// one this adapter picks and the one GPUs get.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/gpt_fleet.ts";
@@ -23,7 +24,14 @@ function maxRelErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   return num / Math.max(den, 1e-30);
 }
 
-const shapes: { name: string; config: ModelConfig; K: number; B: number }[] = [
+const shapes: {
+  name: string;
+  config: ModelConfig;
+  K: number;
+  B: number;
+  /** The hardware kernels split reductions over B·T rows here. */
+  split?: boolean;
+}[] = [
   {
     name: "vec4 shapes, fleet of 3",
     config: { vocabSize: 24, seqLen: 8, layers: 2, dModel: 16, heads: 4 },
@@ -56,6 +64,20 @@ const shapes: { name: string; config: ModelConfig; K: number; B: number }[] = [
     K: 1,
     B: 2,
   },
+  {
+    name: "long batch, split reductions (vec4)",
+    config: { vocabSize: 12, seqLen: 16, layers: 1, dModel: 8, heads: 2 },
+    K: 2,
+    B: 64,
+    split: true,
+  },
+  {
+    name: "long batch, split reductions (scalar)",
+    config: { vocabSize: 7, seqLen: 5, layers: 1, dModel: 6, heads: 3 },
+    K: 1,
+    B: 110,
+    split: true,
+  },
 ];
 
 for (const s of shapes) {
@@ -73,6 +95,12 @@ for (const s of shapes) {
         kernels,
       });
       try {
+        const splits = fleet.stepOps().filter((op) => op.label.endsWith(".sum")).length;
+        assert.equal(
+          splits > 0,
+          kernels === "hardware" && s.split === true,
+          `${splits} split sums`,
+        );
         const rng = new Rng(7);
         const BTn = B * c.seqLen;
         const tokens = randomTokens(rng, K * BTn, c.vocabSize);

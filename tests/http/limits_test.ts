@@ -30,7 +30,7 @@ async function refused(app: App, path: string, body: unknown, field: RegExp) {
 
 Deno.test("MEMCAP_GPU_MEMORY_MB: models, runs and sweeps over the budget get 422", async () => {
   const bytes = (config: typeof SMALL, batchSize: number) =>
-    fleetBytes({ config, fleetSize: 1, batchSize, training: true });
+    fleetBytes({ config, fleetSize: 1, batchSize, training: true, kernels: "software" });
   // The shapes straddle the budget (and all fit the adapter's own limits).
   const budget = BUDGET_MB * 2 ** 20;
   assert.ok(
