@@ -104,7 +104,8 @@ export async function trainBench(opts: { steps?: number } = {}) {
       "--threads=2",
     ]);
     const torchTokens = Number(t.tokens_per_s);
-    const on = t.device === "cpu" || t.device === undefined ? `blas: ${t.blas}` : `${t.device}`;
+    const on = `torch ${t.torch}, ` +
+      (t.device === "cpu" || t.device === undefined ? `blas: ${t.blas}` : `${t.device}`);
     console.log(`pytorch train-reference: ${torchTokens.toFixed(0)} tokens/s (${on})`);
     console.log(`ratio train-reference: ${(tokens / torchTokens).toFixed(2)}`);
   } else {
