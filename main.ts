@@ -59,9 +59,12 @@ const server = Deno.serve({
 }, app.fetch);
 
 // Report the adapter without holding up the listener (the first request may take a moment).
+// A shutdown that closes the engine before it answers is no adapter problem: no warning then.
 engine.gpu().then(
   (g) => console.log(`gpu: ${g.description} (${g.backend}${g.software ? ", software" : ""})`),
-  (err) => console.warn(`gpu: unavailable: ${err instanceof Error ? err.message : err}`),
+  (err) => {
+    if (!stopping) console.warn(`gpu: unavailable: ${err instanceof Error ? err.message : err}`);
+  },
 );
 await jobs.start();
 
