@@ -283,13 +283,17 @@ function prepare(device: GPUDevice, bc: BenchCase, planner: Planner): Prepared {
     binding: i,
     resource: { buffer },
   }));
-  if (bias) entries.push({ binding: entries.length, resource: { buffer: upload(bias) } });
-  if (addend) entries.push({ binding: entries.length, resource: { buffer: upload(addend) } });
-  if (aux) entries.push({ binding: entries.length, resource: { buffer: upload(aux) } });
-  // The bindings follow the kernel's order: bias, addend, aux, colSums.
   const colSumsFloats = s.colSums ? st.colSums * (F - 1) + s.N : 0;
   const colSums = s.colSums ? upload(new Float32Array(colSumsFloats)) : null;
-  if (colSums) entries.push({ binding: entries.length, resource: { buffer: colSums } });
+  const operand = {
+    bias: () => upload(bias!),
+    addend: () => upload(addend!),
+    aux: () => upload(aux!),
+    colSums: () => colSums!,
+  };
+  for (const name of plan.operands) {
+    entries.push({ binding: entries.length, resource: { buffer: operand[name]() } });
+  }
   const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
   return {
     plan,

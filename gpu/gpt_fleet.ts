@@ -330,11 +330,8 @@ export class GptFleet {
         ),
       ];
     }
-    const bindings = [a, b, c];
-    if (bias) bindings.push(bias);
-    if (addend) bindings.push(addend);
-    if (geluGradOf) bindings.push(geluGradOf);
-    if (colSums) bindings.push(colSums);
+    const operand = { bias, addend, aux: geluGradOf, colSums };
+    const bindings = [a, b, c, ...plan.operands.map((name) => operand[name]!)];
     return [this.kernels.op(label, pipeline, bindings, grid(plan.grid))];
   }
 

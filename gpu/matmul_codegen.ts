@@ -79,6 +79,8 @@ export interface MatmulPlan {
   rn: number;
   vec: number;
   variant?: "shared" | "generic";
+  /** What the kernel binds after A, B and C (bindings 3, 4, ...), in order. */
+  operands: ExtraOperand[];
   /**
    * k split into `count` slices: the kernel's binding 2 is the scratch (not
    * C, and no colSums binding); `sum` then reads the scratch and writes C
@@ -142,6 +144,27 @@ export function stridesOf(s: MatmulShape): Strides {
     c: s.strideC ?? s.M * s.N,
     colSums: s.strideColSums ?? s.N,
   };
+}
+
+/** An optional operand of a matmul kernel, bound after A, B and C. */
+export type ExtraOperand = "bias" | "addend" | "aux" | "colSums";
+
+/** The optional operands a shape needs, in binding order: the one order for kernels and callers. */
+export function extraOperands(s: MatmulShape): ExtraOperand[] {
+  const out: ExtraOperand[] = [];
+  if (s.bias) out.push("bias");
+  if (s.addend) out.push("addend");
+  if (s.geluGrad) out.push("aux"); // the geluGrad operand
+  if (s.colSums) out.push("colSums");
+  return out;
+}
+
+/** WGSL declarations of the operands at bindings 3, 4, ... with each one's array type. */
+function operandDeclarations(operands: ExtraOperand[], type: Record<ExtraOperand, string>) {
+  return operands.map((name, i) => {
+    const access = name === "colSums" ? "read_write" : "read";
+    return `@group(0) @binding(${3 + i}) var<storage, ${access}> ${name}: ${type[name]};`;
+  });
 }
 
 function largestDivisor(n: number, max: number, multipleOf = 1): number {
@@ -358,19 +381,13 @@ export function planShared(
   L.push(`@group(0) @binding(0) var<storage, read> A: ${arr(vecA)};`);
   L.push(`@group(0) @binding(1) var<storage, read> B: ${arr(vecB)};`);
   L.push(`@group(0) @binding(2) var<storage, read_write> C: ${arr(vecC)};`);
-  let nextBinding = 3;
-  if (s.bias) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> bias: ${arr(vecBias)};`);
-  }
-  if (s.addend) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> addend: ${arr(vecC)};`);
-  }
-  if (s.geluGrad) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: ${arr(vecC)};`);
-  }
-  if (s.colSums) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read_write> colSums: array<f32>;`);
-  }
+  const operands = extraOperands(s);
+  L.push(...operandDeclarations(operands, {
+    bias: arr(vecBias),
+    addend: arr(vecC),
+    aux: arr(vecC),
+    colSums: "array<f32>",
+  }));
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   L.push(`@compute @workgroup_size(${W})`);
   L.push(
@@ -635,6 +652,7 @@ export function planShared(
     rn,
     vec: vecA && vecB ? 4 : 1,
     variant: "shared",
+    operands,
   };
 }
 
@@ -680,17 +698,15 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     `@group(0) @binding(2) var<storage, read_write> C: array<f32>;` +
       (splits > 1 ? " // the scratch: partial sums" : ""),
   );
-  let nextBinding = 3;
-  if (s.bias) L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> bias: array<f32>;`);
-  if (s.addend) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> addend: array<f32>;`);
-  }
-  if (s.geluGrad) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read> aux: array<f32>;`);
-  }
-  if (s.colSums && splits === 1) {
-    L.push(`@group(0) @binding(${nextBinding++}) var<storage, read_write> colSums: array<f32>;`);
-  }
+  // A split kernel has no operands (it takes none of bias, addend, aux; its
+  // partial colSums go to the scratch with its partial C).
+  const operands = splits === 1 ? extraOperands(s) : [];
+  L.push(...operandDeclarations(operands, {
+    bias: "array<f32>",
+    addend: "array<f32>",
+    aux: "array<f32>",
+    colSums: "array<f32>",
+  }));
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   const gA = (expr: string, w: number) => (s.geluA ? `gelu${w}(${expr})` : expr);
   L.push(`@compute @workgroup_size(${wg})`);
@@ -814,6 +830,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     rn,
     vec,
     variant: "generic",
+    operands,
     split: splits === 1 ? undefined : {
       count: splits,
       sum: planSplitSum({
