@@ -78,6 +78,14 @@ const shapes: {
     B: 110,
     split: true,
   },
+  // dlnf = dlogits · wte reduces over the vocabulary: split once V is long (A not transposed).
+  {
+    name: "long vocabulary, split dlnf",
+    config: { vocabSize: 520, seqLen: 4, layers: 1, dModel: 8, heads: 2 },
+    K: 1,
+    B: 128,
+    split: true,
+  },
 ];
 
 for (const s of shapes) {
