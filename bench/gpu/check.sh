@@ -10,8 +10,11 @@
 # GRID_STEPS (budget per run, default 2000: the paper scale's first cycle),
 # GRID_TIMEOUT (seconds; default: what is left of BUDGET, 540 s from the start,
 # less 20 s for packing the report), GRID_SCALE (default paper),
-# TORCH_DEVICE (default cuda), BENCH_STEPS (default 200), SKIP_TESTS=1,
-# SKIP_GRID=1, SKIP_BENCH=1. A dry run on a
+# TORCH_DEVICE (default cuda), BENCH_STEPS (default 200), BENCHES (default
+# "train profile-paper sweep"), SWEEP_STEPS (steps per point of bench sweep,
+# default 2000), SKIP_TESTS=1, SKIP_GRID=1, SKIP_BENCH=1. The grid subset
+# needs about 7 minutes on an H100 (docs/results/gpu-h100): to finish it in
+# one lease, run it alone (SKIP_TESTS=1 SKIP_BENCH=1 BUDGET=580). A dry run on a
 # CPU machine: TORCH_DEVICE=cpu GRID_SCALE=cpu GRID_ONLY="L1 d8,L2 d8" GRID_STEPS=500.
 set -u
 started=$(date +%s)
@@ -45,7 +48,9 @@ fi
 
 if [ "${SKIP_BENCH:-}" != 1 ]; then
   MEMCAP_PYTHON=$(command -v python3) MEMCAP_TORCH_DEVICE="${TORCH_DEVICE:-cuda}" \
-    MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" timeout 200 deno run -A --cached-only bench/main.ts train profile-paper 2>&1 | tee "$OUT/bench_train.txt"
+    MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" MEMCAP_BENCH_SWEEP_STEPS="${SWEEP_STEPS:-2000}" \
+    timeout 240 deno run -A --cached-only bench/main.ts ${BENCHES:-train profile-paper sweep} 2>&1 |
+    tee "$OUT/bench_train.txt"
 fi
 
 if [ "${SKIP_GRID:-}" != 1 ]; then
