@@ -463,13 +463,23 @@ export class GptFleet {
     this.forwardOps = ops;
     const inv = { f32: 1 / (B * (T - 1)) };
     const vwV = vectorWidth(V);
+    // A thread per row on a CPU rasterizer; on a GPU a workgroup per row, so
+    // that neighbouring lanes read neighbouring logits (cross_entropy_rows.wgsl).
     const ce = (train: boolean) =>
-      this.staticOp(
-        "cross_entropy",
-        { BT, T, V, TRAIN: train, INV_COUNT: inv, CACHE: privateArrayFits(V / vwV.W), ...vwV },
-        [this.act("tokens"), this.act("logits"), this.act("losses")],
-        BT,
-      );
+      this.software
+        ? this.staticOp(
+          "cross_entropy",
+          { BT, T, V, TRAIN: train, INV_COUNT: inv, CACHE: privateArrayFits(V / vwV.W), ...vwV },
+          [this.act("tokens"), this.act("logits"), this.act("losses")],
+          BT,
+        )
+        : this.staticOp(
+          "cross_entropy_rows",
+          { BT, T, V, TRAIN: train, INV_COUNT: inv, ...vwV },
+          [this.act("tokens"), this.act("logits"), this.act("losses")],
+          BT * WG,
+          "cross_entropy",
+        );
     const reduce = this.kernels.op(
       "loss_reduce",
       this.kernels.pipeline(
