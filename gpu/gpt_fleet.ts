@@ -463,10 +463,12 @@ export class GptFleet {
     this.forwardOps = ops;
     const inv = { f32: 1 / (B * (T - 1)) };
     const vwV = vectorWidth(V);
-    // A thread per row on a CPU rasterizer; on a GPU a workgroup per row, so
-    // that neighbouring lanes read neighbouring logits (cross_entropy_rows.wgsl).
+    // A thread per row on a CPU rasterizer and for short rows; on a GPU a
+    // workgroup per long row (a lane per vector at least), so that neighbouring
+    // lanes read neighbouring logits (cross_entropy_rows.wgsl).
+    const rowPerThread = this.software || V / vwV.W < WG;
     const ce = (train: boolean) =>
-      this.software
+      rowPerThread
         ? this.staticOp(
           "cross_entropy",
           { BT, T, V, TRAIN: train, INV_COUNT: inv, CACHE: privateArrayFits(V / vwV.W), ...vwV },
