@@ -685,6 +685,13 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   // partial colSums) at scratch[z, split, ·]; `partial` floats per slice.
   const partial = M * N + (s.colSums ? N : 0);
   const kSlice = K / splits;
+  // C (with addend, aux and bias) as vec4 along n where every block starts on
+  // a 4-float boundary: a quarter of the store instructions, each lane
+  // writing 16 contiguous bytes (the lm head's 1 GiB of logits at the
+  // paper's batch was written at 72 GB/s with scalar stores on an H100).
+  const vecC = N % 4 === 0 && rn % 4 === 0 && st.c % 4 === 0 &&
+    (!s.bias || st.bias % 4 === 0) && (splits === 1 || s.splitScratch! % 4 === 0);
+  const arrC = vecC ? "array<vec4<f32>>" : "array<f32>";
 
   const L: string[] = [];
   const A = vec === 4 ? "array<vec4<f32>>" : "array<f32>";
@@ -695,16 +702,16 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   L.push(`@group(0) @binding(0) var<storage, read> A: ${A};`);
   L.push(`@group(0) @binding(1) var<storage, read> B: ${A};`);
   L.push(
-    `@group(0) @binding(2) var<storage, read_write> C: array<f32>;` +
+    `@group(0) @binding(2) var<storage, read_write> C: ${arrC};` +
       (splits > 1 ? " // the scratch: partial sums" : ""),
   );
   // A split kernel has no operands (it takes none of bias, addend, aux; its
   // partial colSums go to the scratch with its partial C).
   const operands = splits === 1 ? extraOperands(s) : [];
   L.push(...operandDeclarations(operands, {
-    bias: "array<f32>",
-    addend: "array<f32>",
-    aux: "array<f32>",
+    bias: arrC,
+    addend: arrC,
+    aux: arrC,
     colSums: "array<f32>",
   }));
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
@@ -801,17 +808,36 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   } else {
     L.push(`  let cBase = z * ${s.splitScratch}u + split * ${partial}u;`);
   }
+  // vec4(v[j], v[j+1], v[j+2], v[j+3]) of register names.
+  const pack = (name: (j: number) => string, j: number) =>
+    `vec4<f32>(${[0, 1, 2, 3].map((d) => name(j + d)).join(", ")})`;
   if (s.colSums) {
     L.push(`  if (m0 == 0u) {`);
-    for (let j = 0; j < rn; j++) {
-      const idx = splits === 1
-        ? `z * ${st.colSums}u + n0 + ${j}u`
-        : `cBase + ${M * N}u + n0 + ${j}u`;
-      L.push(`    ${splits === 1 ? "colSums" : "C"}[${idx}] = cs_${j};`);
+    if (splits === 1) {
+      for (let j = 0; j < rn; j++) {
+        L.push(`    colSums[z * ${st.colSums}u + n0 + ${j}u] = cs_${j};`);
+      }
+    } else if (vecC) {
+      for (let j = 0; j < rn; j += 4) {
+        L.push(`    C[(cBase + ${M * N}u + n0) / 4u + ${j / 4}u] = ${pack((x) => `cs_${x}`, j)};`);
+      }
+    } else {
+      for (let j = 0; j < rn; j++) L.push(`    C[cBase + ${M * N}u + n0 + ${j}u] = cs_${j};`);
     }
     L.push(`  }`);
   }
   for (let i = 0; i < rm; i++) {
+    if (vecC) {
+      for (let j = 0; j < rn; j += 4) {
+        const idx = `(cBase + (m0 + ${i}u) * ${N}u + n0) / 4u + ${j / 4}u`;
+        let val = pack((x) => `c${i}_${x}`, j);
+        if (s.bias) val += ` + bias[(z * ${st.bias}u + n0) / 4u + ${j / 4}u]`;
+        if (s.addend) val += ` + addend[${idx}]`;
+        if (s.geluGrad) val = `${val} * geluGrad4(aux[${idx}])`;
+        L.push(`  C[${idx}] = ${val};`);
+      }
+      continue;
+    }
     for (let j = 0; j < rn; j++) {
       const idx = `cBase + (m0 + ${i}u) * ${N}u + n0 + ${j}u`;
       let val = `c${i}_${j}`;
