@@ -38,7 +38,7 @@ import {
   type GpuTensor,
   splitScratchFloats,
 } from "./memory_plan.ts";
-import { planSplitSum, SPLIT_TARGET_THREADS } from "./split_sum.ts";
+import { planSplitSum, splitCount, type SplitSumPlan } from "./split_sum.ts";
 import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
 import type { TensorRole } from "../lib/model/layout.ts";
 import { roundToBf16 } from "../lib/bf16.ts";
@@ -262,13 +262,25 @@ export class GptFleet {
    */
   private layerNormRowSplits(columnGroups: number): number {
     if (this.splitScratch === 0) return 1;
-    const rows = this.B * this.T, C = this.config.dModel;
-    let n = 1;
-    while (
-      columnGroups * n * 2 * WG * this.K <= SPLIT_TARGET_THREADS && rows / (n * 2) >= 4 * WG &&
-      n * 2 * 2 * C <= this.splitScratch
-    ) n *= 2;
-    return n;
+    return splitCount({
+      length: this.B * this.T,
+      threadsPerSlice: columnGroups * WG,
+      fleet: this.K,
+      minSlice: 4 * WG,
+      multipleOf: 0, // the last slice may be short (the shader's rowEnd)
+      sliceFloats: 2 * this.config.dModel, // dw, then db
+      scratch: this.splitScratch,
+    });
+  }
+
+  /** The op adding a split reduction's slices from the scratch into its outputs. */
+  private splitSumOp(label: string, sum: SplitSumPlan, outputs: GPUBufferBinding[]): Op {
+    return this.kernels.op(
+      `${label}.sum`,
+      this.kernels.pipeline(sum.code, "split_sum"),
+      [this.act("split_scratch"), ...outputs],
+      [sum.grid[0], sum.grid[1], this.K],
+    );
   }
 
   /** An op from generated WGSL (one model per workgroup z). */
@@ -318,16 +330,9 @@ export class GptFleet {
     const pipeline = this.kernels.pipeline(plan.code, "matmul");
     if (plan.split) {
       // Partial products into the scratch, then their sum into C (and colSums).
-      const scratch = this.act("split_scratch");
-      const sum = plan.split.sum;
       return [
-        this.kernels.op(label, pipeline, [a, b, scratch], grid(plan.grid)),
-        this.kernels.op(
-          `${label}.sum`,
-          this.kernels.pipeline(sum.code, "split_sum"),
-          colSums ? [scratch, c, colSums] : [scratch, c],
-          grid(sum.grid),
-        ),
+        this.kernels.op(label, pipeline, [a, b, this.act("split_scratch")], grid(plan.grid)),
+        this.splitSumOp(label, plan.split.sum, colSums ? [c, colSums] : [c]),
       ];
     }
     const operand = { bias, addend, aux: geluGradOf, colSums };
@@ -575,12 +580,7 @@ export class GptFleet {
           workgroupSize: WG,
           maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
         });
-        ops.push(this.kernels.op(
-          "layernorm_param_grads.sum",
-          this.kernels.pipeline(sum.code, "split_sum"),
-          [scratch, this.g(w, l), this.g(b, l)],
-          [sum.grid[0], sum.grid[1], this.K],
-        ));
+        ops.push(this.splitSumOp("layernorm_param_grads", sum, [this.g(w, l), this.g(b, l)]));
       }
       return ops;
     };

@@ -36,7 +36,7 @@
 //   threads per workgroup, K loop inside the thread. Where that gives too
 //   few threads to fill a GPU (a weight gradient at a large batch: few
 //   outputs, a long k), the k loop is split across workgroups (split_sum.ts).
-import { planSplitSum, SPLIT_TARGET_THREADS, type SplitSumPlan } from "./split_sum.ts";
+import { planSplitSum, splitCount, type SplitSumPlan } from "./split_sum.ts";
 
 export interface MatmulShape {
   M: number;
@@ -679,7 +679,16 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   const threads = (M / rm) * blocksN;
   const wg = tuning.workgroupSize;
   const groups = Math.ceil(threads / wg);
-  const splits = splitCount(s, threads, vec);
+  // Only a plain product splits (see splitScratch).
+  const splits = !s.splitScratch || s.bias || s.addend || s.geluGrad ? 1 : splitCount({
+    length: K,
+    threadsPerSlice: threads,
+    fleet: s.fleet ?? 1,
+    minSlice: MIN_SPLIT_K,
+    multipleOf: vec,
+    sliceFloats: M * N + (s.colSums ? N : 0),
+    scratch: s.splitScratch,
+  });
   const [gx, gy] = grid2d(groups * splits, tuning.maxWorkgroupsPerDim);
   // With a split, slice `split` of the k loop writes its partial C (then its
   // partial colSums) at scratch[z, split, ·]; `partial` floats per slice.
@@ -875,16 +884,3 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
 
 /** Shortest k slice: a thread's loop must outweigh its extra store and the sum's read. */
 const MIN_SPLIT_K = 256;
-
-/** Slices of the k loop (a power of two, 1 for no split); see split_sum.ts. */
-function splitCount(s: MatmulShape, threads: number, vec: number): number {
-  if (!s.splitScratch || s.bias || s.addend || s.geluGrad) return 1;
-  const target = SPLIT_TARGET_THREADS / (s.fleet ?? 1);
-  const partial = s.M * s.N + (s.colSums ? s.N : 0);
-  let n = 1;
-  while (
-    threads * n * 2 <= target && s.K % (n * 2 * vec) === 0 && s.K / (n * 2) >= MIN_SPLIT_K &&
-    n * 2 * partial <= s.splitScratch
-  ) n *= 2;
-  return n;
-}

@@ -16,7 +16,32 @@ export const SPLIT_SCRATCH_FLOATS = 1 << 20;
  * Threads a fleet's split reductions aim for in one dispatch: an H100 holds
  * 270k resident threads (132 SMs x 2,048); half as many keep it busy.
  */
-export const SPLIT_TARGET_THREADS = 1 << 17;
+const SPLIT_TARGET_THREADS = 1 << 17;
+
+/**
+ * Slices to cut a reduction of `length` terms into (a power of two; 1: no
+ * split): as many as keep the fleet's threads within SPLIT_TARGET_THREADS,
+ * each slice at least `minSlice` long and a multiple of `multipleOf`
+ * (0 = slices need not divide evenly), all slices' partials within `scratch`.
+ */
+export function splitCount(o: {
+  length: number;
+  /** Threads one slice of one model runs. */
+  threadsPerSlice: number;
+  fleet: number;
+  minSlice: number;
+  multipleOf: number;
+  /** Floats one slice writes, and the scratch's floats per model. */
+  sliceFloats: number;
+  scratch: number;
+}): number {
+  const fits = (n: number) =>
+    o.threadsPerSlice * n * o.fleet <= SPLIT_TARGET_THREADS && o.length / n >= o.minSlice &&
+    (o.multipleOf === 0 || o.length % (n * o.multipleOf) === 0) && n * o.sliceFloats <= o.scratch;
+  let n = 1;
+  while (fits(n * 2)) n *= 2;
+  return n;
+}
 
 export interface SplitSumShape {
   /** Slices to add up. */
