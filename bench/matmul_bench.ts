@@ -3,10 +3,16 @@
 // matmul (float64 accumulation; max |gpu - cpu| / max |cpu| < 1e-4).
 //
 //   deno run -A bench/matmul_bench.ts [--filter=SUBSTR] [--reps=N] [--iters=N]
-//        [--hardware] [--odd] [--random=N] [--no-time] [--code] [--cfg=JSON]
+//        [--hardware] [--tuning=JSON] [--paper] [--odd] [--random=N] [--no-time]
+//        [--no-check] [--code] [--cfg=JSON]
 //
 // --hardware plans with HARDWARE_TUNING instead of SOFTWARE_TUNING (a
-// correctness check of that path; its timings mean nothing on llvmpipe).
+// correctness check of that path; its timings mean nothing on llvmpipe);
+// --tuning='{"maxRm":8}' overrides fields of that tuning, to compare blocks
+// and workgroup sizes on a GPU. --paper adds the paper-scale grid's first
+// model at batch 2048 (BT 131072, d 32, V 2048): shapes for GPUs, where
+// --no-check skips the CPU reference (minutes at that size; the same
+// kernels are checked at small shapes by the tests).
 // --odd adds shapes with dims not divisible by 4 and padded fleet strides;
 // --random=N adds N random small shapes (with --no-time: a correctness sweep);
 // --cfg=JSON overrides the software kernel's layout (see below); --code
@@ -84,6 +90,16 @@ export const CASES: BenchCase[] = [
   mm("sweep5.fcproj.dw", 64, 16, 2048, { transA: true, geluA: true, colSums: true, fleet: 5 }),
   mm("sweep5.logits", 2048, 64, 16, { transB: true, fleet: 5 }),
   mm("sweep5.dlnf", 2048, 16, 64, { fleet: 5 }),
+];
+
+/** The paper-scale grid's first model (1 layer, d 32, V 2048, S 64) at batch 2048. */
+export const PAPER_CASES: BenchCase[] = [
+  mm("paper.logits", 131072, 2048, 32, { transB: true }),
+  mm("paper.dlnf", 131072, 32, 2048),
+  mm("paper.qkv", 131072, 96, 32, { bias: true }),
+  mm("paper.fc", 131072, 128, 32, { bias: true }),
+  mm("paper.fcproj", 131072, 32, 128, { bias: true, addend: true }),
+  mm("paper.fc.dx", 131072, 128, 32, { transB: true, geluGrad: true }),
 ];
 
 /** Shapes that exercise the scalar paths, remainders and padded strides. */
@@ -431,11 +447,16 @@ export async function benchCase(
 ): Promise<BenchResult> {
   const tuning = opts.tuning ?? SOFTWARE_TUNING;
   const t0 = performance.now();
+  // A shape beyond the adapter's limits (a binding over
+  // maxStorageBufferBindingSize) would otherwise run nothing, silently.
+  device.pushErrorScope("validation");
   const p = prepare(device, bc, opts.planner ?? ((s) => planMatmul(s, tuning)));
   try {
     // Pipeline creation plus a first run (llvmpipe may compile lazily).
     dispatch(device, p, bc.fleet, 1);
     await device.queue.onSubmittedWorkDone();
+    const invalid = await device.popErrorScope();
+    if (invalid) throw new Error(`matmul ${bc.name}: ${invalid.message}`);
     const compileMs = performance.now() - t0;
     const relErr = opts.check === false ? 0 : await check(device, bc, p);
     if (!(relErr < 1e-4)) {
@@ -460,8 +481,12 @@ if (import.meta.main) {
   const filter = argValue(args, "filter");
   const reps = Number(argValue(args, "reps") ?? 3);
   const itersArg = argValue(args, "iters");
-  const tuning = args.includes("--hardware") ? HARDWARE_TUNING : SOFTWARE_TUNING;
+  const tuningArg = argValue(args, "tuning");
+  const tuning: MatmulTuning = args.includes("--hardware")
+    ? { ...HARDWARE_TUNING, ...(tuningArg ? JSON.parse(tuningArg) : {}) }
+    : SOFTWARE_TUNING;
   const doTime = !args.includes("--no-time");
+  const doCheck = !args.includes("--no-check");
   // --cfg='{"rm":16,"rn":32,"lanesN":2}' overrides fields of the software
   // variant's choice (SharedConfig) for every shape, to compare variants.
   const cfgArg = argValue(args, "cfg");
@@ -474,12 +499,13 @@ if (import.meta.main) {
   const { device, info } = await getGpu();
   console.log(
     `# adapter: ${info.description} (${info.backend}), tuning: ${
-      tuning === SOFTWARE_TUNING ? "software" : "hardware"
+      tuning === SOFTWARE_TUNING ? "software" : `hardware ${tuningArg ?? ""}`
     }`,
   );
   const randomCount = Number(argValue(args, "random") ?? 0);
   const cases = [
     ...CASES,
+    ...(args.includes("--paper") ? PAPER_CASES : []),
     ...(args.includes("--odd") ? ODD_CASES : []),
     ...randomCases(randomCount, 12345),
   ].filter((c) => !filter || filter.split(",").some((f) => c.name.includes(f)));
@@ -493,6 +519,7 @@ if (import.meta.main) {
         reps,
         iters: itersArg ? Number(itersArg) : undefined,
         time: doTime,
+        check: doCheck,
       });
       const p = r.plan;
       const info = `[${p.variant ?? ""} block ${p.rm}x${p.rn} vec${p.vec} wg${p.workgroupSize} ` +

@@ -95,6 +95,13 @@ export interface MatmulTuning {
   maxRn: number;
   workgroupSize: number;
   maxWorkgroupsPerDim: number;
+  /**
+   * "generic": blocks of exactly maxRm x maxRn here, where they divide M and
+   * N and the ordinary blocks would give at least `minThreads` threads (the
+   * fleet's included): fewer loads per output where the GPU stays full
+   * either way.
+   */
+  largeBlock?: { minThreads: number; maxRm: number; maxRn: number };
   /** "shared" for CPU rasterizers (see above); default "generic". */
   variant?: "shared" | "generic";
   /** "shared": CPU threads running workgroups, to keep them all busy (default 2). */
@@ -122,6 +129,12 @@ export const SOFTWARE_TUNING: MatmulTuning = {
 export const HARDWARE_TUNING: MatmulTuning = {
   maxRm: 4,
   maxRn: 4,
+  // On an H100 at the paper's batch (bench/matmul_bench.ts --paper), 8x8
+  // blocks ran the lm-head logits (131072 x 2048 x 32, 16.8M threads at
+  // 4x4) in 1.47 ms against 2.56 ms, and fc.dx (1M threads) in 0.13 against
+  // 0.18 ms; on shapes of fewer threads they were no faster or slower
+  // (docs/results/gpu-h100/lease2-matmul.txt).
+  largeBlock: { minThreads: 1 << 20, maxRm: 8, maxRn: 8 },
   workgroupSize: 64,
   maxWorkgroupsPerDim: 65535,
   variant: "generic",
@@ -673,8 +686,15 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   const vec = vecA && vecB && K % 4 === 0 ? 4 : 1;
   // Register block: rows along m, cols along n. With transA the rows are
   // loaded as vec4, so rm must be a multiple of 4; likewise rn without transB.
-  const rm = largestDivisor(M, tuning.maxRm, vec === 4 && transA ? 4 : 1);
-  const rn = largestDivisor(N, tuning.maxRn, vec === 4 && !transB ? 4 : 1);
+  const small = {
+    rm: largestDivisor(M, tuning.maxRm, vec === 4 && transA ? 4 : 1),
+    rn: largestDivisor(N, tuning.maxRn, vec === 4 && !transB ? 4 : 1),
+  };
+  const big = tuning.largeBlock;
+  const { rm, rn } = big && M % big.maxRm === 0 && N % big.maxRn === 0 &&
+      (M / small.rm) * (N / small.rn) * (s.fleet ?? 1) >= big.minThreads
+    ? { rm: big.maxRm, rn: big.maxRn }
+    : small;
   const blocksN = N / rn;
   const threads = (M / rm) * blocksN;
   const wg = tuning.workgroupSize;
