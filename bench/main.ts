@@ -3,9 +3,10 @@
 // so scripts can read it. Names: train (default), http (likelihood over HTTP vs the
 // engine, health latency during training), load (50 concurrent clients for 30 s during
 // training), profile (per-kernel times), profile-paper (per-kernel times of the paper-scale
-// grid's first model at batch 2048: for GPUs, far too slow on a software adapter), sweep (a
-// 5-point capacity sweep in fleets vs PyTorch training the five models one after another).
-import { FLEET_MEMBER, REFERENCE, trainBench } from "./train_bench.ts";
+// grid's first model at batch 2048: for GPUs, far too slow on a software adapter), train-paper
+// (that model's training speed against PyTorch: for GPUs too), sweep (a 5-point capacity sweep
+// in fleets vs PyTorch training the five models one after another).
+import { FLEET_MEMBER, REFERENCE, trainBench, trainPaperBench } from "./train_bench.ts";
 import { profileStep } from "./profile_bench.ts";
 import { httpBench } from "./http_bench.ts";
 import { loadBench } from "./load_bench.ts";
@@ -25,6 +26,7 @@ const benches: Record<string, () => Promise<void>> = {
   },
   "profile-paper": () =>
     profileStep(gridShapes("paper")[0], 1, trainingFor("paper")!.batchSize!, 5),
+  "train-paper": () => trainPaperBench(gridShapes("paper")[0], trainingFor("paper")!.batchSize!),
 };
 
 const names = Deno.args.length > 0 ? Deno.args : ["train"];

@@ -81,6 +81,57 @@ function benchSteps(): number {
   return n;
 }
 
+/**
+ * The paper-scale grid's first model (V 2048, S 64, 1 layer, d 32) at the
+ * paper's batch of 2048, against the same model in PyTorch: the training
+ * speed of a `--scale paper` study. For GPUs (a step is 131,072 tokens).
+ */
+export async function trainPaperBench(
+  config: ModelConfig,
+  batch: number,
+  opts: { steps?: number } = {},
+) {
+  const steps = opts.steps ?? benchSteps();
+  const gpu = await getGpu();
+  console.log(`adapter: ${gpu.info.description} (${gpu.info.backend}), ${JSON.stringify(config)}`);
+  const run = await timeFleet(config, 1, batch, steps);
+  const tokens = run.stepsPerSecond * batch * config.seqLen;
+  const gflops = (run.stepsPerSecond * trainFlopsPerStep(config, batch)) / 1e9;
+  console.log(`memcap train-paper: ${tokens.toFixed(0)} tokens/s (${gflops.toFixed(1)} GFLOP/s)`);
+  await torchPeer("train-paper", tokens, config, batch, steps);
+}
+
+/** PyTorch training the same model at the same batch, and the ratio (when installed). */
+async function torchPeer(
+  what: string,
+  memcapTokens: number,
+  c: ModelConfig,
+  batch: number,
+  steps: number,
+) {
+  if (!(await torchAvailable())) {
+    console.log(`pytorch ${what}: skipped (apt-get install python3-torch)`);
+    return;
+  }
+  const t = await runTorch([
+    "--mode=train",
+    `--vocab=${c.vocabSize}`,
+    `--seq=${c.seqLen}`,
+    `--layers=${c.layers}`,
+    `--d=${c.dModel}`,
+    `--heads=${c.heads}`,
+    `--batch=${batch}`,
+    `--steps=${Math.max(30, steps)}`,
+    "--warmup=5",
+    "--threads=2",
+  ]);
+  const torchTokens = Number(t.tokens_per_s);
+  const on = `torch ${t.torch}, ` +
+    (t.device === "cpu" || t.device === undefined ? `blas: ${t.blas}` : `${t.device}`);
+  console.log(`pytorch ${what}: ${torchTokens.toFixed(0)} tokens/s (${on})`);
+  console.log(`ratio ${what}: ${(memcapTokens / torchTokens).toFixed(2)}`);
+}
+
 export async function trainBench(opts: { steps?: number } = {}) {
   const batch = 64, steps = opts.steps ?? benchSteps();
   const gpu = await getGpu();
@@ -90,27 +141,7 @@ export async function trainBench(opts: { steps?: number } = {}) {
   const gflops = (ref.stepsPerSecond * trainFlopsPerStep(REFERENCE, batch)) / 1e9;
   console.log(`memcap train-reference: ${tokens.toFixed(0)} tokens/s`);
   console.log(`memcap train-reference-gflops: ${gflops.toFixed(1)} GFLOP/s`);
-  if (await torchAvailable()) {
-    const t = await runTorch([
-      "--mode=train",
-      "--vocab=2048",
-      "--seq=64",
-      "--layers=2",
-      "--d=64",
-      "--heads=4",
-      `--batch=${batch}`,
-      `--steps=${Math.max(30, steps)}`,
-      "--warmup=5",
-      "--threads=2",
-    ]);
-    const torchTokens = Number(t.tokens_per_s);
-    const on = `torch ${t.torch}, ` +
-      (t.device === "cpu" || t.device === undefined ? `blas: ${t.blas}` : `${t.device}`);
-    console.log(`pytorch train-reference: ${torchTokens.toFixed(0)} tokens/s (${on})`);
-    console.log(`ratio train-reference: ${(tokens / torchTokens).toFixed(2)}`);
-  } else {
-    console.log("pytorch train-reference: skipped (apt-get install python3-torch)");
-  }
+  await torchPeer("train-reference", tokens, REFERENCE, batch, steps);
 
   // Fleet of 8 vs the same 8 one after another.
   const K = 8, fb = 32, fsteps = steps * 10;

@@ -81,7 +81,11 @@ export async function openGpu(): Promise<Gpu> {
     const v = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof v === "number") requiredLimits[name] = v;
   }
-  const device = await adapter.requestDevice({ requiredLimits });
+  // Timestamp queries where offered: bench profile times each kernel with them.
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
+    ? ["timestamp-query"]
+    : [];
+  const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
   const ai = adapter.info;
   const description = ai.description || ai.device || "unknown adapter";
   const software = /llvmpipe|lavapipe|softpipe|swiftshader/i.test(description) ||

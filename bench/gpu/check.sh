@@ -1,18 +1,21 @@
 #!/bin/sh
-# Runs ON THE GPU MACHINE (see bench/gpu/prepare.sh): the training bench
-# against PyTorch on CUDA and the per-kernel profile of the paper-scale
-# grid's first model (bench profile-paper), then a subset of that grid.
+# Runs ON THE GPU MACHINE (see bench/gpu/prepare.sh): the training benches
+# against PyTorch on CUDA (reference config; the paper-scale grid's first
+# model, train-paper) and that model's per-kernel profile (profile-paper),
+# then a subset of the paper-scale grid.
 # First the GPU kernel tests (parity with the CPU reference, training,
 # checkpoints) on the real adapter, with both kernel families.
 # Everything it prints is also under $OUT (at most 8 files come back):
-#   hardware.txt, tests.txt, bench_train.txt, grid.txt, grid_report.tgz
+#   hardware.txt, tests.txt, bench_train.txt, matmul.txt, grid.txt, grid_report.tgz
 # Knobs (environment): GRID_ONLY (sweep labels, default "L1 d32,L2 d32"),
 # GRID_STEPS (budget per run, default 2000: the paper scale's first cycle),
 # GRID_TIMEOUT (seconds; default: what is left of BUDGET, 540 s from the start,
 # less 20 s for packing the report), GRID_SCALE (default paper),
 # TORCH_DEVICE (default cuda), BENCH_STEPS (default 200), BENCHES (default
-# "train profile-paper sweep"), SWEEP_STEPS (steps per point of bench sweep,
-# default 2000), SKIP_TESTS=1, SKIP_GRID=1, SKIP_BENCH=1. The grid subset
+# "train train-paper profile-paper sweep"), SWEEP_STEPS (steps per point of bench sweep,
+# default 2000), SKIP_TESTS=1, SKIP_GRID=1, SKIP_BENCH=1, MATMUL_VARIANTS (tuning
+# overrides separated by ';', e.g. '{};{"maxRm":8}': times the paper-scale
+# matmul shapes with each, matmul.txt; default none). The grid subset
 # needs about 7 minutes on an H100 (docs/results/gpu-h100): to finish it in
 # one lease, run it alone (SKIP_TESTS=1 SKIP_BENCH=1 BUDGET=580). A dry run on a
 # CPU machine: TORCH_DEVICE=cpu GRID_SCALE=cpu GRID_ONLY="L1 d8,L2 d8" GRID_STEPS=500.
@@ -49,8 +52,15 @@ fi
 if [ "${SKIP_BENCH:-}" != 1 ]; then
   MEMCAP_PYTHON=$(command -v python3) MEMCAP_TORCH_DEVICE="${TORCH_DEVICE:-cuda}" \
     MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" MEMCAP_BENCH_SWEEP_STEPS="${SWEEP_STEPS:-2000}" \
-    timeout 240 deno run -A --cached-only bench/main.ts ${BENCHES:-train profile-paper sweep} 2>&1 |
+    timeout 240 deno run -A --cached-only bench/main.ts ${BENCHES:-train train-paper profile-paper sweep} 2>&1 |
     tee "$OUT/bench_train.txt"
+fi
+
+if [ -n "${MATMUL_VARIANTS:-}" ]; then
+  echo "$MATMUL_VARIANTS" | tr ';' '\n' | while read -r tuning; do
+    timeout 60 deno run -A --cached-only bench/matmul_bench.ts --hardware --paper --no-check \
+      --filter=paper. --tuning="$tuning"
+  done 2>&1 | tee "$OUT/matmul.txt"
 fi
 
 if [ "${SKIP_GRID:-}" != 1 ]; then
