@@ -19,6 +19,7 @@ import { schedules } from "./studies/schedules.ts";
 import { textMemorization } from "./studies/text_memorization.ts";
 import { membershipLaw } from "./studies/membership_law.ts";
 import { Precision } from "../model/config.ts";
+import type { Health } from "../../routes/health.ts";
 
 export const STUDIES: Study[] = [
   capacityGrid,
@@ -122,6 +123,7 @@ async function main(args: string[]): Promise<number> {
     const client = await ExperimentClient.open(service, `${stateDir}/sweeps.json`, log, {
       maxFleetSize,
     });
+    const hardware = describeHardware(await client.request<Health>("GET", "/v1/health"));
     const outDir = `${values.out}/${tag}`;
     log(`${study.name} at ${scale} scale (${precisions.join(", ")}) → ${outDir}`);
     await study.run({
@@ -136,6 +138,7 @@ async function main(args: string[]): Promise<number> {
       maxFleetSize,
       only: values.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
       study: study.name,
+      hardware,
     });
     log(`report: ${outDir}/report.md`);
     return 0;
@@ -143,6 +146,14 @@ async function main(args: string[]): Promise<number> {
     Deno.removeSignalListener("SIGINT", stop);
     await service.close();
   }
+}
+
+/** The adapter a report's numbers come from, as its provenance names it. */
+export function describeHardware(h: Health): string {
+  const gpu = h.gpu
+    ? `${h.gpu.description} (${h.gpu.backend}${h.gpu.software ? ", software adapter" : ""})`
+    : `no GPU adapter (${h.error ?? "unknown"})`;
+  return `${gpu}; memcap ${h.version}`;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -27,6 +27,8 @@ export interface StudyContext {
   maxFleetSize?: number;
   /** Run only the sweeps whose label contains one of these (a subset of a study). */
   only?: string[];
+  /** What computed it, from the service's GET /v1/health (adapter, backend, version). */
+  hardware: string;
 }
 
 /** The sweeps `ctx.only` keeps (all without it); an error naming the labels if none. */
@@ -157,6 +159,7 @@ export function provenance(
     (ctx.maxFleetSize === undefined ? "" : ` --max-fleet-size ${ctx.maxFleetSize}`) +
     (ctx.only === undefined ? "" : ` --only "${ctx.only.join(",")}"`) + "\`",
     `- Service: ${ctx.client.service.url} (${via})`,
+    `- Hardware: ${ctx.hardware}`,
     `- Written: ${new Date().toISOString()}`,
     ...extra.map((e) => `- ${e}`),
     "",

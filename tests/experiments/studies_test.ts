@@ -3,7 +3,7 @@
 // report helpers do what the reports rely on.
 import assert from "node:assert/strict";
 import { CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
-import { STUDIES } from "../../lib/experiments/run.ts";
+import { describeHardware, STUDIES } from "../../lib/experiments/run.ts";
 import { chosenSweeps, type StudyContext, table } from "../../lib/experiments/study.ts";
 import { gridShapes } from "../../lib/experiments/studies/capacity_grid.ts";
 import { parameterCount } from "../../lib/model/config.ts";
@@ -63,5 +63,24 @@ Deno.test("--only keeps the sweeps whose label matches, and names the labels whe
   assert.throws(
     () => chosenSweeps({ only: ["L8"] } as unknown as StudyContext, sweeps),
     /no sweep label matches; labels: fp32 L1 d8; fp32 L1 d16; bf16 L2 d16/,
+  );
+});
+
+Deno.test("a report names the adapter it ran on, and says so when there was none", () => {
+  const gpu = {
+    backend: "vulkan",
+    description: "NVIDIA H100 80GB HBM3",
+    software: false,
+    limits: {},
+  };
+  const health = { status: "ok" as const, version: "9.9.9", gpu, queue: { depth: 0 } };
+  assert.equal(describeHardware(health), "NVIDIA H100 80GB HBM3 (vulkan); memcap 9.9.9");
+  assert.equal(
+    describeHardware({ ...health, gpu: { ...gpu, description: "llvmpipe", software: true } }),
+    "llvmpipe (vulkan, software adapter); memcap 9.9.9",
+  );
+  assert.equal(
+    describeHardware({ ...health, status: "degraded", gpu: null, error: "no adapter" }),
+    "no GPU adapter (no adapter); memcap 9.9.9",
   );
 });
