@@ -5,7 +5,7 @@ import type { Gpu } from "./device.ts";
 import { GptFleet } from "./gpt_fleet.ts";
 import { sequenceNll } from "./likelihood.ts";
 import { greedyDecode } from "./greedy_decode.ts";
-import { checkFleetFits } from "./memory_plan.ts";
+import { checkFleetFitsOn } from "./memory_plan.ts";
 import type {
   Engine,
   FitQuery,
@@ -44,11 +44,7 @@ export class GpuEngine implements Engine {
 
   async checkFits(q: FitQuery): Promise<void> {
     const { info } = await this.open();
-    // The fleet's kernel family (gpt_fleet.ts) decides its scratch buffers.
-    checkFleetFits({ ...q, kernels: info.software ? "software" : "hardware" }, {
-      maxBufferSize: info.limits.maxBufferSize,
-      maxStorageBufferBindingSize: info.limits.maxStorageBufferBindingSize,
-    }, this.options.memoryBudgetBytes);
+    checkFleetFitsOn(info, q, this.options.memoryBudgetBytes);
   }
 
   async likelihood(req: LikelihoodRequest, signal?: AbortSignal): Promise<LikelihoodResult> {

@@ -18,7 +18,7 @@ import type { GpuSummary } from "../lib/http/deps.ts";
 import { JobFailure } from "../lib/jobs/queue.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import { Peer, PeerClosedError } from "../lib/rpc/peer.ts";
-import { checkFleetFits } from "./memory_plan.ts";
+import { checkFleetFitsOn } from "./memory_plan.ts";
 
 export class EngineCrashedError extends Error {
   readonly code = "engine_crashed";
@@ -186,12 +186,7 @@ export class EngineProcess implements Engine {
   }
 
   async checkFits(q: FitQuery): Promise<void> {
-    const { limits, software } = await this.gpu();
-    // The fleet's kernel family (gpt_fleet.ts) decides its scratch buffers.
-    checkFleetFits({ ...q, kernels: software ? "software" : "hardware" }, {
-      maxBufferSize: limits.maxBufferSize,
-      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-    }, this.options.memoryBudgetBytes);
+    checkFleetFitsOn(await this.gpu(), q, this.options.memoryBudgetBytes);
   }
 
   likelihood(req: LikelihoodRequest, signal?: AbortSignal): Promise<LikelihoodResult> {

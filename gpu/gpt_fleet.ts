@@ -32,10 +32,11 @@ import {
 } from "./matmul_codegen.ts";
 import {
   activationBuffers,
-  checkFleetFits,
+  checkFleetFitsOn,
   type FleetShape,
   gpuParamLayout,
   type GpuTensor,
+  kernelFamilyFor,
   splitScratchFloats,
 } from "./memory_plan.ts";
 import { planSplitSum, splitCount, type SplitSumPlan } from "./split_sum.ts";
@@ -67,7 +68,7 @@ export interface FleetOptions {
 
 /** The kernel family a fleet runs: the option, else what suits the adapter. */
 function kernelFamily(gpu: Gpu, options: FleetOptions): "software" | "hardware" {
-  return options.kernels ?? (gpu.info.software ? "software" : "hardware");
+  return options.kernels ?? kernelFamilyFor(gpu.info.software);
 }
 
 /** One model's optimizer settings for one step. */
@@ -157,14 +158,7 @@ export class GptFleet {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
     }
     const shape: FleetShape = { ...options, kernels: kernelFamily(gpu, options) };
-    checkFleetFits(
-      shape,
-      {
-        maxBufferSize: gpu.info.limits.maxBufferSize,
-        maxStorageBufferBindingSize: gpu.info.limits.maxStorageBufferBindingSize,
-      },
-      options.memoryBudgetBytes,
-    );
+    checkFleetFitsOn(gpu.info, shape, options.memoryBudgetBytes);
     const fleet = new GptFleet(gpu, options);
     fleet.splitScratch = splitScratchFloats(shape);
     for (const spec of activationBuffers(shape)) {

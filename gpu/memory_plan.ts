@@ -132,7 +132,28 @@ export interface AdapterLimits {
 }
 
 /** Throws a RangeError naming the buffer and the limit when a fleet cannot fit. */
-export function checkFleetFits(s: FleetShape, limits: AdapterLimits, memoryBudgetBytes?: number) {
+/** The kernel family that suits an adapter: "software" on CPU rasterizers, else "hardware". */
+export function kernelFamilyFor(software: boolean): "software" | "hardware" {
+  return software ? "software" : "hardware";
+}
+
+/**
+ * checkFleetFits on an adapter as GpuInfo / GpuSummary describe it; without
+ * `kernels`, with the family its fleets would run (it decides their scratch).
+ */
+export function checkFleetFitsOn(
+  adapter: { software: boolean; limits: Record<string, number> },
+  shape: FleetShape,
+  memoryBudgetBytes?: number,
+) {
+  const kernels = shape.kernels ?? kernelFamilyFor(adapter.software);
+  checkFleetFits({ ...shape, kernels }, {
+    maxBufferSize: adapter.limits.maxBufferSize,
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+  }, memoryBudgetBytes);
+}
+
+function checkFleetFits(s: FleetShape, limits: AdapterLimits, memoryBudgetBytes?: number) {
   const cap = Math.min(limits.maxBufferSize, limits.maxStorageBufferBindingSize);
   const mib = (b: number) => (b / 2 ** 20).toFixed(1) + " MiB";
   const where = `(${
