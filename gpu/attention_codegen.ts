@@ -34,6 +34,11 @@ export interface AttentionShape {
    * rasterizers (one AVX vector), more on GPUs (default 8).
    */
   lanes?: number;
+  /**
+   * Rows of one pair per lane (a divisor of T); default rowsPerLane(T), for
+   * CPU rasterizers, where sharing each load across rows is what counts.
+   */
+  rows?: number;
   maxWorkgroupsPerDim?: number;
 }
 
@@ -60,7 +65,10 @@ function layout(s: AttentionShape) {
   const LANES = s.lanes ?? 8;
   const HS = C / NH;
   const P = B * NH;
-  const R = rowsPerLane(T);
+  const R = s.rows ?? rowsPerLane(T);
+  if (!(Number.isInteger(R) && R >= 1 && T % R === 0)) {
+    throw new RangeError(`attention: ${R} rows per lane do not divide T = ${T}`);
+  }
   const vec = HS % 4 === 0 && C % 4 === 0;
   const w = vec ? 4 : 1; // floats per element of a binding
   const E = HS / w; // elements per head row
