@@ -10,7 +10,8 @@
 # Knobs (environment): GRID_ONLY (sweep labels, default "L1 d32,L2 d32"),
 # GRID_STEPS (budget per run, default 2000: the paper scale's first cycle),
 # GRID_TIMEOUT (seconds; default: what is left of BUDGET, 540 s from the start,
-# less 20 s for packing the report), GRID_SCALE (default paper),
+# less 20 s for packing the report), GRID_SCALE (default paper), GRID_PRECISION
+# (default fp32; bf16 for the other half of the paper's Table 1),
 # TORCH_DEVICE (default cuda), BENCH_STEPS (default 200), BENCHES (default
 # "train train-paper profile-paper sweep"), SWEEP_STEPS (steps per point of bench sweep,
 # default 2000), SKIP_TESTS=1, SKIP_GRID=1, SKIP_BENCH=1, MATMUL_VARIANTS (tuning
@@ -67,7 +68,7 @@ if [ "${SKIP_GRID:-}" != 1 ]; then
   left=$((${BUDGET:-540} - ($(date +%s) - started) - 20))
   echo "grid: ${GRID_TIMEOUT:-$left} s"
   timeout "${GRID_TIMEOUT:-$left}" deno run -A --cached-only lib/experiments/run.ts capacity-grid \
-    --scale "${GRID_SCALE:-paper}" --precision fp32 --only "${GRID_ONLY:-L1 d32,L2 d32}" \
+    --scale "${GRID_SCALE:-paper}" --precision "${GRID_PRECISION:-fp32}" --only "${GRID_ONLY:-L1 d32,L2 d32}" \
     --max-steps "${GRID_STEPS:-2000}" --out /tmp/memcap-results 2>&1 | tee "$OUT/grid.txt"
   tar czf "$OUT/grid_report.tgz" -C /tmp/memcap-results . 2>/dev/null || true
 fi
