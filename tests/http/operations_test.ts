@@ -207,6 +207,59 @@ Deno.test("a request that runs too long answers 504 and its engine call is told 
   }, { engine: slow, requestTimeoutMs: 200 });
 });
 
+Deno.test("a client that leaves mid-request over TCP aborts its engine call; one that stays does not", async () => {
+  let started = () => {};
+  const signals: AbortSignal[] = [];
+  const slow: Engine = {
+    ...engine,
+    likelihood: (_req, signal) => {
+      signals.push(signal!);
+      started();
+      // Answers after 300 ms unless told to stop, as the GPU engine does between batches.
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve({ bits: new Float64Array(1) }), 300);
+        signal?.addEventListener("abort", () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        });
+      });
+    },
+  };
+  await withParts(async ({ app }) => {
+    const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, app.fetch);
+    try {
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const model = await (await fetch(
+        `${base}/v1/models`,
+        json({
+          config: { vocabSize: 16, seqLen: 4, layers: 1, dModel: 8, heads: 2 },
+        }),
+      )).json();
+      const url = `${base}/v1/models/${model.id}/likelihood`;
+      const body = json({ sequences: [[1, 2, 3, 4]] });
+
+      const kept = await fetch(url, body);
+      assert.equal(kept.status, 200);
+      await kept.body?.cancel();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(signals[0].aborted, false, "a delivered response does not abort its signal");
+
+      const client = new AbortController();
+      const begun = new Promise<void>((r) => (started = r));
+      const left = fetch(url, { ...body, signal: client.signal }).catch((e) => e);
+      await begun;
+      client.abort();
+      await left;
+      for (let i = 0; i < 50 && !signals[1].aborted; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.ok(signals[1].aborted, "the engine call of the client that left is aborted");
+    } finally {
+      await server.shutdown();
+    }
+  }, { engine: slow });
+});
+
 Deno.test("once shutdown has begun, new jobs get 503 shutting_down", async () => {
   await withParts(async ({ app, jobs }) => {
     const { ds, model } = await tinyRecords(app);
