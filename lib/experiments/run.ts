@@ -51,8 +51,8 @@ function usage(): string {
     "             state and report folders get a -<N>steps suffix, so budgets do not mix",
     "--max-fleet-size  every sweep's fleet size instead of the study's (1: each model alone,",
     "             to compare with fleets); the folders get a -fleet<N> suffix",
-    "--only       run only the sweeps whose label contains one of these comma-separated",
-    '             strings, e.g. "L1 d32,L1 d64" (a subset; the report covers just those)',
+    "--only       capacity-grid: run only the sweeps whose label contains one of these",
+    '             comma-separated strings, e.g. "L1 d32,L1 d64" (the report covers just those)',
   ].join("\n");
 }
 
@@ -96,6 +96,11 @@ async function main(args: string[]): Promise<number> {
   }
   if (maxSteps !== undefined && study.requests(scale, precisions).length === 0) {
     console.error(`--max-steps: ${study.name} runs no capacity sweeps`);
+    return 2;
+  }
+  // The other studies fit or compare all their sweeps together.
+  if (values.only !== undefined && study !== capacityGrid) {
+    console.error(`--only: ${study.name} runs its sweeps as one set; only capacity-grid takes it`);
     return 2;
   }
   const fleetArg = values["max-fleet-size"];
