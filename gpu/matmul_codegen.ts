@@ -132,7 +132,7 @@ export const HARDWARE_TUNING: MatmulTuning = {
   // On an H100 at the paper's batch (bench/matmul_bench.ts --paper), 8x8
   // blocks ran the lm-head logits (131072 x 2048 x 32, 16.8M threads at
   // 4x4) in 1.47 ms against 2.56 ms, and fc.dx (1M threads) in 0.13 against
-  // 0.18 ms; on shapes of fewer threads they were no faster or slower
+  // 0.18 ms; on shapes of fewer threads they were no faster, or slower
   // (docs/results/gpu-h100/lease2-matmul.txt).
   largeBlock: { minThreads: 1 << 20, maxRm: 8, maxRn: 8 },
   workgroupSize: 64,

@@ -131,15 +131,15 @@ export interface AdapterLimits {
   maxStorageBufferBindingSize: number;
 }
 
-/** Throws a RangeError naming the buffer and the limit when a fleet cannot fit. */
 /** The kernel family that suits an adapter: "software" on CPU rasterizers, else "hardware". */
 export function kernelFamilyFor(software: boolean): "software" | "hardware" {
   return software ? "software" : "hardware";
 }
 
 /**
- * checkFleetFits on an adapter as GpuInfo / GpuSummary describe it; without
- * `kernels`, with the family its fleets would run (it decides their scratch).
+ * Throws a RangeError naming the buffer and the limit when a fleet cannot fit
+ * on an adapter as GpuInfo / GpuSummary describe it; without `kernels`, sized
+ * for the family its fleets would run (it decides their scratch).
  */
 export function checkFleetFitsOn(
   adapter: { software: boolean; limits: Record<string, number> },
