@@ -3,7 +3,7 @@
 // so scripts can read it. Names: train (default), http (likelihood over HTTP vs the
 // engine, health latency during training), load (50 concurrent clients for 30 s during
 // training), profile (per-kernel times), profile-paper (per-kernel times of the paper-scale
-// grid's first model at batch 2048: for GPUs, far too slow on a software adapter), train-paper
+// grid's first model at batch 2048: for GPUs, beyond a software adapter's limits), train-paper
 // (that model's training speed against PyTorch: for GPUs too), sweep (a 5-point capacity sweep
 // in fleets vs PyTorch training the five models one after another).
 import { FLEET_MEMBER, REFERENCE, trainBench, trainPaperBench } from "./train_bench.ts";

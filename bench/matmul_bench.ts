@@ -450,7 +450,13 @@ export async function benchCase(
   // A shape beyond the adapter's limits (a binding over
   // maxStorageBufferBindingSize) would otherwise run nothing, silently.
   device.pushErrorScope("validation");
-  const p = prepare(device, bc, opts.planner ?? ((s) => planMatmul(s, tuning)));
+  let p: Prepared;
+  try {
+    p = prepare(device, bc, opts.planner ?? ((s) => planMatmul(s, tuning)));
+  } catch (e) {
+    await device.popErrorScope();
+    throw e;
+  }
   try {
     // Pipeline creation plus a first run (llvmpipe may compile lazily).
     dispatch(device, p, bc.fleet, 1);
