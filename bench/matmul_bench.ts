@@ -8,8 +8,11 @@
 //
 // --hardware plans with HARDWARE_TUNING instead of SOFTWARE_TUNING (a
 // correctness check of that path; its timings mean nothing on llvmpipe);
-// --tuning='{"maxRm":8}' overrides fields of that tuning, to compare blocks
-// and workgroup sizes on a GPU. --paper adds the paper-scale grid's first
+// --tuning='{"maxRm":8}' overrides fields of the tuning in use: block edges
+// and workgroup sizes on a GPU, or what the software chooser weighs (e.g.
+// '{"compileAmortization":20000,"maxBlock":2048}': larger blocks, which run
+// faster but compile for up to ~25 s each where Mesa's shader cache is
+// cold). --paper adds the paper-scale grid's first
 // model at batch 2048 (BT 131072, d 32, V 2048): shapes for GPUs, where
 // --no-check skips the CPU reference (minutes at that size; the same
 // kernels are checked at small shapes by the tests).
@@ -488,9 +491,11 @@ if (import.meta.main) {
   const reps = Number(argValue(args, "reps") ?? 3);
   const itersArg = argValue(args, "iters");
   const tuningArg = argValue(args, "tuning");
-  const tuning: MatmulTuning = args.includes("--hardware")
-    ? { ...HARDWARE_TUNING, ...(tuningArg ? JSON.parse(tuningArg) : {}) }
-    : SOFTWARE_TUNING;
+  const hardware = args.includes("--hardware");
+  const tuning: MatmulTuning = {
+    ...(hardware ? HARDWARE_TUNING : SOFTWARE_TUNING),
+    ...(tuningArg ? JSON.parse(tuningArg) : {}),
+  };
   const doTime = !args.includes("--no-time");
   const doCheck = !args.includes("--no-check");
   // --cfg='{"rm":16,"rn":32,"lanesN":2}' overrides fields of the software
@@ -504,9 +509,9 @@ if (import.meta.main) {
     : undefined;
   const { device, info } = await getGpu();
   console.log(
-    `# adapter: ${info.description} (${info.backend}), tuning: ${
-      tuning === SOFTWARE_TUNING ? "software" : `hardware ${tuningArg ?? ""}`
-    }`,
+    `# adapter: ${info.description} (${info.backend}), tuning: ${`${
+      hardware ? "hardware" : "software"
+    } ${tuningArg ?? ""}`}`,
   );
   const randomCount = Number(argValue(args, "random") ?? 0);
   const cases = [

@@ -66,11 +66,6 @@ export interface FleetOptions {
   kernels?: "software" | "hardware";
 }
 
-/** The kernel family a fleet runs: the option, else what suits the adapter. */
-function kernelFamily(gpu: Gpu, options: FleetOptions): "software" | "hardware" {
-  return options.kernels ?? kernelFamilyFor(gpu.info.software);
-}
-
 /** One model's optimizer settings for one step. */
 export interface StepHyper {
   lr: number;
@@ -130,14 +125,18 @@ export class GptFleet {
   /** Floats per model of the "split_scratch" buffer (0: no reduction is split). */
   private splitScratch = 0;
 
-  private constructor(gpu: Gpu, readonly options: FleetOptions) {
+  private constructor(
+    gpu: Gpu,
+    readonly options: FleetOptions,
+    kernels: "software" | "hardware",
+  ) {
     this.config = options.config;
     this.K = options.fleetSize;
     this.B = options.batchSize;
     this.T = options.config.seqLen;
     this.device = gpu.device;
     this.kernels = Kernels.forDevice(gpu.device);
-    this.software = kernelFamily(gpu, options) === "software";
+    this.software = kernels === "software";
     this.tuning = this.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
@@ -158,9 +157,11 @@ export class GptFleet {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
     }
-    const shape: FleetShape = { ...options, kernels: kernelFamily(gpu, options) };
+    // The kernel family: the option, else what suits the adapter.
+    const kernels = options.kernels ?? kernelFamilyFor(gpu.info.software);
+    const shape: FleetShape = { ...options, kernels };
     checkFleetFitsOn(gpu.info, shape, options.memoryBudgetBytes);
-    const fleet = new GptFleet(gpu, options);
+    const fleet = new GptFleet(gpu, options, kernels);
     fleet.splitScratch = splitScratchFloats(shape);
     for (const spec of activationBuffers(shape)) {
       fleet.acts.set(spec.name, fleet.buffer(spec.name, spec.floats));

@@ -269,8 +269,12 @@ function sharedVecs(s: MatmulShape, rm: number, rn: number) {
 // separate mul and add for all 8 lanes plus spill traffic: ~0.25 ns. A
 // workgroup costs ~2 us on its own. Compiling costs ~0.3 ms per fma in the
 // code and ~5 ms per load or store (each is a lane loop), growing faster
-// than linearly with the latter; it is charged as if spread over
-// `compileAmortization` dispatches.
+// than linearly with the latter, and steeply once the code holds more fmas
+// than a 32 x 32 block (cold compiles on Mesa 22.3, 2026-11-27: 8 x 8 ~0.2 s,
+// 16 x 16 ~0.7 s, 32 x 32 ~3.3 s, 32 x 64 and 64 x 32 14-25 s, where the two
+// terms alone say 3.4 s: hence the factor past COMPILE_CLIFF_FMAS, which only
+// blocks beyond the default maxBlock or long k tails reach); it is charged
+// as if spread over `compileAmortization` dispatches.
 const NS_LOAD4 = 27;
 const NS_LOAD1 = 10;
 const NS_STORE4 = 43;
@@ -280,6 +284,8 @@ const NS_SELECT = 0.1;
 const NS_WORKGROUP = 2000;
 const NS_COMPILE_FMA = 0.3e6;
 const NS_COMPILE_MEM = 5e6;
+/** Fmas in the code (4 per output of a block) where compile time turns steep. */
+const COMPILE_CLIFF_FMAS = 4096;
 
 /** Loop iterations that store C: 2 rows each (1 for odd rm), see planShared. */
 function storeRounds(rm: number): number {
@@ -308,8 +314,9 @@ function sharedCost(s: MatmulShape, rm: number, rn: number) {
   const memInCode = (K4 > 0 ? memA + memB : 0) + tail * (rm + rn) +
     (outs / rounds) * (s.addend || s.geluGrad ? 2 : 1) + biasLoads;
   const fmaInCode = (K4 > 0 ? 4 : 0) * rm * rn + tail * rm * rn;
-  const compile = NS_COMPILE_FMA * fmaInCode +
-    NS_COMPILE_MEM * memInCode * (1 + memInCode / 300);
+  const compile = (NS_COMPILE_FMA * fmaInCode +
+    NS_COMPILE_MEM * memInCode * (1 + memInCode / 300)) *
+    (1 + 4 * Math.max(0, fmaInCode / COMPILE_CLIFF_FMAS - 1));
   return { run, compile };
 }
 
