@@ -10,9 +10,9 @@
 // correctness check of that path; its timings mean nothing on llvmpipe);
 // --tuning='{"maxRm":8}' overrides fields of the tuning in use: block edges
 // and workgroup sizes on a GPU, or what the software chooser weighs (e.g.
-// '{"compileAmortization":20000,"maxBlock":2048}': larger blocks, which run
-// faster but compile for up to ~25 s each where Mesa's shader cache is
-// cold). --paper adds the paper-scale grid's first
+// '{"compileAmortization":20000,"maxBlock":2048}': larger blocks, which
+// compile for up to ~25 s each on a cold shader cache and did not speed up
+// the whole sweep, README). --paper adds the paper-scale grid's first
 // model at batch 2048 (BT 131072, d 32, V 2048): shapes for GPUs, where
 // --no-check skips the CPU reference (minutes at that size; the same
 // kernels are checked at small shapes by the tests).
