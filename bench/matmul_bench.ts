@@ -503,15 +503,14 @@ if (import.meta.main) {
   const cfgArg = argValue(args, "cfg");
   const planner: Planner | undefined = cfgArg
     ? (s) => {
-      const cfg: SharedConfig = { ...chooseShared(s, SOFTWARE_TUNING), ...JSON.parse(cfgArg) };
+      const cfg: SharedConfig = { ...chooseShared(s, tuning), ...JSON.parse(cfgArg) };
       return planShared(s, cfg);
     }
     : undefined;
   const { device, info } = await getGpu();
   console.log(
-    `# adapter: ${info.description} (${info.backend}), tuning: ${`${
-      hardware ? "hardware" : "software"
-    } ${tuningArg ?? ""}`}`,
+    `# adapter: ${info.description} (${info.backend}), ` +
+      `tuning: ${hardware ? "hardware" : "software"} ${tuningArg ?? ""}`,
   );
   const randomCount = Number(argValue(args, "random") ?? 0);
   const cases = [

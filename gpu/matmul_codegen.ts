@@ -272,9 +272,10 @@ function sharedVecs(s: MatmulShape, rm: number, rn: number) {
 // than linearly with the latter, and steeply once the code holds more fmas
 // than a 32 x 32 block (cold compiles on Mesa 22.3, 2026-11-27: 8 x 8 ~0.2 s,
 // 16 x 16 ~0.7 s, 32 x 32 ~3.3 s, 32 x 64 and 64 x 32 14-25 s, where the two
-// terms alone say 3.4 s: hence the factor past COMPILE_CLIFF_FMAS, which only
-// blocks beyond the default maxBlock or long k tails reach); it is charged
-// as if spread over `compileAmortization` dispatches.
+// terms alone say 3.4 s: hence the factor past COMPILE_CLIFF_FMAS, which
+// only blocks beyond the default maxBlock, or 32 x 32 with a k tail, reach;
+// the default picks of the bench's shapes and 200 random ones stayed the
+// same); it is charged as if spread over `compileAmortization` dispatches.
 const NS_LOAD4 = 27;
 const NS_LOAD1 = 10;
 const NS_STORE4 = 43;
