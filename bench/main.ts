@@ -1,5 +1,6 @@
 // `deno task bench [name...]`: prints one line per measurement,
 //   memcap <what>: <N> tokens/s | pytorch <what>: <N> tokens/s | ratio <what>: <x>
+//   | bound <what>: <x> (the best that ratio could be here, bench/ceiling.ts)
 // so scripts can read it. Names: train (default), http (likelihood over HTTP vs the
 // engine, health latency during training), load (50 concurrent clients for 30 s during
 // training), profile (per-kernel times), profile-paper (per-kernel times of the paper-scale

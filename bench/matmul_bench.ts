@@ -62,7 +62,10 @@ function mm(
   };
 }
 
-/** The reference config (BT 4096, C 64, V 2048) and a small fleet (BT 512, d 32, K 8). */
+/**
+ * Every matmul of the reference config's step (BT 4096, C 64, V 2048), some
+ * of a small fleet's (BT 512, d 32, K 8) and all of the sweep model's.
+ */
 export const CASES: BenchCase[] = [
   mm("logits", 4096, 2048, 64, { transB: true }),
   mm("dlnf", 4096, 64, 2048),
@@ -70,11 +73,11 @@ export const CASES: BenchCase[] = [
   mm("qkv", 4096, 192, 64, { bias: true }),
   mm("attproj", 4096, 64, 64, { bias: true, addend: true }),
   mm("fc", 4096, 256, 64, { bias: true }),
-  mm("fcproj", 4096, 64, 256, { bias: true, addend: true }),
+  mm("fcproj", 4096, 64, 256, { bias: true, addend: true, geluA: true }),
   mm("qkv.dx", 4096, 64, 192, { transB: true }),
   mm("attproj.dx", 4096, 64, 64, { transB: true }),
-  mm("fcproj.dx", 4096, 64, 256, { transB: true }),
-  mm("fc.dx", 4096, 256, 64, { transB: true }),
+  mm("fcproj.dx", 4096, 256, 64, { transB: true, geluGrad: true }),
+  mm("fc.dx", 4096, 64, 256, { transB: true }),
   mm("qkv.dw", 64, 192, 4096, { transA: true, colSums: true }),
   mm("attproj.dw", 64, 64, 4096, { transA: true, colSums: true }),
   mm("fc.dw", 64, 256, 4096, { transA: true, colSums: true }),
@@ -86,13 +89,24 @@ export const CASES: BenchCase[] = [
   mm("fleet8.dwte", 64, 32, 512, { transA: true, fleet: 8 }),
   mm("fleet8.fc.dx", 512, 128, 32, { transB: true, fleet: 8 }),
   mm("fleet8.fc.dw", 32, 128, 512, { transA: true, colSums: true, fleet: 8 }),
-  // The capacity-sweep model (d 16, V 64, S 16, batch 128) in a fleet of 5.
+  // The capacity-sweep model (d 16, V 64, S 16, batch 128) in a fleet of 5:
+  // every matmul of its training step (bench/ceiling.ts times them all).
+  mm("sweep5.qkv", 2048, 48, 16, { bias: true, fleet: 5 }),
+  mm("sweep5.attproj", 2048, 16, 16, { bias: true, addend: true, fleet: 5 }),
   mm("sweep5.fc", 2048, 64, 16, { bias: true, fleet: 5 }),
+  mm("sweep5.fcproj", 2048, 16, 64, { bias: true, addend: true, geluA: true, fleet: 5 }),
+  mm("sweep5.logits", 2048, 64, 16, { transB: true, fleet: 5 }),
+  mm("sweep5.dlnf", 2048, 16, 64, { fleet: 5 }),
+  mm("sweep5.dwte.head", 64, 16, 2048, { transA: true, fleet: 5 }),
   mm("sweep5.fcproj.dx", 2048, 64, 16, { transB: true, geluGrad: true, fleet: 5 }),
   // Weight gradients also write the bias gradient (colSums), as in the fleet.
   mm("sweep5.fcproj.dw", 64, 16, 2048, { transA: true, geluA: true, colSums: true, fleet: 5 }),
-  mm("sweep5.logits", 2048, 64, 16, { transB: true, fleet: 5 }),
-  mm("sweep5.dlnf", 2048, 16, 64, { fleet: 5 }),
+  mm("sweep5.fc.dx", 2048, 16, 64, { transB: true, fleet: 5 }),
+  mm("sweep5.fc.dw", 16, 64, 2048, { transA: true, colSums: true, fleet: 5 }),
+  mm("sweep5.attproj.dx", 2048, 16, 16, { transB: true, fleet: 5 }),
+  mm("sweep5.attproj.dw", 16, 16, 2048, { transA: true, colSums: true, fleet: 5 }),
+  mm("sweep5.qkv.dx", 2048, 16, 48, { transB: true, fleet: 5 }),
+  mm("sweep5.qkv.dw", 16, 48, 2048, { transA: true, colSums: true, fleet: 5 }),
 ];
 
 /** The paper-scale grid's first model (1 layer, d 32, V 2048, S 64) at batch 2048. */

@@ -3,7 +3,9 @@
 // cosine with 100 warm-up steps, the same step count for every point) run by
 // the capacity job itself (gpu/jobs/capacity_sweep.ts, in this process,
 // fleets of 5), against the same five trainings in PyTorch one after another.
-// Prints `ratio sweep: <memcap seconds / pytorch seconds>` (target ≤ 0.5).
+// Prints `ratio sweep: <memcap seconds / pytorch seconds>` (target ≤ 0.5),
+// then `bound sweep: <x>`, the least that ratio could be on this adapter
+// while its fastest kernel runs as it does (bench/ceiling.ts).
 //
 // MEMCAP_BENCH_SWEEP_STEPS sets the steps per point (default 20000, as the
 // issue states; both sides train the same number, so a shorter run gives the
@@ -15,6 +17,8 @@ import { memoryJobHost } from "../lib/jobs/memory_host.ts";
 import { CapacityCreateRequest } from "../lib/capacity/plan.ts";
 import type { SweepProgress } from "../lib/capacity/sweep.ts";
 import { runTorch, torchAvailable } from "./peers.ts";
+import { fastestMatmul } from "./ceiling.ts";
+import { trainFlopsPerStep } from "./train_bench.ts";
 
 const CONFIG = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 };
 /** 184·1.5^i: around the 1-layer d=16 model's plateau (PAPER.md), as pytorch_gpt.py's default. */
@@ -94,4 +98,14 @@ export async function sweepBench() {
       `tokens/s, one model after another, ${t.device ?? "cpu"})`,
   );
   console.log(`ratio sweep: ${(seconds / torchSeconds).toFixed(2)}`);
+  // The least the fleet could take here: its training FLOPs at the rate of
+  // the step's fastest kernel (bench/ceiling.ts), evaluation not counted.
+  const best = await fastestMatmul((c) => c.name.startsWith("sweep5."));
+  const floorSeconds = (SIZES.length * steps * trainFlopsPerStep(CONFIG, BATCH)) /
+    (best.gflops * 1e9);
+  console.log(
+    `memcap fastest-sweep-matmul: ${best.gflops.toFixed(1)} GFLOP/s (${best.name}, alone; ` +
+      `the fleet's ${steps} steps at that rate: ${floorSeconds.toFixed(1)} s)`,
+  );
+  console.log(`bound sweep: ${(floorSeconds / torchSeconds).toFixed(2)}`);
 }

@@ -1,10 +1,12 @@
-// Training throughput: the reference config against PyTorch, and a fleet of
-// 8 small models against the same 8 trained one after another.
+// Training throughput: the reference config against PyTorch (and the bound
+// its fastest kernel puts on that ratio, bench/ceiling.ts), and a fleet of 8
+// small models against the same 8 trained one after another.
 import { getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/gpt_fleet.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
+import { fastestMatmul } from "./ceiling.ts";
 import { runTorch, torchAvailable } from "./peers.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x the forward matmuls). */
@@ -101,17 +103,20 @@ export async function trainPaperBench(
   await torchPeer("train-paper", tokens, config, batch, steps);
 }
 
-/** PyTorch training the same model at the same batch, and the ratio (when installed). */
+/**
+ * PyTorch training the same model at the same batch, and the ratio (when
+ * installed). Returns PyTorch's tokens/s, or undefined without it.
+ */
 async function torchPeer(
   what: string,
   memcapTokens: number,
   c: ModelConfig,
   batch: number,
   steps: number,
-) {
+): Promise<number | undefined> {
   if (!(await torchAvailable())) {
     console.log(`pytorch ${what}: skipped (apt-get install python3-torch)`);
-    return;
+    return undefined;
   }
   const t = await runTorch([
     "--mode=train",
@@ -130,6 +135,23 @@ async function torchPeer(
     (t.device === "cpu" || t.device === undefined ? `blas: ${t.blas}` : `${t.device}`);
   console.log(`pytorch ${what}: ${torchTokens.toFixed(0)} tokens/s (${on})`);
   console.log(`ratio ${what}: ${(memcapTokens / torchTokens).toFixed(2)}`);
+  return torchTokens;
+}
+
+/**
+ * The most the reference step could reach here: its fastest kernel's rate
+ * (bench/ceiling.ts) over PyTorch's whole-step rate bounds the train ratio
+ * from above.
+ */
+async function referenceCeiling(torchGflops: number | undefined) {
+  // The fleet-1 cases are the reference config's matmuls.
+  const best = await fastestMatmul((c) => c.fleet === 1);
+  console.log(
+    `memcap fastest-reference-matmul: ${best.gflops.toFixed(1)} GFLOP/s (${best.name}, alone)`,
+  );
+  if (torchGflops === undefined) return;
+  console.log(`pytorch train-reference-gflops: ${torchGflops.toFixed(1)} GFLOP/s`);
+  console.log(`bound train-reference: ${(best.gflops / torchGflops).toFixed(2)}`);
 }
 
 export async function trainBench(opts: { steps?: number } = {}) {
@@ -141,7 +163,12 @@ export async function trainBench(opts: { steps?: number } = {}) {
   const gflops = (ref.stepsPerSecond * trainFlopsPerStep(REFERENCE, batch)) / 1e9;
   console.log(`memcap train-reference: ${tokens.toFixed(0)} tokens/s`);
   console.log(`memcap train-reference-gflops: ${gflops.toFixed(1)} GFLOP/s`);
-  await torchPeer("train-reference", tokens, REFERENCE, batch, steps);
+  const torchTokens = await torchPeer("train-reference", tokens, REFERENCE, batch, steps);
+  await referenceCeiling(
+    torchTokens === undefined
+      ? undefined
+      : (torchTokens / (batch * REFERENCE.seqLen)) * trainFlopsPerStep(REFERENCE, batch) / 1e9,
+  );
 
   // Fleet of 8 vs the same 8 one after another.
   const K = 8, fb = 32, fsteps = steps * 10;

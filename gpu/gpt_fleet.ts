@@ -84,6 +84,7 @@ function layerNormShape(C: number, cachedRows: number) {
   const vw = vectorWidth(C);
   return { ...vw, CACHE: privateArrayFits(cachedRows * C / vw.W) };
 }
+/** Floats per optimizer workgroup: a multiple of 4 (shaders/optimizer.wgsl updates vec4s). */
 const OPT_CHUNK = 1024;
 const DECAYED: ReadonlySet<TensorRole> = new Set([
   "wte",
