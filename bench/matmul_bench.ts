@@ -62,11 +62,8 @@ function mm(
   };
 }
 
-/**
- * Every matmul of the reference config's step (BT 4096, C 64, V 2048), some
- * of a small fleet's (BT 512, d 32, K 8) and all of the sweep model's.
- */
-export const CASES: BenchCase[] = [
+/** Every matmul of the reference config's training step (BT 4096, C 64, V 2048). */
+export const REFERENCE_CASES: BenchCase[] = [
   mm("logits", 4096, 2048, 64, { transB: true }),
   mm("dlnf", 4096, 64, 2048),
   mm("dwte", 2048, 64, 4096, { transA: true }),
@@ -82,6 +79,10 @@ export const CASES: BenchCase[] = [
   mm("attproj.dw", 64, 64, 4096, { transA: true, colSums: true }),
   mm("fc.dw", 64, 256, 4096, { transA: true, colSums: true }),
   mm("fcproj.dw", 256, 64, 4096, { transA: true, geluA: true, colSums: true }),
+];
+
+/** Some of a small fleet's matmuls (BT 512, d 32, K 8). */
+const FLEET8_CASES: BenchCase[] = [
   mm("fleet8.logits", 512, 64, 32, { transB: true, fleet: 8 }),
   mm("fleet8.attproj", 512, 32, 32, { bias: true, addend: true, fleet: 8 }),
   mm("fleet8.fcproj", 512, 32, 128, { bias: true, addend: true, fleet: 8 }),
@@ -89,8 +90,13 @@ export const CASES: BenchCase[] = [
   mm("fleet8.dwte", 64, 32, 512, { transA: true, fleet: 8 }),
   mm("fleet8.fc.dx", 512, 128, 32, { transB: true, fleet: 8 }),
   mm("fleet8.fc.dw", 32, 128, 512, { transA: true, colSums: true, fleet: 8 }),
-  // The capacity-sweep model (d 16, V 64, S 16, batch 128) in a fleet of 5:
-  // every matmul of its training step (bench/ceiling.ts times them all).
+];
+
+/**
+ * Every matmul of the capacity-sweep model's training step (d 16, V 64, S 16,
+ * batch 128) in a fleet of 5.
+ */
+export const SWEEP_CASES: BenchCase[] = [
   mm("sweep5.qkv", 2048, 48, 16, { bias: true, fleet: 5 }),
   mm("sweep5.attproj", 2048, 16, 16, { bias: true, addend: true, fleet: 5 }),
   mm("sweep5.fc", 2048, 64, 16, { bias: true, fleet: 5 }),
@@ -108,6 +114,8 @@ export const CASES: BenchCase[] = [
   mm("sweep5.qkv.dx", 2048, 16, 48, { transB: true, fleet: 5 }),
   mm("sweep5.qkv.dw", 16, 48, 2048, { transA: true, colSums: true, fleet: 5 }),
 ];
+
+export const CASES: BenchCase[] = [...REFERENCE_CASES, ...FLEET8_CASES, ...SWEEP_CASES];
 
 /** The paper-scale grid's first model (1 layer, d 32, V 2048, S 64) at batch 2048. */
 export const PAPER_CASES: BenchCase[] = [

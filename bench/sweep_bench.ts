@@ -18,6 +18,7 @@ import { CapacityCreateRequest } from "../lib/capacity/plan.ts";
 import type { SweepProgress } from "../lib/capacity/sweep.ts";
 import { runTorch, torchAvailable } from "./peers.ts";
 import { fastestMatmul } from "./ceiling.ts";
+import { SWEEP_CASES } from "./matmul_bench.ts";
 import { trainFlopsPerStep } from "./train_bench.ts";
 
 const CONFIG = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 };
@@ -100,7 +101,7 @@ export async function sweepBench() {
   console.log(`ratio sweep: ${(seconds / torchSeconds).toFixed(2)}`);
   // The least the fleet could take here: its training FLOPs at the rate of
   // the step's fastest kernel (bench/ceiling.ts), evaluation not counted.
-  const best = await fastestMatmul((c) => c.name.startsWith("sweep5."));
+  const best = await fastestMatmul(SWEEP_CASES);
   const floorSeconds = (SIZES.length * steps * trainFlopsPerStep(CONFIG, BATCH)) /
     (best.gflops * 1e9);
   console.log(

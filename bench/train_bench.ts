@@ -7,6 +7,7 @@ import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
 import { fastestMatmul } from "./ceiling.ts";
+import { REFERENCE_CASES } from "./matmul_bench.ts";
 import { runTorch, torchAvailable } from "./peers.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x the forward matmuls). */
@@ -144,8 +145,7 @@ async function torchPeer(
  * from above.
  */
 async function referenceCeiling(torchGflops: number | undefined) {
-  // The fleet-1 cases are the reference config's matmuls.
-  const best = await fastestMatmul((c) => c.fleet === 1);
+  const best = await fastestMatmul(REFERENCE_CASES);
   console.log(
     `memcap fastest-reference-matmul: ${best.gflops.toFixed(1)} GFLOP/s (${best.name}, alone)`,
   );
