@@ -19,6 +19,11 @@ export function trainFlopsPerStep(c: ModelConfig, batch: number): number {
   return 3 * (matmul + attention);
 }
 
+/** GFLOP/s of training `c` at `batch` at the given steps per second. */
+function trainGflops(c: ModelConfig, batch: number, stepsPerSecond: number): number {
+  return (stepsPerSecond * trainFlopsPerStep(c, batch)) / 1e9;
+}
+
 const ADAM = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
 
 /** Steps/s of a fleet of K models on random tokens, after warm-up steps. */
@@ -99,7 +104,7 @@ export async function trainPaperBench(
   console.log(`adapter: ${gpu.info.description} (${gpu.info.backend}), ${JSON.stringify(config)}`);
   const run = await timeFleet(config, 1, batch, steps);
   const tokens = run.stepsPerSecond * batch * config.seqLen;
-  const gflops = (run.stepsPerSecond * trainFlopsPerStep(config, batch)) / 1e9;
+  const gflops = trainGflops(config, batch, run.stepsPerSecond);
   console.log(`memcap train-paper: ${tokens.toFixed(0)} tokens/s (${gflops.toFixed(1)} GFLOP/s)`);
   await torchPeer("train-paper", tokens, config, batch, steps);
 }
@@ -160,14 +165,14 @@ export async function trainBench(opts: { steps?: number } = {}) {
   console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
   const ref = await timeFleet(REFERENCE, 1, batch, steps);
   const tokens = ref.stepsPerSecond * batch * REFERENCE.seqLen;
-  const gflops = (ref.stepsPerSecond * trainFlopsPerStep(REFERENCE, batch)) / 1e9;
+  const gflops = trainGflops(REFERENCE, batch, ref.stepsPerSecond);
   console.log(`memcap train-reference: ${tokens.toFixed(0)} tokens/s`);
   console.log(`memcap train-reference-gflops: ${gflops.toFixed(1)} GFLOP/s`);
   const torchTokens = await torchPeer("train-reference", tokens, REFERENCE, batch, steps);
   await referenceCeiling(
     torchTokens === undefined
       ? undefined
-      : (torchTokens / (batch * REFERENCE.seqLen)) * trainFlopsPerStep(REFERENCE, batch) / 1e9,
+      : trainGflops(REFERENCE, batch, torchTokens / (batch * REFERENCE.seqLen)),
   );
 
   // Fleet of 8 vs the same 8 one after another.

@@ -8,10 +8,11 @@
 //   SGD (no momentum): p -= lr * (g + wd * p)
 // BF16: p is rounded to the nearest bfloat16 value, ties to even.
 // Each lane updates four floats at a time (on llvmpipe a vec4 load costs
-// about what a float load does, README "Why these numbers"). Every slice starts at a multiple of 4 floats
-// (gpu/memory_plan.ts aligns each tensor's block and pads its stride to 4)
-// and so does every chunk (CHUNK is a multiple of 4); a slice's last vec4
-// may reach into its padding (up to 3 floats), which keeps its values.
+// about what a float load does, README "Why these numbers"). Every slice
+// starts at a multiple of 4 floats (gpu/memory_plan.ts aligns each tensor's
+// block and pads its stride to 4) and so does every chunk (CHUNK is a
+// multiple of 4); a slice's last vec4 may reach into its padding (up to 3
+// floats), which keeps its values.
 // Constants: ADAMW, BF16, CHUNK, GX, WG.
 struct Chunk {
   start: u32,
