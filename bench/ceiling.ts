@@ -1,12 +1,19 @@
 // What a training step could reach on this adapter at best: a step's rate
 // (model FLOPs per second) cannot exceed that of its fastest kernel. The
-// matmuls are the step's fastest kernels (`deno task bench profile`: the
-// rest, layernorm, attention, cross-entropy and the optimizer, do few model
-// FLOPs in the time they take), so the best rate among the step's matmuls,
-// each timed alone with the planner's blocks, bounds what any ratio against
-// a peer could be while the kernels stay as they are.
+// step's model FLOPs are done by its matmuls and, for small models on a CPU
+// rasterizer, by the fused row kernels (gpu/row_codegen.ts); the rest
+// (attention, layernorm parameter gradients, the embedding and the
+// optimizer) do few model FLOPs in the time they take (`deno task bench
+// profile`). So the best rate among those kernels, each timed alone as the
+// engine builds it, bounds what any ratio against a peer could be while the
+// kernels stay as they are.
 import { getGpu } from "../gpu/device.ts";
+import { GptFleet } from "../gpu/gpt_fleet.ts";
 import { HARDWARE_TUNING, SOFTWARE_TUNING } from "../gpu/matmul_codegen.ts";
+import { Kernels, type Op } from "../gpu/kernels.ts";
+import type { ModelConfig } from "../lib/model/config.ts";
+import { initialParameters } from "../lib/model/init.ts";
+import { Rng } from "../lib/prng.ts";
 import { type BenchCase, benchCase, type BenchResult } from "./matmul_bench.ts";
 
 /** The fastest of a step's matmuls (bench/matmul_bench.ts's cases), timed one by one. */
@@ -25,4 +32,75 @@ export async function fastestMatmul(cases: BenchCase[]): Promise<BenchResult> {
   }
   if (!best) throw new Error("fastestMatmul: no cases");
   return best;
+}
+
+/** Model FLOPs per row of a fused row kernel (by its op label), or undefined for other ops. */
+function rowKernelFlops(label: string, C: number, V: number): number | undefined {
+  const kind = label.replace(/\.\d+$/, "");
+  if (kind === "train_head") return 4 * V * C; // logits, and dlogits · wte
+  if (kind === "qkv_forward" || kind === "qkv_backward") return 6 * C * C; // [C] · [C, 3C]
+  if (kind === "mlp_forward" || kind === "mlp_backward") return 16 * C * C; // two [C] · [C, 4C]
+  return undefined;
+}
+
+/** ms per dispatch of one op: (many - few) dispatches in one pass each, best of 3. */
+async function opMs(device: GPUDevice, op: Op): Promise<number> {
+  const run = async (n: number) => {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    Kernels.encode(pass, Array(n).fill(op));
+    pass.end();
+    device.queue.submit([enc.finish()]);
+    const t0 = performance.now();
+    await device.queue.onSubmittedWorkDone();
+    return performance.now() - t0;
+  };
+  await run(1);
+  let best = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const few = await run(5), many = await run(45);
+    best = Math.min(best, (many - few) / 40);
+  }
+  return best;
+}
+
+/**
+ * The fastest of the fused row kernels a training step of this shape runs
+ * (none: undefined), each timed alone with the engine's own buffers.
+ */
+export async function fastestRowKernel(
+  config: ModelConfig,
+  fleetSize: number,
+  batchSize: number,
+): Promise<{ name: string; gflops: number } | undefined> {
+  const gpu = await getGpu();
+  const fleet = await GptFleet.create(gpu, {
+    config,
+    fleetSize,
+    batchSize,
+    precision: "fp32",
+    optimizer: "adamw",
+    training: true,
+  });
+  try {
+    for (let z = 0; z < fleetSize; z++) fleet.setParameters(z, initialParameters(config, z));
+    // One real step, so the buffers hold a step's values (exp of garbage could take other paths).
+    const rng = new Rng(1);
+    const tokens = new Uint32Array(fleetSize * batchSize * config.seqLen)
+      .map(() => rng.int(config.vocabSize));
+    const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+    fleet.trainStep(tokens, Array(fleetSize).fill(hyper));
+    await fleet.meanLoss();
+    const rows = fleetSize * batchSize * config.seqLen;
+    let best: { name: string; gflops: number } | undefined;
+    for (const op of fleet.stepOps()) {
+      const flops = rowKernelFlops(op.label, config.dModel, config.vocabSize);
+      if (flops === undefined) continue;
+      const gflops = (rows * flops) / ((await opMs(gpu.device, op)) * 1e6);
+      if (!best || gflops > best.gflops) best = { name: op.label, gflops };
+    }
+    return best;
+  } finally {
+    fleet.destroy();
+  }
 }

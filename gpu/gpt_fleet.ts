@@ -40,6 +40,17 @@ import {
   splitScratchFloats,
 } from "./memory_plan.ts";
 import { planSplitSum, splitCount, type SplitSumPlan } from "./split_sum.ts";
+import { headFusable, trainHead } from "./head_codegen.ts";
+import {
+  blockFusable,
+  mlpBackward,
+  mlpForward,
+  type MlpShape,
+  qkvBackward,
+  qkvForward,
+  type QkvShape,
+} from "./block_codegen.ts";
+import type { RowKernel } from "./row_codegen.ts";
 import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
 import type { TensorRole } from "../lib/model/layout.ts";
 import { roundToBf16 } from "../lib/bf16.ts";
@@ -64,6 +75,13 @@ export interface FleetOptions {
    * kernels on a software adapter.
    */
   kernels?: "software" | "hardware";
+  /**
+   * Fused row kernels where they serve (software kernels, widths multiples
+   * of 4 and small): the training head (head_codegen.ts) and each block's
+   * attention input and MLP (block_codegen.ts). Default true; tests turn it
+   * off to compare.
+   */
+  fuse?: boolean;
 }
 
 /** One model's optimizer settings for one step. */
@@ -118,7 +136,12 @@ export class GptFleet {
   private lossTrainOps: Op[] = [];
   private lossEvalOps: Op[] = [];
   private lossReduceOp?: Op;
-  private backwardOps: Op[] = [];
+  /** A training step's forward and backward ops (the fused head's, where it serves). */
+  private trainOps: Op[] = [];
+  /** Ops of forwardOps before the final layernorm (the head starts there). */
+  private headStart = 0;
+  /** The uniform buffer of the fused row kernels' dimensions (one per fleet). */
+  private rowDims?: GPUBuffer;
   private optimizerOps: Op[] = [];
   private tuning: MatmulTuning;
   /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
@@ -296,6 +319,59 @@ export class GptFleet {
     return this.kernels.op(label, pipeline, bindings, [kernel.grid[0], kernel.grid[1], this.K]);
   }
 
+  /** Whether the fused row kernels serve this fleet (the software family, option on). */
+  private get fuse(): boolean {
+    return this.software && (this.options.fuse ?? true);
+  }
+
+  /** An op from a fused row kernel (row_codegen.ts); its dims uniform is bound last. */
+  private rowOp(label: string, kernel: RowKernel, bindings: GPUBufferBinding[]): Op {
+    if (!this.rowDims) {
+      this.rowDims = this.buffer("row_dims", 4, GPUBufferUsage.UNIFORM);
+      this.device.queue.writeBuffer(this.rowDims, 0, kernel.dims);
+    }
+    return this.generatedOp(label, kernel, [...bindings, { buffer: this.rowDims }]);
+  }
+
+  /** The fused row kernels' frame: rows, models, threads. */
+  private rowFrame() {
+    return {
+      BT: this.B * this.T,
+      T: this.T,
+      fleet: this.K,
+      threads: this.tuning.threads,
+      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+    };
+  }
+
+  /** Layer l's fused attention-input kernels' shape. */
+  private qkvShape(l: number): QkvShape {
+    return {
+      ...this.rowFrame(),
+      C: this.config.dModel,
+      strides: {
+        ln: this.tensor("ln1_w", l).stride,
+        qkvW: this.tensor("qkv_w", l).stride,
+        qkvB: this.tensor("qkv_b", l).stride,
+      },
+    };
+  }
+
+  /** Layer l's fused MLP kernels' shape. */
+  private mlpShape(l: number): MlpShape {
+    return {
+      ...this.rowFrame(),
+      C: this.config.dModel,
+      strides: {
+        ln: this.tensor("ln2_w", l).stride,
+        fcW: this.tensor("fc_w", l).stride,
+        fcB: this.tensor("fc_b", l).stride,
+        projW: this.tensor("fcproj_w", l).stride,
+        projB: this.tensor("fcproj_b", l).stride,
+      },
+    };
+  }
+
   private matmulOp(
     label: string,
     // The shape without what the bindings below decide (bias, addend, geluGrad, colSums).
@@ -380,21 +456,36 @@ export class GptFleet {
       );
     const attForward = attentionForward(this.attentionShape()); // the same kernel every layer
     for (let l = 0; l < c.layers; l++) {
-      ops.push(await lnOp(`resid.${l}`, "ln1", l));
-      ops.push(...this.matmulOp(
-        `qkv.${l}`,
-        {
-          M: BT,
-          N: 3 * C,
-          K: C,
-          strideB: this.tensor("qkv_w", l).stride,
-          strideBias: this.tensor("qkv_b", l).stride,
-        },
-        this.act(`ln1.${l}`),
-        this.p("qkv_w", l),
-        this.act(`qkv.${l}`),
-        { bias: this.p("qkv_b", l) },
-      ));
+      if (this.fuse && blockFusable(C)) {
+        // layernorm 1 and the qkv product in one kernel (block_codegen.ts).
+        ops.push(this.rowOp(`qkv_forward.${l}`, qkvForward(this.qkvShape(l)), [
+          this.act(`resid.${l}`),
+          this.p("ln1_w", l),
+          this.p("ln1_b", l),
+          this.p("qkv_w", l),
+          this.p("qkv_b", l),
+          this.act(`ln1.${l}`),
+          this.act(`ln1_mean.${l}`),
+          this.act(`ln1_rstd.${l}`),
+          this.act(`qkv.${l}`),
+        ]));
+      } else {
+        ops.push(await lnOp(`resid.${l}`, "ln1", l));
+        ops.push(...this.matmulOp(
+          `qkv.${l}`,
+          {
+            M: BT,
+            N: 3 * C,
+            K: C,
+            strideB: this.tensor("qkv_w", l).stride,
+            strideBias: this.tensor("qkv_b", l).stride,
+          },
+          this.act(`ln1.${l}`),
+          this.p("qkv_w", l),
+          this.act(`qkv.${l}`),
+          { bias: this.p("qkv_b", l) },
+        ));
+      }
       ops.push(this.generatedOp(`attention_forward.${l}`, attForward, [
         this.act(`qkv.${l}`),
         this.act(`atty.${l}`),
@@ -414,6 +505,24 @@ export class GptFleet {
         this.act(`resid_mid.${l}`),
         { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
       ));
+      if (this.fuse && blockFusable(C)) {
+        // layernorm 2, fc, gelu and fcproj in one kernel (block_codegen.ts).
+        ops.push(this.rowOp(`mlp_forward.${l}`, mlpForward(this.mlpShape(l)), [
+          this.act(`resid_mid.${l}`),
+          this.p("ln2_w", l),
+          this.p("ln2_b", l),
+          this.p("fc_w", l),
+          this.p("fc_b", l),
+          this.p("fcproj_w", l),
+          this.p("fcproj_b", l),
+          this.act(`ln2.${l}`),
+          this.act(`ln2_mean.${l}`),
+          this.act(`ln2_rstd.${l}`),
+          this.act(`fch.${l}`),
+          this.act(`resid.${l + 1}`),
+        ]));
+        continue;
+      }
       ops.push(await lnOp(`resid_mid.${l}`, "ln2", l));
       ops.push(...this.matmulOp(
         `fc.${l}`,
@@ -445,6 +554,7 @@ export class GptFleet {
         { bias: this.p("fcproj_b", l), addend: this.act(`resid_mid.${l}`) },
       ));
     }
+    this.headStart = ops.length;
     ops.push(
       await this.staticOp("layernorm_forward", {
         BT,
@@ -512,21 +622,15 @@ export class GptFleet {
     const BT = B * T;
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
-    // logits now hold d(loss)/d(logits) (cross_entropy wrote them in place).
-    ops.push(...this.matmulOp(
-      "dlnf",
-      { M: BT, N: C, K: V, strideB: wte.stride },
-      this.act("logits"),
-      this.p("wte"),
-      this.act("dln"),
-    ));
-    ops.push(...this.matmulOp(
+    // logits now hold d(loss)/d(logits) (cross_entropy, or the fused head,
+    // wrote them in place).
+    const dwteHead = this.matmulOp(
       "dwte.head",
       { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
       this.act("logits"),
       this.act("lnf"),
       this.g("wte"),
-    ));
+    );
     const lnBackward = async (
       x: string,
       mean: string,
@@ -609,8 +713,8 @@ export class GptFleet {
       geluInput = false,
     ) => {
       const ws = this.tensor(w, l).stride;
-      return [
-        ...this.matmulOp(
+      return {
+        dx: this.matmulOp(
           `${name}.dx`,
           { M: BT, N: inDim, K: outDim, transB: true, strideB: ws },
           this.act(dOut),
@@ -618,7 +722,7 @@ export class GptFleet {
           this.act(dIn),
           { geluGradOf: geluInput ? this.act(input) : undefined },
         ),
-        ...this.matmulOp(
+        dw: this.matmulOp(
           `${name}.dw`,
           {
             M: inDim,
@@ -634,56 +738,81 @@ export class GptFleet {
           this.g(w, l),
           { colSums: this.g(b, l) }, // db = Σ_rows dOut
         ),
-      ];
+      };
     };
-    ops.push(
-      ...await lnBackward(`resid.${c.layers}`, "lnf_mean", "lnf_rstd", "lnf_w", "lnf_b", -1, false),
+    // [layernorm_backward, layernorm_param_grads(, its split sum)] of lnf.
+    const lnfBackward = await lnBackward(
+      `resid.${c.layers}`,
+      "lnf_mean",
+      "lnf_rstd",
+      "lnf_w",
+      "lnf_b",
+      -1,
+      false,
     );
     const attShape = this.attentionShape(); // the same two kernels every layer
     const attQuery = attentionBackwardQuery(attShape);
     const attKeyValue = attentionBackwardKeyValue(attShape);
     for (let l = c.layers - 1; l >= 0; l--) {
-      ops.push(
-        ...linearBackward(
-          `fcproj.${l}`,
-          `fch.${l}`,
-          "dres",
-          "dfch",
-          "fcproj_w",
-          "fcproj_b",
-          l,
-          4 * C,
-          C,
-          true,
-        ),
+      const fcproj = linearBackward(
+        `fcproj.${l}`,
+        `fch.${l}`,
+        "dres",
+        "dfch",
+        "fcproj_w",
+        "fcproj_b",
+        l,
+        4 * C,
+        C,
+        true,
       );
-      ops.push(
-        ...linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C),
+      const fc = linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C);
+      // [layernorm_backward, layernorm_param_grads(, its split sum)] of ln2.
+      const ln2 = await lnBackward(
+        `resid_mid.${l}`,
+        `ln2_mean.${l}`,
+        `ln2_rstd.${l}`,
+        "ln2_w",
+        "ln2_b",
+        l,
+        true,
       );
-      ops.push(
-        ...await lnBackward(
-          `resid_mid.${l}`,
-          `ln2_mean.${l}`,
-          `ln2_rstd.${l}`,
-          "ln2_w",
-          "ln2_b",
-          l,
-          true,
-        ),
+      if (this.fuse && blockFusable(C)) {
+        // fcproj.dx, fc.dx and the layernorm's input gradient in one kernel
+        // (block_codegen.ts), which overwrites dres: fcproj's weight gradient,
+        // which reads it, goes first.
+        ops.push(
+          ...fcproj.dw,
+          this.rowOp(`mlp_backward.${l}`, mlpBackward(this.mlpShape(l)), [
+            this.act("dres"),
+            this.act(`fch.${l}`),
+            this.act(`resid_mid.${l}`),
+            this.act(`ln2_mean.${l}`),
+            this.act(`ln2_rstd.${l}`),
+            this.p("ln2_w", l),
+            this.p("fc_w", l),
+            this.p("fcproj_w", l),
+            this.act("dfch"),
+            this.act("dln"),
+          ]),
+          ...fc.dw,
+          ...ln2.slice(1),
+        );
+      } else {
+        ops.push(...fcproj.dx, ...fcproj.dw, ...fc.dx, ...fc.dw, ...ln2);
+      }
+      const attproj = linearBackward(
+        `attproj.${l}`,
+        `atty.${l}`,
+        "dres",
+        "datty",
+        "attproj_w",
+        "attproj_b",
+        l,
+        C,
+        C,
       );
-      ops.push(
-        ...linearBackward(
-          `attproj.${l}`,
-          `atty.${l}`,
-          "dres",
-          "datty",
-          "attproj_w",
-          "attproj_b",
-          l,
-          C,
-          C,
-        ),
-      );
+      ops.push(...attproj.dx, ...attproj.dw);
       ops.push(
         this.generatedOp(`attention_backward_q.${l}`, attQuery, [
           this.act(`qkv.${l}`),
@@ -701,30 +830,46 @@ export class GptFleet {
           this.act("dqkv"),
         ]),
       );
-      ops.push(
-        ...linearBackward(
-          `qkv.${l}`,
-          `ln1.${l}`,
-          "dqkv",
-          "dln",
-          "qkv_w",
-          "qkv_b",
-          l,
-          C,
-          3 * C,
-        ),
+      const qkv = linearBackward(
+        `qkv.${l}`,
+        `ln1.${l}`,
+        "dqkv",
+        "dln",
+        "qkv_w",
+        "qkv_b",
+        l,
+        C,
+        3 * C,
       );
-      ops.push(
-        ...await lnBackward(
-          `resid.${l}`,
-          `ln1_mean.${l}`,
-          `ln1_rstd.${l}`,
-          "ln1_w",
-          "ln1_b",
-          l,
-          true,
-        ),
+      // [layernorm_backward, layernorm_param_grads(, its split sum)] of ln1.
+      const ln1 = await lnBackward(
+        `resid.${l}`,
+        `ln1_mean.${l}`,
+        `ln1_rstd.${l}`,
+        "ln1_w",
+        "ln1_b",
+        l,
+        true,
       );
+      if (this.fuse && blockFusable(C)) {
+        // qkv.dx and the layernorm's input gradient in one kernel (block_codegen.ts).
+        ops.push(
+          this.rowOp(`qkv_backward.${l}`, qkvBackward(this.qkvShape(l)), [
+            this.act("dres"),
+            this.act("dqkv"),
+            this.act(`resid.${l}`),
+            this.act(`ln1_mean.${l}`),
+            this.act(`ln1_rstd.${l}`),
+            this.p("ln1_w", l),
+            this.p("qkv_w", l),
+            this.act("dln"),
+          ]),
+          ...qkv.dw,
+          ...ln1.slice(1),
+        );
+      } else {
+        ops.push(...qkv.dx, ...qkv.dw, ...ln1);
+      }
     }
     ops.push(
       await this.staticOp("encoder_backward", {
@@ -743,7 +888,57 @@ export class GptFleet {
         this.g("wpe"),
       ], (V + T) * C / vectorWidth(C).W),
     );
-    this.backwardOps = ops;
+    const dlnf = this.matmulOp(
+      "dlnf",
+      { M: BT, N: C, K: V, strideB: wte.stride },
+      this.act("logits"),
+      this.p("wte"),
+      this.act("dln"),
+    );
+    this.trainOps = [
+      ...this.forwardOps,
+      ...this.lossTrainOps,
+      ...dlnf,
+      ...dwteHead,
+      ...lnfBackward,
+      ...ops,
+    ];
+    if (this.fuse && headFusable(C, V)) {
+      // The fused head replaces the final layernorm, the lm head, the loss,
+      // dlnf and the layernorm's input gradient; it writes lnf, logits (as
+      // dlogits), dln, the lnf mean and rstd that the rest reads.
+      const head = trainHead({
+        BT,
+        T,
+        C,
+        V,
+        lnStride: this.tensor("lnf_w").stride,
+        wteStride: wte.stride,
+        fleet: this.K,
+        threads: this.tuning.threads,
+        maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+      });
+      this.trainOps = [
+        ...this.forwardOps.slice(0, this.headStart),
+        this.rowOp("train_head", head, [
+          this.act("tokens"),
+          this.act(`resid.${c.layers}`),
+          this.p("lnf_w"),
+          this.p("lnf_b"),
+          this.p("wte"),
+          this.act("lnf"),
+          this.act("lnf_mean"),
+          this.act("lnf_rstd"),
+          this.act("logits"),
+          this.act("dln"),
+          this.act("dres"),
+          this.act("losses"),
+        ]),
+        ...dwteHead,
+        ...lnfBackward.slice(1),
+        ...ops,
+      ];
+    }
   }
 
   private async buildOptimizer() {
@@ -839,20 +1034,20 @@ export class GptFleet {
     if (!this.options.training) throw new Error("this fleet was created without training");
     this.uploadTokens(tokens, true);
     this.writeHyper(hyper, this.step + 1);
-    this.run(this.forwardOps, this.lossTrainOps, this.backwardOps, this.optimizerOps);
+    this.run(this.trainOps, this.optimizerOps);
     this.step++;
   }
 
   /** Every op of one training step, in order (profiling). */
   stepOps(): Op[] {
-    return [...this.forwardOps, ...this.lossTrainOps, ...this.backwardOps, ...this.optimizerOps];
+    return [...this.trainOps, ...this.optimizerOps];
   }
 
   /** Forward + backward only: gradients of the mean token loss (tests, checks). */
   computeGradients(tokens: Uint32Array) {
     if (!this.options.training) throw new Error("this fleet was created without training");
     this.uploadTokens(tokens, true);
-    this.run(this.forwardOps, this.lossTrainOps, this.backwardOps);
+    this.run(this.trainOps);
   }
 
   private writeHyper(hyper: StepHyper[], step: number) {

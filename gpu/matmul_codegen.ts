@@ -200,7 +200,7 @@ function grid2d(groups: number, maxPerDim: number): [number, number] {
 // function as the tanh form, with one exp and one division, about half the
 // cost of tanh on llvmpipe (it is applied on every load of the operand).
 // exp overflows to +inf for very negative x, which gives s = 0: no NaN.
-const GELU_WGSL = [1, 4].map((w) => {
+export const GELU_WGSL = [1, 4].map((w) => {
   const t = w === 1 ? "f32" : "vec4<f32>";
   return `fn geluSigma${w}(x: ${t}) -> ${t} {
   return 1.0 / (1.0 + exp(-1.5957691216057308 * (x + 0.044715 * x * x * x)));

@@ -5,10 +5,15 @@
 // (8 rows per lane from T = 32, lanes past the last (sequence, head) pair),
 // and batches long enough that the GPU kernels split the weight gradients'
 // reduction over rows (split_sum.ts), with both kernel families: the software
-// one this adapter picks and the one GPUs get.
+// one this adapter picks and the one GPUs get, and the software family with
+// its fused row kernels (the training head, head_codegen.ts, and the
+// block's attention input and MLP, block_codegen.ts) turned off where they
+// serve.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/gpt_fleet.ts";
+import { headFusable } from "../../gpu/head_codegen.ts";
+import { blockFusable } from "../../gpu/block_codegen.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
@@ -78,6 +83,13 @@ const shapes: {
     B: 110,
     split: true,
   },
+  // The capacity sweep's shape: the largest V · C the fused head serves.
+  {
+    name: "V 64, C 16 (fused kernels at their largest)",
+    config: { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 4 },
+    K: 2,
+    B: 3,
+  },
   // dlnf = dlogits · wte reduces over the vocabulary: split once V is long (A not transposed).
   {
     name: "long vocabulary, split dlnf",
@@ -89,8 +101,19 @@ const shapes: {
 ];
 
 for (const s of shapes) {
-  for (const kernels of ["software", "hardware"] as const) {
-    Deno.test(`GPU forward and gradients match the CPU reference: ${s.name}, ${kernels} kernels`, async () => {
+  const head = headFusable(s.config.dModel, s.config.vocabSize);
+  const block = blockFusable(s.config.dModel);
+  const fusable = head || block;
+  const variants: { kernels: "software" | "hardware"; fuse: boolean }[] = [
+    { kernels: "software", fuse: true },
+    { kernels: "hardware", fuse: true },
+    ...(fusable ? [{ kernels: "software" as const, fuse: false }] : []),
+  ];
+  for (const { kernels, fuse } of variants) {
+    const what = `${kernels} kernels${
+      fusable && kernels === "software" ? `, fused ${fuse ? "on" : "off"}` : ""
+    }`;
+    Deno.test(`GPU forward and gradients match the CPU reference: ${s.name}, ${what}`, async () => {
       const gpu = await getGpu();
       const { config: c, K, B } = s;
       const fleet = await GptFleet.create(gpu, {
@@ -101,14 +124,23 @@ for (const s of shapes) {
         optimizer: "adamw",
         training: true,
         kernels,
+        fuse,
       });
       try {
-        const splits = fleet.stepOps().filter((op) => op.label.endsWith(".sum")).length;
+        const labels = fleet.stepOps().map((op) => op.label);
+        const splits = labels.filter((label) => label.endsWith(".sum")).length;
         assert.equal(
           splits > 0,
           kernels === "hardware" && s.split === true,
           `${splits} split sums`,
         );
+        const fused = kernels === "software" && fuse;
+        assert.equal(labels.includes("train_head"), fused && head, "fused head");
+        for (
+          const kernel of ["qkv_forward.0", "qkv_backward.0", "mlp_forward.0", "mlp_backward.0"]
+        ) {
+          assert.equal(labels.includes(kernel), fused && block, kernel);
+        }
         const rng = new Rng(7);
         const BTn = B * c.seqLen;
         const tokens = randomTokens(rng, K * BTn, c.vocabSize);

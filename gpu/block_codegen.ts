@@ -1,0 +1,254 @@
+// Generates a transformer block's fused row kernels for small models on CPU
+// rasterizers (row_codegen.ts says why fusing pays there): everything of a
+// block but attention itself and the weight gradients.
+//
+// The attention input, per row of model z, with x = the residual stream
+// (resid), Wq = qkv_w [C, 3C]:
+//   forward:  y = layernorm1(x); qkv = y · Wq + bq
+//             writes y, mean, rstd (for backward) and qkv: the work of
+//             layernorm_forward and the qkv matmul.
+//   backward: dy = dqkv · Wqᵀ; dres += layernorm1'(dy)
+//             writes dy (the layernorm's parameter gradients) and dres: the
+//             work of the qkv.dx matmul and layernorm_backward.
+//
+// The MLP, per row of model z, with x = the residual stream after attention
+// (resid_mid), W1 = fc_w [C, 4C], W2 = fcproj_w [4C, C]:
+//   forward:  y = layernorm2(x); h = y · W1 + b1; out = x + gelu(h) · W2 + b2
+//             writes y, mean, rstd, h (for backward) and out (the next
+//             residual stream): the work of layernorm_forward, the fc
+//             matmul and the fcproj matmul (gelu applied as it reads h).
+//   backward: u = dres (d loss / d out); dh = (u · W2ᵀ) ⊙ gelu'(h);
+//             dy = dh · W1ᵀ; dres = u + layernorm2'(dy)
+//             writes dh (fc's weight gradient reads it), dy (the layernorm's
+//             parameter gradients) and dres in place: the work of the
+//             fcproj.dx and fc.dx matmuls and layernorm_backward. fcproj's
+//             weight gradient reads u, so it runs before this kernel.
+// GELU is GPT-2's tanh form, as the matmuls compute it (matmul_codegen).
+//
+// Layouts: x, y, out, u, dy [K, BT, C/4] vec4; qkv, dqkv [K, BT, 3C/4] and
+// h, dh [K, BT, C] vec4 (3C and 4C floats); mean, rstd [K, BT]; each
+// parameter a block [K, stride].
+import { GELU_WGSL } from "./matmul_codegen.ts";
+import {
+  layerNormBackward,
+  layerNormForward,
+  loadMatrix,
+  loadRow,
+  type RowKernel,
+  rowKernel,
+  type RowKernelFrame,
+  rowTimesMatrix,
+  rowTimesTransposed,
+  storeRow,
+} from "./row_codegen.ts";
+
+export interface MlpShape extends RowKernelFrame {
+  /** Model width, a multiple of 4; the hidden width is 4C. */
+  C: number;
+  /** Floats between models in each parameter's block. */
+  strides: { ln: number; fcW: number; fcB: number; projW: number; projB: number };
+}
+
+export interface QkvShape extends RowKernelFrame {
+  /** Model width, a multiple of 4. */
+  C: number;
+  /** Floats between models in each parameter's block. */
+  strides: { ln: number; qkvW: number; qkvB: number };
+}
+
+/**
+ * Widest C fused. LLVM's compile time grows steeply with the weights a
+ * kernel holds: cold, on Mesa 22.3 (AMD EPYC Zen 4), each MLP kernel (8C²
+ * weights) took ~1.5 s at C 8 and ~25 s at C 16.
+ */
+export const MAX_FUSED_BLOCK = 16;
+
+export function blockFusable(C: number): boolean {
+  return C % 4 === 0 && C <= MAX_FUSED_BLOCK;
+}
+
+const vec = "vec4<f32>" as const;
+const read = (name: string, type: "f32" | "vec4<f32>" = vec) => ({
+  name,
+  type,
+  access: "read" as const,
+});
+const write = (name: string, type: "f32" | "vec4<f32>" = vec) => ({
+  name,
+  type,
+  access: "read_write" as const,
+});
+const offset = (stride: number) => `z * ${stride / 4}u`;
+
+function check(s: MlpShape | QkvShape) {
+  if (!blockFusable(s.C)) throw new RangeError(`no fused block kernels for C=${s.C}`);
+  for (const [name, v] of Object.entries(s.strides)) {
+    if (v % 4 !== 0) throw new RangeError(`stride ${name}=${v} is not a multiple of 4`);
+  }
+}
+
+const range = (n: number) => [...Array(n).keys()];
+
+export function qkvForward(s: QkvShape): RowKernel {
+  check(s);
+  const { C } = s, st = s.strides;
+  return rowKernel(s, {
+    bindings: [
+      read("x"),
+      read("lnw"),
+      read("lnb"),
+      read("qkvw"),
+      read("qkvb"),
+      write("yOut"),
+      write("meanOut", "f32"),
+      write("rstdOut", "f32"),
+      write("qkvOut"),
+    ],
+    prologue: [
+      ...loadRow("g", "lnw", C, offset(st.ln)),
+      ...loadRow("gb", "lnb", C, offset(st.ln)),
+      ...loadMatrix("w_", "qkvw", C, 3 * C, offset(st.qkvW)),
+      ...loadRow("b_", "qkvb", 3 * C, offset(st.qkvB)),
+    ],
+    body: [
+      `let base = r * ${C / 4}u;`,
+      ...loadRow("x", "x", C, "base"),
+      ...layerNormForward("", "x", "g", "gb", C),
+      ...storeRow("yOut", "y", C, "base"),
+      `meanOut[r] = mean;`,
+      `rstdOut[r] = rstd;`,
+      ...rowTimesMatrix("q", "y", "w_", C, 3 * C, (j) => [`b_${j}`]),
+      ...storeRow("qkvOut", "q", 3 * C, `r * ${(3 * C) / 4}u`),
+    ],
+  });
+}
+
+export function qkvBackward(s: QkvShape): RowKernel {
+  check(s);
+  const { C } = s, st = s.strides;
+  return rowKernel(s, {
+    bindings: [
+      write("dres"),
+      read("dqkv"),
+      read("x"),
+      read("mean", "f32"),
+      read("rstd", "f32"),
+      read("lnw"),
+      read("qkvw"),
+      write("dyOut"),
+    ],
+    prologue: [
+      ...loadRow("g", "lnw", C, offset(st.ln)),
+      ...loadMatrix("w_", "qkvw", C, 3 * C, offset(st.qkvW)),
+    ],
+    body: [
+      `let base = r * ${C / 4}u;`,
+      ...loadRow("dq", "dqkv", 3 * C, `r * ${(3 * C) / 4}u`),
+      // dy = dqkv · Wqᵀ (Wq is [C][3C]).
+      ...rowTimesTransposed("dy", "dq", "w_", 3 * C, C),
+      ...storeRow("dyOut", "dy", C, "base"),
+      ...layerNormInputGradient(C, false),
+    ],
+  });
+}
+
+/**
+ * The layernorm's input gradient (dy in scope) from its saved mean and
+ * rstd, as layernorm_backward.wgsl, added into the residual stream's
+ * gradient dres (binding "dres", `base` in scope; its row is `u`, loaded
+ * here unless `uLoaded`).
+ */
+function layerNormInputGradient(C: number, uLoaded: boolean): string[] {
+  return [
+    ...(uLoaded ? [] : loadRow("u", "dres", C, "base")),
+    ...loadRow("x", "x", C, "base"),
+    `let mu = mean[r];`,
+    `let rs = rstd[r];`,
+    ...range(C / 4).map((j) => `let n${j} = (x${j} - mu) * rs;`),
+    ...layerNormBackward("b", "dy", "g", "n", "rs", C),
+    ...range(C / 4).map((j) => `dres[base + ${j}u] = u${j} + bdx${j};`),
+  ];
+}
+
+export function mlpForward(s: MlpShape): RowKernel {
+  check(s);
+  const { C } = s, H = 4 * C, st = s.strides;
+  return rowKernel(s, {
+    bindings: [
+      read("x"),
+      read("lnw"),
+      read("lnb"),
+      read("fcw"),
+      read("fcb"),
+      read("projw"),
+      read("projb"),
+      write("yOut"),
+      write("meanOut", "f32"),
+      write("rstdOut", "f32"),
+      write("hOut"),
+      write("out"),
+    ],
+    helpers: GELU_WGSL,
+    prologue: [
+      ...loadRow("g", "lnw", C, offset(st.ln)),
+      ...loadRow("gb", "lnb", C, offset(st.ln)),
+      ...loadMatrix("w1_", "fcw", C, H, offset(st.fcW)),
+      ...loadRow("b1_", "fcb", H, offset(st.fcB)),
+      ...loadMatrix("w2_", "projw", H, C, offset(st.projW)),
+      ...loadRow("b2_", "projb", C, offset(st.projB)),
+    ],
+    body: [
+      `let base = r * ${C / 4}u;`,
+      `let hbase = r * ${H / 4}u;`,
+      ...loadRow("x", "x", C, "base"),
+      ...layerNormForward("", "x", "g", "gb", C),
+      ...storeRow("yOut", "y", C, "base"),
+      `meanOut[r] = mean;`,
+      `rstdOut[r] = rstd;`,
+      ...rowTimesMatrix("h", "y", "w1_", C, H, (j) => [`b1_${j}`]),
+      ...storeRow("hOut", "h", H, "hbase"),
+      ...range(H / 4).map((j) => `let a${j} = gelu4(h${j});`),
+      ...rowTimesMatrix("o", "a", "w2_", H, C, (j) => [`x${j}`, `b2_${j}`]),
+      ...storeRow("out", "o", C, "base"),
+    ],
+  });
+}
+
+export function mlpBackward(s: MlpShape): RowKernel {
+  check(s);
+  const { C } = s, H = 4 * C, st = s.strides;
+  return rowKernel(s, {
+    bindings: [
+      write("dres"),
+      read("h"),
+      read("x"),
+      read("mean", "f32"),
+      read("rstd", "f32"),
+      read("lnw"),
+      read("fcw"),
+      read("projw"),
+      write("dhOut"),
+      write("dyOut"),
+    ],
+    helpers: GELU_WGSL,
+    prologue: [
+      ...loadRow("g", "lnw", C, offset(st.ln)),
+      ...loadMatrix("w1_", "fcw", C, H, offset(st.fcW)),
+      ...loadMatrix("w2_", "projw", H, C, offset(st.projW)),
+    ],
+    body: [
+      `let base = r * ${C / 4}u;`,
+      `let hbase = r * ${H / 4}u;`,
+      ...loadRow("u", "dres", C, "base"),
+      ...loadRow("h", "h", H, "hbase"),
+      // dA = u · W2ᵀ (W2 is [4C][C]), then through gelu.
+      ...rowTimesTransposed("da", "u", "w2_", C, H),
+      ...range(H / 4).map((j) => `let dh${j} = da${j} * geluGrad4(h${j});`),
+      ...storeRow("dhOut", "dh", H, "hbase"),
+      // dy = dh · W1ᵀ (W1 is [C][4C]).
+      ...rowTimesTransposed("dy", "dh", "w1_", H, C),
+      ...storeRow("dyOut", "dy", C, "base"),
+      ...layerNormInputGradient(C, true),
+    ],
+  });
+}

@@ -1,0 +1,121 @@
+// Generates the fused training head of small models for CPU rasterizers:
+// one kernel for what is otherwise six (final layernorm, tied lm head,
+// softmax cross-entropy and, backward, dlnf = dlogits · wte and the
+// layernorm's input gradient). Per row bt of model z (x = the residual
+// stream after the last block):
+//   mean, rstd of x[bt]; n = (x - mean) * rstd; y = n * lnf_w + lnf_b
+//   logits[v] = y · wte[v]                                 (never stored)
+//   loss[bt]  = logsumexp(logits) - logits[target]         (nats)
+//   dlogits   = (softmax(logits) - onehot(target)) * INV_COUNT
+//   dy        = dlogits · wte                              (= d loss / d y)
+//   g = dy * lnf_w; dx = rstd * (g - mean(g) - n * mean(g * n))
+// The last position of each sequence has no target: loss, dlogits, dy and
+// dx are 0 there. It writes what the rest of the step reads: y and dlogits
+// (the lm head's weight gradient, a matmul), dy, mean and rstd (the
+// layernorm's parameter gradients), dx (the residual stream's gradient) and
+// the losses. Numerically it is the unfused kernels' arithmetic.
+//
+// Unfused, each row's logits are stored and loaded twice and every matmul
+// reloads its weights per block of outputs (~140 vec4 accesses per row at
+// V 64, C 16); fused (row_codegen.ts), a lane holds wte and the layernorm
+// parameters in registers and touches storage 36 times per row.
+//
+// Layouts: x, y, dy, dx [K, BT, C/4] vec4; dlogits [K, BT, V/4] vec4;
+// mean, rstd, losses [K, BT]; tokens [K, BT]; lnf_w, lnf_b [K, LN_STRIDE]
+// and wte [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
+import {
+  layerNormBackward,
+  layerNormForward,
+  loadMatrix,
+  loadRow,
+  type RowKernel,
+  rowKernel,
+  type RowKernelFrame,
+  rowTimesMatrix,
+  rowTimesTransposed,
+  storeRow,
+} from "./row_codegen.ts";
+
+export interface HeadShape extends RowKernelFrame {
+  /** Model width and vocabulary: multiples of 4. */
+  C: number;
+  V: number;
+  /** Floats between models in the lnf_w / lnf_b and wte blocks. */
+  lnStride: number;
+  wteStride: number;
+}
+
+/**
+ * Largest V · C fused. The code holds V · C / 4 weight vectors and 2 V C
+ * fmas per row, and LLVM's compile time grows steeply with them (cold, Mesa
+ * 22.3, AMD EPYC Zen 4: V 64 × C 16 ~6 s, × 32 ~17 s, × 64 ~80 s).
+ */
+export const MAX_FUSED_HEAD = 64 * 16;
+
+/** Whether the fused head serves this shape (the software family decides the rest). */
+export function headFusable(C: number, V: number): boolean {
+  return C % 4 === 0 && V % 4 === 0 && V * C <= MAX_FUSED_HEAD;
+}
+
+const range = (n: number) => [...Array(n).keys()];
+
+export function trainHead(s: HeadShape): RowKernel {
+  const { C, V } = s;
+  if (!headFusable(C, V)) throw new RangeError(`no fused head for C=${C}, V=${V}`);
+  const C4 = C / 4, V4 = V / 4;
+  const qs = range(V4);
+  const vec = "vec4<f32>" as const;
+  const ids = (q: number) => `vec4<u32>(${range(4).map((i) => `${4 * q + i}u`).join(", ")})`;
+  const maxOf = qs.map((q) => `l${q}`).reduce((a, b) => `max(${a}, ${b})`);
+  return rowKernel(s, {
+    bindings: [
+      { name: "tokens", type: "u32", access: "read" },
+      { name: "x", type: vec, access: "read" },
+      { name: "lnw", type: vec, access: "read" },
+      { name: "lnb", type: vec, access: "read" },
+      { name: "wte", type: vec, access: "read" },
+      { name: "yOut", type: vec, access: "read_write" },
+      { name: "meanOut", type: "f32", access: "read_write" },
+      { name: "rstdOut", type: "f32", access: "read_write" },
+      { name: "dlogits", type: vec, access: "read_write" },
+      { name: "dyOut", type: vec, access: "read_write" },
+      { name: "dx", type: vec, access: "read_write" },
+      { name: "losses", type: "f32", access: "read_write" },
+    ],
+    prologue: [
+      ...loadRow("g", "lnw", C, `z * ${s.lnStride / 4}u`),
+      ...loadRow("h", "lnb", C, `z * ${s.lnStride / 4}u`),
+      ...loadMatrix("e", "wte", V, C, `z * ${s.wteStride / 4}u`),
+    ],
+    body: [
+      `let base = r * ${C4}u;`,
+      ...loadRow("x", "x", C, "base"),
+      ...layerNormForward("", "x", "g", "h", C),
+      ...storeRow("yOut", "y", C, "base"),
+      `meanOut[r] = mean;`,
+      `rstdOut[r] = rstd;`,
+      // Logits, four vocabulary entries per vec4 (wte is [V][C]).
+      ...rowTimesTransposed("l", "y", "e", C, V),
+      // Softmax cross-entropy, as cross_entropy.wgsl. The last position's
+      // target index would run past the model's rows: clamped, then unused.
+      `let hasTarget = row % T != T - 1u;`,
+      `let tgt = select(0u, tokens[min(r + 1u, arrayLength(&tokens) - 1u)], hasTarget);`,
+      `let mv = ${maxOf};`,
+      `let m = max(max(mv.x, mv.y), max(mv.z, mv.w));`,
+      ...qs.map((q) => `let p${q} = exp(l${q} - m);`),
+      `let s = dot(${qs.map((q) => `p${q}`).join(" + ")}, one);`,
+      ...qs.map((q) => `let t${q} = ${ids(q)} == vec4<u32>(tgt);`),
+      `let targetLogit = ${qs.map((q) => `dot(select(zero, l${q}, t${q}), one)`).join(" + ")};`,
+      `losses[r] = select(0.0, log(s) - (targetLogit - m), hasTarget);`,
+      `let scale = select(0.0, dims.invCount / s, hasTarget);`,
+      `let onehot = vec4<f32>(select(0.0, dims.invCount, hasTarget));`,
+      ...qs.map((q) => `let dl${q} = p${q} * scale - select(zero, onehot, t${q});`),
+      ...storeRow("dlogits", "dl", V, `r * ${V4}u`),
+      // dy = dlogits · wte, then the layernorm's input gradient.
+      ...rowTimesMatrix("dy", "dl", "e", V, C),
+      ...storeRow("dyOut", "dy", C, "base"),
+      ...layerNormBackward("b", "dy", "g", "n", "rstd", C),
+      ...storeRow("dx", "bdx", C, "base"),
+    ],
+  });
+}

@@ -1,0 +1,210 @@
+// The frame and the pieces of fused row kernels for CPU rasterizers: kernels
+// in which each lane runs whole rows (token positions) through a chain of
+// row-local steps (layernorm, linear layers of a small model, gelu, the lm
+// head and its loss) with the chain's weights held in registers.
+//
+// Why: on llvmpipe every storage access is a loop over a workgroup's 8 lanes
+// (~25 ns per vec4) and arithmetic is cheap. A chain of separate kernels
+// stores every intermediate row and loads it again, and each matmul reloads
+// its weights for every block of outputs. Here a lane loads the weights once
+// (the generated code names each vec4 of them as a constant, so they stay
+// SSA values, spilled to the stack at worst, which costs plain vector moves)
+// and runs `rows` rows, touching storage only for the chain's inputs and for
+// what the rest of the step reads. The code grows with the weights, and so
+// does LLVM's compile time: only small widths are fused (see each kernel).
+//
+// Naming in the emitted WGSL: a row vector `a` of n floats is the vec4s
+// a0 .. a{n/4-1}; a matrix `W` [rows][cols] is W{i}_{j}, row i, columns
+// 4j .. 4j+3. Everything is vec4: widths are multiples of 4.
+import { gridFor } from "./kernels.ts";
+
+/** Lanes per workgroup: one 256-bit vector of f32 on llvmpipe. */
+export const ROW_LANES = 8;
+
+export interface RowKernelFrame {
+  /** Rows per model (B · T) and sequence length. */
+  BT: number;
+  T: number;
+  /** Models (workgroup z). */
+  fleet: number;
+  /** CPU threads running workgroups (default 2). */
+  threads?: number;
+  maxWorkgroupsPerDim?: number;
+}
+
+export interface RowKernel {
+  /** Depends on the widths and parameter strides only: batch and fleet sizes share it. */
+  code: string;
+  /** Workgroups in x and y for one model; z is the fleet. */
+  grid: [number, number];
+  /** The uniform buffer's contents (the last binding): BT, T, rows per lane, INV_COUNT. */
+  dims: ArrayBuffer;
+}
+
+export interface Binding {
+  name: string;
+  type: "f32" | "u32" | "vec4<f32>";
+  access: "read" | "read_write";
+}
+
+/**
+ * Rows per lane: the most (up to 32, so each lane's weight loads are spread
+ * over many rows) that still leaves 4 workgroups per CPU thread. Between 16
+ * and 256 rows the head kernel's time was the same within noise (V 64,
+ * C 16, fleet 5, B·T 2,048: 1.6-2.7 ms per dispatch).
+ */
+function rowsPerLane(f: RowKernelFrame): number {
+  const want = 4 * (f.threads ?? 2);
+  for (const r of [32, 16, 8, 4, 2]) {
+    if (f.fleet * Math.ceil(Math.ceil(f.BT / r) / ROW_LANES) >= want) return r;
+  }
+  return 1;
+}
+
+/**
+ * The kernel: `bindings` (then the uniform `dims` as the last binding),
+ * `prologue` once per lane (weights; `z` is the model), `body` once per row
+ * (`row` within the model, `r = z * BT + row`; `BT`, `T` and `dims.invCount`
+ * in scope). `helpers` go before the entry point.
+ */
+export function rowKernel(
+  f: RowKernelFrame,
+  parts: { bindings: Binding[]; helpers?: string; prologue: string[]; body: string[] },
+): RowKernel {
+  const { BT, T } = f;
+  if (BT % T !== 0) throw new RangeError(`BT=${BT} is not a multiple of T=${T}`);
+  const R = rowsPerLane(f);
+  const [gx, gy] = gridFor(Math.ceil(BT / R), ROW_LANES, f.maxWorkgroupsPerDim);
+  const dims = new ArrayBuffer(16);
+  new Uint32Array(dims, 0, 3).set([BT, T, R]);
+  new Float32Array(dims, 12, 1)[0] = 1 / ((BT / T) * (T - 1));
+  const L: string[] = [`struct Dims { bt: u32, t: u32, rows: u32, invCount: f32 }`];
+  parts.bindings.forEach((b, i) => {
+    const access = b.access === "read" ? "read" : "read_write";
+    L.push(`@group(0) @binding(${i}) var<storage, ${access}> ${b.name}: array<${b.type}>;`);
+  });
+  L.push(`@group(0) @binding(${parts.bindings.length}) var<uniform> dims: Dims;`);
+  if (parts.helpers) L.push(parts.helpers);
+  L.push(
+    `@compute @workgroup_size(${ROW_LANES})`,
+    `fn main(`,
+    `  @builtin(workgroup_id) wid: vec3<u32>,`,
+    `  @builtin(num_workgroups) groups: vec3<u32>,`,
+    `  @builtin(local_invocation_index) lid: u32,`,
+    `) {`,
+    `  let BT = dims.bt;`,
+    `  let T = dims.t;`,
+    `  let first = ((wid.y * groups.x + wid.x) * ${ROW_LANES}u + lid) * dims.rows;`,
+    `  if (first >= BT) { return; }`,
+    `  let z = wid.z;`,
+    `  let one = vec4<f32>(1.0);`,
+    `  let zero = vec4<f32>(0.0);`,
+    ...parts.prologue.map((l) => `  ${l}`),
+    `  let end = min(first + dims.rows, BT);`,
+    `  for (var row = first; row < end; row++) {`,
+    `    let r = z * BT + row;`,
+    ...parts.body.map((l) => `    ${l}`),
+    `  }`,
+    `}`,
+  );
+  return { code: L.join("\n"), grid: [gx, gy], dims };
+}
+
+const COMP = ["x", "y", "z", "w"];
+const range = (n: number) => [...Array(n).keys()];
+const sum = (terms: string[]) => terms.join(" + ");
+const float = (x: number) => x.toFixed(1);
+
+/** Component k of row vector `a` (a scalar). */
+export const elem = (a: string, k: number) => `${a}${k >> 2}.${COMP[k & 3]}`;
+
+/** `let a{j} = buf[base + j]` for the n / 4 vec4s of a row at vec4 offset `base`. */
+export function loadRow(a: string, buf: string, n: number, base: string): string[] {
+  return range(n / 4).map((j) => `let ${a}${j} = ${buf}[${base} + ${j}u];`);
+}
+
+export function storeRow(buf: string, a: string, n: number, base: string): string[] {
+  return range(n / 4).map((j) => `${buf}[${base} + ${j}u] = ${a}${j};`);
+}
+
+/** `let W{i}_{j}` for a [rows][cols] matrix at vec4 offset `base` of `buf`. */
+export function loadMatrix(W: string, buf: string, rows: number, cols: number, base: string) {
+  const c4 = cols / 4;
+  return range(rows).flatMap((i) =>
+    range(c4).map((j) => `let ${W}${i}_${j} = ${buf}[${base} + ${i * c4 + j}u];`)
+  );
+}
+
+/** out = x · W (+ add terms), W [n][m]: out{j} = Σ_k x[k] W{k}_{j}. */
+export function rowTimesMatrix(
+  out: string,
+  x: string,
+  W: string,
+  n: number,
+  m: number,
+  add: (j: number) => string[] = () => [],
+): string[] {
+  return range(m / 4).map((j) =>
+    `let ${out}${j} = ${sum([...add(j), ...range(n).map((k) => `${elem(x, k)} * ${W}${k}_${j}`)])};`
+  );
+}
+
+/** out = x · Wᵀ, W [m][n]: out[i] = Σ x{k} · W{i}_{k}, four outputs per vec4. */
+export function rowTimesTransposed(
+  out: string,
+  x: string,
+  W: string,
+  n: number,
+  m: number,
+): string[] {
+  return range(m / 4).map((j) => {
+    const outs = range(4).map((i) =>
+      sum(range(n / 4).map((k) => `dot(${x}${k}, ${W}${4 * j + i}_${k})`))
+    );
+    return `let ${out}${j} = vec4<f32>(${outs.join(", ")});`;
+  });
+}
+
+/**
+ * Layernorm forward of row `x` (n floats), as layernorm_forward.wgsl
+ * (biased variance, eps 1e-5): `${p}mean`, `${p}rstd`, normalized `${p}n`,
+ * output `${p}y` = n * g + h (g, h row vectors of the parameters).
+ */
+export function layerNormForward(p: string, x: string, g: string, h: string, n: number) {
+  const js = range(n / 4);
+  return [
+    `let ${p}mean = dot(${sum(js.map((j) => `${x}${j}`))}, one) / ${float(n)};`,
+    ...js.map((j) => `let ${p}d${j} = ${x}${j} - ${p}mean;`),
+    `let ${p}rstd = inverseSqrt(dot(${sum(js.map((j) => `${p}d${j} * ${p}d${j}`))}, one) / ${
+      float(n)
+    } + 1e-5);`,
+    ...js.flatMap((j) => [
+      `let ${p}n${j} = ${p}d${j} * ${p}rstd;`,
+      `let ${p}y${j} = ${p}n${j} * ${g}${j} + ${h}${j};`,
+    ]),
+  ];
+}
+
+/**
+ * Layernorm input gradient, as layernorm_backward.wgsl: with gg = dy * g,
+ * `${p}dx` = rstd * (gg - mean(gg) - nrm * mean(gg * nrm)); `nrm` is the
+ * normalized row, `rstd` an expression.
+ */
+export function layerNormBackward(
+  p: string,
+  dy: string,
+  g: string,
+  nrm: string,
+  rstd: string,
+  n: number,
+) {
+  const js = range(n / 4);
+  return [
+    ...js.map((j) => `let ${p}gg${j} = ${dy}${j} * ${g}${j};`),
+    `let ${p}gMean = dot(${sum(js.map((j) => `${p}gg${j}`))}, one) / ${float(n)};`,
+    `let ${p}gnMean = dot(${sum(js.map((j) => `${p}gg${j} * ${nrm}${j}`))}, one) / ${float(n)};`,
+    ...js.map((j) =>
+      `let ${p}dx${j} = ${rstd} * (${p}gg${j} - ${p}gMean - ${nrm}${j} * ${p}gnMean);`
+    ),
+  ];
+}
