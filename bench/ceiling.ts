@@ -1,12 +1,15 @@
 // What a training step could reach on this adapter at best: a step's rate
 // (model FLOPs per second) cannot exceed that of its fastest kernel. The
 // step's model FLOPs are done by its matmuls and, for small models on a CPU
-// rasterizer, by the fused row kernels (gpu/row_codegen.ts); the rest
+// rasterizer, by the fused row kernels (gpu/row_codegen.ts) and the
+// row-split weight gradients (gpu/weight_grad_codegen.ts); the rest
 // (attention, layernorm parameter gradients, the embedding and the
 // optimizer) do few model FLOPs in the time they take (`deno task bench
-// profile`). So the best rate among those kernels, each timed alone as the
-// engine builds it, bounds what any ratio against a peer could be while the
-// kernels stay as they are.
+// profile`). So the best rate among those kernels, each timed alone,
+// bounds what any ratio against a peer could be while the kernels stay as
+// they are. fastestMatmul times the matmuls of bench/matmul_bench.ts (the
+// reference config's step is all matmuls there); fastestStepKernel times
+// the ops of a step as the engine builds it.
 import { getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/gpt_fleet.ts";
 import { HARDWARE_TUNING, SOFTWARE_TUNING } from "../gpu/matmul_codegen.ts";
@@ -34,13 +37,29 @@ export async function fastestMatmul(cases: BenchCase[]): Promise<BenchResult> {
   return best;
 }
 
-/** Model FLOPs per row of a fused row kernel (by its op label), or undefined for other ops. */
-function rowKernelFlops(label: string, C: number, V: number): number | undefined {
-  const kind = label.replace(/\.\d+$/, "");
-  if (kind === "train_head") return 4 * V * C; // logits, and dlogits · wte
-  if (kind === "qkv_forward" || kind === "qkv_backward") return 6 * C * C; // [C] · [C, 3C]
-  if (kind === "mlp_forward" || kind === "mlp_backward") return 16 * C * C; // two [C] · [C, 4C]
-  return undefined;
+/**
+ * Model FLOPs per row of a training step's op (by its label), or undefined
+ * for ops that do few: attention, layernorm, embedding, optimizer, sums.
+ */
+function opFlopsPerRow(label: string, C: number, V: number): number | undefined {
+  const kind = label.replace(/\.\d+/, "").replace(/\.(dx|dw)$/, "");
+  const perRow: Record<string, number> = {
+    // Matmuls (and their .dx / .dw), and the row-split weight gradients.
+    qkv: 6 * C * C,
+    attproj: 2 * C * C,
+    fc: 8 * C * C,
+    fcproj: 8 * C * C,
+    logits: 2 * V * C,
+    dlnf: 2 * V * C,
+    "dwte.head": 2 * V * C,
+    // Fused row kernels (gpu/row_codegen.ts).
+    train_head: 4 * V * C, // logits, and dlogits · wte
+    qkv_forward: 6 * C * C,
+    qkv_backward: 6 * C * C,
+    mlp_forward: 16 * C * C, // two [C] · [C, 4C]
+    mlp_backward: 16 * C * C,
+  };
+  return perRow[kind];
 }
 
 /** ms per dispatch of one op: (many - few) dispatches in one pass each, best of 3. */
@@ -65,14 +84,15 @@ async function opMs(device: GPUDevice, op: Op): Promise<number> {
 }
 
 /**
- * The fastest of the fused row kernels a training step of this shape runs
- * (none: undefined), each timed alone with the engine's own buffers.
+ * The fastest kernel of a training step of this shape, as the engine builds
+ * it (matmuls, fused row kernels, row-split weight gradients), each op timed
+ * alone with the step's own buffers.
  */
-export async function fastestRowKernel(
+export async function fastestStepKernel(
   config: ModelConfig,
   fleetSize: number,
   batchSize: number,
-): Promise<{ name: string; gflops: number } | undefined> {
+): Promise<{ name: string; gflops: number }> {
   const gpu = await getGpu();
   const fleet = await GptFleet.create(gpu, {
     config,
@@ -94,11 +114,12 @@ export async function fastestRowKernel(
     const rows = fleetSize * batchSize * config.seqLen;
     let best: { name: string; gflops: number } | undefined;
     for (const op of fleet.stepOps()) {
-      const flops = rowKernelFlops(op.label, config.dModel, config.vocabSize);
+      const flops = opFlopsPerRow(op.label, config.dModel, config.vocabSize);
       if (flops === undefined) continue;
       const gflops = (rows * flops) / ((await opMs(gpu.device, op)) * 1e6);
       if (!best || gflops > best.gflops) best = { name: op.label, gflops };
     }
+    if (!best) throw new Error("fastestStepKernel: no op does model FLOPs");
     return best;
   } finally {
     fleet.destroy();

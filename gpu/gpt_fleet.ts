@@ -51,6 +51,12 @@ import {
   type QkvShape,
 } from "./block_codegen.ts";
 import type { RowKernel } from "./row_codegen.ts";
+import {
+  planWeightGrad,
+  weightGradFits,
+  weightGradScratch,
+  type WeightGradShape,
+} from "./weight_grad_codegen.ts";
 import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
 import type { TensorRole } from "../lib/model/layout.ts";
 import { roundToBf16 } from "../lib/bf16.ts";
@@ -142,6 +148,8 @@ export class GptFleet {
   private headStart = 0;
   /** The uniform buffer of the fused row kernels' dimensions (one per fleet). */
   private rowDims?: GPUBuffer;
+  /** The row-split weight gradients' partials (weight_grad_codegen.ts): buffer, floats per model. */
+  private weightGradScratch?: { buffer: GPUBuffer; floats: number };
   private optimizerOps: Op[] = [];
   private tuning: MatmulTuning;
   /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
@@ -370,6 +378,66 @@ export class GptFleet {
         projB: this.tensor("fcproj_b", l).stride,
       },
     };
+  }
+
+  /** The row-split weight gradient's shape, or undefined where it does not serve. */
+  private weightGradShape(
+    M: number,
+    N: number,
+    geluA: boolean,
+    colSums: boolean,
+  ): WeightGradShape | undefined {
+    if (!this.fuse || !weightGradFits(M, N)) return undefined;
+    return {
+      BT: this.B * this.T,
+      fleet: this.K,
+      M,
+      N,
+      geluA,
+      colSums,
+      threads: this.tuning.threads,
+      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+    };
+  }
+
+  /**
+   * dW = op(A)ᵀ · dY (and db = Σ dY) with lanes along the rows: partials into
+   * the weight-gradient scratch, then their sum into dW (and db).
+   */
+  private weightGradOps(
+    label: string,
+    shape: WeightGradShape,
+    a: GPUBufferBinding,
+    dY: GPUBufferBinding,
+    dW: { out: GPUBufferBinding; stride: number },
+    db?: { out: GPUBufferBinding; stride: number },
+  ): Op[] {
+    const scratch = this.weightGradScratch!;
+    const plan = planWeightGrad(shape, scratch.floats);
+    const sum = planSplitSum({
+      splits: plan.chunks,
+      length1: shape.M * shape.N,
+      length2: db ? shape.N : 0,
+      stride1: dW.stride,
+      stride2: db?.stride ?? 0,
+      scratchStride: scratch.floats,
+      workgroupSize: WG,
+      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+    });
+    return [
+      this.kernels.op(
+        label,
+        this.kernels.pipeline(plan.code, "weight_grad"),
+        [a, dY, { buffer: scratch.buffer }],
+        [plan.grid[0], plan.grid[1], this.K],
+      ),
+      this.kernels.op(
+        `${label}.chunks`,
+        this.kernels.pipeline(sum.code, "split_sum"),
+        [{ buffer: scratch.buffer }, dW.out, ...(db ? [db.out] : [])],
+        [sum.grid[0], sum.grid[1], this.K],
+      ),
+    ];
   }
 
   private matmulOp(
@@ -624,13 +692,34 @@ export class GptFleet {
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
     // logits now hold d(loss)/d(logits) (cross_entropy, or the fused head,
     // wrote them in place).
-    const dwteHead = this.matmulOp(
-      "dwte.head",
-      { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
-      this.act("logits"),
-      this.act("lnf"),
-      this.g("wte"),
-    );
+    // The row-split weight gradients' scratch: as large as the largest needs.
+    const gradShapes = [
+      this.weightGradShape(V, C, false, false),
+      this.weightGradShape(4 * C, C, true, true),
+      this.weightGradShape(C, 4 * C, false, true),
+      this.weightGradShape(C, C, false, true),
+      this.weightGradShape(C, 3 * C, false, true),
+    ].filter((x) => x !== undefined);
+    if (gradShapes.length > 0) {
+      const floats = Math.max(...gradShapes.map(weightGradScratch));
+      this.weightGradScratch = {
+        buffer: this.buffer("weight_grad_scratch", this.K * floats),
+        floats,
+      };
+    }
+    const dwteShape = this.weightGradShape(V, C, false, false);
+    const dwteHead = dwteShape
+      ? this.weightGradOps("dwte.head", dwteShape, this.act("logits"), this.act("lnf"), {
+        out: this.g("wte"),
+        stride: wte.stride,
+      })
+      : this.matmulOp(
+        "dwte.head",
+        { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
+        this.act("logits"),
+        this.act("lnf"),
+        this.g("wte"),
+      );
     const lnBackward = async (
       x: string,
       mean: string,
@@ -713,6 +802,7 @@ export class GptFleet {
       geluInput = false,
     ) => {
       const ws = this.tensor(w, l).stride;
+      const gradShape = this.weightGradShape(inDim, outDim, geluInput, true);
       return {
         dx: this.matmulOp(
           `${name}.dx`,
@@ -722,22 +812,31 @@ export class GptFleet {
           this.act(dIn),
           { geluGradOf: geluInput ? this.act(input) : undefined },
         ),
-        dw: this.matmulOp(
-          `${name}.dw`,
-          {
-            M: inDim,
-            N: outDim,
-            K: BT,
-            transA: true,
-            strideC: ws,
-            geluA: geluInput,
-            strideColSums: this.tensor(b, l).stride,
-          },
-          this.act(input),
-          this.act(dOut),
-          this.g(w, l),
-          { colSums: this.g(b, l) }, // db = Σ_rows dOut
-        ),
+        dw: gradShape
+          ? this.weightGradOps(
+            `${name}.dw`,
+            gradShape,
+            this.act(input),
+            this.act(dOut),
+            { out: this.g(w, l), stride: ws },
+            { out: this.g(b, l), stride: this.tensor(b, l).stride },
+          )
+          : this.matmulOp(
+            `${name}.dw`,
+            {
+              M: inDim,
+              N: outDim,
+              K: BT,
+              transA: true,
+              strideC: ws,
+              geluA: geluInput,
+              strideColSums: this.tensor(b, l).stride,
+            },
+            this.act(input),
+            this.act(dOut),
+            this.g(w, l),
+            { colSums: this.g(b, l) }, // db = Σ_rows dOut
+          ),
       };
     };
     // [layernorm_backward, layernorm_param_grads(, its split sum)] of lnf.

@@ -7,13 +7,14 @@
 // reduction over rows (split_sum.ts), with both kernel families: the software
 // one this adapter picks and the one GPUs get, and the software family with
 // its fused row kernels (the training head, head_codegen.ts, and the
-// block's attention input and MLP, block_codegen.ts) turned off where they
-// serve.
+// block's attention input and MLP, block_codegen.ts) and row-split weight
+// gradients (weight_grad_codegen.ts) turned off where they serve.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/gpt_fleet.ts";
 import { headFusable } from "../../gpu/head_codegen.ts";
 import { blockFusable } from "../../gpu/block_codegen.ts";
+import { weightGradFits } from "../../gpu/weight_grad_codegen.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
@@ -103,7 +104,10 @@ const shapes: {
 for (const s of shapes) {
   const head = headFusable(s.config.dModel, s.config.vocabSize);
   const block = blockFusable(s.config.dModel);
-  const fusable = head || block;
+  const C = s.config.dModel;
+  // Row-split weight gradients (weight_grad_codegen.ts) where the MLP's fit.
+  const rowGrads = weightGradFits(C, 4 * C) && weightGradFits(4 * C, C);
+  const fusable = head || block || rowGrads;
   const variants: { kernels: "software" | "hardware"; fuse: boolean }[] = [
     { kernels: "software", fuse: true },
     { kernels: "hardware", fuse: true },
@@ -140,6 +144,9 @@ for (const s of shapes) {
           const kernel of ["qkv_forward.0", "qkv_backward.0", "mlp_forward.0", "mlp_backward.0"]
         ) {
           assert.equal(labels.includes(kernel), fused && block, kernel);
+        }
+        for (const sum of ["fc.0.dw.chunks", "fcproj.0.dw.chunks"]) {
+          assert.equal(labels.includes(sum), fused && rowGrads, sum);
         }
         const rng = new Rng(7);
         const BTn = B * c.seqLen;

@@ -1,0 +1,155 @@
+// Weight gradients of small models on CPU rasterizers, lanes along the rows:
+//   dW[m, n] = Σ_rows op(A)[row, m] · dY[row, n]     (op(A) = A, or gelu(A))
+//   db[n]    = Σ_rows dY[row, n]                      (colSums, optional)
+// over the batch's B·T rows. Each lane owns one block of up to 16 × 16 of dW
+// and one chunk of rows, and writes its partial sums to a scratch buffer;
+// split_sum.ts then adds the chunks in a fixed order (no atomics, so the
+// result is the same every run).
+//
+// Why: the matmul kernels (matmul_codegen's "shared" variant) split only
+// the output among lanes, and dW of a small model has few outputs (16 × 64
+// at C 16): 8 × 8 blocks keep the workgroups busy but load each row of A and
+// dY once per block. With lanes along the rows the blocks can be 16 × 16, a
+// half of the loads per fma; on llvmpipe every storage load is a loop over a
+// workgroup's 8 lanes, so that is what counts. fc.dw at V 64, C 16, fleet 5,
+// B·T 2,048 took 0.7-1.5 ms against 1.0-2.2 ms for the matmul, interleaved
+// (without the sum, ~0.1 ms; 2026-11-27, AMD EPYC Zen 4, Mesa 22.3).
+//
+// Layouts: A [K, BT, M] and dY [K, BT, N] row-major, vec4; the scratch
+// [K, scratchStride] holds chunk c's partials at c · (M·N + N'): dW
+// row-major, then db (N' = N with colSums, else 0), as split_sum reads them.
+import { GELU_WGSL } from "./matmul_codegen.ts";
+import { gridFor } from "./kernels.ts";
+
+export interface WeightGradShape {
+  /** Rows (B · T) per model and the models (workgroup z). */
+  BT: number;
+  fleet: number;
+  /** dW is M × N; both multiples of 4. */
+  M: number;
+  N: number;
+  /** op(A) = gelu(A). */
+  geluA: boolean;
+  /** Also db = Σ_rows dY. */
+  colSums: boolean;
+  /** CPU threads running workgroups (default 2). */
+  threads?: number;
+  maxWorkgroupsPerDim?: number;
+}
+
+export interface WeightGradPlan {
+  code: string;
+  /** Workgroups in x and y per model; z = fleet size. */
+  grid: [number, number];
+  /** Row chunks, each a slice of the scratch. */
+  chunks: number;
+  /** Floats of one chunk's partials. */
+  sliceFloats: number;
+}
+
+const LANES = 8;
+const COMP = ["x", "y", "z", "w"];
+
+/** Where the kernel serves: widths in vec4s, blocks of 16 or the whole edge. */
+export function weightGradFits(M: number, N: number): boolean {
+  return M % 4 === 0 && N % 4 === 0 && (M <= 16 || M % 16 === 0) && (N <= 16 || N % 16 === 0);
+}
+
+/**
+ * Row chunks: the fewest (so the fewest partials to store and add) that
+ * still give 4 workgroups per CPU thread, with at least 128 rows each.
+ */
+function chunkCount(s: WeightGradShape, blocks: number): number {
+  const want = 4 * (s.threads ?? 2);
+  let chunks = 1;
+  while (
+    s.fleet * Math.ceil((blocks * chunks) / LANES) < want && s.BT / (chunks * 2) >= 128
+  ) chunks *= 2;
+  return chunks;
+}
+
+/** Blocks and chunks of a shape, and the scratch floats per model its partials take. */
+function layout(s: WeightGradShape) {
+  const { M, N } = s;
+  if (!weightGradFits(M, N)) throw new RangeError(`no row-split weight gradient for ${M}x${N}`);
+  const bm = Math.min(16, M), bn = Math.min(16, N);
+  const blocksN = N / bn, blocks = (M / bm) * blocksN;
+  const chunks = chunkCount(s, blocks);
+  const sliceFloats = M * N + (s.colSums ? N : 0);
+  return { bm, bn, blocksN, blocks, chunks, sliceFloats, scratch: chunks * sliceFloats };
+}
+
+/** Scratch floats per model that planWeightGrad(s) needs. */
+export function weightGradScratch(s: WeightGradShape): number {
+  return layout(s).scratch;
+}
+
+/** The kernel; `scratchFloats` is the scratch's per-model stride (a multiple of 4). */
+export function planWeightGrad(s: WeightGradShape, scratchFloats: number): WeightGradPlan {
+  const { BT, M, N } = s;
+  const { bm, bn, blocksN, blocks, chunks, sliceFloats, scratch } = layout(s);
+  if (scratchFloats % 4 !== 0 || scratch > scratchFloats) {
+    throw new RangeError(
+      `weight gradient: ${scratch} floats do not fit a scratch of ${scratchFloats}`,
+    );
+  }
+  const rows = Math.ceil(BT / chunks);
+  const lanes = blocks * chunks;
+  const [gx, gy] = gridFor(lanes, LANES, s.maxWorkgroupsPerDim);
+  const M4 = M / 4, N4 = N / 4, bm4 = bm / 4, bn4 = bn / 4;
+  const L: string[] = [
+    `// weight gradient ${M}x${N} over ${BT} rows: ${blocks} blocks of ${bm}x${bn}, ${chunks} chunks`,
+    `@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;`,
+    `@group(0) @binding(1) var<storage, read> dY: array<vec4<f32>>;`,
+    `@group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;`,
+  ];
+  if (s.geluA) L.push(GELU_WGSL);
+  L.push(
+    `@compute @workgroup_size(${LANES})`,
+    `fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`,
+    `  let g = (wid.y * ${gx}u + wid.x) * ${LANES}u + lid;`,
+    `  if (g >= ${lanes}u) { return; }`,
+    `  let z = wid.z;`,
+    `  let block = g % ${blocks}u;`,
+    `  let chunk = g / ${blocks}u;`,
+    `  let m4 = (block / ${blocksN}u) * ${bm4}u;`,
+    `  let n4 = (block % ${blocksN}u) * ${bn4}u;`,
+  );
+  // Accumulators: c{i}_{q} = dW[m + i, n + 4q .. 4q + 3]; cs{q} = db.
+  for (let i = 0; i < bm; i++) {
+    for (let q = 0; q < bn4; q++) L.push(`  var c${i}_${q} = vec4<f32>();`);
+  }
+  if (s.colSums) { for (let q = 0; q < bn4; q++) L.push(`  var cs${q} = vec4<f32>();`); }
+  L.push(
+    `  let end = min((chunk + 1u) * ${rows}u, ${BT}u);`,
+    `  for (var row = chunk * ${rows}u; row < end; row++) {`,
+    `    let r = z * ${BT}u + row;`,
+  );
+  for (let i = 0; i < bm4; i++) {
+    const a = `A[r * ${M4}u + m4 + ${i}u]`;
+    L.push(`    let a${i} = ${s.geluA ? `gelu4(${a})` : a};`);
+  }
+  for (let q = 0; q < bn4; q++) L.push(`    let d${q} = dY[r * ${N4}u + n4 + ${q}u];`);
+  for (let i = 0; i < bm; i++) {
+    for (let q = 0; q < bn4; q++) {
+      L.push(`    c${i}_${q} = fma(vec4<f32>(a${i >> 2}.${COMP[i & 3]}), d${q}, c${i}_${q});`);
+    }
+  }
+  if (s.colSums) { for (let q = 0; q < bn4; q++) L.push(`    cs${q} += d${q};`); }
+  L.push(`  }`);
+  // This chunk's slice of the scratch, in vec4s (M·N and N are multiples of 4).
+  L.push(`  let p = z * ${scratchFloats / 4}u + chunk * ${sliceFloats / 4}u;`);
+  for (let i = 0; i < bm; i++) {
+    for (let q = 0; q < bn4; q++) {
+      L.push(`  partials[p + (m4 * 4u + ${i}u) * ${N4}u + n4 + ${q}u] = c${i}_${q};`);
+    }
+  }
+  if (s.colSums) {
+    // Every block row saw every row of dY; the first one stores db.
+    L.push(`  if (m4 == 0u) {`);
+    for (let q = 0; q < bn4; q++) L.push(`    partials[p + ${M * N4}u + n4 + ${q}u] = cs${q};`);
+    L.push(`  }`);
+  }
+  L.push(`}`);
+  return { code: L.join("\n"), grid: [gx, gy], chunks, sliceFloats };
+}
