@@ -8,8 +8,10 @@
 //             writes y, mean, rstd (for backward) and qkv: the work of
 //             layernorm_forward and the qkv matmul.
 //   backward: dy = dqkv · Wqᵀ; dres += layernorm1'(dy)
-//             writes dy (the layernorm's parameter gradients) and dres: the
-//             work of the qkv.dx matmul and layernorm_backward.
+//             writes dres and each lane's partial sums of the layernorm's
+//             parameter gradients (Σ dy * n, Σ dy over its rows; split_sum.ts
+//             adds the lanes up): the work of the qkv.dx matmul,
+//             layernorm_backward and layernorm_param_grads.
 //
 // The MLP, per row of model z, with x = the residual stream after attention
 // (resid_mid), W1 = fc_w [C, 4C], W2 = fcproj_w [4C, C]:
@@ -19,19 +21,22 @@
 //             matmul and the fcproj matmul (gelu applied as it reads h).
 //   backward: u = dres (d loss / d out); dh = (u · W2ᵀ) ⊙ gelu'(h);
 //             dy = dh · W1ᵀ; dres = u + layernorm2'(dy)
-//             writes dh (fc's weight gradient reads it), dy (the layernorm's
-//             parameter gradients) and dres in place: the work of the
-//             fcproj.dx and fc.dx matmuls and layernorm_backward. fcproj's
-//             weight gradient reads u, so it runs before this kernel.
+//             writes dh (fc's weight gradient reads it), dres in place and
+//             the layernorm's parameter-gradient partials (as above): the
+//             work of the fcproj.dx and fc.dx matmuls, layernorm_backward and
+//             layernorm_param_grads. fcproj's weight gradient reads u, so it
+//             runs before this kernel.
 // GELU is GPT-2's tanh form, as the matmuls compute it (matmul_codegen).
 //
-// Layouts: x, y, out, u, dy [K, BT, C/4] vec4; qkv, dqkv [K, BT, 3C/4] and
-// h, dh [K, BT, C] vec4 (3C and 4C floats); mean, rstd [K, BT]; each
+// Layouts: x, y, out, u [K, BT, C/4] vec4; qkv, dqkv [K, BT, 3C/4] and h,
+// dh [K, BT, C] vec4 (3C and 4C floats); mean, rstd [K, BT]; partials
+// [K, scratch] vec4, lane i's 2C floats (dw, then db) at i · 2C; each
 // parameter a block [K, stride].
 import { GELU_WGSL } from "./matmul_codegen.ts";
 import {
   layerNormBackward,
   layerNormForward,
+  layerNormParamPartials,
   loadMatrix,
   loadRow,
   type RowKernel,
@@ -126,6 +131,7 @@ export function qkvForward(s: QkvShape): RowKernel {
 export function qkvBackward(s: QkvShape): RowKernel {
   check(s);
   const { C } = s, st = s.strides;
+  const params = layerNormParamPartials("dy", "n", C, "partials");
   return rowKernel(s, {
     bindings: [
       write("dres"),
@@ -135,20 +141,22 @@ export function qkvBackward(s: QkvShape): RowKernel {
       read("rstd", "f32"),
       read("lnw"),
       read("qkvw"),
-      write("dyOut"),
+      write("partials"),
     ],
     prologue: [
       ...loadRow("g", "lnw", C, offset(st.ln)),
       ...loadMatrix("w_", "qkvw", C, 3 * C, offset(st.qkvW)),
+      ...params.declare,
     ],
     body: [
       `let base = r * ${C / 4}u;`,
       ...loadRow("dq", "dqkv", 3 * C, `r * ${(3 * C) / 4}u`),
       // dy = dqkv · Wqᵀ (Wq is [C][3C]).
       ...rowTimesTransposed("dy", "dq", "w_", 3 * C, C),
-      ...storeRow("dyOut", "dy", C, "base"),
       ...layerNormInputGradient(C, false),
+      ...params.accumulate,
     ],
+    epilogue: params.store,
   });
 }
 
@@ -217,6 +225,7 @@ export function mlpForward(s: MlpShape): RowKernel {
 export function mlpBackward(s: MlpShape): RowKernel {
   check(s);
   const { C } = s, H = 4 * C, st = s.strides;
+  const params = layerNormParamPartials("dy", "n", C, "partials");
   return rowKernel(s, {
     bindings: [
       write("dres"),
@@ -228,13 +237,14 @@ export function mlpBackward(s: MlpShape): RowKernel {
       read("fcw"),
       read("projw"),
       write("dhOut"),
-      write("dyOut"),
+      write("partials"),
     ],
     helpers: GELU_WGSL,
     prologue: [
       ...loadRow("g", "lnw", C, offset(st.ln)),
       ...loadMatrix("w1_", "fcw", C, H, offset(st.fcW)),
       ...loadMatrix("w2_", "projw", H, C, offset(st.projW)),
+      ...params.declare,
     ],
     body: [
       `let base = r * ${C / 4}u;`,
@@ -247,8 +257,9 @@ export function mlpBackward(s: MlpShape): RowKernel {
       ...storeRow("dhOut", "dh", H, "hbase"),
       // dy = dh · W1ᵀ (W1 is [C][4C]).
       ...rowTimesTransposed("dy", "dh", "w1_", H, C),
-      ...storeRow("dyOut", "dy", C, "base"),
       ...layerNormInputGradient(C, true),
+      ...params.accumulate,
     ],
+    epilogue: params.store,
   });
 }

@@ -50,7 +50,7 @@ import {
   qkvForward,
   type QkvShape,
 } from "./block_codegen.ts";
-import type { RowKernel } from "./row_codegen.ts";
+import { type RowKernel, rowLanes } from "./row_codegen.ts";
 import {
   planWeightGrad,
   weightGradFits,
@@ -146,10 +146,14 @@ export class GptFleet {
   private trainOps: Op[] = [];
   /** Ops of forwardOps before the final layernorm (the head starts there). */
   private headStart = 0;
-  /** The uniform buffer of the fused row kernels' dimensions (one per fleet). */
-  private rowDims?: GPUBuffer;
-  /** The row-split weight gradients' partials (weight_grad_codegen.ts): buffer, floats per model. */
-  private weightGradScratch?: { buffer: GPUBuffer; floats: number };
+  /** The uniform buffer of the fused row kernels' dimensions (one per fleet) and its contents. */
+  private rowDims?: { buffer: GPUBuffer; dims: ArrayBuffer };
+  /**
+   * Partial sums of the row-split weight gradients (weight_grad_codegen.ts)
+   * and of the fused kernels' layernorm parameter gradients, each added up
+   * by a split_sum op right after it writes them: buffer, floats per model.
+   */
+  private partials?: { buffer: GPUBuffer; floats: number };
   private optimizerOps: Op[] = [];
   private tuning: MatmulTuning;
   /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
@@ -195,6 +199,7 @@ export class GptFleet {
     checkFleetFitsOn(gpu.info, shape, options.memoryBudgetBytes);
     const fleet = new GptFleet(gpu, options, kernels);
     fleet.splitScratch = splitScratchFloats(shape);
+    fleet.createPartials();
     for (const spec of activationBuffers(shape)) {
       fleet.acts.set(spec.name, fleet.buffer(spec.name, spec.floats));
     }
@@ -332,16 +337,26 @@ export class GptFleet {
     return this.software && (this.options.fuse ?? true);
   }
 
-  /** An op from a fused row kernel (row_codegen.ts); its dims uniform is bound last. */
+  /**
+   * An op from a fused row kernel (row_codegen.ts) built on rowFrame(); the
+   * fleet's one dims uniform is bound last.
+   */
   private rowOp(label: string, kernel: RowKernel, bindings: GPUBufferBinding[]): Op {
     if (!this.rowDims) {
-      this.rowDims = this.buffer("row_dims", 4, GPUBufferUsage.UNIFORM);
-      this.device.queue.writeBuffer(this.rowDims, 0, kernel.dims);
+      this.rowDims = {
+        buffer: this.buffer("row_dims", 8, GPUBufferUsage.UNIFORM),
+        dims: kernel.dims,
+      };
+      this.device.queue.writeBuffer(this.rowDims.buffer, 0, kernel.dims);
     }
-    return this.generatedOp(label, kernel, [...bindings, { buffer: this.rowDims }]);
+    const same = new Uint8Array(kernel.dims).every((b, i) =>
+      b === new Uint8Array(this.rowDims!.dims)[i]
+    );
+    if (!same) throw new Error(`${label}: row kernels of one fleet must share their dims`);
+    return this.generatedOp(label, kernel, [...bindings, { buffer: this.rowDims.buffer }]);
   }
 
-  /** The fused row kernels' frame: rows, models, threads. */
+  /** The fused row kernels' frame: rows, models, threads, the partial sums' scratch. */
   private rowFrame() {
     return {
       BT: this.B * this.T,
@@ -349,7 +364,66 @@ export class GptFleet {
       fleet: this.K,
       threads: this.tuning.threads,
       maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+      scratchFloats: this.partials?.floats ?? 0,
     };
+  }
+
+  /**
+   * The partial sums' scratch, where a training fleet has fused kernels: as
+   * large as the largest of the weight gradients' and the layernorm
+   * parameter gradients' needs (one slice of 2C floats per row lane).
+   */
+  private createPartials() {
+    const { dModel: C, vocabSize: V } = this.config;
+    if (!this.options.training || !this.fuse) return;
+    const needs = [
+      this.weightGradShape(V, C, false, false),
+      this.weightGradShape(4 * C, C, true, true),
+      this.weightGradShape(C, 4 * C, false, true),
+      this.weightGradShape(C, C, false, true),
+      this.weightGradShape(C, 3 * C, false, true),
+    ].filter((x) => x !== undefined).map(weightGradScratch);
+    if (headFusable(C, V) || blockFusable(C)) needs.push(rowLanes(this.rowFrame()) * 2 * C);
+    if (needs.length === 0) return;
+    const floats = Math.ceil(Math.max(...needs) / 4) * 4;
+    this.partials = { buffer: this.buffer("partials", this.K * floats), floats };
+  }
+
+  /** Adds `splits` slices of partial sums into out1 (length1 floats) and out2 (length2). */
+  private partialSumOp(
+    label: string,
+    splits: number,
+    out1: { out: GPUBufferBinding; stride: number; length: number },
+    out2?: { out: GPUBufferBinding; stride: number; length: number },
+  ): Op {
+    const scratch = this.partials!;
+    const sum = planSplitSum({
+      splits,
+      length1: out1.length,
+      length2: out2?.length ?? 0,
+      stride1: out1.stride,
+      stride2: out2?.stride ?? 0,
+      scratchStride: scratch.floats,
+      workgroupSize: WG,
+      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
+    });
+    return this.kernels.op(
+      label,
+      this.kernels.pipeline(sum.code, "split_sum"),
+      [{ buffer: scratch.buffer }, out1.out, ...(out2 ? [out2.out] : [])],
+      [sum.grid[0], sum.grid[1], this.K],
+    );
+  }
+
+  /** The sum of a fused kernel's layernorm parameter-gradient partials into w's and b's gradients. */
+  private layerNormParamsSum(label: string, w: TensorRole, b: TensorRole, l = -1): Op {
+    const C = this.config.dModel;
+    return this.partialSumOp(
+      label,
+      rowLanes(this.rowFrame()),
+      { out: this.g(w, l), stride: this.tensor(w, l).stride, length: C },
+      { out: this.g(b, l), stride: this.tensor(b, l).stride, length: C },
+    );
   }
 
   /** Layer l's fused attention-input kernels' shape. */
@@ -412,18 +486,8 @@ export class GptFleet {
     dW: { out: GPUBufferBinding; stride: number },
     db?: { out: GPUBufferBinding; stride: number },
   ): Op[] {
-    const scratch = this.weightGradScratch!;
+    const scratch = this.partials!;
     const plan = planWeightGrad(shape, scratch.floats);
-    const sum = planSplitSum({
-      splits: plan.chunks,
-      length1: shape.M * shape.N,
-      length2: db ? shape.N : 0,
-      stride1: dW.stride,
-      stride2: db?.stride ?? 0,
-      scratchStride: scratch.floats,
-      workgroupSize: WG,
-      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
-    });
     return [
       this.kernels.op(
         label,
@@ -431,11 +495,11 @@ export class GptFleet {
         [a, dY, { buffer: scratch.buffer }],
         [plan.grid[0], plan.grid[1], this.K],
       ),
-      this.kernels.op(
+      this.partialSumOp(
         `${label}.chunks`,
-        this.kernels.pipeline(sum.code, "split_sum"),
-        [{ buffer: scratch.buffer }, dW.out, ...(db ? [db.out] : [])],
-        [sum.grid[0], sum.grid[1], this.K],
+        plan.chunks,
+        { ...dW, length: shape.M * shape.N },
+        db ? { ...db, length: shape.N } : undefined,
       ),
     ];
   }
@@ -692,21 +756,6 @@ export class GptFleet {
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
     // logits now hold d(loss)/d(logits) (cross_entropy, or the fused head,
     // wrote them in place).
-    // The row-split weight gradients' scratch: as large as the largest needs.
-    const gradShapes = [
-      this.weightGradShape(V, C, false, false),
-      this.weightGradShape(4 * C, C, true, true),
-      this.weightGradShape(C, 4 * C, false, true),
-      this.weightGradShape(C, C, false, true),
-      this.weightGradShape(C, 3 * C, false, true),
-    ].filter((x) => x !== undefined);
-    if (gradShapes.length > 0) {
-      const floats = Math.max(...gradShapes.map(weightGradScratch));
-      this.weightGradScratch = {
-        buffer: this.buffer("weight_grad_scratch", this.K * floats),
-        floats,
-      };
-    }
     const dwteShape = this.weightGradShape(V, C, false, false);
     const dwteHead = dwteShape
       ? this.weightGradOps("dwte.head", dwteShape, this.act("logits"), this.act("lnf"), {
@@ -803,52 +852,45 @@ export class GptFleet {
     ) => {
       const ws = this.tensor(w, l).stride;
       const gradShape = this.weightGradShape(inDim, outDim, geluInput, true);
+      // Thunks: each path builds (and compiles) only the ops it runs.
       return {
-        dx: this.matmulOp(
-          `${name}.dx`,
-          { M: BT, N: inDim, K: outDim, transB: true, strideB: ws },
-          this.act(dOut),
-          this.p(w, l),
-          this.act(dIn),
-          { geluGradOf: geluInput ? this.act(input) : undefined },
-        ),
-        dw: gradShape
-          ? this.weightGradOps(
-            `${name}.dw`,
-            gradShape,
-            this.act(input),
+        dx: () =>
+          this.matmulOp(
+            `${name}.dx`,
+            { M: BT, N: inDim, K: outDim, transB: true, strideB: ws },
             this.act(dOut),
-            { out: this.g(w, l), stride: ws },
-            { out: this.g(b, l), stride: this.tensor(b, l).stride },
-          )
-          : this.matmulOp(
-            `${name}.dw`,
-            {
-              M: inDim,
-              N: outDim,
-              K: BT,
-              transA: true,
-              strideC: ws,
-              geluA: geluInput,
-              strideColSums: this.tensor(b, l).stride,
-            },
-            this.act(input),
-            this.act(dOut),
-            this.g(w, l),
-            { colSums: this.g(b, l) }, // db = Σ_rows dOut
+            this.p(w, l),
+            this.act(dIn),
+            { geluGradOf: geluInput ? this.act(input) : undefined },
           ),
+        dw: () =>
+          gradShape
+            ? this.weightGradOps(
+              `${name}.dw`,
+              gradShape,
+              this.act(input),
+              this.act(dOut),
+              { out: this.g(w, l), stride: ws },
+              { out: this.g(b, l), stride: this.tensor(b, l).stride },
+            )
+            : this.matmulOp(
+              `${name}.dw`,
+              {
+                M: inDim,
+                N: outDim,
+                K: BT,
+                transA: true,
+                strideC: ws,
+                geluA: geluInput,
+                strideColSums: this.tensor(b, l).stride,
+              },
+              this.act(input),
+              this.act(dOut),
+              this.g(w, l),
+              { colSums: this.g(b, l) }, // db = Σ_rows dOut
+            ),
       };
     };
-    // [layernorm_backward, layernorm_param_grads(, its split sum)] of lnf.
-    const lnfBackward = await lnBackward(
-      `resid.${c.layers}`,
-      "lnf_mean",
-      "lnf_rstd",
-      "lnf_w",
-      "lnf_b",
-      -1,
-      false,
-    );
     const attShape = this.attentionShape(); // the same two kernels every layer
     const attQuery = attentionBackwardQuery(attShape);
     const attKeyValue = attentionBackwardKeyValue(attShape);
@@ -866,22 +908,12 @@ export class GptFleet {
         true,
       );
       const fc = linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C);
-      // [layernorm_backward, layernorm_param_grads(, its split sum)] of ln2.
-      const ln2 = await lnBackward(
-        `resid_mid.${l}`,
-        `ln2_mean.${l}`,
-        `ln2_rstd.${l}`,
-        "ln2_w",
-        "ln2_b",
-        l,
-        true,
-      );
       if (this.fuse && blockFusable(C)) {
         // fcproj.dx, fc.dx and the layernorm's input gradient in one kernel
         // (block_codegen.ts), which overwrites dres: fcproj's weight gradient,
         // which reads it, goes first.
         ops.push(
-          ...fcproj.dw,
+          ...fcproj.dw(),
           this.rowOp(`mlp_backward.${l}`, mlpBackward(this.mlpShape(l)), [
             this.act("dres"),
             this.act(`fch.${l}`),
@@ -892,13 +924,24 @@ export class GptFleet {
             this.p("fc_w", l),
             this.p("fcproj_w", l),
             this.act("dfch"),
-            this.act("dln"),
+            { buffer: this.partials!.buffer },
           ]),
-          ...fc.dw,
-          ...ln2.slice(1),
+          this.layerNormParamsSum(`ln2.${l}.params`, "ln2_w", "ln2_b", l),
+          ...fc.dw(),
         );
       } else {
-        ops.push(...fcproj.dx, ...fcproj.dw, ...fc.dx, ...fc.dw, ...ln2);
+        ops.push(...fcproj.dx(), ...fcproj.dw(), ...fc.dx(), ...fc.dw());
+        ops.push(
+          ...await lnBackward(
+            `resid_mid.${l}`,
+            `ln2_mean.${l}`,
+            `ln2_rstd.${l}`,
+            "ln2_w",
+            "ln2_b",
+            l,
+            true,
+          ),
+        );
       }
       const attproj = linearBackward(
         `attproj.${l}`,
@@ -911,7 +954,7 @@ export class GptFleet {
         C,
         C,
       );
-      ops.push(...attproj.dx, ...attproj.dw);
+      ops.push(...attproj.dx(), ...attproj.dw());
       ops.push(
         this.generatedOp(`attention_backward_q.${l}`, attQuery, [
           this.act(`qkv.${l}`),
@@ -940,16 +983,6 @@ export class GptFleet {
         C,
         3 * C,
       );
-      // [layernorm_backward, layernorm_param_grads(, its split sum)] of ln1.
-      const ln1 = await lnBackward(
-        `resid.${l}`,
-        `ln1_mean.${l}`,
-        `ln1_rstd.${l}`,
-        "ln1_w",
-        "ln1_b",
-        l,
-        true,
-      );
       if (this.fuse && blockFusable(C)) {
         // qkv.dx and the layernorm's input gradient in one kernel (block_codegen.ts).
         ops.push(
@@ -961,13 +994,24 @@ export class GptFleet {
             this.act(`ln1_rstd.${l}`),
             this.p("ln1_w", l),
             this.p("qkv_w", l),
-            this.act("dln"),
+            { buffer: this.partials!.buffer },
           ]),
-          ...qkv.dw,
-          ...ln1.slice(1),
+          this.layerNormParamsSum(`ln1.${l}.params`, "ln1_w", "ln1_b", l),
+          ...qkv.dw(),
         );
       } else {
-        ops.push(...qkv.dx, ...qkv.dw, ...ln1);
+        ops.push(...qkv.dx(), ...qkv.dw());
+        ops.push(
+          ...await lnBackward(
+            `resid.${l}`,
+            `ln1_mean.${l}`,
+            `ln1_rstd.${l}`,
+            "ln1_w",
+            "ln1_b",
+            l,
+            true,
+          ),
+        );
       }
     }
     ops.push(
@@ -987,35 +1031,17 @@ export class GptFleet {
         this.g("wpe"),
       ], (V + T) * C / vectorWidth(C).W),
     );
-    const dlnf = this.matmulOp(
-      "dlnf",
-      { M: BT, N: C, K: V, strideB: wte.stride },
-      this.act("logits"),
-      this.p("wte"),
-      this.act("dln"),
-    );
-    this.trainOps = [
-      ...this.forwardOps,
-      ...this.lossTrainOps,
-      ...dlnf,
-      ...dwteHead,
-      ...lnfBackward,
-      ...ops,
-    ];
     if (this.fuse && headFusable(C, V)) {
       // The fused head replaces the final layernorm, the lm head, the loss,
-      // dlnf and the layernorm's input gradient; it writes lnf, logits (as
-      // dlogits), dln, the lnf mean and rstd that the rest reads.
+      // dlnf and the layernorm's gradients; it writes lnf, logits (as
+      // dlogits), the lnf mean and rstd and dres that the rest reads, and
+      // the layernorm's parameter-gradient partials (summed next).
       const head = trainHead({
-        BT,
-        T,
+        ...this.rowFrame(),
         C,
         V,
         lnStride: this.tensor("lnf_w").stride,
         wteStride: wte.stride,
-        fleet: this.K,
-        threads: this.tuning.threads,
-        maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
       });
       this.trainOps = [
         ...this.forwardOps.slice(0, this.headStart),
@@ -1029,15 +1055,32 @@ export class GptFleet {
           this.act("lnf_mean"),
           this.act("lnf_rstd"),
           this.act("logits"),
-          this.act("dln"),
           this.act("dres"),
           this.act("losses"),
+          { buffer: this.partials!.buffer },
         ]),
+        this.layerNormParamsSum("lnf.params", "lnf_w", "lnf_b"),
         ...dwteHead,
-        ...lnfBackward.slice(1),
         ...ops,
       ];
+      return;
     }
+    const dlnf = this.matmulOp(
+      "dlnf",
+      { M: BT, N: C, K: V, strideB: wte.stride },
+      this.act("logits"),
+      this.p("wte"),
+      this.act("dln"),
+    );
+    this.trainOps = [
+      ...this.forwardOps,
+      ...this.lossTrainOps,
+      ...dlnf,
+      ...dwteHead,
+      // layernorm_backward, layernorm_param_grads (, its split sum) of lnf.
+      ...await lnBackward(`resid.${c.layers}`, "lnf_mean", "lnf_rstd", "lnf_w", "lnf_b", -1, false),
+      ...ops,
+    ];
   }
 
   private async buildOptimizer() {

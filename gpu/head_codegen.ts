@@ -11,21 +11,24 @@
 //   g = dy * lnf_w; dx = rstd * (g - mean(g) - n * mean(g * n))
 // The last position of each sequence has no target: loss, dlogits, dy and
 // dx are 0 there. It writes what the rest of the step reads: y and dlogits
-// (the lm head's weight gradient, a matmul), dy, mean and rstd (the
-// layernorm's parameter gradients), dx (the residual stream's gradient) and
-// the losses. Numerically it is the unfused kernels' arithmetic.
+// (the lm head's weight gradient), mean and rstd, dx (the residual stream's
+// gradient), the losses, and each lane's partial sums of the layernorm's
+// parameter gradients, Σ dy * n and Σ dy over its rows (split_sum.ts adds
+// the lanes up). Numerically it is the unfused kernels' arithmetic.
 //
 // Unfused, each row's logits are stored and loaded twice and every matmul
 // reloads its weights per block of outputs (~140 vec4 accesses per row at
 // V 64, C 16); fused (row_codegen.ts), a lane holds wte and the layernorm
-// parameters in registers and touches storage 36 times per row.
+// parameters in registers and touches storage 32 times per row.
 //
-// Layouts: x, y, dy, dx [K, BT, C/4] vec4; dlogits [K, BT, V/4] vec4;
-// mean, rstd, losses [K, BT]; tokens [K, BT]; lnf_w, lnf_b [K, LN_STRIDE]
-// and wte [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
+// Layouts: x, y, dx [K, BT, C/4] vec4; dlogits [K, BT, V/4] vec4; mean,
+// rstd, losses [K, BT]; tokens [K, BT]; partials [K, scratch] vec4, lane i's
+// 2C floats (dw, then db) at i · 2C; lnf_w, lnf_b [K, LN_STRIDE] and wte
+// [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
 import {
   layerNormBackward,
   layerNormForward,
+  layerNormParamPartials,
   loadMatrix,
   loadRow,
   type RowKernel,
@@ -67,6 +70,7 @@ export function trainHead(s: HeadShape): RowKernel {
   const vec = "vec4<f32>" as const;
   const ids = (q: number) => `vec4<u32>(${range(4).map((i) => `${4 * q + i}u`).join(", ")})`;
   const maxOf = qs.map((q) => `l${q}`).reduce((a, b) => `max(${a}, ${b})`);
+  const params = layerNormParamPartials("dy", "n", C, "partials");
   return rowKernel(s, {
     bindings: [
       { name: "tokens", type: "u32", access: "read" },
@@ -78,14 +82,15 @@ export function trainHead(s: HeadShape): RowKernel {
       { name: "meanOut", type: "f32", access: "read_write" },
       { name: "rstdOut", type: "f32", access: "read_write" },
       { name: "dlogits", type: vec, access: "read_write" },
-      { name: "dyOut", type: vec, access: "read_write" },
       { name: "dx", type: vec, access: "read_write" },
       { name: "losses", type: "f32", access: "read_write" },
+      { name: "partials", type: vec, access: "read_write" },
     ],
     prologue: [
       ...loadRow("g", "lnw", C, `z * ${s.lnStride / 4}u`),
       ...loadRow("h", "lnb", C, `z * ${s.lnStride / 4}u`),
       ...loadMatrix("e", "wte", V, C, `z * ${s.wteStride / 4}u`),
+      ...params.declare,
     ],
     body: [
       `let base = r * ${C4}u;`,
@@ -113,9 +118,10 @@ export function trainHead(s: HeadShape): RowKernel {
       ...storeRow("dlogits", "dl", V, `r * ${V4}u`),
       // dy = dlogits · wte, then the layernorm's input gradient.
       ...rowTimesMatrix("dy", "dl", "e", V, C),
-      ...storeRow("dyOut", "dy", C, "base"),
       ...layerNormBackward("b", "dy", "g", "n", "rstd", C),
       ...storeRow("dx", "bdx", C, "base"),
+      ...params.accumulate,
     ],
+    epilogue: params.store,
   });
 }

@@ -30,6 +30,8 @@ export interface RowKernelFrame {
   /** CPU threads running workgroups (default 2). */
   threads?: number;
   maxWorkgroupsPerDim?: number;
+  /** Floats per model of the partial-sums scratch (a multiple of 4; default 0). */
+  scratchFloats?: number;
 }
 
 export interface RowKernel {
@@ -37,7 +39,12 @@ export interface RowKernel {
   code: string;
   /** Workgroups in x and y for one model; z is the fleet. */
   grid: [number, number];
-  /** The uniform buffer's contents (the last binding): BT, T, rows per lane, INV_COUNT. */
+  /** Lanes with rows, per model: each writes its own slice of partial sums. */
+  lanes: number;
+  /**
+   * The uniform buffer's contents (the last binding): BT, T, rows per lane,
+   * INV_COUNT, the scratch's floats per model / 4.
+   */
   dims: ArrayBuffer;
 }
 
@@ -61,24 +68,42 @@ function rowsPerLane(f: RowKernelFrame): number {
   return 1;
 }
 
+/** Lanes with rows per model: each writes its own slice of partial sums (2C floats at most). */
+export function rowLanes(f: RowKernelFrame): number {
+  return Math.ceil(f.BT / rowsPerLane(f));
+}
+
 /**
  * The kernel: `bindings` (then the uniform `dims` as the last binding),
  * `prologue` once per lane (weights; `z` is the model), `body` once per row
  * (`row` within the model, `r = z * BT + row`; `BT`, `T` and `dims.invCount`
- * in scope). `helpers` go before the entry point.
+ * in scope), `epilogue` once per lane after its rows (`lane`, the lane's
+ * index within its model, and `dims.scratch4` in scope). `helpers` go
+ * before the entry point.
  */
 export function rowKernel(
   f: RowKernelFrame,
-  parts: { bindings: Binding[]; helpers?: string; prologue: string[]; body: string[] },
+  parts: {
+    bindings: Binding[];
+    helpers?: string;
+    prologue: string[];
+    body: string[];
+    epilogue?: string[];
+  },
 ): RowKernel {
   const { BT, T } = f;
   if (BT % T !== 0) throw new RangeError(`BT=${BT} is not a multiple of T=${T}`);
   const R = rowsPerLane(f);
   const [gx, gy] = gridFor(Math.ceil(BT / R), ROW_LANES, f.maxWorkgroupsPerDim);
-  const dims = new ArrayBuffer(16);
+  const scratch = f.scratchFloats ?? 0;
+  if (scratch % 4 !== 0) throw new RangeError(`scratch of ${scratch} floats: not a multiple of 4`);
+  const dims = new ArrayBuffer(32); // a uniform struct's size rounds up to 16 bytes
   new Uint32Array(dims, 0, 3).set([BT, T, R]);
   new Float32Array(dims, 12, 1)[0] = 1 / ((BT / T) * (T - 1));
-  const L: string[] = [`struct Dims { bt: u32, t: u32, rows: u32, invCount: f32 }`];
+  new Uint32Array(dims, 16, 1)[0] = scratch / 4;
+  const L: string[] = [
+    `struct Dims { bt: u32, t: u32, rows: u32, invCount: f32, scratch4: u32 }`,
+  ];
   parts.bindings.forEach((b, i) => {
     const access = b.access === "read" ? "read" : "read_write";
     L.push(`@group(0) @binding(${i}) var<storage, ${access}> ${b.name}: array<${b.type}>;`);
@@ -105,9 +130,11 @@ export function rowKernel(
     `    let r = z * BT + row;`,
     ...parts.body.map((l) => `    ${l}`),
     `  }`,
+    `  let lane = first / dims.rows;`,
+    ...(parts.epilogue ?? []).map((l) => `  ${l}`),
     `}`,
   );
-  return { code: L.join("\n"), grid: [gx, gy], dims };
+  return { code: L.join("\n"), grid: [gx, gy], lanes: rowLanes(f), dims };
 }
 
 const COMP = ["x", "y", "z", "w"];
@@ -207,4 +234,25 @@ export function layerNormBackward(
       `let ${p}dx${j} = ${rstd} * (${p}gg${j} - ${p}gMean - ${nrm}${j} * ${p}gnMean);`
     ),
   ];
+}
+
+/**
+ * A layernorm's parameter gradients, summed over a lane's rows: with dy the
+ * gradient of its output and nrm its normalized input (row vectors of n
+ * floats), dw += dy * nrm and db += dy. `declare` goes in the prologue,
+ * `accumulate` in the body, `store` in the epilogue: the lane's partial sums
+ * (dw, then db) at its slice of `buf` (vec4, [K, scratch] with 2n floats
+ * per lane), which split_sum.ts adds up.
+ */
+export function layerNormParamPartials(dy: string, nrm: string, n: number, buf: string) {
+  const js = range(n / 4);
+  return {
+    declare: js.flatMap((j) => [`var pdw${j} = zero;`, `var pdb${j} = zero;`]),
+    accumulate: js.flatMap((j) => [`pdw${j} += ${dy}${j} * ${nrm}${j};`, `pdb${j} += ${dy}${j};`]),
+    store: [
+      `let pp = z * dims.scratch4 + lane * ${n / 2}u;`,
+      ...js.map((j) => `${buf}[pp + ${j}u] = pdw${j};`),
+      ...js.map((j) => `${buf}[pp + ${n / 4 + j}u] = pdb${j};`),
+    ],
+  };
 }
