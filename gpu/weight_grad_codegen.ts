@@ -50,9 +50,17 @@ export interface WeightGradPlan {
 const LANES = 8;
 const COMP = ["x", "y", "z", "w"];
 
-/** Where the kernel serves: widths in vec4s, blocks of 16 or the whole edge. */
+/**
+ * Largest dW (M · N) taken by this kernel: the small models', where the
+ * matmul planner picks 8 × 8 blocks. Larger ones get 32 × 32 blocks from it,
+ * which load less per fma than these 16 × 16 ones.
+ */
+export const MAX_ROW_SPLIT_OUTPUTS = 1024;
+
+/** Where the kernel serves: widths in vec4s, blocks of 16 or the whole edge, few outputs. */
 export function weightGradFits(M: number, N: number): boolean {
-  return M % 4 === 0 && N % 4 === 0 && (M <= 16 || M % 16 === 0) && (N <= 16 || N % 16 === 0);
+  return M % 4 === 0 && N % 4 === 0 && (M <= 16 || M % 16 === 0) &&
+    (N <= 16 || N % 16 === 0) && M * N <= MAX_ROW_SPLIT_OUTPUTS;
 }
 
 /**

@@ -6,7 +6,10 @@ import { EngineProcess } from "../../gpu/engine_process.ts";
 import { call, datasetAndModel, withService } from "./_service.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 
-const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
+// Wider than the fused row kernels serve (gpu/block_codegen.ts, d ≤ 16): those take
+// ~25 s each to compile on a cold Mesa shader cache, a stall these timing-bound tests
+// (a 3 s watchdog, a run crashed at step 300) are not about.
+const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 24, heads: 2 };
 
 Deno.test("an engine crash mid-run: the service keeps serving, the run resumes and succeeds", async () => {
   await withService(async ({ app, jobs, engine }) => {
