@@ -11,13 +11,11 @@
 // reference config's step is all matmuls there); fastestStepKernel times
 // the ops of a step as the engine builds it.
 import { getGpu } from "../gpu/device.ts";
-import { GptFleet } from "../gpu/gpt_fleet.ts";
 import { HARDWARE_TUNING, SOFTWARE_TUNING } from "../gpu/matmul_codegen.ts";
 import { Kernels, type Op } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
-import { initialParameters } from "../lib/model/init.ts";
-import { Rng } from "../lib/prng.ts";
 import { type BenchCase, benchCase, type BenchResult } from "./matmul_bench.ts";
+import { fleetAfterOneStep } from "./profile_bench.ts";
 
 /** The fastest of a step's matmuls (bench/matmul_bench.ts's cases), timed one by one. */
 export async function fastestMatmul(cases: BenchCase[]): Promise<BenchResult> {
@@ -94,23 +92,8 @@ export async function fastestStepKernel(
   batchSize: number,
 ): Promise<{ name: string; gflops: number }> {
   const gpu = await getGpu();
-  const fleet = await GptFleet.create(gpu, {
-    config,
-    fleetSize,
-    batchSize,
-    precision: "fp32",
-    optimizer: "adamw",
-    training: true,
-  });
+  const fleet = await fleetAfterOneStep(config, fleetSize, batchSize);
   try {
-    for (let z = 0; z < fleetSize; z++) fleet.setParameters(z, initialParameters(config, z));
-    // One real step, so the buffers hold a step's values (exp of garbage could take other paths).
-    const rng = new Rng(1);
-    const tokens = new Uint32Array(fleetSize * batchSize * config.seqLen)
-      .map(() => rng.int(config.vocabSize));
-    const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
-    fleet.trainStep(tokens, Array(fleetSize).fill(hyper));
-    await fleet.meanLoss();
     const rows = fleetSize * batchSize * config.seqLen;
     let best: { name: string; gflops: number } | undefined;
     for (const op of fleet.stepOps()) {

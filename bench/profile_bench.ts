@@ -17,9 +17,12 @@ import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
 
-export async function profileStep(c: ModelConfig, K: number, batch: number, reps = 20) {
-  const gpu = await getGpu();
-  const fleet = await GptFleet.create(gpu, {
+/**
+ * A training fleet of this shape after one real step (random tokens), so
+ * its buffers hold a step's values when its ops are timed one by one.
+ */
+export async function fleetAfterOneStep(c: ModelConfig, K: number, batch: number) {
+  const fleet = await GptFleet.create(await getGpu(), {
     config: c,
     fleetSize: K,
     batchSize: batch,
@@ -27,19 +30,19 @@ export async function profileStep(c: ModelConfig, K: number, batch: number, reps
     optimizer: "adamw",
     training: true,
   });
+  for (let z = 0; z < K; z++) fleet.setParameters(z, initialParameters(c, z));
+  const rng = new Rng(1);
+  const tokens = new Uint32Array(K * batch * c.seqLen).map(() => rng.int(c.vocabSize));
+  const hyper = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+  fleet.trainStep(tokens, Array(K).fill(hyper));
+  await fleet.meanLoss();
+  return fleet;
+}
+
+export async function profileStep(c: ModelConfig, K: number, batch: number, reps = 20) {
+  const gpu = await getGpu();
+  const fleet = await fleetAfterOneStep(c, K, batch);
   try {
-    for (let z = 0; z < K; z++) fleet.setParameters(z, initialParameters(c, z));
-    const rng = new Rng(1);
-    const tokens = new Uint32Array(K * batch * c.seqLen).map(() => rng.int(c.vocabSize));
-    const hyper = Array.from({ length: K }, () => ({
-      lr: 1e-3,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      weightDecay: 0,
-    }));
-    fleet.trainStep(tokens, hyper);
-    await fleet.meanLoss();
     const ops = fleet.stepOps();
     const stepMs = await wholeStepMs(gpu.device, ops, reps);
     const timestamps = gpu.device.features.has("timestamp-query");

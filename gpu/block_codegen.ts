@@ -35,7 +35,7 @@
 import { GELU_WGSL } from "./matmul_codegen.ts";
 import {
   layerNormBackward,
-  layerNormForward,
+  layerNormForwardStored,
   layerNormParamPartials,
   loadMatrix,
   loadRow,
@@ -117,11 +117,7 @@ export function qkvForward(s: QkvShape): RowKernel {
     ],
     body: [
       `let base = r * ${C / 4}u;`,
-      ...loadRow("x", "x", C, "base"),
-      ...layerNormForward("", "x", "g", "gb", C),
-      ...storeRow("yOut", "y", C, "base"),
-      `meanOut[r] = mean;`,
-      `rstdOut[r] = rstd;`,
+      ...layerNormForwardStored("g", "gb", C),
       ...rowTimesMatrix("q", "y", "w_", C, 3 * C, (j) => [`b_${j}`]),
       ...storeRow("qkvOut", "q", 3 * C, `r * ${(3 * C) / 4}u`),
     ],
@@ -208,11 +204,7 @@ export function mlpForward(s: MlpShape): RowKernel {
     body: [
       `let base = r * ${C / 4}u;`,
       `let hbase = r * ${H / 4}u;`,
-      ...loadRow("x", "x", C, "base"),
-      ...layerNormForward("", "x", "g", "gb", C),
-      ...storeRow("yOut", "y", C, "base"),
-      `meanOut[r] = mean;`,
-      `rstdOut[r] = rstd;`,
+      ...layerNormForwardStored("g", "gb", C),
       ...rowTimesMatrix("h", "y", "w1_", C, H, (j) => [`b1_${j}`]),
       ...storeRow("hOut", "h", H, "hbase"),
       ...range(H / 4).map((j) => `let a${j} = gelu4(h${j});`),

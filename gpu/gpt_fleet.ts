@@ -82,10 +82,11 @@ export interface FleetOptions {
    */
   kernels?: "software" | "hardware";
   /**
-   * Fused row kernels where they serve (software kernels, widths multiples
-   * of 4 and small): the training head (head_codegen.ts) and each block's
-   * attention input and MLP (block_codegen.ts). Default true; tests turn it
-   * off to compare.
+   * The software family's kernels for small models where they serve
+   * (widths multiples of 4 and small): fused row kernels for the training
+   * head (head_codegen.ts) and each block's attention input and MLP
+   * (block_codegen.ts), and row-split weight gradients
+   * (weight_grad_codegen.ts). Default true; tests turn it off to compare.
    */
   fuse?: boolean;
 }
@@ -142,7 +143,7 @@ export class GptFleet {
   private lossTrainOps: Op[] = [];
   private lossEvalOps: Op[] = [];
   private lossReduceOp?: Op;
-  /** A training step's forward and backward ops (the fused head's, where it serves). */
+  /** A training step's forward and backward ops (with the fused kernels, where they serve). */
   private trainOps: Op[] = [];
   /** Ops of forwardOps before the final layernorm (the head starts there). */
   private headStart = 0;

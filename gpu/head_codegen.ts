@@ -27,7 +27,7 @@
 // [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
 import {
   layerNormBackward,
-  layerNormForward,
+  layerNormForwardStored,
   layerNormParamPartials,
   loadMatrix,
   loadRow,
@@ -94,11 +94,7 @@ export function trainHead(s: HeadShape): RowKernel {
     ],
     body: [
       `let base = r * ${C4}u;`,
-      ...loadRow("x", "x", C, "base"),
-      ...layerNormForward("", "x", "g", "h", C),
-      ...storeRow("yOut", "y", C, "base"),
-      `meanOut[r] = mean;`,
-      `rstdOut[r] = rstd;`,
+      ...layerNormForwardStored("g", "h", C),
       // Logits, four vocabulary entries per vec4 (wte is [V][C]).
       ...rowTimesTransposed("l", "y", "e", C, V),
       // Softmax cross-entropy, as cross_entropy.wgsl. The last position's

@@ -213,6 +213,21 @@ export function layerNormForward(p: string, x: string, g: string, h: string, n: 
 }
 
 /**
+ * A row's layernorm forward from binding `x` (n floats at vec4 offset
+ * `base`): the steps of layerNormForward with `p` = "", then y, mean and
+ * rstd stored to bindings yOut, meanOut and rstdOut for the backward.
+ */
+export function layerNormForwardStored(g: string, h: string, n: number): string[] {
+  return [
+    ...loadRow("x", "x", n, "base"),
+    ...layerNormForward("", "x", g, h, n),
+    ...storeRow("yOut", "y", n, "base"),
+    `meanOut[r] = mean;`,
+    `rstdOut[r] = rstd;`,
+  ];
+}
+
+/**
  * Layernorm input gradient, as layernorm_backward.wgsl: with gg = dy * g,
  * `${p}dx` = rstd * (gg - mean(gg) - nrm * mean(gg * nrm)); `nrm` is the
  * normalized row, `rstd` an expression.
