@@ -64,7 +64,8 @@ export interface QkvShape extends RowKernelFrame {
 /**
  * Widest C fused. LLVM's compile time grows steeply with the weights a
  * kernel holds: cold, on Mesa 22.3 (AMD EPYC Zen 4), each MLP kernel (8C²
- * weights) took ~1.5 s at C 8 and ~25 s at C 16.
+ * weights) took ~1.5 s at C 8 and ~30 s at C 16, each qkv kernel ~4 s at
+ * C 16 (README, "Fused kernels for small models").
  */
 export const MAX_FUSED_BLOCK = 16;
 

@@ -105,8 +105,7 @@ export function rowKernel(
     `struct Dims { bt: u32, t: u32, rows: u32, invCount: f32, scratch4: u32 }`,
   ];
   parts.bindings.forEach((b, i) => {
-    const access = b.access === "read" ? "read" : "read_write";
-    L.push(`@group(0) @binding(${i}) var<storage, ${access}> ${b.name}: array<${b.type}>;`);
+    L.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`);
   });
   L.push(`@group(0) @binding(${parts.bindings.length}) var<uniform> dims: Dims;`);
   if (parts.helpers) L.push(parts.helpers);
@@ -143,7 +142,7 @@ const sum = (terms: string[]) => terms.join(" + ");
 const float = (x: number) => x.toFixed(1);
 
 /** Component k of row vector `a` (a scalar). */
-export const elem = (a: string, k: number) => `${a}${k >> 2}.${COMP[k & 3]}`;
+const elem = (a: string, k: number) => `${a}${k >> 2}.${COMP[k & 3]}`;
 
 /** `let a{j} = buf[base + j]` for the n / 4 vec4s of a row at vec4 offset `base`. */
 export function loadRow(a: string, buf: string, n: number, base: string): string[] {

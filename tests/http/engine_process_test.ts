@@ -7,7 +7,7 @@ import { call, datasetAndModel, withService } from "./_service.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 
 // Wider than the fused row kernels serve (gpu/block_codegen.ts, d ≤ 16): those take
-// ~25 s each to compile on a cold Mesa shader cache, a stall these timing-bound tests
+// up to ~30 s each to compile on a cold Mesa shader cache, a stall these timing-bound tests
 // (a 3 s watchdog, a run crashed at step 300) are not about.
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 24, heads: 2 };
 
