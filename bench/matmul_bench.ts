@@ -94,7 +94,9 @@ const FLEET8_CASES: BenchCase[] = [
 
 /**
  * Every matmul of the capacity-sweep model's training step (d 16, V 64, S 16,
- * batch 128) in a fleet of 5.
+ * batch 128) in a fleet of 5 as the unfused kernels run it; on CPU adapters
+ * the engine now runs most of them inside fused row kernels (gpu/row_codegen.ts),
+ * and the sweep bench's bound times the step's own ops (bench/ceiling.ts).
  */
 export const SWEEP_CASES: BenchCase[] = [
   mm("sweep5.qkv", 2048, 48, 16, { bias: true, fleet: 5 }),
