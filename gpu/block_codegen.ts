@@ -39,12 +39,16 @@ import {
   layerNormParamPartials,
   loadMatrix,
   loadRow,
+  modelOffset,
+  range,
+  read,
   type RowKernel,
   rowKernel,
   type RowKernelFrame,
   rowTimesMatrix,
   rowTimesTransposed,
   storeRow,
+  write,
 } from "./row_codegen.ts";
 
 export interface MlpShape extends RowKernelFrame {
@@ -73,27 +77,12 @@ export function blockFusable(C: number): boolean {
   return C % 4 === 0 && C <= MAX_FUSED_BLOCK;
 }
 
-const vec = "vec4<f32>" as const;
-const read = (name: string, type: "f32" | "vec4<f32>" = vec) => ({
-  name,
-  type,
-  access: "read" as const,
-});
-const write = (name: string, type: "f32" | "vec4<f32>" = vec) => ({
-  name,
-  type,
-  access: "read_write" as const,
-});
-const offset = (stride: number) => `z * ${stride / 4}u`;
-
 function check(s: MlpShape | QkvShape) {
   if (!blockFusable(s.C)) throw new RangeError(`no fused block kernels for C=${s.C}`);
   for (const [name, v] of Object.entries(s.strides)) {
     if (v % 4 !== 0) throw new RangeError(`stride ${name}=${v} is not a multiple of 4`);
   }
 }
-
-const range = (n: number) => [...Array(n).keys()];
 
 export function qkvForward(s: QkvShape): RowKernel {
   check(s);
@@ -111,10 +100,10 @@ export function qkvForward(s: QkvShape): RowKernel {
       write("qkvOut"),
     ],
     prologue: [
-      ...loadRow("g", "lnw", C, offset(st.ln)),
-      ...loadRow("gb", "lnb", C, offset(st.ln)),
-      ...loadMatrix("w_", "qkvw", C, 3 * C, offset(st.qkvW)),
-      ...loadRow("b_", "qkvb", 3 * C, offset(st.qkvB)),
+      ...loadRow("g", "lnw", C, modelOffset(st.ln)),
+      ...loadRow("gb", "lnb", C, modelOffset(st.ln)),
+      ...loadMatrix("w_", "qkvw", C, 3 * C, modelOffset(st.qkvW)),
+      ...loadRow("b_", "qkvb", 3 * C, modelOffset(st.qkvB)),
     ],
     body: [
       `let base = r * ${C / 4}u;`,
@@ -141,8 +130,8 @@ export function qkvBackward(s: QkvShape): RowKernel {
       write("partials"),
     ],
     prologue: [
-      ...loadRow("g", "lnw", C, offset(st.ln)),
-      ...loadMatrix("w_", "qkvw", C, 3 * C, offset(st.qkvW)),
+      ...loadRow("g", "lnw", C, modelOffset(st.ln)),
+      ...loadMatrix("w_", "qkvw", C, 3 * C, modelOffset(st.qkvW)),
       ...params.declare,
     ],
     body: [
@@ -195,12 +184,12 @@ export function mlpForward(s: MlpShape): RowKernel {
     ],
     helpers: GELU_WGSL,
     prologue: [
-      ...loadRow("g", "lnw", C, offset(st.ln)),
-      ...loadRow("gb", "lnb", C, offset(st.ln)),
-      ...loadMatrix("w1_", "fcw", C, H, offset(st.fcW)),
-      ...loadRow("b1_", "fcb", H, offset(st.fcB)),
-      ...loadMatrix("w2_", "projw", H, C, offset(st.projW)),
-      ...loadRow("b2_", "projb", C, offset(st.projB)),
+      ...loadRow("g", "lnw", C, modelOffset(st.ln)),
+      ...loadRow("gb", "lnb", C, modelOffset(st.ln)),
+      ...loadMatrix("w1_", "fcw", C, H, modelOffset(st.fcW)),
+      ...loadRow("b1_", "fcb", H, modelOffset(st.fcB)),
+      ...loadMatrix("w2_", "projw", H, C, modelOffset(st.projW)),
+      ...loadRow("b2_", "projb", C, modelOffset(st.projB)),
     ],
     body: [
       `let base = r * ${C / 4}u;`,
@@ -234,9 +223,9 @@ export function mlpBackward(s: MlpShape): RowKernel {
     ],
     helpers: GELU_WGSL,
     prologue: [
-      ...loadRow("g", "lnw", C, offset(st.ln)),
-      ...loadMatrix("w1_", "fcw", C, H, offset(st.fcW)),
-      ...loadMatrix("w2_", "projw", H, C, offset(st.projW)),
+      ...loadRow("g", "lnw", C, modelOffset(st.ln)),
+      ...loadMatrix("w1_", "fcw", C, H, modelOffset(st.fcW)),
+      ...loadMatrix("w2_", "projw", H, C, modelOffset(st.projW)),
       ...params.declare,
     ],
     body: [

@@ -747,7 +747,10 @@ export class GptFleet {
       [1, 1, this.K],
     );
     this.lossEvalOps = [await ce(false)];
-    if (this.options.training) this.lossTrainOps = [await ce(true)];
+    // The fused training head computes the loss itself (buildBackward).
+    if (this.options.training && !(this.fuse && headFusable(C, V))) {
+      this.lossTrainOps = [await ce(true)];
+    }
   }
 
   private async buildBackward() {

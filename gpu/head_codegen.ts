@@ -31,12 +31,16 @@ import {
   layerNormParamPartials,
   loadMatrix,
   loadRow,
+  modelOffset,
+  range,
+  read,
   type RowKernel,
   rowKernel,
   type RowKernelFrame,
   rowTimesMatrix,
   rowTimesTransposed,
   storeRow,
+  write,
 } from "./row_codegen.ts";
 
 export interface HeadShape extends RowKernelFrame {
@@ -60,36 +64,33 @@ export function headFusable(C: number, V: number): boolean {
   return C % 4 === 0 && V % 4 === 0 && V * C <= MAX_FUSED_HEAD;
 }
 
-const range = (n: number) => [...Array(n).keys()];
-
 export function trainHead(s: HeadShape): RowKernel {
   const { C, V } = s;
   if (!headFusable(C, V)) throw new RangeError(`no fused head for C=${C}, V=${V}`);
   const C4 = C / 4, V4 = V / 4;
   const qs = range(V4);
-  const vec = "vec4<f32>" as const;
   const ids = (q: number) => `vec4<u32>(${range(4).map((i) => `${4 * q + i}u`).join(", ")})`;
   const maxOf = qs.map((q) => `l${q}`).reduce((a, b) => `max(${a}, ${b})`);
   const params = layerNormParamPartials("dy", "n", C, "partials");
   return rowKernel(s, {
     bindings: [
-      { name: "tokens", type: "u32", access: "read" },
-      { name: "x", type: vec, access: "read" },
-      { name: "lnw", type: vec, access: "read" },
-      { name: "lnb", type: vec, access: "read" },
-      { name: "wte", type: vec, access: "read" },
-      { name: "yOut", type: vec, access: "read_write" },
-      { name: "meanOut", type: "f32", access: "read_write" },
-      { name: "rstdOut", type: "f32", access: "read_write" },
-      { name: "dlogits", type: vec, access: "read_write" },
-      { name: "dx", type: vec, access: "read_write" },
-      { name: "losses", type: "f32", access: "read_write" },
-      { name: "partials", type: vec, access: "read_write" },
+      read("tokens", "u32"),
+      read("x"),
+      read("lnw"),
+      read("lnb"),
+      read("wte"),
+      write("yOut"),
+      write("meanOut", "f32"),
+      write("rstdOut", "f32"),
+      write("dlogits"),
+      write("dx"),
+      write("losses", "f32"),
+      write("partials"),
     ],
     prologue: [
-      ...loadRow("g", "lnw", C, `z * ${s.lnStride / 4}u`),
-      ...loadRow("h", "lnb", C, `z * ${s.lnStride / 4}u`),
-      ...loadMatrix("e", "wte", V, C, `z * ${s.wteStride / 4}u`),
+      ...loadRow("g", "lnw", C, modelOffset(s.lnStride)),
+      ...loadRow("h", "lnb", C, modelOffset(s.lnStride)),
+      ...loadMatrix("e", "wte", V, C, modelOffset(s.wteStride)),
       ...params.declare,
     ],
     body: [

@@ -136,8 +136,24 @@ export function rowKernel(
   return { code: L.join("\n"), grid: [gx, gy], lanes: rowLanes(f), dims };
 }
 
+/** A read-only storage binding (vec4 unless said). */
+export const read = (name: string, type: Binding["type"] = "vec4<f32>"): Binding => ({
+  name,
+  type,
+  access: "read",
+});
+/** A read-write storage binding (vec4 unless said). */
+export const write = (name: string, type: Binding["type"] = "vec4<f32>"): Binding => ({
+  name,
+  type,
+  access: "read_write",
+});
+/** The vec4 offset of model z's block of a parameter with this stride (floats). */
+export const modelOffset = (stride: number) => `z * ${stride / 4}u`;
+/** 0 .. n-1, for emitting one line per vec4 or per row. */
+export const range = (n: number) => [...Array(n).keys()];
+
 const COMP = ["x", "y", "z", "w"];
-const range = (n: number) => [...Array(n).keys()];
 const sum = (terms: string[]) => terms.join(" + ");
 const float = (x: number) => x.toFixed(1);
 

@@ -12,7 +12,7 @@
 // dY once per block. With lanes along the rows the blocks can be 16 × 16, a
 // half of the loads per fma; on llvmpipe every storage load is a loop over a
 // workgroup's 8 lanes, so that is what counts. fc.dw at V 64, C 16, fleet 5,
-// B·T 2,048 took 0.7-1.5 ms against 1.0-2.2 ms for the matmul, interleaved
+// B·T 2,048 took 0.7-1.5 ms against 0.9-2.2 ms for the matmul, interleaved
 // (without the sum, ~0.1 ms; 2026-11-27, AMD EPYC Zen 4, Mesa 22.3).
 //
 // Layouts: A [K, BT, M] and dY [K, BT, N] row-major, vec4; the scratch
@@ -53,7 +53,8 @@ const COMP = ["x", "y", "z", "w"];
 /**
  * Largest dW (M · N) taken by this kernel: the small models', where the
  * matmul planner picks 8 × 8 blocks (32 × 32 at fleet 8, B·T 512 took
- * 0.41-0.51 ms here against 0.63-0.82 ms for the matmul). Larger ones get up
+ * 0.41-0.67 ms here, median 0.44, against 0.44-0.82 ms, median 0.68, for the
+ * matmul, 10 interleaved timings each, without the sum). Larger ones get up
  * to 32 × 32 blocks from the planner, fewer loads per fma than these 16 × 16
  * ones; not measured against this kernel.
  */
