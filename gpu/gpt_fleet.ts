@@ -39,7 +39,13 @@ import {
   kernelFamilyFor,
   splitScratchFloats,
 } from "./memory_plan.ts";
-import { planSplitSum, splitCount, type SplitSumPlan } from "./split_sum.ts";
+import {
+  planSegmentSums,
+  planSplitSum,
+  splitCount,
+  type SplitSumPlan,
+  type SumSegment,
+} from "./split_sum.ts";
 import { headFusable, trainHead } from "./head_codegen.ts";
 import {
   blockFusable,
@@ -53,6 +59,7 @@ import {
 import { type RowKernel, rowLanes } from "./row_codegen.ts";
 import {
   planWeightGrad,
+  weightGradChunks,
   weightGradFits,
   weightGradScratch,
   type WeightGradShape,
@@ -151,10 +158,19 @@ export class GptFleet {
   private rowDims?: { buffer: GPUBuffer; dims: ArrayBuffer };
   /**
    * Partial sums of the row-split weight gradients (weight_grad_codegen.ts)
-   * and of the fused kernels' layernorm parameter gradients, each added up
-   * by a split_sum op right after it writes them: buffer, floats per model.
+   * and of the fused kernels' layernorm parameter gradients: each producer
+   * writes its own region ([K, stride] floats from `from`), and one op adds
+   * them all up at the end of backward (planSegmentSums). `floats` is the
+   * buffer's size, `used` what regions took so far, `lnStride` the stride of
+   * the layernorm partials (the row kernels' dims.scratch4 · 4).
    */
-  private partials?: { buffer: GPUBuffer; floats: number };
+  private partials?: {
+    buffer: GPUBuffer;
+    floats: number;
+    used: number;
+    lnStride: number;
+    sums: SumSegment[];
+  };
   private optimizerOps: Op[] = [];
   private tuning: MatmulTuning;
   /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
@@ -365,66 +381,95 @@ export class GptFleet {
       fleet: this.K,
       threads: this.tuning.threads,
       maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
-      scratchFloats: this.partials?.floats ?? 0,
+      scratchFloats: this.partials?.lnStride ?? 0,
     };
   }
 
   /**
-   * The partial sums' scratch, where a training fleet has fused kernels: as
-   * large as the largest of the weight gradients' and the layernorm
-   * parameter gradients' needs (one slice of 2C floats per row lane).
+   * The partial sums' scratch, where a training fleet has fused kernels: a
+   * region for each producer of a step (each weight gradient the row-split
+   * kernel serves, each fused layernorm's parameter gradients), all alive
+   * until the one summing op at the end of backward.
    */
   private createPartials() {
-    const { dModel: C, vocabSize: V } = this.config;
+    const { dModel: C, vocabSize: V, layers } = this.config;
     if (!this.options.training || !this.fuse) return;
-    const needs = [
-      this.weightGradShape(V, C, false, false),
+    const perLayer = [
       this.weightGradShape(4 * C, C, true, true),
       this.weightGradShape(C, 4 * C, false, true),
       this.weightGradShape(C, C, false, true),
       this.weightGradShape(C, 3 * C, false, true),
     ].filter((x) => x !== undefined).map(weightGradScratch);
-    if (headFusable(C, V) || blockFusable(C)) needs.push(rowLanes(this.rowFrame()) * 2 * C);
+    const lnStride = Math.ceil((rowLanes(this.rowFrame()) * 2 * C) / 4) * 4;
+    if (blockFusable(C)) perLayer.push(lnStride, lnStride);
+    const needs = Array.from({ length: layers }, () => perLayer).flat();
+    const dwte = this.weightGradShape(V, C, false, false);
+    if (dwte) needs.push(weightGradScratch(dwte));
+    if (headFusable(C, V)) needs.push(lnStride);
     if (needs.length === 0) return;
-    const floats = Math.ceil(Math.max(...needs) / 4) * 4;
-    this.partials = { buffer: this.buffer("partials", this.K * floats), floats };
+    const floats = needs.reduce((n, need) => n + this.regionFloats(need), 0);
+    this.partials = {
+      buffer: this.buffer("partials", floats),
+      floats,
+      used: 0,
+      lnStride,
+      sums: [],
+    };
   }
 
-  /** Adds `splits` slices of partial sums into out1 (length1 floats) and out2 (length2). */
-  private partialSumOp(
+  /** Floats a region of `need` floats per model takes (storage bindings start at 256-byte multiples). */
+  private regionFloats(need: number): number {
+    return Math.ceil((this.K * Math.ceil(need / 4) * 4) / 64) * 64;
+  }
+
+  /**
+   * A producer's region of the partials scratch, and the segment that sums
+   * it into the gradients: `splits` slices per model, each the outputs'
+   * lengths in a row; an output is a parameter's gradient block.
+   */
+  private partialsRegion(
     label: string,
+    need: number,
     splits: number,
-    out1: { out: GPUBufferBinding; stride: number; length: number },
-    out2?: { out: GPUBufferBinding; stride: number; length: number },
-  ): Op {
-    const scratch = this.partials!;
-    const sum = planSplitSum({
-      splits,
-      length1: out1.length,
-      length2: out2?.length ?? 0,
-      stride1: out1.stride,
-      stride2: out2?.stride ?? 0,
-      scratchStride: scratch.floats,
-      workgroupSize: WG,
-      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
-    });
-    return this.kernels.op(
+    outputs: { role: TensorRole; layer: number; length: number }[],
+  ): { binding: GPUBufferBinding; stride: number } {
+    const p = this.partials!;
+    const stride = Math.ceil(need / 4) * 4;
+    const from = p.used;
+    p.used += this.regionFloats(need);
+    if (p.used > p.floats) throw new Error(`${label}: the partials scratch is full`);
+    p.sums.push({
       label,
-      this.kernels.pipeline(sum.code, "split_sum"),
-      [{ buffer: scratch.buffer }, out1.out, ...(out2 ? [out2.out] : [])],
-      [sum.grid[0], sum.grid[1], this.K],
+      from,
+      stride,
+      splits,
+      outputs: outputs.map((o) => {
+        const t = this.tensor(o.role, o.layer);
+        return { offset: t.blockOffset, stride: t.stride, length: o.length };
+      }),
+    });
+    return { binding: { buffer: p.buffer, offset: from * 4, size: this.K * stride * 4 }, stride };
+  }
+
+  /** The one op adding up every region of the partials scratch (planSegmentSums). */
+  private partialSumsOp(): Op {
+    const p = this.partials!;
+    const plan = planSegmentSums(p.sums, WG, this.tuning.maxWorkgroupsPerDim);
+    return this.kernels.op(
+      "partial_sums",
+      this.kernels.pipeline(plan.code, "partial_sums"),
+      [{ buffer: p.buffer }, { buffer: this.grads! }],
+      [plan.grid[0], plan.grid[1], this.K],
     );
   }
 
-  /** The sum of a fused kernel's layernorm parameter-gradient partials into w's and b's gradients. */
-  private layerNormParamsSum(label: string, w: TensorRole, b: TensorRole, l = -1): Op {
+  /** The region for a fused kernel's layernorm parameter-gradient partials (dw, then db, per lane). */
+  private layerNormPartials(label: string, w: TensorRole, b: TensorRole, l = -1) {
     const C = this.config.dModel;
-    return this.partialSumOp(
-      label,
-      rowLanes(this.rowFrame()),
-      { out: this.g(w, l), stride: this.tensor(w, l).stride, length: C },
-      { out: this.g(b, l), stride: this.tensor(b, l).stride, length: C },
-    );
+    return this.partialsRegion(label, this.partials!.lnStride, rowLanes(this.rowFrame()), [
+      { role: w, layer: l, length: C },
+      { role: b, layer: l, length: C },
+    ]).binding;
   }
 
   /** Layer l's fused attention-input kernels' shape. */
@@ -476,33 +521,28 @@ export class GptFleet {
   }
 
   /**
-   * dW = op(A)ᵀ · dY (and db = Σ dY) with lanes along the rows: partials into
-   * the weight-gradient scratch, then their sum into dW (and db).
+   * dW = op(A)ᵀ · dY (and db = Σ dY) with lanes along the rows: partials
+   * into the kernel's region of the scratch, summed at the end of backward.
    */
-  private weightGradOps(
+  private weightGradOp(
     label: string,
     shape: WeightGradShape,
     a: GPUBufferBinding,
     dY: GPUBufferBinding,
-    dW: { out: GPUBufferBinding; stride: number },
-    db?: { out: GPUBufferBinding; stride: number },
-  ): Op[] {
-    const scratch = this.partials!;
-    const plan = planWeightGrad(shape, scratch.floats);
-    return [
-      this.kernels.op(
-        label,
-        this.kernels.pipeline(plan.code, "weight_grad"),
-        [a, dY, { buffer: scratch.buffer }],
-        [plan.grid[0], plan.grid[1], this.K],
-      ),
-      this.partialSumOp(
-        `${label}.chunks`,
-        plan.chunks,
-        { ...dW, length: shape.M * shape.N },
-        db ? { ...db, length: shape.N } : undefined,
-      ),
-    ];
+    dW: { role: TensorRole; layer: number },
+    db?: { role: TensorRole; layer: number },
+  ): Op {
+    const region = this.partialsRegion(label, weightGradScratch(shape), weightGradChunks(shape), [
+      { ...dW, length: shape.M * shape.N },
+      ...(db ? [{ ...db, length: shape.N }] : []),
+    ]);
+    const plan = planWeightGrad(shape, region.stride);
+    return this.kernels.op(
+      label,
+      this.kernels.pipeline(plan.code, "weight_grad"),
+      [a, dY, region.binding],
+      [plan.grid[0], plan.grid[1], this.K],
+    );
   }
 
   private matmulOp(
@@ -762,10 +802,12 @@ export class GptFleet {
     // wrote them in place).
     const dwteShape = this.weightGradShape(V, C, false, false);
     const dwteHead = dwteShape
-      ? this.weightGradOps("dwte.head", dwteShape, this.act("logits"), this.act("lnf"), {
-        out: this.g("wte"),
-        stride: wte.stride,
-      })
+      ? [
+        this.weightGradOp("dwte.head", dwteShape, this.act("logits"), this.act("lnf"), {
+          role: "wte",
+          layer: -1,
+        }),
+      ]
       : this.matmulOp(
         "dwte.head",
         { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
@@ -869,14 +911,16 @@ export class GptFleet {
           ),
         dw: () =>
           gradShape
-            ? this.weightGradOps(
-              `${name}.dw`,
-              gradShape,
-              this.act(input),
-              this.act(dOut),
-              { out: this.g(w, l), stride: ws },
-              { out: this.g(b, l), stride: this.tensor(b, l).stride },
-            )
+            ? [
+              this.weightGradOp(
+                `${name}.dw`,
+                gradShape,
+                this.act(input),
+                this.act(dOut),
+                { role: w, layer: l },
+                { role: b, layer: l },
+              ),
+            ]
             : this.matmulOp(
               `${name}.dw`,
               {
@@ -928,9 +972,8 @@ export class GptFleet {
             this.p("fc_w", l),
             this.p("fcproj_w", l),
             this.act("dfch"),
-            { buffer: this.partials!.buffer },
+            this.layerNormPartials(`ln2.${l}.params`, "ln2_w", "ln2_b", l),
           ]),
-          this.layerNormParamsSum(`ln2.${l}.params`, "ln2_w", "ln2_b", l),
           ...fc.dw(),
         );
       } else {
@@ -998,9 +1041,8 @@ export class GptFleet {
             this.act(`ln1_rstd.${l}`),
             this.p("ln1_w", l),
             this.p("qkv_w", l),
-            { buffer: this.partials!.buffer },
+            this.layerNormPartials(`ln1.${l}.params`, "ln1_w", "ln1_b", l),
           ]),
-          this.layerNormParamsSum(`ln1.${l}.params`, "ln1_w", "ln1_b", l),
           ...qkv.dw(),
         );
       } else {
@@ -1018,28 +1060,30 @@ export class GptFleet {
         );
       }
     }
-    ops.push(
-      await this.staticOp("encoder_backward", {
-        BT,
-        T,
-        C,
-        V,
-        WTE_STRIDE: wte.stride,
-        WPE_STRIDE: wpe.stride,
-        ...vectorWidth(C),
-      }, [
-        this.act("dres"),
-        this.act("order"),
-        this.act("offsets"),
-        this.g("wte"),
-        this.g("wpe"),
-      ], (V + T) * C / vectorWidth(C).W),
-    );
+    // It adds the token embeddings' gradient into dwte, after the sums.
+    const encoder = await this.staticOp("encoder_backward", {
+      BT,
+      T,
+      C,
+      V,
+      WTE_STRIDE: wte.stride,
+      WPE_STRIDE: wpe.stride,
+      ...vectorWidth(C),
+    }, [
+      this.act("dres"),
+      this.act("order"),
+      this.act("offsets"),
+      this.g("wte"),
+      this.g("wpe"),
+    ], (V + T) * C / vectorWidth(C).W);
+    // The partial sums of every fused kernel and row-split weight gradient
+    // (their regions are taken as their ops are built, so this comes last).
+    const tail = () => [...(this.partials ? [this.partialSumsOp()] : []), encoder];
     if (this.fuse && headFusable(C, V)) {
       // The fused head replaces the final layernorm, the lm head, the loss,
       // dlnf and the layernorm's gradients; it writes lnf, logits (as
       // dlogits), the lnf mean and rstd and dres that the rest reads, and
-      // the layernorm's parameter-gradient partials (summed next).
+      // the layernorm's parameter-gradient partials.
       const head = trainHead({
         ...this.rowFrame(),
         C,
@@ -1061,11 +1105,11 @@ export class GptFleet {
           this.act("logits"),
           this.act("dres"),
           this.act("losses"),
-          { buffer: this.partials!.buffer },
+          this.layerNormPartials("lnf.params", "lnf_w", "lnf_b"),
         ]),
-        this.layerNormParamsSum("lnf.params", "lnf_w", "lnf_b"),
         ...dwteHead,
         ...ops,
+        ...tail(),
       ];
       return;
     }
@@ -1084,6 +1128,7 @@ export class GptFleet {
       // layernorm_backward, layernorm_param_grads (, its split sum) of lnf.
       ...await lnBackward(`resid.${c.layers}`, "lnf_mean", "lnf_rstd", "lnf_w", "lnf_b", -1, false),
       ...ops,
+      ...tail(),
     ];
   }
 

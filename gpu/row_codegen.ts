@@ -9,7 +9,7 @@
 // its weights for every block of outputs. Here a lane loads the weights once
 // (the generated code names each vec4 of them as a constant, so they stay
 // SSA values, spilled to the stack at worst, which costs plain vector moves)
-// and runs `rows` rows, touching storage only for the chain's inputs and for
+// and runs `rows` rows (up to 256), touching storage only for the chain's inputs and for
 // what the rest of the step reads. The code grows with the weights, and so
 // does LLVM's compile time: only small widths are fused (see each kernel).
 //
@@ -55,14 +55,18 @@ export interface Binding {
 }
 
 /**
- * Rows per lane: the most (up to 32, so each lane's weight loads are spread
- * over many rows) that still leaves 4 workgroups per CPU thread. Between 16
- * and 256 rows the head kernel's time was the same within noise (V 64,
- * C 16, fleet 5, B·T 2,048: 1.6-2.7 ms per dispatch).
+ * Rows per lane: the most (up to 256) that still leaves 4 workgroups per CPU
+ * thread. A workgroup's first act is loading the kernel's weights, every
+ * lane the same vec4s, each load a loop over the lanes (~20 µs per
+ * workgroup for 2,048 weights), so more rows per lane spread that over more
+ * work. On the sweep's shape (fleet 5, B·T 2,048: 128 rows) the five fused
+ * kernels took 6.78 ms against 7.89 ms with at most 32 (sums of their
+ * fastest of 15 interleaved timings each, 2026-11-27, AMD EPYC Zen 4, Mesa
+ * 22.3).
  */
 function rowsPerLane(f: RowKernelFrame): number {
   const want = 4 * (f.threads ?? 2);
-  for (const r of [32, 16, 8, 4, 2]) {
+  for (const r of [256, 128, 64, 32, 16, 8, 4, 2]) {
     if (f.fleet * Math.ceil(Math.ceil(f.BT / r) / ROW_LANES) >= want) return r;
   }
   return 1;

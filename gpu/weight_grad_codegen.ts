@@ -95,6 +95,11 @@ export function weightGradScratch(s: WeightGradShape): number {
   return layout(s).scratch;
 }
 
+/** Row chunks of planWeightGrad(s): the slices of partial sums it writes per model. */
+export function weightGradChunks(s: WeightGradShape): number {
+  return layout(s).chunks;
+}
+
 /** The kernel; `scratchFloats` is the scratch's per-model stride (a multiple of 4). */
 export function planWeightGrad(s: WeightGradShape, scratchFloats: number): WeightGradPlan {
   const { BT, M, N } = s;
