@@ -168,6 +168,7 @@ export function mlpForward(s: MlpShape): RowKernel {
   check(s);
   const { C } = s, H = 4 * C, st = s.strides;
   return rowKernel(s, {
+    pairRows: true,
     bindings: [
       read("x"),
       read("lnw"),

@@ -73,6 +73,7 @@ export function trainHead(s: HeadShape): RowKernel {
   const maxOf = qs.map((q) => `l${q}`).reduce((a, b) => `max(${a}, ${b})`);
   const params = layerNormParamPartials("dy", "n", C, "partials");
   return rowKernel(s, {
+    pairRows: true,
     bindings: [
       read("tokens", "u32"),
       read("x"),

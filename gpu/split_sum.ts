@@ -121,7 +121,11 @@ export interface SumSegment {
  * end of backward. Each dispatch on llvmpipe costs a hand-off to its worker
  * threads and a wait for the last of them; on the sweep's step, leaving out
  * its eight small sums saved 0.65 ms (fastest of 15 interleaved timings)
- * where their kernels alone took ~0.3 ms.
+ * where their kernels alone took ~0.3 ms. Each workgroup takes WG elements
+ * of one segment and picks that segment's facts with selects, without
+ * branches or tables: a branch per segment ran every segment's loop,
+ * masked, in every workgroup (1.2 ms), and indexing constant arrays took
+ * 3.2 ms (each access copied the array).
  */
 export function planSegmentSums(
   segments: SumSegment[],
@@ -129,47 +133,55 @@ export function planSegmentSums(
   maxWorkgroupsPerDim: number,
 ): SplitSumPlan {
   const wg = workgroupSize;
+  const table: Record<string, number[]> = { // one column per fact, one row per segment
+    FROM: [],
+    STRIDE: [],
+    SPLITS: [],
+    SLICE: [],
+    LEN1: [],
+    OUT1: [],
+    STRIDE1: [],
+    OUT2: [],
+    STRIDE2: [],
+  };
+  const groupSegment: number[] = [];
+  segments.forEach((s, i) => {
+    if (s.outputs.length < 1 || s.outputs.length > 2) {
+      throw new RangeError(`${s.label}: ${s.outputs.length} outputs (1 or 2 summed)`);
+    }
+    const [o1, o2] = s.outputs;
+    const slice = o1.length + (o2?.length ?? 0);
+    const row = [s.from, s.stride, s.splits, slice, o1.length, o1.offset, o1.stride];
+    row.push(o2?.offset ?? 0, o2?.stride ?? 0);
+    Object.values(table).forEach((column, c) => column.push(row[c]));
+    for (let k = 0; k < slice; k += wg) groupSegment.push(i);
+  });
+  const groups = groupSegment.length;
+  const gx = Math.min(groups, maxWorkgroupsPerDim);
+  const gy = Math.ceil(groups / gx);
+  // Segment s's start (in workgroups): s = how many starts g has passed.
+  const starts = segments.map((_, i) => groupSegment.indexOf(i)).slice(1);
+  const pick = (v: number[]) =>
+    v.slice(1).reduce((e, x, i) => `select(${e}, ${x}u, s == ${i + 1}u)`, `${v[0]}u`);
   const L = [
     `// partial sums: ${segments.map((s) => s.label).join(", ")}`,
     "@group(0) @binding(0) var<storage, read> partials: array<f32>;",
     "@group(0) @binding(1) var<storage, read_write> grads: array<f32>;",
     `@compute @workgroup_size(${wg})`,
     "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {",
-  ];
-  let start = 0;
-  const branches = segments.map((s) => {
-    const slice = s.outputs.reduce((n, o) => n + o.length, 0);
-    const end = start + slice;
-    const B = [
-      `if (e < ${end}u) {`,
-      `    let k = e - ${start}u;`,
-      `    let base = ${s.from}u + z * ${s.stride}u + k;`,
-      "    var sum = 0.0;",
-      `    for (var i = 0u; i < ${s.splits}u; i++) { sum += partials[base + i * ${slice}u]; }`,
-    ];
-    let first = 0;
-    s.outputs.forEach((o, j) => {
-      const write = `grads[${o.offset}u + z * ${o.stride}u + k - ${first}u] = sum;`;
-      const last = j === s.outputs.length - 1;
-      B.push(
-        last
-          ? `    ${j > 0 ? "else { " : ""}${write}${j > 0 ? " }" : ""}`
-          : `    ${j > 0 ? "else " : ""}if (k < ${first + o.length}u) { ${write} }`,
-      );
-      first += o.length;
-    });
-    B.push("  }");
-    start = end;
-    return B.join("\n");
-  });
-  const groups = Math.ceil(start / wg);
-  const gx = Math.min(groups, maxWorkgroupsPerDim);
-  const gy = Math.ceil(groups / gx);
-  L.push(
-    `  let e = (wid.y * ${gx}u + wid.x) * ${wg}u + lid;`,
+    `  let g = wid.y * ${gx}u + wid.x;`,
+    `  if (g >= ${groups}u) { return; }`,
+    `  let s = ${starts.map((g) => `select(0u, 1u, g >= ${g}u)`).join(" + ") || "0u"};`,
+    ...Object.entries(table).map(([name, v]) => `  let s${name} = ${pick(v)};`),
+    `  let k = (g - ${pick([0, ...starts])}) * ${wg}u + lid;`,
+    "  if (k >= sSLICE) { return; }",
     "  let z = wid.z;",
-    `  ${branches.join(" else ")}`,
+    "  let base = sFROM + z * sSTRIDE + k;",
+    "  var sum = 0.0;",
+    "  for (var i = 0u; i < sSPLITS; i++) { sum += partials[base + i * sSLICE]; }",
+    "  if (k < sLEN1) { grads[sOUT1 + z * sSTRIDE1 + k] = sum; }",
+    "  else { grads[sOUT2 + z * sSTRIDE2 + k - sLEN1] = sum; }",
     "}",
-  );
+  ];
   return { code: L.join("\n"), grid: [gx, gy] };
 }
