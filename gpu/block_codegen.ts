@@ -246,3 +246,59 @@ export function mlpBackward(s: MlpShape): RowKernel {
     epilogue: params.store,
   });
 }
+
+export interface ProjShape extends RowKernelFrame {
+  /** Model width, a multiple of 4. */
+  C: number;
+  /** Floats between models in each parameter's block. */
+  strides: { w: number; b: number };
+}
+
+/**
+ * The attention projection with the residual, per row of model z, with
+ * a = the attention output, x = the residual stream, Wp = attproj_w [C, C]:
+ * out = x + a · Wp + bp. It holds C² weights, so it stays a kernel of its
+ * own: joined to the MLP kernels it made them hold more and run slower
+ * (README, "Fused kernels for small models").
+ */
+export function projForward(s: ProjShape): RowKernel {
+  checkProj(s);
+  const { C } = s;
+  return rowKernel(s, {
+    bindings: [read("a"), read("x"), read("pw"), read("pb"), write("out")],
+    prologue: [
+      ...loadMatrix("w_", "pw", C, C, modelOffset(s.strides.w)),
+      ...loadRow("b_", "pb", C, modelOffset(s.strides.b)),
+    ],
+    body: [
+      `let base = r * ${C / 4}u;`,
+      ...loadRow("a", "a", C, "base"),
+      ...loadRow("x", "x", C, "base"),
+      ...rowTimesMatrix("o", "a", "w_", C, C, (j) => [`x${j}`, `b_${j}`]),
+      ...storeRow("out", "o", C, "base"),
+    ],
+  });
+}
+
+/** Its input gradient: da = dres · Wpᵀ (dres, the residual stream's gradient). */
+export function projBackward(s: ProjShape): RowKernel {
+  checkProj(s);
+  const { C } = s;
+  return rowKernel(s, {
+    bindings: [read("dres"), read("pw"), write("da")],
+    prologue: loadMatrix("w_", "pw", C, C, modelOffset(s.strides.w)),
+    body: [
+      `let base = r * ${C / 4}u;`,
+      ...loadRow("u", "dres", C, "base"),
+      ...rowTimesTransposed("d", "u", "w_", C, C),
+      ...storeRow("da", "d", C, "base"),
+    ],
+  });
+}
+
+function checkProj(s: ProjShape) {
+  if (!blockFusable(s.C)) throw new RangeError(`no fused projection for C=${s.C}`);
+  for (const [name, v] of Object.entries(s.strides)) {
+    if (v % 4 !== 0) throw new RangeError(`stride ${name}=${v} is not a multiple of 4`);
+  }
+}

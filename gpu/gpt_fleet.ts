@@ -52,6 +52,9 @@ import {
   mlpBackward,
   mlpForward,
   type MlpShape,
+  projBackward,
+  projForward,
+  type ProjShape,
   qkvBackward,
   qkvForward,
   type QkvShape,
@@ -485,6 +488,15 @@ export class GptFleet {
     };
   }
 
+  /** Layer l's attention projection kernels' shape. */
+  private projShape(l: number): ProjShape {
+    return {
+      ...this.rowFrame(),
+      C: this.config.dModel,
+      strides: { w: this.tensor("attproj_w", l).stride, b: this.tensor("attproj_b", l).stride },
+    };
+  }
+
   /** Layer l's fused MLP kernels' shape. */
   private mlpShape(l: number): MlpShape {
     return {
@@ -664,20 +676,30 @@ export class GptFleet {
         this.act(`atty.${l}`),
         this.act(`lse.${l}`),
       ]));
-      ops.push(...this.matmulOp(
-        `attproj.${l}`,
-        {
-          M: BT,
-          N: C,
-          K: C,
-          strideB: this.tensor("attproj_w", l).stride,
-          strideBias: this.tensor("attproj_b", l).stride,
-        },
-        this.act(`atty.${l}`),
-        this.p("attproj_w", l),
-        this.act(`resid_mid.${l}`),
-        { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
-      ));
+      if (this.fuse && blockFusable(C)) {
+        ops.push(this.rowOp(`attproj.${l}`, projForward(this.projShape(l)), [
+          this.act(`atty.${l}`),
+          this.act(`resid.${l}`),
+          this.p("attproj_w", l),
+          this.p("attproj_b", l),
+          this.act(`resid_mid.${l}`),
+        ]));
+      } else {
+        ops.push(...this.matmulOp(
+          `attproj.${l}`,
+          {
+            M: BT,
+            N: C,
+            K: C,
+            strideB: this.tensor("attproj_w", l).stride,
+            strideBias: this.tensor("attproj_b", l).stride,
+          },
+          this.act(`atty.${l}`),
+          this.p("attproj_w", l),
+          this.act(`resid_mid.${l}`),
+          { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
+        ));
+      }
       if (this.fuse && blockFusable(C)) {
         // layernorm 2, fc, gelu and fcproj in one kernel (block_codegen.ts).
         ops.push(this.rowOp(`mlp_forward.${l}`, mlpForward(this.mlpShape(l)), [
@@ -1001,7 +1023,16 @@ export class GptFleet {
         C,
         C,
       );
-      ops.push(...attproj.dx(), ...attproj.dw());
+      const attprojDx = this.fuse && blockFusable(C)
+        ? [
+          this.rowOp(`attproj.${l}.dx`, projBackward(this.projShape(l)), [
+            this.act("dres"),
+            this.p("attproj_w", l),
+            this.act("datty"),
+          ]),
+        ]
+        : attproj.dx();
+      ops.push(...attprojDx, ...attproj.dw());
       ops.push(
         this.generatedOp(`attention_backward_q.${l}`, attQuery, [
           this.act(`qkv.${l}`),

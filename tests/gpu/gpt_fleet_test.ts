@@ -146,6 +146,12 @@ for (const s of shapes) {
         ) {
           assert.equal(labels.includes(kernel), fused && block, kernel);
         }
+        // The attention projection's row kernels (block_codegen.ts) rather than matmuls.
+        const matmuls = fleet.stepOps().filter((op) => op.pipeline.label === "matmul")
+          .map((op) => op.label);
+        for (const proj of ["attproj.0", "attproj.0.dx"]) {
+          assert.equal(!matmuls.includes(proj), fused && block, proj);
+        }
         const rowSplit = fleet.stepOps().filter((op) => op.pipeline.label === "weight_grad")
           .map((op) => op.label);
         for (const dw of ["fc.0.dw", "fcproj.0.dw"]) {
