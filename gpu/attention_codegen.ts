@@ -314,3 +314,124 @@ export function attentionBackwardKeyValue(s: AttentionShape): AttentionKernel {
   L.push(`}`);
   return { code: L.join("\n"), grid: a.grid };
 }
+
+/** Longest sequence attentionBackward takes: its code grows with T² / 2. */
+export const MAX_JOINT_BACKWARD_T = 16;
+
+/**
+ * Backward in one kernel for short sequences (T <= MAX_JOINT_BACKWARD_T),
+ * each lane a whole (batch, head) pair: every row's q, k, v, dy and y are
+ * loaded once, and p[t,t'] computed once for dq, dk and dv alike, where the
+ * two kernels above each recompute it and reload the key (query) rows for
+ * each of their row groups. The loops are unrolled, so all of a pair's
+ * accumulators stay in registers (spilled to the stack at worst). D[t] is
+ * computed in place (no dD buffer).
+ * Bindings: qkv, y, dy, lse (read), dqkv (all of q, k, v columns written).
+ */
+export function attentionBackward(s: AttentionShape): AttentionKernel {
+  const { T } = s;
+  if (T > MAX_JOINT_BACKWARD_T) {
+    throw new RangeError(`joint attention backward: T=${T} > ${MAX_JOINT_BACKWARD_T}`);
+  }
+  const a = layout({ ...s, rows: T });
+  const L: string[] = [
+    `// attention backward (joint) B=${s.B} T=${T} C=${s.C} NH=${s.NH}`,
+    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
+    `@group(0) @binding(1) var<storage, read> y: ${a.arr};`,
+    `@group(0) @binding(2) var<storage, read> dy: ${a.arr};`,
+    `@group(0) @binding(3) var<storage, read> lse: array<f32>;`,
+    `@group(0) @binding(4) var<storage, read_write> dqkv: ${a.arr};`,
+    HEADER(a.LANES, T, "all rows of a pair"),
+    ...a.prologue,
+  ];
+  const body: string[] = [];
+  const at = (t: number) => `seq + ${t * a.rowQkv}u`;
+  for (let t = 0; t < T; t++) {
+    body.push(
+      ...a.loadRow(`q${t}`, "qkv", at(t)),
+      ...a.loadRow(`k${t}`, "qkv", `${at(t)} + ${a.kOff}u`),
+      ...a.loadRow(`v${t}`, "qkv", `${at(t)} + ${a.vOff}u`),
+      ...a.loadRow(`g${t}`, "dy", `ySeq + ${t * a.rowY}u`),
+      ...a.loadRow(`y${t}`, "y", `ySeq + ${t * a.rowY}u`),
+      `let D${t} = ${a.dot(`g${t}`, `y${t}`)};`,
+      `let lse${t} = lse[rowStat + ${t}u];`,
+      ...a.zeroRow(`dq${t}`),
+      ...a.zeroRow(`dk${t}`),
+      ...a.zeroRow(`dv${t}`),
+    );
+  }
+  for (let t = 0; t < T; t++) {
+    for (let u = 0; u <= t; u++) {
+      const p = `p${t}_${u}`, ds = `ds${t}_${u}`;
+      body.push(
+        `let ${p} = exp((${a.dot(`q${t}`, `k${u}`)}) * ${a.scale} - lse${t});`,
+        ...a.axpy(`dv${u}`, p, `g${t}`),
+        `let ${ds} = ${p} * ((${a.dot(`g${t}`, `v${u}`)}) - D${t});`,
+        ...a.axpy(`dq${t}`, ds, `k${u}`),
+        ...a.axpy(`dk${u}`, ds, `q${t}`),
+      );
+    }
+  }
+  body.push(`if (!live) { return; }`);
+  for (let t = 0; t < T; t++) {
+    body.push(
+      ...a.storeRow("dqkv", at(t), (e) => `dq${t}_${e} * ${a.scale}`),
+      ...a.storeRow("dqkv", `${at(t)} + ${a.kOff}u`, (e) => `dk${t}_${e} * ${a.scale}`),
+      ...a.storeRow("dqkv", `${at(t)} + ${a.vOff}u`, (e) => `dv${t}_${e}`),
+    );
+  }
+  return { code: [...L, ...body.map((x) => "  " + x), `}`].join("\n"), grid: a.grid };
+}
+
+/**
+ * Forward in one pass per (batch, head) pair for short sequences (T <=
+ * MAX_JOINT_BACKWARD_T, software kernels), each lane a whole pair: every
+ * k and v row loaded once per pair (attentionForward's lanes reload them
+ * for each group of R rows), and each row's scores held, so its max comes
+ * first and each exp is taken once (no online rescaling).
+ * Bindings: qkv (read), y, lse.
+ */
+export function attentionForwardJoint(s: AttentionShape): AttentionKernel {
+  const { T } = s;
+  if (T > MAX_JOINT_BACKWARD_T) {
+    throw new RangeError(`joint attention forward: T=${T} > ${MAX_JOINT_BACKWARD_T}`);
+  }
+  const a = layout({ ...s, rows: T });
+  const L: string[] = [
+    `// attention forward (joint) B=${s.B} T=${T} C=${s.C} NH=${s.NH}`,
+    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
+    `@group(0) @binding(1) var<storage, read_write> y: ${a.arr};`,
+    `@group(0) @binding(2) var<storage, read_write> lse: array<f32>;`,
+    HEADER(a.LANES, T, "all rows of a pair"),
+    ...a.prologue,
+  ];
+  const body: string[] = [];
+  const at = (t: number) => `seq + ${t * a.rowQkv}u`;
+  for (let t = 0; t < T; t++) {
+    body.push(
+      ...a.loadRow(`q${t}`, "qkv", at(t)),
+      ...a.loadRow(`k${t}`, "qkv", `${at(t)} + ${a.kOff}u`),
+      ...a.loadRow(`v${t}`, "qkv", `${at(t)} + ${a.vOff}u`),
+    );
+  }
+  for (let t = 0; t < T; t++) {
+    const us = [...Array(t + 1).keys()];
+    body.push(
+      ...us.map((u) => `let s${t}_${u} = (${a.dot(`q${t}`, `k${u}`)}) * ${a.scale};`),
+      `let m${t} = ${us.map((u) => `s${t}_${u}`).reduce((x, y) => `max(${x}, ${y})`)};`,
+      ...us.map((u) => `let p${t}_${u} = exp(s${t}_${u} - m${t});`),
+      `let l${t} = ${us.map((u) => `p${t}_${u}`).join(" + ")};`,
+      ...a.zeroRow(`acc${t}`),
+      ...us.flatMap((u) => a.axpy(`acc${t}`, `p${t}_${u}`, `v${u}`)),
+    );
+  }
+  body.push(`if (!live) { return; }`);
+  for (let t = 0; t < T; t++) {
+    body.push(
+      `let inv${t} = 1.0 / l${t};`,
+      ...a.storeRow("y", `ySeq + ${t * a.rowY}u`, (e) => `acc${t}_${e} * inv${t}`),
+      `lse[rowStat + ${t}u] = m${t} + log(l${t});`,
+    );
+  }
+  return { code: [...L, ...body.map((x) => "  " + x), `}`].join("\n"), grid: a.grid };
+}

@@ -18,10 +18,13 @@ import {
   vectorWidth,
 } from "./kernels.ts";
 import {
+  attentionBackward,
   attentionBackwardKeyValue,
   attentionBackwardQuery,
   attentionForward,
+  attentionForwardJoint,
   type AttentionKernel,
+  MAX_JOINT_BACKWARD_T,
 } from "./attention_codegen.ts";
 import {
   HARDWARE_TUNING,
@@ -352,6 +355,11 @@ export class GptFleet {
     return this.kernels.op(label, pipeline, bindings, [kernel.grid[0], kernel.grid[1], this.K]);
   }
 
+  /** Attention a (batch, head) pair per lane (attention_codegen.ts): software kernels, short sequences. */
+  private get jointAttention(): boolean {
+    return this.software && this.T <= MAX_JOINT_BACKWARD_T;
+  }
+
   /** Whether the fused row kernels serve this fleet (the software family, option on). */
   private get fuse(): boolean {
     return this.software && (this.options.fuse ?? true);
@@ -639,7 +647,10 @@ export class GptFleet {
         ],
         BT,
       );
-    const attForward = attentionForward(this.attentionShape()); // the same kernel every layer
+    // The same kernel every layer; short sequences on CPUs: a lane per whole (batch, head) pair.
+    const attForward = this.jointAttention
+      ? attentionForwardJoint(this.attentionShape())
+      : attentionForward(this.attentionShape());
     for (let l = 0; l < c.layers; l++) {
       if (this.fuse && blockFusable(C)) {
         // layernorm 1 and the qkv product in one kernel (block_codegen.ts).
@@ -1033,23 +1044,32 @@ export class GptFleet {
         ]
         : attproj.dx();
       ops.push(...attprojDx, ...attproj.dw());
-      ops.push(
-        this.generatedOp(`attention_backward_q.${l}`, attQuery, [
+      // Short sequences on CPUs: one kernel per (batch, head) pair's whole backward.
+      if (this.jointAttention) {
+        ops.push(this.generatedOp(`attention_backward.${l}`, attentionBackward(attShape), [
           this.act(`qkv.${l}`),
           this.act(`atty.${l}`),
           this.act("datty"),
           this.act(`lse.${l}`),
-          this.act("attD"),
           this.act("dqkv"),
-        ]),
-        this.generatedOp(`attention_backward_kv.${l}`, attKeyValue, [
-          this.act(`qkv.${l}`),
-          this.act("datty"),
-          this.act(`lse.${l}`),
-          this.act("attD"),
-          this.act("dqkv"),
-        ]),
-      );
+        ]));
+      } else {ops.push(
+          this.generatedOp(`attention_backward_q.${l}`, attQuery, [
+            this.act(`qkv.${l}`),
+            this.act(`atty.${l}`),
+            this.act("datty"),
+            this.act(`lse.${l}`),
+            this.act("attD"),
+            this.act("dqkv"),
+          ]),
+          this.generatedOp(`attention_backward_kv.${l}`, attKeyValue, [
+            this.act(`qkv.${l}`),
+            this.act("datty"),
+            this.act(`lse.${l}`),
+            this.act("attD"),
+            this.act("dqkv"),
+          ]),
+        );}
       const qkv = linearBackward(
         `qkv.${l}`,
         `ln1.${l}`,
