@@ -15,6 +15,10 @@
 //     loop has the same trip count in every lane (no divergence);
 //   - rows are read as vec4 when the head size and row stride allow;
 //   - no T x T buffer is written or read back.
+// For short sequences (T <= MAX_JOINT_ATTENTION_T) the software kernels go
+// further: attentionForwardJoint and attentionBackward give each lane a
+// whole (batch, head) pair, so every row is loaded once per pair and the
+// backward's probabilities are computed once.
 //
 // Layouts (model z = workgroup z; P = B * NH pairs, pair = b * NH + h):
 //   qkv  [K, B*T, 3C]  rows [q | k | v], head h in columns h*HS..(h+1)*HS
@@ -315,11 +319,37 @@ export function attentionBackwardKeyValue(s: AttentionShape): AttentionKernel {
   return { code: L.join("\n"), grid: a.grid };
 }
 
-/** Longest sequence attentionBackward takes: its code grows with T² / 2. */
-export const MAX_JOINT_BACKWARD_T = 16;
+/** Longest sequence of the joint kernels below: their code grows with T² / 2. */
+export const MAX_JOINT_ATTENTION_T = 16;
+
+/** The joint kernels' layout: a lane per whole (batch, head) pair. */
+function jointLayout(s: AttentionShape, what: string) {
+  if (s.T > MAX_JOINT_ATTENTION_T) {
+    throw new RangeError(`joint attention ${what}: T=${s.T} > ${MAX_JOINT_ATTENTION_T}`);
+  }
+  return layout({ ...s, rows: s.T });
+}
+
+/** A joint kernel: its bindings, the shared prologue, then its body. */
+function jointKernel(
+  a: ReturnType<typeof layout>,
+  what: string,
+  bindings: string[],
+  body: string[],
+): AttentionKernel {
+  const L = [
+    `// attention ${what} (joint) B=${a.B} T=${a.T} C=${a.C} NH=${a.NH}`,
+    ...bindings.map((b, i) => `@group(0) @binding(${i}) ${b};`),
+    HEADER(a.LANES, a.T, "all rows of a pair"),
+    ...a.prologue,
+    ...body.map((x) => "  " + x),
+    `}`,
+  ];
+  return { code: L.join("\n"), grid: a.grid };
+}
 
 /**
- * Backward in one kernel for short sequences (T <= MAX_JOINT_BACKWARD_T),
+ * Backward in one kernel for short sequences (T <= MAX_JOINT_ATTENTION_T),
  * each lane a whole (batch, head) pair: every row's q, k, v, dy and y are
  * loaded once, and p[t,t'] computed once for dq, dk and dv alike, where the
  * two kernels above each recompute it and reload the key (query) rows for
@@ -329,21 +359,7 @@ export const MAX_JOINT_BACKWARD_T = 16;
  * Bindings: qkv, y, dy, lse (read), dqkv (all of q, k, v columns written).
  */
 export function attentionBackward(s: AttentionShape): AttentionKernel {
-  const { T } = s;
-  if (T > MAX_JOINT_BACKWARD_T) {
-    throw new RangeError(`joint attention backward: T=${T} > ${MAX_JOINT_BACKWARD_T}`);
-  }
-  const a = layout({ ...s, rows: T });
-  const L: string[] = [
-    `// attention backward (joint) B=${s.B} T=${T} C=${s.C} NH=${s.NH}`,
-    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
-    `@group(0) @binding(1) var<storage, read> y: ${a.arr};`,
-    `@group(0) @binding(2) var<storage, read> dy: ${a.arr};`,
-    `@group(0) @binding(3) var<storage, read> lse: array<f32>;`,
-    `@group(0) @binding(4) var<storage, read_write> dqkv: ${a.arr};`,
-    HEADER(a.LANES, T, "all rows of a pair"),
-    ...a.prologue,
-  ];
+  const a = jointLayout(s, "backward"), T = s.T;
   const body: string[] = [];
   const at = (t: number) => `seq + ${t * a.rowQkv}u`;
   for (let t = 0; t < T; t++) {
@@ -380,31 +396,25 @@ export function attentionBackward(s: AttentionShape): AttentionKernel {
       ...a.storeRow("dqkv", `${at(t)} + ${a.vOff}u`, (e) => `dv${t}_${e}`),
     );
   }
-  return { code: [...L, ...body.map((x) => "  " + x), `}`].join("\n"), grid: a.grid };
+  return jointKernel(a, "backward", [
+    `var<storage, read> qkv: ${a.arr}`,
+    `var<storage, read> y: ${a.arr}`,
+    `var<storage, read> dy: ${a.arr}`,
+    `var<storage, read> lse: array<f32>`,
+    `var<storage, read_write> dqkv: ${a.arr}`,
+  ], body);
 }
 
 /**
  * Forward in one pass per (batch, head) pair for short sequences (T <=
- * MAX_JOINT_BACKWARD_T, software kernels), each lane a whole pair: every
+ * MAX_JOINT_ATTENTION_T), each lane a whole pair: every
  * k and v row loaded once per pair (attentionForward's lanes reload them
  * for each group of R rows), and each row's scores held, so its max comes
  * first and each exp is taken once (no online rescaling).
  * Bindings: qkv (read), y, lse.
  */
 export function attentionForwardJoint(s: AttentionShape): AttentionKernel {
-  const { T } = s;
-  if (T > MAX_JOINT_BACKWARD_T) {
-    throw new RangeError(`joint attention forward: T=${T} > ${MAX_JOINT_BACKWARD_T}`);
-  }
-  const a = layout({ ...s, rows: T });
-  const L: string[] = [
-    `// attention forward (joint) B=${s.B} T=${T} C=${s.C} NH=${s.NH}`,
-    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
-    `@group(0) @binding(1) var<storage, read_write> y: ${a.arr};`,
-    `@group(0) @binding(2) var<storage, read_write> lse: array<f32>;`,
-    HEADER(a.LANES, T, "all rows of a pair"),
-    ...a.prologue,
-  ];
+  const a = jointLayout(s, "forward"), T = s.T;
   const body: string[] = [];
   const at = (t: number) => `seq + ${t * a.rowQkv}u`;
   for (let t = 0; t < T; t++) {
@@ -433,5 +443,9 @@ export function attentionForwardJoint(s: AttentionShape): AttentionKernel {
       `lse[rowStat + ${t}u] = m${t} + log(l${t});`,
     );
   }
-  return { code: [...L, ...body.map((x) => "  " + x), `}`].join("\n"), grid: a.grid };
+  return jointKernel(a, "forward", [
+    `var<storage, read> qkv: ${a.arr}`,
+    `var<storage, read_write> y: ${a.arr}`,
+    `var<storage, read_write> lse: array<f32>`,
+  ], body);
 }

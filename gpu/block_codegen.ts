@@ -1,6 +1,7 @@
 // Generates a transformer block's fused row kernels for small models on CPU
 // rasterizers (row_codegen.ts says why fusing pays there): everything of a
-// block but attention itself and the weight gradients.
+// block but attention itself and the weight gradients (the attention
+// projection in kernels of its own, at the end of this file).
 //
 // The attention input, per row of model z, with x = the residual stream
 // (resid), Wq = qkv_w [C, 3C]:

@@ -24,7 +24,7 @@ import {
   attentionForward,
   attentionForwardJoint,
   type AttentionKernel,
-  MAX_JOINT_BACKWARD_T,
+  MAX_JOINT_ATTENTION_T,
 } from "./attention_codegen.ts";
 import {
   HARDWARE_TUNING,
@@ -357,7 +357,7 @@ export class GptFleet {
 
   /** Attention a (batch, head) pair per lane (attention_codegen.ts): software kernels, short sequences. */
   private get jointAttention(): boolean {
-    return this.software && this.T <= MAX_JOINT_BACKWARD_T;
+    return this.software && this.T <= MAX_JOINT_ATTENTION_T;
   }
 
   /** Whether the fused row kernels serve this fleet (the software family, option on). */
