@@ -330,6 +330,16 @@ function jointLayout(s: AttentionShape, what: string) {
   return layout({ ...s, rows: s.T });
 }
 
+/** Row t's q, k and v of a joint kernel's pair: q{t}_e, k{t}_e, v{t}_e. */
+function jointQkvRow(a: ReturnType<typeof layout>, t: number): string[] {
+  const at = `seq + ${t * a.rowQkv}u`;
+  return [
+    ...a.loadRow(`q${t}`, "qkv", at),
+    ...a.loadRow(`k${t}`, "qkv", `${at} + ${a.kOff}u`),
+    ...a.loadRow(`v${t}`, "qkv", `${at} + ${a.vOff}u`),
+  ];
+}
+
 /** A joint kernel: its bindings, the shared prologue, then its body. */
 function jointKernel(
   a: ReturnType<typeof layout>,
@@ -364,9 +374,7 @@ export function attentionBackward(s: AttentionShape): AttentionKernel {
   const at = (t: number) => `seq + ${t * a.rowQkv}u`;
   for (let t = 0; t < T; t++) {
     body.push(
-      ...a.loadRow(`q${t}`, "qkv", at(t)),
-      ...a.loadRow(`k${t}`, "qkv", `${at(t)} + ${a.kOff}u`),
-      ...a.loadRow(`v${t}`, "qkv", `${at(t)} + ${a.vOff}u`),
+      ...jointQkvRow(a, t),
       ...a.loadRow(`g${t}`, "dy", `ySeq + ${t * a.rowY}u`),
       ...a.loadRow(`y${t}`, "y", `ySeq + ${t * a.rowY}u`),
       `let D${t} = ${a.dot(`g${t}`, `y${t}`)};`,
@@ -416,14 +424,7 @@ export function attentionBackward(s: AttentionShape): AttentionKernel {
 export function attentionForwardJoint(s: AttentionShape): AttentionKernel {
   const a = jointLayout(s, "forward"), T = s.T;
   const body: string[] = [];
-  const at = (t: number) => `seq + ${t * a.rowQkv}u`;
-  for (let t = 0; t < T; t++) {
-    body.push(
-      ...a.loadRow(`q${t}`, "qkv", at(t)),
-      ...a.loadRow(`k${t}`, "qkv", `${at(t)} + ${a.kOff}u`),
-      ...a.loadRow(`v${t}`, "qkv", `${at(t)} + ${a.vOff}u`),
-    );
-  }
+  for (let t = 0; t < T; t++) body.push(...jointQkvRow(a, t));
   for (let t = 0; t < T; t++) {
     const us = [...Array(t + 1).keys()];
     body.push(
