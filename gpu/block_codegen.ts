@@ -281,7 +281,7 @@ export function projForward(s: ProjShape): RowKernel {
   });
 }
 
-/** Its input gradient: da = dres · Wpᵀ (dres, the residual stream's gradient). */
+/** The projection's input gradient: da = dres · Wpᵀ (dres, the residual stream's gradient). */
 export function projBackward(s: ProjShape): RowKernel {
   checkProj(s);
   const { C } = s;

@@ -355,7 +355,10 @@ export class GptFleet {
     return this.kernels.op(label, pipeline, bindings, [kernel.grid[0], kernel.grid[1], this.K]);
   }
 
-  /** Attention a (batch, head) pair per lane (attention_codegen.ts): software kernels, short sequences. */
+  /**
+   * Attention with a lane per whole (batch, head) pair (attention_codegen.ts'
+   * joint kernels): software kernels, short sequences.
+   */
   private get jointAttention(): boolean {
     return this.software && this.T <= MAX_JOINT_ATTENTION_T;
   }
@@ -428,7 +431,10 @@ export class GptFleet {
     };
   }
 
-  /** Floats a region of `need` floats per model takes (storage bindings start at 256-byte multiples). */
+  /**
+   * Floats a region of `need` floats per model takes (a storage binding
+   * starts at a multiple of 256 bytes).
+   */
   private regionFloats(need: number): number {
     return Math.ceil((this.K * Math.ceil(need / 4) * 4) / 64) * 64;
   }
@@ -1053,7 +1059,8 @@ export class GptFleet {
           this.act(`lse.${l}`),
           this.act("dqkv"),
         ]));
-      } else {ops.push(
+      } else {
+        ops.push(
           this.generatedOp(`attention_backward_q.${l}`, attQuery, [
             this.act(`qkv.${l}`),
             this.act(`atty.${l}`),
@@ -1069,7 +1076,8 @@ export class GptFleet {
             this.act("attD"),
             this.act("dqkv"),
           ]),
-        );}
+        );
+      }
       const qkv = linearBackward(
         `qkv.${l}`,
         `ln1.${l}`,

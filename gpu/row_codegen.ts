@@ -9,8 +9,8 @@
 // its weights for every block of outputs. Here a lane loads the weights once
 // (the generated code names each vec4 of them as a constant, so they stay
 // SSA values, spilled to the stack at worst, which costs plain vector moves)
-// and runs `rows` rows (up to 256), touching storage only for the chain's inputs and for
-// what the rest of the step reads. The code grows with the weights, and so
+// and runs `rows` rows (up to 256), touching storage only for the chain's
+// inputs and for what the rest of the step reads. The code grows with the weights, and so
 // does LLVM's compile time: only small widths are fused (see each kernel).
 //
 // Naming in the emitted WGSL: a row vector `a` of n floats is the vec4s

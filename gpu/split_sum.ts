@@ -121,11 +121,12 @@ export interface SumSegment {
  * end of backward. Each dispatch on llvmpipe costs a hand-off to its worker
  * threads and a wait for the last of them; on the sweep's step, leaving out
  * its eight small sums saved 0.65 ms (fastest of 15 interleaved timings)
- * where their kernels alone took ~0.3 ms. Each workgroup takes WG elements
- * of one segment and picks that segment's facts with selects, without
- * branches or tables: a branch per segment ran every segment's loop,
- * masked, in every workgroup (1.2 ms), and indexing constant arrays took
- * 3.2 ms (each access copied the array).
+ * where their kernels alone took ~0.3 ms; this op takes ~0.3 ms. Each
+ * workgroup takes WG elements of one segment and picks that segment's
+ * facts with selects, without branches or tables: with an if per segment
+ * the op took 1.2 ms (llvmpipe seems to run each branch's loop, masked,
+ * wherever its lanes are not all of one mind), with constant arrays
+ * indexed by segment 3.2 ms (presumably a copy of the array per access).
  */
 export function planSegmentSums(
   segments: SumSegment[],

@@ -14,6 +14,7 @@ import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/gpt_fleet.ts";
 import { headFusable } from "../../gpu/head_codegen.ts";
 import { blockFusable } from "../../gpu/block_codegen.ts";
+import { MAX_JOINT_ATTENTION_T } from "../../gpu/attention_codegen.ts";
 import { weightGradFits } from "../../gpu/weight_grad_codegen.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
@@ -146,6 +147,10 @@ for (const s of shapes) {
         ) {
           assert.equal(labels.includes(kernel), fused && block, kernel);
         }
+        // Attention with a lane per (batch, head) pair for short sequences on CPUs.
+        const joint = kernels === "software" && c.seqLen <= MAX_JOINT_ATTENTION_T;
+        assert.equal(labels.includes("attention_backward.0"), joint, "joint attention");
+        assert.equal(labels.includes("attention_backward_q.0"), !joint, "two-kernel attention");
         // The attention projection's row kernels (block_codegen.ts) rather than matmuls.
         const matmuls = fleet.stepOps().filter((op) => op.pipeline.label === "matmul")
           .map((op) => op.label);
