@@ -380,9 +380,8 @@ export class GptFleet {
       };
       this.device.queue.writeBuffer(this.rowDims.buffer, 0, kernel.dims);
     }
-    const same = new Uint8Array(kernel.dims).every((b, i) =>
-      b === new Uint8Array(this.rowDims!.dims)[i]
-    );
+    const fleetDims = new Uint8Array(this.rowDims.dims);
+    const same = new Uint8Array(kernel.dims).every((b, i) => b === fleetDims[i]);
     if (!same) throw new Error(`${label}: row kernels of one fleet must share their dims`);
     return this.generatedOp(label, kernel, [...bindings, { buffer: this.rowDims.buffer }]);
   }
@@ -978,9 +977,16 @@ export class GptFleet {
             ),
       };
     };
-    const attShape = this.attentionShape(); // the same two kernels every layer
-    const attQuery = attentionBackwardQuery(attShape);
-    const attKeyValue = attentionBackwardKeyValue(attShape);
+    // The same kernels every layer: one per pair for short sequences on CPUs, else two.
+    const attShape = this.attentionShape();
+    const attBackward:
+      | { joint: AttentionKernel }
+      | { query: AttentionKernel; keyValue: AttentionKernel } = this.jointAttention
+        ? { joint: attentionBackward(attShape) }
+        : {
+          query: attentionBackwardQuery(attShape),
+          keyValue: attentionBackwardKeyValue(attShape),
+        };
     for (let l = c.layers - 1; l >= 0; l--) {
       const fcproj = linearBackward(
         `fcproj.${l}`,
@@ -1050,9 +1056,8 @@ export class GptFleet {
         ]
         : attproj.dx();
       ops.push(...attprojDx, ...attproj.dw());
-      // Short sequences on CPUs: one kernel per (batch, head) pair's whole backward.
-      if (this.jointAttention) {
-        ops.push(this.generatedOp(`attention_backward.${l}`, attentionBackward(attShape), [
+      if ("joint" in attBackward) {
+        ops.push(this.generatedOp(`attention_backward.${l}`, attBackward.joint, [
           this.act(`qkv.${l}`),
           this.act(`atty.${l}`),
           this.act("datty"),
@@ -1061,7 +1066,7 @@ export class GptFleet {
         ]));
       } else {
         ops.push(
-          this.generatedOp(`attention_backward_q.${l}`, attQuery, [
+          this.generatedOp(`attention_backward_q.${l}`, attBackward.query, [
             this.act(`qkv.${l}`),
             this.act(`atty.${l}`),
             this.act("datty"),
@@ -1069,7 +1074,7 @@ export class GptFleet {
             this.act("attD"),
             this.act("dqkv"),
           ]),
-          this.generatedOp(`attention_backward_kv.${l}`, attKeyValue, [
+          this.generatedOp(`attention_backward_kv.${l}`, attBackward.keyValue, [
             this.act(`qkv.${l}`),
             this.act("datty"),
             this.act(`lse.${l}`),

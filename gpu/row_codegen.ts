@@ -10,8 +10,9 @@
 // (the generated code names each vec4 of them as a constant, so they stay
 // SSA values, spilled to the stack at worst, which costs plain vector moves)
 // and runs `rows` rows (up to 256), touching storage only for the chain's
-// inputs and for what the rest of the step reads. The code grows with the weights, and so
-// does LLVM's compile time: only small widths are fused (see each kernel).
+// inputs and for what the rest of the step reads. The code grows with the
+// weights, and so does LLVM's compile time: only small widths are fused (see
+// each kernel).
 //
 // Naming in the emitted WGSL: a row vector `a` of n floats is the vec4s
 // a0 .. a{n/4-1}; a matrix `W` [rows][cols] is W{i}_{j}, row i, columns
@@ -39,8 +40,6 @@ export interface RowKernel {
   code: string;
   /** Workgroups in x and y for one model; z is the fleet. */
   grid: [number, number];
-  /** Lanes with rows, per model: each writes its own slice of partial sums. */
-  lanes: number;
   /**
    * The uniform buffer's contents (the last binding): BT, T, rows per lane,
    * INV_COUNT, the scratch's floats per model / 4.
@@ -151,7 +150,7 @@ export function rowKernel(
     ...(parts.epilogue ?? []).map((l) => `  ${l}`),
     `}`,
   );
-  return { code: L.join("\n"), grid: [gx, gy], lanes: rowLanes(f), dims };
+  return { code: L.join("\n"), grid: [gx, gy], dims };
 }
 
 /**

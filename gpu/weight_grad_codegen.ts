@@ -78,8 +78,9 @@ function chunkCount(s: WeightGradShape, blocks: number): number {
     s.fleet * Math.ceil((blocks * chunks) / LANES) < want && s.BT / (chunks * 2) >= 128
   ) chunks *= 2;
   // A workgroup runs all its lanes' work, used or not: fill the last one
-  // where doubling does (qkv.dw at C 16: 3 blocks × 8 chunks, 0.8 against
-  // 1.0-1.1 ms with 3 × 4, medians of 15 interleaved timings).
+  // where doubling does (qkv.dw at C 16: 3 blocks × 8 chunks, 0.82 and 0.96
+  // against 1.05 and 1.14 ms with 3 × 4, medians of 15 interleaved timings
+  // in two runs).
   const fills = (c: number) => (blocks * c) % LANES === 0;
   if (!fills(chunks) && fills(2 * chunks) && s.BT / (chunks * 2) >= 128) chunks *= 2;
   return chunks;
