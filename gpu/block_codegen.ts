@@ -9,9 +9,9 @@
 //             writes y, mean, rstd (for backward) and qkv: the work of
 //             layernorm_forward and the qkv matmul.
 //   backward: dy = dqkv · Wqᵀ; dres += layernorm1'(dy)
-//             writes dres and each lane's partial sums of the layernorm's
-//             parameter gradients (Σ dy * n, Σ dy over its rows; split_sum.ts
-//             adds the lanes up): the work of the qkv.dx matmul,
+//             writes dres and the partial sums of the layernorm's
+//             parameter gradients (Σ dy * n, Σ dy per group of rows;
+//             split_sum.ts adds the groups up): the work of the qkv.dx matmul,
 //             layernorm_backward and layernorm_param_grads.
 //
 // The MLP, per row of model z, with x = the residual stream after attention
@@ -31,7 +31,7 @@
 //
 // Layouts: x, y, out, u [K, BT, C/4] vec4; qkv, dqkv [K, BT, 3C/4] and h,
 // dh [K, BT, C] vec4 (3C and 4C floats); mean, rstd [K, BT]; partials
-// [K, scratch] vec4, lane i's 2C floats (dw, then db) at i · 2C; each
+// [K, scratch] vec4, group i's 2C floats (dw, then db) at i · 2C; each
 // parameter a block [K, stride].
 import { GELU_WGSL } from "./matmul_codegen.ts";
 import {
@@ -133,8 +133,8 @@ export function qkvBackward(s: QkvShape): RowKernel {
     prologue: [
       ...loadRow("g", "lnw", C, modelOffset(st.ln)),
       ...loadMatrix("w_", "qkvw", C, 3 * C, modelOffset(st.qkvW)),
-      ...params.declare,
     ],
+    accumulators: params.accumulators,
     body: [
       `let base = r * ${C / 4}u;`,
       ...loadRow("dq", "dqkv", 3 * C, `r * ${(3 * C) / 4}u`),
@@ -228,8 +228,8 @@ export function mlpBackward(s: MlpShape): RowKernel {
       ...loadRow("g", "lnw", C, modelOffset(st.ln)),
       ...loadMatrix("w1_", "fcw", C, H, modelOffset(st.fcW)),
       ...loadMatrix("w2_", "projw", H, C, modelOffset(st.projW)),
-      ...params.declare,
     ],
+    accumulators: params.accumulators,
     body: [
       `let base = r * ${C / 4}u;`,
       `let hbase = r * ${H / 4}u;`,

@@ -62,13 +62,13 @@ import {
   qkvForward,
   type QkvShape,
 } from "./block_codegen.ts";
-import { type RowKernel, rowLanes } from "./row_codegen.ts";
+import { type RowKernel, rowPartials } from "./row_codegen.ts";
 import {
   planWeightGrad,
-  weightGradChunks,
   weightGradFits,
   weightGradScratch,
   type WeightGradShape,
+  weightGradSlices,
 } from "./weight_grad_codegen.ts";
 import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
 import type { TensorRole } from "../lib/model/layout.ts";
@@ -413,7 +413,7 @@ export class GptFleet {
       this.weightGradShape(C, C, false, true),
       this.weightGradShape(C, 3 * C, false, true),
     ].filter((x) => x !== undefined).map(weightGradScratch);
-    const lnStride = Math.ceil((rowLanes(this.rowFrame()) * 2 * C) / 4) * 4;
+    const lnStride = Math.ceil((rowPartials(this.rowFrame()) * 2 * C) / 4) * 4;
     if (blockFusable(C)) perLayer.push(lnStride, lnStride);
     const needs = Array.from({ length: layers }, () => perLayer).flat();
     const dwte = this.weightGradShape(V, C, false, false);
@@ -479,10 +479,10 @@ export class GptFleet {
     );
   }
 
-  /** The region for a fused kernel's layernorm parameter-gradient partials (dw, then db, per lane). */
+  /** The region for a fused kernel's layernorm parameter-gradient partials (dw, then db, per group of rows). */
   private layerNormPartials(label: string, w: TensorRole, b: TensorRole, l = -1) {
     const C = this.config.dModel;
-    return this.partialsRegion(label, this.partials!.lnStride, rowLanes(this.rowFrame()), [
+    return this.partialsRegion(label, this.partials!.lnStride, rowPartials(this.rowFrame()), [
       { role: w, layer: l, length: C },
       { role: b, layer: l, length: C },
     ]).binding;
@@ -557,7 +557,7 @@ export class GptFleet {
     dW: { role: TensorRole; layer: number },
     db?: { role: TensorRole; layer: number },
   ): Op {
-    const region = this.partialsRegion(label, weightGradScratch(shape), weightGradChunks(shape), [
+    const region = this.partialsRegion(label, weightGradScratch(shape), weightGradSlices(shape), [
       { ...dW, length: shape.M * shape.N },
       ...(db ? [{ ...db, length: shape.N }] : []),
     ]);

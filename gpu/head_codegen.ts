@@ -12,9 +12,9 @@
 // The last position of each sequence has no target: loss, dlogits, dy and
 // dx are 0 there. It writes what the rest of the step reads: y and dlogits
 // (the lm head's weight gradient), mean and rstd, dx (the residual stream's
-// gradient), the losses, and each lane's partial sums of the layernorm's
-// parameter gradients, Σ dy * n and Σ dy over its rows (split_sum.ts adds
-// the lanes up). Numerically it is the unfused kernels' arithmetic.
+// gradient), the losses, and the partial sums of the layernorm's parameter
+// gradients, Σ dy * n and Σ dy per group of rows (split_sum.ts adds the
+// groups up). Numerically it is the unfused kernels' arithmetic.
 //
 // Unfused, each row's logits are stored and loaded twice and every matmul
 // reloads its weights per block of outputs (~140 vec4 accesses per row at
@@ -22,7 +22,7 @@
 // parameters in registers and touches storage 32 times per row.
 //
 // Layouts: x, y, dx [K, BT, C/4] vec4; dlogits [K, BT, V/4] vec4; mean,
-// rstd, losses [K, BT]; tokens [K, BT]; partials [K, scratch] vec4, lane i's
+// rstd, losses [K, BT]; tokens [K, BT]; partials [K, scratch] vec4, group i's
 // 2C floats (dw, then db) at i · 2C; lnf_w, lnf_b [K, LN_STRIDE] and wte
 // [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
 import {
@@ -92,8 +92,8 @@ export function trainHead(s: HeadShape): RowKernel {
       ...loadRow("g", "lnw", C, modelOffset(s.lnStride)),
       ...loadRow("h", "lnb", C, modelOffset(s.lnStride)),
       ...loadMatrix("e", "wte", V, C, modelOffset(s.wteStride)),
-      ...params.declare,
     ],
+    accumulators: params.accumulators,
     body: [
       `let base = r * ${C4}u;`,
       ...layerNormForwardStored("g", "h", C),

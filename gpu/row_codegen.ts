@@ -63,7 +63,7 @@ export interface Binding {
  * fastest of 15 interleaved timings each, 2026-11-27, AMD EPYC Zen 4, Mesa
  * 22.3).
  */
-function rowsPerLane(f: RowKernelFrame): number {
+export function rowsPerLane(f: RowKernelFrame): number {
   const want = 4 * (f.threads ?? 2);
   for (const r of [256, 128, 64, 32, 16, 8, 4, 2]) {
     if (f.fleet * Math.ceil(Math.ceil(f.BT / r) / ROW_LANES) >= want) return r;
@@ -71,18 +71,31 @@ function rowsPerLane(f: RowKernelFrame): number {
   return 1;
 }
 
-/** Lanes with rows per model: each writes its own slice of partial sums (2C floats at most). */
-export function rowLanes(f: RowKernelFrame): number {
-  return Math.ceil(f.BT / rowsPerLane(f));
+/**
+ * Rows per partial sum: a lane's accumulators (the layernorms' parameter
+ * gradients) are stored, and restarted, after each group of this many rows.
+ * The rows per lane are chosen from the fleet size, and the summation order
+ * with them; groups of the rows one model alone would take per lane (never
+ * more than a fleet's lanes take, both powers of two) keep the order, and so
+ * each model's result, the same in any fleet.
+ */
+export function rowsPerPartial(f: RowKernelFrame): number {
+  return rowsPerLane({ ...f, fleet: 1 });
+}
+
+/** Partial sums per model (2C floats at most each): one per group of rowsPerPartial rows. */
+export function rowPartials(f: RowKernelFrame): number {
+  return Math.ceil(f.BT / rowsPerPartial(f));
 }
 
 /**
  * The kernel: `bindings` (then the uniform `dims` as the last binding),
  * `prologue` once per lane (weights; `z` is the model), `body` once per row
  * (`row` within the model, `r = z * BT + row`; `BT`, `T` and `dims.invCount`
- * in scope), `epilogue` once per lane after its rows (`lane`, the lane's
- * index within its model, and `dims.scratch4` in scope). `helpers` go
- * before the entry point.
+ * in scope). With partial sums, `accumulators` are declared before each
+ * group of rowsPerPartial rows and `epilogue` runs after it (`group`, the
+ * group's index within its model, and `dims.scratch4` in scope). `helpers`
+ * go before the entry point.
  */
 export function rowKernel(
   f: RowKernelFrame,
@@ -91,6 +104,7 @@ export function rowKernel(
     helpers?: string;
     prologue: string[];
     body: string[];
+    accumulators?: string[];
     epilogue?: string[];
     /** Run the body for two rows at once (pairRows). */
     pairRows?: boolean;
@@ -99,15 +113,16 @@ export function rowKernel(
   const { BT, T } = f;
   if (BT % T !== 0) throw new RangeError(`BT=${BT} is not a multiple of T=${T}`);
   const R = rowsPerLane(f);
+  const G = rowsPerPartial(f);
   const [gx, gy] = gridFor(Math.ceil(BT / R), ROW_LANES, f.maxWorkgroupsPerDim);
   const scratch = f.scratchFloats ?? 0;
   if (scratch % 4 !== 0) throw new RangeError(`scratch of ${scratch} floats: not a multiple of 4`);
   const dims = new ArrayBuffer(32); // a uniform struct's size rounds up to 16 bytes
   new Uint32Array(dims, 0, 3).set([BT, T, R]);
   new Float32Array(dims, 12, 1)[0] = 1 / ((BT / T) * (T - 1));
-  new Uint32Array(dims, 16, 1)[0] = scratch / 4;
+  new Uint32Array(dims, 16, 2).set([scratch / 4, G]);
   const L: string[] = [
-    `struct Dims { bt: u32, t: u32, rows: u32, invCount: f32, scratch4: u32 }`,
+    `struct Dims { bt: u32, t: u32, rows: u32, invCount: f32, scratch4: u32, groupRows: u32 }`,
   ];
   parts.bindings.forEach((b, i) => {
     L.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`);
@@ -129,28 +144,58 @@ export function rowKernel(
     `  let one = vec4<f32>(1.0);`,
     `  let zero = vec4<f32>(0.0);`,
     ...parts.prologue.map((l) => `  ${l}`),
-    `  let end = min(first + dims.rows, BT);`,
-    ...(parts.pairRows
-      ? [
-        `  for (var row = first; row < end; row += 2u) {`,
-        `    let r = z * BT + row;`,
-        // Row B: the next row, or row A again at an odd end (see pairRows).
-        `    let row_b = min(row + 1u, end - 1u);`,
-        `    let r_b = z * BT + row_b;`,
-        `    let hasB = row + 1u < end;`,
-        ...pairRows(parts.body).map((l) => `    ${l}`),
-      ]
-      : [
-        `  for (var row = first; row < end; row++) {`,
-        `    let r = z * BT + row;`,
-        ...parts.body.map((l) => `    ${l}`),
-      ]),
-    `  }`,
-    `  let lane = first / dims.rows;`,
-    ...(parts.epilogue ?? []).map((l) => `  ${l}`),
+    ...rowLoops(parts),
     `}`,
   );
   return { code: L.join("\n"), grid: [gx, gy], dims };
+}
+
+/**
+ * The loops over a lane's rows, `first` .. its end: the body per row (or
+ * per two, pairRows), in groups of dims.groupRows rows where there are
+ * partial sums, each group's accumulators declared before it and its
+ * epilogue after it.
+ */
+function rowLoops(parts: {
+  body: string[];
+  accumulators?: string[];
+  epilogue?: string[];
+  pairRows?: boolean;
+}) {
+  const indent = (lines: string[], by: string) => lines.map((l) => `${by}${l}`);
+  const rows = parts.pairRows
+    ? [
+      `for (var row = start; row < end; row += 2u) {`,
+      `  let r = z * BT + row;`,
+      // Row B: the next row, or row A again at an odd end (see pairRows).
+      `  let row_b = min(row + 1u, end - 1u);`,
+      `  let r_b = z * BT + row_b;`,
+      `  let hasB = row + 1u < end;`,
+      ...indent(pairRows(parts.body), "  "),
+      `}`,
+    ]
+    : [
+      `for (var row = start; row < end; row++) {`,
+      `  let r = z * BT + row;`,
+      ...indent(parts.body, "  "),
+      `}`,
+    ];
+  const laneEnd = `min(first + dims.rows, BT)`;
+  if (!parts.epilogue) {
+    return indent([`let start = first;`, `let end = ${laneEnd};`, ...rows], "  ");
+  }
+  return indent([
+    `let laneEnd = ${laneEnd};`,
+    `for (var start = first; start < laneEnd; start += dims.groupRows) {`,
+    ...indent([
+      ...(parts.accumulators ?? []),
+      `let end = min(start + dims.groupRows, laneEnd);`,
+      ...rows,
+      `let group = start / dims.groupRows;`,
+      ...parts.epilogue,
+    ], "  "),
+    `}`,
+  ], "  ");
 }
 
 /**
@@ -320,20 +365,20 @@ export function layerNormBackward(
 }
 
 /**
- * A layernorm's parameter gradients, summed over a lane's rows: with dy the
- * gradient of its output and nrm its normalized input (row vectors of n
- * floats), dw += dy * nrm and db += dy. `declare` goes in the prologue,
- * `accumulate` in the body, `store` in the epilogue: the lane's partial sums
- * (dw, then db) at its slice of `buf` (vec4, [K, scratch] with 2n floats
- * per lane), which split_sum.ts adds up.
+ * A layernorm's parameter gradients, summed over a group of rows: with dy
+ * the gradient of its output and nrm its normalized input (row vectors of
+ * n floats), dw += dy * nrm and db += dy. The kernel's `accumulators`,
+ * `accumulate` in the body, `store` in the epilogue: the group's partial
+ * sums (dw, then db) at its slice of `buf` (vec4, [K, scratch] with 2n
+ * floats per group of rows), which split_sum.ts adds up.
  */
 export function layerNormParamPartials(dy: string, nrm: string, n: number, buf: string) {
   const js = range(n / 4);
   return {
-    declare: js.flatMap((j) => [`var pdw${j} = zero;`, `var pdb${j} = zero;`]),
+    accumulators: js.flatMap((j) => [`var pdw${j} = zero;`, `var pdb${j} = zero;`]),
     accumulate: js.flatMap((j) => [`pdw${j} += ${dy}${j} * ${nrm}${j};`, `pdb${j} += ${dy}${j};`]),
     store: [
-      `let pp = z * dims.scratch4 + lane * ${n / 2}u;`,
+      `let pp = z * dims.scratch4 + group * ${n / 2}u;`,
       ...js.map((j) => `${buf}[pp + ${j}u] = pdw${j};`),
       ...js.map((j) => `${buf}[pp + ${n / 4 + j}u] = pdb${j};`),
     ],

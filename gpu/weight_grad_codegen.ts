@@ -2,9 +2,12 @@
 //   dW[m, n] = Σ_rows op(A)[row, m] · dY[row, n]     (op(A) = A, or gelu(A))
 //   db[n]    = Σ_rows dY[row, n]                      (colSums, optional)
 // over the batch's B·T rows. Each lane owns one block of up to 16 × 16 of dW
-// and one chunk of rows, and writes its partial sums to a scratch buffer;
-// split_sum.ts then adds the chunks in a fixed order (no atomics, so the
-// result is the same every run).
+// and one chunk of rows, and writes its partial sums to a scratch buffer,
+// one per slice of its chunk; split_sum.ts then adds the slices in a fixed
+// order (no atomics, so the result is the same every run). The chunks
+// follow the fleet size (fewer, longer ones in a fleet), the slices do not
+// (the chunks one model alone would take), so neither does a model's
+// result.
 //
 // Why: the matmul kernels (matmul_codegen's "shared" variant) split only
 // the output among lanes, and dW of a small model has few outputs (16 × 64
@@ -16,7 +19,7 @@
 // (without the sum, ~0.1 ms; 2026-11-27, AMD EPYC Zen 4, Mesa 22.3).
 //
 // Layouts: A [K, BT, M] and dY [K, BT, N] row-major, vec4; the scratch
-// [K, scratchStride] holds chunk c's partials at c · (M·N + N'): dW
+// [K, scratchStride] holds slice s's partials at s · (M·N + N'): dW
 // row-major, then db (N' = N with colSums, else 0), as split_sum reads them.
 import { GELU_WGSL } from "./matmul_codegen.ts";
 import { gridFor } from "./kernels.ts";
@@ -42,9 +45,11 @@ export interface WeightGradPlan {
   code: string;
   /** Workgroups in x and y per model; z = fleet size. */
   grid: [number, number];
-  /** Row chunks, each a slice of the scratch. */
+  /** Row chunks, one per lane of a block; each spans slicesPerChunk slices. */
   chunks: number;
-  /** Floats of one chunk's partials. */
+  /** Row slices, each a slice of the scratch. */
+  slices: number;
+  /** Floats of one slice's partials. */
   sliceFloats: number;
 }
 
@@ -86,15 +91,21 @@ function chunkCount(s: WeightGradShape, blocks: number): number {
   return chunks;
 }
 
-/** Blocks and chunks of a shape, and the scratch floats per model its partials take. */
+/**
+ * Blocks, chunks and slices of a shape, and the scratch floats per model its
+ * partials take. Both counts are powers of two and a fleet takes no more
+ * chunks than one model alone, so each chunk is a whole number of slices.
+ */
 function layout(s: WeightGradShape) {
   const { M, N } = s;
   if (!weightGradFits(M, N)) throw new RangeError(`no row-split weight gradient for ${M}x${N}`);
   const bm = Math.min(16, M), bn = Math.min(16, N);
   const blocksN = N / bn, blocks = (M / bm) * blocksN;
   const chunks = chunkCount(s, blocks);
+  const slices = chunkCount({ ...s, fleet: 1 }, blocks);
+  if (slices % chunks !== 0) throw new Error(`${chunks} chunks do not split into ${slices} slices`);
   const sliceFloats = M * N + (s.colSums ? N : 0);
-  return { bm, bn, blocksN, blocks, chunks, sliceFloats, scratch: chunks * sliceFloats };
+  return { bm, bn, blocksN, blocks, chunks, slices, sliceFloats, scratch: slices * sliceFloats };
 }
 
 /** Scratch floats per model that planWeightGrad(s) needs. */
@@ -102,26 +113,31 @@ export function weightGradScratch(s: WeightGradShape): number {
   return layout(s).scratch;
 }
 
-/** Row chunks of planWeightGrad(s): the slices of partial sums it writes per model. */
+/** Row chunks of planWeightGrad(s): one per lane of a block of dW. */
 export function weightGradChunks(s: WeightGradShape): number {
   return layout(s).chunks;
+}
+
+/** Row slices of planWeightGrad(s): the partial sums it writes per model. */
+export function weightGradSlices(s: WeightGradShape): number {
+  return layout(s).slices;
 }
 
 /** The kernel; `scratchFloats` is the scratch's per-model stride (a multiple of 4). */
 export function planWeightGrad(s: WeightGradShape, scratchFloats: number): WeightGradPlan {
   const { BT, M, N } = s;
-  const { bm, bn, blocksN, blocks, chunks, sliceFloats, scratch } = layout(s);
+  const { bm, bn, blocksN, blocks, chunks, slices, sliceFloats, scratch } = layout(s);
   if (scratchFloats % 4 !== 0 || scratch > scratchFloats) {
     throw new RangeError(
       `weight gradient: ${scratch} floats do not fit a scratch of ${scratchFloats}`,
     );
   }
-  const rows = Math.ceil(BT / chunks);
+  const rows = Math.ceil(BT / slices), perChunk = slices / chunks;
   const lanes = blocks * chunks;
   const [gx, gy] = gridFor(lanes, LANES, s.maxWorkgroupsPerDim);
   const M4 = M / 4, N4 = N / 4, bm4 = bm / 4, bn4 = bn / 4;
   const L: string[] = [
-    `// weight gradient ${M}x${N} over ${BT} rows: ${blocks} blocks of ${bm}x${bn}, ${chunks} chunks`,
+    `// weight gradient ${M}x${N} over ${BT} rows: ${blocks} blocks of ${bm}x${bn}, ${chunks} chunks of ${perChunk} slices`,
     `@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;`,
     `@group(0) @binding(1) var<storage, read> dY: array<vec4<f32>>;`,
     `@group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;`,
@@ -138,41 +154,46 @@ export function planWeightGrad(s: WeightGradShape, scratchFloats: number): Weigh
     `  let m4 = (block / ${blocksN}u) * ${bm4}u;`,
     `  let n4 = (block % ${blocksN}u) * ${bn4}u;`,
   );
+  L.push(
+    `  for (var slice = chunk * ${perChunk}u; slice < (chunk + 1u) * ${perChunk}u; slice++) {`,
+  );
+  const S: string[] = []; // the slice's work, indented below
   // Accumulators: c{i}_{q} = dW[m + i, n + 4q .. 4q + 3]; cs{q} = db.
   for (let i = 0; i < bm; i++) {
-    for (let q = 0; q < bn4; q++) L.push(`  var c${i}_${q} = vec4<f32>();`);
+    for (let q = 0; q < bn4; q++) S.push(`  var c${i}_${q} = vec4<f32>();`);
   }
-  if (s.colSums) { for (let q = 0; q < bn4; q++) L.push(`  var cs${q} = vec4<f32>();`); }
-  L.push(
-    `  let end = min((chunk + 1u) * ${rows}u, ${BT}u);`,
-    `  for (var row = chunk * ${rows}u; row < end; row++) {`,
+  if (s.colSums) { for (let q = 0; q < bn4; q++) S.push(`  var cs${q} = vec4<f32>();`); }
+  S.push(
+    `  let end = min((slice + 1u) * ${rows}u, ${BT}u);`,
+    `  for (var row = slice * ${rows}u; row < end; row++) {`,
     `    let r = z * ${BT}u + row;`,
   );
   for (let i = 0; i < bm4; i++) {
     const a = `A[r * ${M4}u + m4 + ${i}u]`;
-    L.push(`    let a${i} = ${s.geluA ? `gelu4(${a})` : a};`);
+    S.push(`    let a${i} = ${s.geluA ? `gelu4(${a})` : a};`);
   }
-  for (let q = 0; q < bn4; q++) L.push(`    let d${q} = dY[r * ${N4}u + n4 + ${q}u];`);
+  for (let q = 0; q < bn4; q++) S.push(`    let d${q} = dY[r * ${N4}u + n4 + ${q}u];`);
   for (let i = 0; i < bm; i++) {
     for (let q = 0; q < bn4; q++) {
-      L.push(`    c${i}_${q} = fma(vec4<f32>(a${i >> 2}.${COMP[i & 3]}), d${q}, c${i}_${q});`);
+      S.push(`    c${i}_${q} = fma(vec4<f32>(a${i >> 2}.${COMP[i & 3]}), d${q}, c${i}_${q});`);
     }
   }
-  if (s.colSums) { for (let q = 0; q < bn4; q++) L.push(`    cs${q} += d${q};`); }
-  L.push(`  }`);
-  // This chunk's slice of the scratch, in vec4s (M·N and N are multiples of 4).
-  L.push(`  let p = z * ${scratchFloats / 4}u + chunk * ${sliceFloats / 4}u;`);
+  if (s.colSums) { for (let q = 0; q < bn4; q++) S.push(`    cs${q} += d${q};`); }
+  S.push(`  }`);
+  // This slice's part of the scratch, in vec4s (M·N and N are multiples of 4).
+  S.push(`  let p = z * ${scratchFloats / 4}u + slice * ${sliceFloats / 4}u;`);
   for (let i = 0; i < bm; i++) {
     for (let q = 0; q < bn4; q++) {
-      L.push(`  partials[p + (m4 * 4u + ${i}u) * ${N4}u + n4 + ${q}u] = c${i}_${q};`);
+      S.push(`  partials[p + (m4 * 4u + ${i}u) * ${N4}u + n4 + ${q}u] = c${i}_${q};`);
     }
   }
   if (s.colSums) {
     // Every block row saw every row of dY; the first one stores db.
-    L.push(`  if (m4 == 0u) {`);
-    for (let q = 0; q < bn4; q++) L.push(`    partials[p + ${M * N4}u + n4 + ${q}u] = cs${q};`);
-    L.push(`  }`);
+    S.push(`  if (m4 == 0u) {`);
+    for (let q = 0; q < bn4; q++) S.push(`    partials[p + ${M * N4}u + n4 + ${q}u] = cs${q};`);
+    S.push(`  }`);
   }
+  L.push(...S.map((l) => `  ${l}`), `  }`);
   L.push(`}`);
-  return { code: L.join("\n"), grid: [gx, gy], chunks, sliceFloats };
+  return { code: L.join("\n"), grid: [gx, gy], chunks, slices, sliceFloats };
 }

@@ -15,7 +15,8 @@ import { GptFleet } from "../../gpu/gpt_fleet.ts";
 import { headFusable } from "../../gpu/head_codegen.ts";
 import { blockFusable } from "../../gpu/block_codegen.ts";
 import { MAX_JOINT_ATTENTION_T } from "../../gpu/attention_codegen.ts";
-import { weightGradFits } from "../../gpu/weight_grad_codegen.ts";
+import { weightGradChunks, weightGradFits } from "../../gpu/weight_grad_codegen.ts";
+import { rowsPerLane } from "../../gpu/row_codegen.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
@@ -206,4 +207,57 @@ for (const s of shapes) {
       }
     });
   }
+}
+
+// A model's gradients must not depend on the fleet it trains in: the fused
+// kernels' rows per lane and the row-split weight gradients' chunks follow
+// the fleet size, so their partial sums are cut at a granularity of rows
+// that does not. At B·T 8,192 both partitions differ between 1 and 3 models
+// (asserted first, so the comparison means something).
+for (const kernels of ["software", "hardware"] as const) {
+  Deno.test(`a model's gradients are the same alone and in a fleet, bit for bit: ${kernels} kernels`, async () => {
+    const gpu = await getGpu();
+    const config: ModelConfig = { vocabSize: 12, seqLen: 16, layers: 1, dModel: 8, heads: 2 };
+    const B = 512, K = 3, BTn = B * config.seqLen;
+    const C = config.dModel;
+    const fc = (fleet: number) =>
+      weightGradChunks({ BT: BTn, fleet, M: 4 * C, N: C, geluA: true, colSums: true });
+    assert.notEqual(fc(1), fc(K), "fcproj.dw chunks");
+    const rows = (fleet: number) => rowsPerLane({ BT: BTn, T: config.seqLen, fleet });
+    assert.notEqual(rows(1), rows(K), "rows per lane");
+    const make = (fleetSize: number) =>
+      GptFleet.create(gpu, {
+        config,
+        fleetSize,
+        batchSize: B,
+        precision: "fp32",
+        optimizer: "adamw",
+        training: true,
+        kernels,
+      });
+    const tokens = randomTokens(new Rng(11), K * BTn, config.vocabSize);
+    const params = Array.from({ length: K }, (_, z) => noisyParams(config, 200 + z));
+    const fleet = await make(K);
+    try {
+      params.forEach((p, z) => fleet.setParameters(z, p));
+      fleet.computeGradients(tokens);
+      for (let z = 0; z < K; z++) {
+        const alone = await make(1);
+        try {
+          alone.setParameters(0, params[z]);
+          alone.computeGradients(tokens.subarray(z * BTn, (z + 1) * BTn));
+          const [got, want] = [await fleet.getGradients(z), await alone.getGradients(0)];
+          for (const t of tensorLayout(config)) {
+            const differ = want.subarray(t.offset, t.offset + t.size)
+              .findIndex((x, i) => !Object.is(x, got[t.offset + i]));
+            assert.equal(differ, -1, `model ${z}: gradient of ${t.name} differs at ${differ}`);
+          }
+        } finally {
+          alone.destroy();
+        }
+      }
+    } finally {
+      fleet.destroy();
+    }
+  });
 }
