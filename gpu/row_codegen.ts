@@ -65,10 +65,10 @@ export interface Binding {
  */
 export function rowsPerLane(f: RowKernelFrame): number {
   const want = 4 * (f.threads ?? 2);
-  for (const r of [256, 128, 64, 32, 16, 8, 4, 2]) {
+  for (const r of [256, 128, 64, 32, 16, 8, 4]) {
     if (f.fleet * Math.ceil(Math.ceil(f.BT / r) / ROW_LANES) >= want) return r;
   }
-  return 1;
+  return 2; // at least 2, so that groups of rows (rowsPerPartial) hold whole pairs (pairRows)
 }
 
 /**
@@ -92,10 +92,11 @@ export function rowPartials(f: RowKernelFrame): number {
  * The kernel: `bindings` (then the uniform `dims` as the last binding),
  * `prologue` once per lane (weights; `z` is the model), `body` once per row
  * (`row` within the model, `r = z * BT + row`; `BT`, `T` and `dims.invCount`
- * in scope). With partial sums, `accumulators` are declared before each
- * group of rowsPerPartial rows and `epilogue` runs after it (`group`, the
- * group's index within its model, and `dims.scratch4` in scope). `helpers`
- * go before the entry point.
+ * in scope). With partial sums, `accumulators` (`var x = ...;`) are
+ * declared before the rows, and after each group of rowsPerPartial rows
+ * `epilogue` stores them (`group`, the group's index within its model, and
+ * `dims.scratch4` in scope) and they restart. `helpers` go before the entry
+ * point.
  */
 export function rowKernel(
   f: RowKernelFrame,
@@ -151,10 +152,14 @@ export function rowKernel(
 }
 
 /**
- * The loops over a lane's rows, `first` .. its end: the body per row (or
- * per two, pairRows), in groups of dims.groupRows rows where there are
- * partial sums, each group's accumulators declared before it and its
- * epilogue after it.
+ * The loop over a lane's rows, `first` .. its end: the body per row (or per
+ * two, pairRows). Where there are partial sums, the accumulators are
+ * declared before it, and after each group of dims.groupRows rows (and at
+ * the lane's end) the epilogue stores them and they restart. (A loop per
+ * group inside the lane's loop did no better, within the noise of 25
+ * interleaved timings.) Against no groups at all, the sweep's shape pays
+ * ~3% in train_head, about nothing in the backward kernels (fastest of 25
+ * interleaved timings, 2026-11-27).
  */
 function rowLoops(parts: {
   body: string[];
@@ -162,40 +167,34 @@ function rowLoops(parts: {
   epilogue?: string[];
   pairRows?: boolean;
 }) {
-  const indent = (lines: string[], by: string) => lines.map((l) => `${by}${l}`);
-  const rows = parts.pairRows
+  const step = parts.pairRows ? 2 : 1;
+  const groupEnd = parts.epilogue
     ? [
-      `for (var row = start; row < end; row += 2u) {`,
-      `  let r = z * BT + row;`,
-      // Row B: the next row, or row A again at an odd end (see pairRows).
-      `  let row_b = min(row + 1u, end - 1u);`,
-      `  let r_b = z * BT + row_b;`,
-      `  let hasB = row + 1u < end;`,
-      ...indent(pairRows(parts.body), "  "),
+      // Groups start at multiples of groupRows (even: rowsPerLane), so pairs never straddle two.
+      `if ((row + ${step}u) % dims.groupRows == 0u || row + ${step}u >= end) {`,
+      `  let group = row / dims.groupRows;`,
+      ...parts.epilogue.map((l) => `  ${l}`),
+      ...(parts.accumulators ?? []).map((l) => `  ${l.replace(/^var\s+/, "")}`),
       `}`,
     ]
-    : [
-      `for (var row = start; row < end; row++) {`,
-      `  let r = z * BT + row;`,
-      ...indent(parts.body, "  "),
-      `}`,
-    ];
-  const laneEnd = `min(first + dims.rows, BT)`;
-  if (!parts.epilogue) {
-    return indent([`let start = first;`, `let end = ${laneEnd};`, ...rows], "  ");
-  }
-  return indent([
-    `let laneEnd = ${laneEnd};`,
-    `for (var start = first; start < laneEnd; start += dims.groupRows) {`,
-    ...indent([
-      ...(parts.accumulators ?? []),
-      `let end = min(start + dims.groupRows, laneEnd);`,
-      ...rows,
-      `let group = start / dims.groupRows;`,
-      ...parts.epilogue,
-    ], "  "),
+    : [];
+  const body = parts.pairRows
+    ? [
+      // Row B: the next row, or row A again at an odd end (see pairRows).
+      `let row_b = min(row + 1u, end - 1u);`,
+      `let r_b = z * BT + row_b;`,
+      `let hasB = row + 1u < end;`,
+      ...pairRows(parts.body),
+    ]
+    : parts.body;
+  return [
+    `let end = min(first + dims.rows, BT);`,
+    ...(parts.accumulators ?? []),
+    `for (var row = first; row < end; row += ${step}u) {`,
+    `  let r = z * BT + row;`,
+    ...[...body, ...groupEnd].map((l) => `  ${l}`),
     `}`,
-  ], "  ");
+  ].map((l) => `  ${l}`);
 }
 
 /**
