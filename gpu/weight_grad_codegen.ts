@@ -73,15 +73,20 @@ export function weightGradFits(M: number, N: number): boolean {
 
 /**
  * Row chunks: the fewest (so the fewest partials to store and add) that
- * still give 4 workgroups per CPU thread, with at least 128 rows each, and
- * twice that where it leaves no lane of a workgroup idle.
+ * still give 4 workgroups per CPU thread and a workgroup's worth of lanes
+ * per model, with at least 128 rows each, and twice that where it leaves no
+ * lane of a workgroup idle.
  */
 function chunkCount(s: WeightGradShape, blocks: number): number {
   const want = 4 * (s.threads ?? 2);
+  const few = (c: number) =>
+    s.fleet * Math.ceil((blocks * c) / LANES) < want ||
+    // A workgroup runs its 8 lanes in one vector whether or not they have
+    // work: attproj.dw (1 block) at fleet 9 ran one chunk of 2,048 rows per
+    // model, 1.40 ms against 0.2 ms at fleet 5 with 16 chunks.
+    blocks * c < LANES;
   let chunks = 1;
-  while (
-    s.fleet * Math.ceil((blocks * chunks) / LANES) < want && s.BT / (chunks * 2) >= 128
-  ) chunks *= 2;
+  while (few(chunks) && s.BT / (chunks * 2) >= 128) chunks *= 2;
   // A workgroup runs all its lanes' work, used or not: fill the last one
   // where doubling does (qkv.dw at C 16: 3 blocks × 8 chunks, 0.82 and 0.96
   // against 1.05 and 1.14 ms with 3 × 4, medians of 15 interleaved timings
