@@ -129,7 +129,7 @@ export interface SumSegment {
  * indexed by segment 3.2 ms (presumably a copy of the array per access).
  * It adds vec4s (every offset, stride and length is a multiple of 4): on the
  * sweep's step, with the weight gradients' partials per fixed slice of rows,
- * 0.39 ms as floats.
+ * 0.18 ms, against 0.39 ms adding floats.
  */
 export function planSegmentSums(
   segments: SumSegment[],
