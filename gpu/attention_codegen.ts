@@ -322,6 +322,11 @@ export function attentionBackwardKeyValue(s: AttentionShape): AttentionKernel {
 /** Longest sequence of the joint kernels below: their code grows with T² / 2. */
 export const MAX_JOINT_ATTENTION_T = 16;
 
+/** Whether a fleet runs the joint kernels: the software family (CPUs), short sequences. */
+export function usesJointAttention(kernels: "software" | "hardware", T: number): boolean {
+  return kernels === "software" && T <= MAX_JOINT_ATTENTION_T;
+}
+
 /** The joint kernels' layout: a lane per whole (batch, head) pair. */
 function jointLayout(s: AttentionShape, what: string) {
   if (s.T > MAX_JOINT_ATTENTION_T) {

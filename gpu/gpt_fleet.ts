@@ -24,7 +24,7 @@ import {
   attentionForward,
   attentionForwardJoint,
   type AttentionKernel,
-  MAX_JOINT_ATTENTION_T,
+  usesJointAttention,
 } from "./attention_codegen.ts";
 import {
   HARDWARE_TUNING,
@@ -360,7 +360,7 @@ export class GptFleet {
    * joint kernels): software kernels, short sequences.
    */
   private get jointAttention(): boolean {
-    return this.software && this.T <= MAX_JOINT_ATTENTION_T;
+    return usesJointAttention(this.software ? "software" : "hardware", this.T);
   }
 
   /** Whether the fused row kernels serve this fleet (the software family, option on). */

@@ -3,6 +3,7 @@
 import { type ModelConfig, parameterCount } from "../lib/model/config.ts";
 import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
 import { SPLIT_SCRATCH_FLOATS } from "./split_sum.ts";
+import { usesJointAttention } from "./attention_codegen.ts";
 
 export interface GpuTensor {
   spec: TensorSpec;
@@ -98,7 +99,8 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
     add("dln", K * BT * C);
     add("datty", K * BT * C);
     add("dqkv", K * BT * 3 * C);
-    add("attD", rowStats);
+    // The two-kernel attention backward's row sums; the joint one needs none.
+    if (!usesJointAttention(s.kernels ?? "hardware", T)) add("attD", rowStats);
     add("dfch", K * BT * 4 * C);
     add("order", K * BT);
     add("offsets", K * (V + 1));
