@@ -210,54 +210,72 @@ for (const s of shapes) {
 }
 
 // A model's gradients must not depend on the fleet it trains in: the fused
-// kernels' rows per lane and the row-split weight gradients' chunks follow
-// the fleet size, so their partial sums are cut at a granularity of rows
-// that does not. At B·T 8,192 both partitions differ between 1 and 3 models
-// (asserted first, so the comparison means something).
-for (const kernels of ["software", "hardware"] as const) {
-  Deno.test(`a model's gradients are the same alone and in a fleet, bit for bit: ${kernels} kernels`, async () => {
-    const gpu = await getGpu();
-    const config: ModelConfig = { vocabSize: 12, seqLen: 16, layers: 1, dModel: 8, heads: 2 };
-    const B = 512, K = 3, BTn = B * config.seqLen;
-    const C = config.dModel;
-    const fc = (fleet: number) =>
-      weightGradChunks({ BT: BTn, fleet, M: 4 * C, N: C, geluA: true, colSums: true });
-    assert.notEqual(fc(1), fc(K), "fcproj.dw chunks");
-    const rows = (fleet: number) => rowsPerLane({ BT: BTn, T: config.seqLen, fleet });
-    assert.notEqual(rows(1), rows(K), "rows per lane");
-    const make = (fleetSize: number) =>
-      GptFleet.create(gpu, {
-        config,
-        fleetSize,
-        batchSize: B,
-        precision: "fp32",
-        optimizer: "adamw",
-        training: true,
-        kernels,
-      });
-    const tokens = randomTokens(new Rng(11), K * BTn, config.vocabSize);
-    const params = Array.from({ length: K }, (_, z) => noisyParams(config, 200 + z));
-    const fleet = await make(K);
-    try {
-      params.forEach((p, z) => fleet.setParameters(z, p));
-      fleet.computeGradients(tokens);
-      for (let z = 0; z < K; z++) {
-        const alone = await make(1);
-        try {
-          alone.setParameters(0, params[z]);
-          alone.computeGradients(tokens.subarray(z * BTn, (z + 1) * BTn));
-          const [got, want] = [await fleet.getGradients(z), await alone.getGradients(0)];
-          for (const t of tensorLayout(config)) {
-            const differ = want.subarray(t.offset, t.offset + t.size)
-              .findIndex((x, i) => !Object.is(x, got[t.offset + i]));
-            assert.equal(differ, -1, `model ${z}: gradient of ${t.name} differs at ${differ}`);
+// kernels' rows per lane, the row-split weight gradients' chunks and the
+// matmuls' blocks follow the fleet size, so their sums are cut at a
+// granularity of rows that does not. At B·T 8,192 the partitions differ
+// between 1 and 3 models (asserted first, so the comparison means
+// something): d 8 runs the fused kernels, d 32 matmuls and a row-split
+// attproj.dw.
+const fleetCases: { config: ModelConfig; differs: (BT: number, K: number) => void }[] = [
+  {
+    config: { vocabSize: 12, seqLen: 16, layers: 1, dModel: 8, heads: 2 },
+    differs: (BT, K) => {
+      const fcproj = (fleet: number) =>
+        weightGradChunks({ BT, fleet, M: 32, N: 8, geluA: true, colSums: true });
+      assert.notEqual(fcproj(1), fcproj(K), "fcproj.dw chunks");
+      const rows = (fleet: number) => rowsPerLane({ BT, T: 16, fleet });
+      assert.notEqual(rows(1), rows(K), "rows per lane");
+    },
+  },
+  {
+    config: { vocabSize: 12, seqLen: 16, layers: 1, dModel: 32, heads: 2 },
+    differs: (BT, K) => {
+      const attproj = (fleet: number) =>
+        weightGradChunks({ BT, fleet, M: 32, N: 32, geluA: false, colSums: true });
+      assert.notEqual(attproj(1), attproj(K), "attproj.dw chunks");
+    },
+  },
+];
+for (const { config, differs } of fleetCases) {
+  for (const kernels of ["software", "hardware"] as const) {
+    Deno.test(`a model's gradients are the same alone and in a fleet, bit for bit: d ${config.dModel}, ${kernels} kernels`, async () => {
+      const gpu = await getGpu();
+      const B = 512, K = 3, BTn = B * config.seqLen;
+      differs(BTn, K);
+      const make = (fleetSize: number) =>
+        GptFleet.create(gpu, {
+          config,
+          fleetSize,
+          batchSize: B,
+          precision: "fp32",
+          optimizer: "adamw",
+          training: true,
+          kernels,
+        });
+      const tokens = randomTokens(new Rng(11), K * BTn, config.vocabSize);
+      const params = Array.from({ length: K }, (_, z) => noisyParams(config, 200 + z));
+      const fleet = await make(K);
+      try {
+        params.forEach((p, z) => fleet.setParameters(z, p));
+        fleet.computeGradients(tokens);
+        for (let z = 0; z < K; z++) {
+          const alone = await make(1);
+          try {
+            alone.setParameters(0, params[z]);
+            alone.computeGradients(tokens.subarray(z * BTn, (z + 1) * BTn));
+            const [got, want] = [await fleet.getGradients(z), await alone.getGradients(0)];
+            for (const t of tensorLayout(config)) {
+              const differ = want.subarray(t.offset, t.offset + t.size)
+                .findIndex((x, i) => !Object.is(x, got[t.offset + i]));
+              assert.equal(differ, -1, `model ${z}: gradient of ${t.name} differs at ${differ}`);
+            }
+          } finally {
+            alone.destroy();
           }
-        } finally {
-          alone.destroy();
         }
+      } finally {
+        fleet.destroy();
       }
-    } finally {
-      fleet.destroy();
-    }
-  });
+    });
+  }
 }
