@@ -37,9 +37,14 @@ import {
   activationBuffers,
   checkFleetFitsOn,
   type FleetShape,
+  fusesSmallModels,
   gpuParamLayout,
   type GpuTensor,
   kernelFamilyFor,
+  partialsLayout,
+  partialsRegionFloats,
+  rowFrameOf,
+  rowSplitShape,
   splitScratchFloats,
 } from "./memory_plan.ts";
 import {
@@ -65,7 +70,6 @@ import {
 import { type RowKernel, rowPartials } from "./row_codegen.ts";
 import {
   planWeightGrad,
-  weightGradFits,
   weightGradScratch,
   type WeightGradShape,
   weightGradSlices,
@@ -181,6 +185,8 @@ export class GptFleet {
   private tuning: MatmulTuning;
   /** Kernels for a CPU rasterizer (8-lane workgroups) rather than a GPU. */
   private readonly software: boolean;
+  /** What the memory plan sizes (memory_plan.ts): the options with the kernel family. */
+  private readonly shape: FleetShape;
   /** Floats per model of the "split_scratch" buffer (0: no reduction is split). */
   private splitScratch = 0;
 
@@ -196,6 +202,7 @@ export class GptFleet {
     this.device = gpu.device;
     this.kernels = Kernels.forDevice(gpu.device);
     this.software = kernels === "software";
+    this.shape = { ...options, kernels };
     this.tuning = this.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
@@ -222,10 +229,10 @@ export class GptFleet {
     checkFleetFitsOn(gpu.info, shape, options.memoryBudgetBytes);
     const fleet = new GptFleet(gpu, options, kernels);
     fleet.splitScratch = splitScratchFloats(shape);
-    fleet.createPartials();
     for (const spec of activationBuffers(shape)) {
       fleet.acts.set(spec.name, fleet.buffer(spec.name, spec.floats));
     }
+    fleet.createPartials();
     if (options.training) {
       fleet.grads = fleet.buffer("gradients", fleet.paramFloats);
       fleet.adamM = fleet.buffer("adam_m", fleet.paramFloats);
@@ -365,7 +372,7 @@ export class GptFleet {
 
   /** Whether the fused row kernels serve this fleet (the software family, option on). */
   private get fuse(): boolean {
-    return this.software && (this.options.fuse ?? true);
+    return fusesSmallModels(this.shape);
   }
 
   /**
@@ -388,54 +395,14 @@ export class GptFleet {
 
   /** The fused row kernels' frame: rows, models, threads, the partial sums' scratch. */
   private rowFrame() {
-    return {
-      BT: this.B * this.T,
-      T: this.T,
-      fleet: this.K,
-      threads: this.tuning.threads,
-      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
-      scratchFloats: this.partials?.lnStride ?? 0,
-    };
+    return { ...rowFrameOf(this.shape), scratchFloats: this.partials?.lnStride ?? 0 };
   }
 
-  /**
-   * The partial sums' scratch, where a training fleet has fused kernels: a
-   * region for each producer of a step (each weight gradient the row-split
-   * kernel serves, each fused layernorm's parameter gradients), all alive
-   * until the one summing op at the end of backward.
-   */
+  /** The partial sums' scratch (memory_plan.ts' partialsLayout), where there is one. */
   private createPartials() {
-    const { dModel: C, vocabSize: V, layers } = this.config;
-    if (!this.options.training || !this.fuse) return;
-    const perLayer = [
-      this.weightGradShape(4 * C, C, true, true),
-      this.weightGradShape(C, 4 * C, false, true),
-      this.weightGradShape(C, C, false, true),
-      this.weightGradShape(C, 3 * C, false, true),
-    ].filter((x) => x !== undefined).map(weightGradScratch);
-    const lnStride = Math.ceil((rowPartials(this.rowFrame()) * 2 * C) / 4) * 4;
-    if (blockFusable(C)) perLayer.push(lnStride, lnStride);
-    const needs = Array.from({ length: layers }, () => perLayer).flat();
-    const dwte = this.weightGradShape(V, C, false, false);
-    if (dwte) needs.push(weightGradScratch(dwte));
-    if (headFusable(C, V)) needs.push(lnStride);
-    if (needs.length === 0) return;
-    const floats = needs.reduce((n, need) => n + this.regionFloats(need), 0);
-    this.partials = {
-      buffer: this.buffer("partials", floats),
-      floats,
-      used: 0,
-      lnStride,
-      sums: [],
-    };
-  }
-
-  /**
-   * Floats a region of `need` floats per model takes (a storage binding
-   * starts at a multiple of 256 bytes).
-   */
-  private regionFloats(need: number): number {
-    return Math.ceil((this.K * Math.ceil(need / 4) * 4) / 64) * 64;
+    const { lnStride, floats } = partialsLayout(this.shape);
+    if (floats === 0) return;
+    this.partials = { buffer: this.act("partials").buffer, floats, used: 0, lnStride, sums: [] };
   }
 
   /**
@@ -452,7 +419,7 @@ export class GptFleet {
     const p = this.partials!;
     const stride = Math.ceil(need / 4) * 4;
     const from = p.used;
-    p.used += this.regionFloats(need);
+    p.used += partialsRegionFloats(this.K, need);
     if (p.used > p.floats) throw new Error(`${label}: the partials scratch is full`);
     p.sums.push({
       label,
@@ -470,6 +437,10 @@ export class GptFleet {
   /** The one op adding up every region of the partials scratch (planSegmentSums). */
   private partialSumsOp(): Op {
     const p = this.partials!;
+    // The memory plan sized the scratch for these producers; it must have named each one.
+    if (p.used !== p.floats) {
+      throw new Error(`partials: the plan made ${p.floats} floats, the regions take ${p.used}`);
+    }
     const plan = planSegmentSums(p.sums, WG, this.tuning.maxWorkgroupsPerDim);
     return this.kernels.op(
       "partial_sums",
@@ -532,17 +503,7 @@ export class GptFleet {
     geluA: boolean,
     colSums: boolean,
   ): WeightGradShape | undefined {
-    if (!this.fuse || !weightGradFits(M, N)) return undefined;
-    return {
-      BT: this.B * this.T,
-      fleet: this.K,
-      M,
-      N,
-      geluA,
-      colSums,
-      threads: this.tuning.threads,
-      maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
-    };
+    return rowSplitShape(this.shape, M, N, geluA, colSums);
   }
 
   /**

@@ -4,6 +4,11 @@ import { type ModelConfig, parameterCount } from "../lib/model/config.ts";
 import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
 import { SPLIT_SCRATCH_FLOATS } from "./split_sum.ts";
 import { usesJointAttention } from "./attention_codegen.ts";
+import { SOFTWARE_TUNING } from "./matmul_codegen.ts";
+import { weightGradFits, weightGradScratch, type WeightGradShape } from "./weight_grad_codegen.ts";
+import { rowPartials } from "./row_codegen.ts";
+import { blockFusable } from "./block_codegen.ts";
+import { headFusable } from "./head_codegen.ts";
 
 export interface GpuTensor {
   spec: TensorSpec;
@@ -20,6 +25,79 @@ export interface FleetShape {
   training: boolean;
   /** The kernel family (gpt_fleet.ts); sizes are checked for "hardware" when absent. */
   kernels?: "software" | "hardware";
+  /** The software family's fused kernels for small models (default true; gpt_fleet.ts). */
+  fuse?: boolean;
+}
+
+/** Whether a fleet runs the fused row kernels and row-split weight gradients (gpt_fleet.ts). */
+export function fusesSmallModels(s: FleetShape): boolean {
+  return s.kernels === "software" && (s.fuse ?? true);
+}
+
+/** The row-split weight gradient's shape for a dW of M × N, or undefined where it does not serve. */
+export function rowSplitShape(
+  s: FleetShape,
+  M: number,
+  N: number,
+  geluA: boolean,
+  colSums: boolean,
+): WeightGradShape | undefined {
+  if (!fusesSmallModels(s) || !weightGradFits(M, N)) return undefined;
+  return {
+    BT: s.batchSize * s.config.seqLen,
+    fleet: s.fleetSize,
+    M,
+    N,
+    geluA,
+    colSums,
+    threads: SOFTWARE_TUNING.threads,
+    maxWorkgroupsPerDim: SOFTWARE_TUNING.maxWorkgroupsPerDim,
+  };
+}
+
+/** The fused row kernels' frame (row_codegen.ts) without its scratch. */
+export function rowFrameOf(s: FleetShape) {
+  return {
+    BT: s.batchSize * s.config.seqLen,
+    T: s.config.seqLen,
+    fleet: s.fleetSize,
+    threads: SOFTWARE_TUNING.threads,
+    maxWorkgroupsPerDim: SOFTWARE_TUNING.maxWorkgroupsPerDim,
+  };
+}
+
+/**
+ * Floats a region of `need` floats per model takes in a fleet's partials
+ * scratch (a storage binding starts at a multiple of 256 bytes).
+ */
+export function partialsRegionFloats(fleetSize: number, need: number): number {
+  return Math.ceil((fleetSize * Math.ceil(need / 4) * 4) / 64) * 64;
+}
+
+/**
+ * The partial sums' scratch of a training fleet with fused kernels: a
+ * region for each producer of a step (each weight gradient the row-split
+ * kernel serves, each fused layernorm's parameter gradients), all alive
+ * until the one summing op at the end of backward. `lnStride`: a fused
+ * layernorm's floats per model; `floats`: the buffer's (0: none).
+ */
+export function partialsLayout(s: FleetShape): { lnStride: number; floats: number } {
+  if (!s.training || !fusesSmallModels(s)) return { lnStride: 0, floats: 0 };
+  const { dModel: C, vocabSize: V, layers } = s.config;
+  const perLayer = [
+    rowSplitShape(s, 4 * C, C, true, true),
+    rowSplitShape(s, C, 4 * C, false, true),
+    rowSplitShape(s, C, C, false, true),
+    rowSplitShape(s, C, 3 * C, false, true),
+  ].filter((x) => x !== undefined).map(weightGradScratch);
+  const lnStride = Math.ceil((rowPartials(rowFrameOf(s)) * 2 * C) / 4) * 4;
+  if (blockFusable(C)) perLayer.push(lnStride, lnStride);
+  const needs = Array.from({ length: layers }, () => perLayer).flat();
+  const dwte = rowSplitShape(s, V, C, false, false);
+  if (dwte) needs.push(weightGradScratch(dwte));
+  if (headFusable(C, V)) needs.push(lnStride);
+  const floats = needs.reduce((n, need) => n + partialsRegionFloats(s.fleetSize, need), 0);
+  return { lnStride, floats };
 }
 
 /**
@@ -105,6 +183,8 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
     add("order", K * BT);
     add("offsets", K * (V + 1));
     add("split_scratch", K * splitScratchFloats(s));
+    const partials = partialsLayout(s).floats;
+    if (partials > 0) add("partials", partials);
   }
   return out;
 }
