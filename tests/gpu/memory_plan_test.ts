@@ -1,0 +1,28 @@
+// The memory plan sizes what a fleet allocates: the partial sums' scratch of
+// the software family's fused kernels is among the buffers checkFleetFitsOn
+// counts (the fleet checks, as it builds its step, that its producers fill
+// exactly that scratch; tests/gpu/gpt_fleet_test.ts builds such fleets).
+import assert from "node:assert/strict";
+import { fleetBuffers, type FleetShape, partialsLayout } from "../../gpu/memory_plan.ts";
+
+const sweep: FleetShape = {
+  config: { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 },
+  fleetSize: 5,
+  batchSize: 128,
+  training: true,
+  kernels: "software",
+};
+const partials = (s: FleetShape) => fleetBuffers(s).find((b) => b.name === "partials")?.floats;
+
+Deno.test("the memory plan counts the fused kernels' partial sums, and only where they run", () => {
+  const { floats } = partialsLayout(sweep);
+  // Five weight gradients of 16-ish by 64 outputs, a few slices each, and three layernorms.
+  assert.ok(floats > 5 * 5 * 1024, `${floats} floats`);
+  assert.equal(partials(sweep), floats);
+  assert.equal(partials({ ...sweep, kernels: "hardware" }), undefined);
+  assert.equal(partials({ ...sweep, fuse: false }), undefined);
+  assert.equal(partials({ ...sweep, training: false }), undefined);
+  // Per model, the same in any fleet (its slices follow one model alone).
+  const perModel = (K: number) => partialsLayout({ ...sweep, fleetSize: K }).floats / K;
+  assert.ok(Math.abs(perModel(1) - perModel(8)) / perModel(1) < 0.01);
+});
