@@ -367,12 +367,17 @@ export class GptFleet {
    * joint kernels): software kernels, short sequences.
    */
   private get jointAttention(): boolean {
-    return usesJointAttention(this.software ? "software" : "hardware", this.T);
+    return usesJointAttention(this.shape.kernels!, this.T);
   }
 
   /** Whether the fused row kernels serve this fleet (the software family, option on). */
   private get fuse(): boolean {
     return fusesSmallModels(this.shape);
+  }
+
+  /** Whether the block's fused kernels (block_codegen.ts) serve this fleet: fused, and d small. */
+  private get fusedBlock(): boolean {
+    return this.fuse && blockFusable(this.config.dModel);
   }
 
   /**
@@ -618,7 +623,7 @@ export class GptFleet {
       ? attentionForwardJoint(this.attentionShape())
       : attentionForward(this.attentionShape());
     for (let l = 0; l < c.layers; l++) {
-      if (this.fuse && blockFusable(C)) {
+      if (this.fusedBlock) {
         // layernorm 1 and the qkv product in one kernel (block_codegen.ts).
         ops.push(this.rowOp(`qkv_forward.${l}`, qkvForward(this.qkvShape(l)), [
           this.act(`resid.${l}`),
@@ -653,7 +658,7 @@ export class GptFleet {
         this.act(`atty.${l}`),
         this.act(`lse.${l}`),
       ]));
-      if (this.fuse && blockFusable(C)) {
+      if (this.fusedBlock) {
         ops.push(this.rowOp(`attproj.${l}`, projForward(this.projShape(l)), [
           this.act(`atty.${l}`),
           this.act(`resid.${l}`),
@@ -677,7 +682,7 @@ export class GptFleet {
           { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
         ));
       }
-      if (this.fuse && blockFusable(C)) {
+      if (this.fusedBlock) {
         // layernorm 2, fc, gelu and fcproj in one kernel (block_codegen.ts).
         ops.push(this.rowOp(`mlp_forward.${l}`, mlpForward(this.mlpShape(l)), [
           this.act(`resid_mid.${l}`),
@@ -962,7 +967,7 @@ export class GptFleet {
         true,
       );
       const fc = linearBackward(`fc.${l}`, `ln2.${l}`, "dfch", "dln", "fc_w", "fc_b", l, C, 4 * C);
-      if (this.fuse && blockFusable(C)) {
+      if (this.fusedBlock) {
         // fcproj.dx, fc.dx and the layernorm's input gradient in one kernel
         // (block_codegen.ts), which overwrites dres: fcproj's weight gradient,
         // which reads it, goes first.
@@ -1007,7 +1012,7 @@ export class GptFleet {
         C,
         C,
       );
-      const attprojDx = this.fuse && blockFusable(C)
+      const attprojDx = this.fusedBlock
         ? [
           this.rowOp(`attproj.${l}.dx`, projBackward(this.projShape(l)), [
             this.act("dres"),
@@ -1055,7 +1060,7 @@ export class GptFleet {
         C,
         3 * C,
       );
-      if (this.fuse && blockFusable(C)) {
+      if (this.fusedBlock) {
         // qkv.dx and the layernorm's input gradient in one kernel (block_codegen.ts).
         ops.push(
           this.rowOp(`qkv_backward.${l}`, qkvBackward(this.qkvShape(l)), [

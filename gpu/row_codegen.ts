@@ -158,8 +158,9 @@ export function rowKernel(
  * the lane's end) the epilogue stores them and they restart. (A loop per
  * group inside the lane's loop did no better, within the noise of 25
  * interleaved timings.) Against no groups at all, the sweep's shape pays
- * ~3-4% in train_head, the backward kernels -3 to +3% (fastest of 25
- * interleaved timings, 2026-11-27; this machine's noise is about that).
+ * ~3-4% in train_head and -3% to +10% in the backward kernels over two
+ * runs (fastest of 25 interleaved timings each, 2026-11-27; this machine's
+ * noise is about that).
  */
 function rowLoops(parts: {
   body: string[];
