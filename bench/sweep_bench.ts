@@ -10,7 +10,7 @@
 // MEMCAP_BENCH_SWEEP_STEPS sets the steps per point (default 20000, as the
 // issue states; both sides train the same number, so a shorter run gives the
 // same ratio in a fraction of the time).
-import { getGpu } from "../gpu/device.ts";
+import { describeAdapter, getGpu } from "../gpu/device.ts";
 import { GpuEngine } from "../gpu/engine.ts";
 import { capacitySweepJob } from "../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../lib/jobs/memory_host.ts";
@@ -31,7 +31,7 @@ export async function sweepBench() {
     throw new RangeError(`MEMCAP_BENCH_SWEEP_STEPS: ${steps} is not an integer > 100`);
   }
   const gpu = await getGpu();
-  console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
+  console.log(`adapter: ${describeAdapter(gpu.info)}`);
   console.log(
     `sweep: 1-layer d=16, V=64, S=16, sizes ${SIZES.join(",")}, batch ${BATCH}, ` +
       `${steps} cosine steps per point`,

@@ -1,7 +1,7 @@
 // Training throughput: the reference config against PyTorch (and the bound
 // its fastest kernel puts on that ratio, bench/ceiling.ts), and a fleet of 8
 // small models against the same 8 trained one after another.
-import { getGpu } from "../gpu/device.ts";
+import { describeAdapter, getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/gpt_fleet.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
@@ -101,7 +101,7 @@ export async function trainPaperBench(
 ) {
   const steps = opts.steps ?? benchSteps();
   const gpu = await getGpu();
-  console.log(`adapter: ${gpu.info.description} (${gpu.info.backend}), ${JSON.stringify(config)}`);
+  console.log(`adapter: ${describeAdapter(gpu.info)}, ${JSON.stringify(config)}`);
   const run = await timeFleet(config, 1, batch, steps);
   const tokens = run.stepsPerSecond * batch * config.seqLen;
   const gflops = trainGflops(config, batch, run.stepsPerSecond);
@@ -162,7 +162,7 @@ async function referenceCeiling(torchGflops: number | undefined) {
 export async function trainBench(opts: { steps?: number } = {}) {
   const batch = 64, steps = opts.steps ?? benchSteps();
   const gpu = await getGpu();
-  console.log(`adapter: ${gpu.info.description} (${gpu.info.backend})`);
+  console.log(`adapter: ${describeAdapter(gpu.info)}`);
   const ref = await timeFleet(REFERENCE, 1, batch, steps);
   const tokens = ref.stepsPerSecond * batch * REFERENCE.seqLen;
   const gflops = trainGflops(REFERENCE, batch, ref.stepsPerSecond);
