@@ -43,6 +43,7 @@ import {
   kernelFamilyFor,
   partialsLayout,
   partialsRegionFloats,
+  positionsOf,
   rowFrameOf,
   rowSplitShape,
   splitScratchFloats,
@@ -141,7 +142,14 @@ export class GptFleet {
   readonly config: ModelConfig;
   readonly K: number;
   readonly B: number;
+  /** Sequence length: the tokens a caller passes are [K, B, T]. */
   readonly T: number;
+  /**
+   * Positions per sequence the kernels compute (memory_plan.ts positionsOf):
+   * T - 1 in a training fleet (the last position predicts nothing), else T.
+   * Its rows are B · P per model.
+   */
+  readonly P: number;
   readonly tensors: GpuTensor[];
   /** Optimizer steps taken (bias correction of Adam uses it). */
   step = 0;
@@ -203,6 +211,7 @@ export class GptFleet {
     this.kernels = Kernels.forDevice(gpu.device);
     this.software = kernels === "software";
     this.shape = { ...options, kernels };
+    this.P = positionsOf(this.shape);
     this.tuning = this.software ? SOFTWARE_TUNING : HARDWARE_TUNING;
     const layout = gpuParamLayout(
       this.config,
@@ -222,6 +231,11 @@ export class GptFleet {
     }
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
+    }
+    if (options.training && options.config.seqLen < 2) {
+      throw new RangeError(
+        "training needs seqLen 2 or more: a position learns to predict the next",
+      );
     }
     // The kernel family: the option, else what suits the adapter.
     const kernels = options.kernels ?? kernelFamilyFor(gpu.info.software);
@@ -310,7 +324,7 @@ export class GptFleet {
     const c = this.config;
     return {
       B: this.B,
-      T: this.T,
+      T: this.P,
       C: c.dModel,
       NH: c.heads,
       lanes: this.software ? 8 : 32,
@@ -332,7 +346,7 @@ export class GptFleet {
   private layerNormRowSplits(columnGroups: number): number {
     if (this.splitScratch === 0) return 1;
     return splitCount({
-      length: this.B * this.T,
+      length: this.B * this.P,
       threadsPerSlice: columnGroups * WG,
       fleet: this.K,
       minSlice: 4 * WG,
@@ -367,7 +381,7 @@ export class GptFleet {
    * joint kernels): software kernels, short sequences.
    */
   private get jointAttention(): boolean {
-    return usesJointAttention(this.shape.kernels!, this.T);
+    return usesJointAttention(this.shape.kernels!, this.P);
   }
 
   /** Whether the fused row kernels serve this fleet (the software family, option on). */
@@ -584,7 +598,7 @@ export class GptFleet {
   }
 
   private async buildForward() {
-    const c = this.config, C = c.dModel, V = c.vocabSize, T = this.T, B = this.B;
+    const c = this.config, C = c.dModel, V = c.vocabSize, T = this.P, B = this.B;
     const BT = B * T;
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
@@ -756,7 +770,9 @@ export class GptFleet {
       this.act("logits"),
     ));
     this.forwardOps = ops;
-    const inv = { f32: 1 / (B * (T - 1)) };
+    // Every position but a sequence's last predicts a token; the loss is their mean.
+    const TARGETS = c.seqLen - 1;
+    const inv = { f32: 1 / (B * TARGETS) };
     const vwV = vectorWidth(V);
     // A thread per row on a CPU rasterizer and for short rows; on a GPU a
     // workgroup per long row (a lane per vector at least), so that neighbouring
@@ -766,14 +782,23 @@ export class GptFleet {
       rowPerThread
         ? this.staticOp(
           "cross_entropy",
-          { BT, T, V, TRAIN: train, INV_COUNT: inv, CACHE: privateArrayFits(V / vwV.W), ...vwV },
-          [this.act("tokens"), this.act("logits"), this.act("losses")],
+          {
+            BT,
+            T,
+            TARGETS,
+            V,
+            TRAIN: train,
+            INV_COUNT: inv,
+            CACHE: privateArrayFits(V / vwV.W),
+            ...vwV,
+          },
+          [this.act("targets"), this.act("logits"), this.act("losses")],
           BT,
         )
         : this.staticOp(
           "cross_entropy_rows",
-          { BT, T, V, TRAIN: train, INV_COUNT: inv, ...vwV },
-          [this.act("tokens"), this.act("logits"), this.act("losses")],
+          { BT, T, TARGETS, V, TRAIN: train, INV_COUNT: inv, ...vwV },
+          [this.act("targets"), this.act("logits"), this.act("losses")],
           BT * WG,
           "cross_entropy",
         );
@@ -798,7 +823,7 @@ export class GptFleet {
   }
 
   private async buildBackward() {
-    const c = this.config, C = c.dModel, V = c.vocabSize, T = this.T, B = this.B;
+    const c = this.config, C = c.dModel, V = c.vocabSize, T = this.P, B = this.B;
     const BT = B * T;
     const ops: Op[] = [];
     const wte = this.tensor("wte"), wpe = this.tensor("wpe");
@@ -1124,7 +1149,7 @@ export class GptFleet {
       this.trainOps = [
         ...this.forwardOps.slice(0, this.headStart),
         this.rowOp("train_head", head, [
-          this.act("tokens"),
+          this.act("targets"),
           this.act(`resid.${c.layers}`),
           this.p("lnf_w"),
           this.p("lnf_b"),
@@ -1217,19 +1242,34 @@ export class GptFleet {
     }
   }
 
+  /**
+   * Writes a batch of tokens [K, B, T] as the rows the kernels compute: each
+   * row's input token and the token it predicts, P positions per sequence
+   * (in a training fleet the last position is left out).
+   */
   private uploadTokens(tokens: Uint32Array, training: boolean) {
     this.checkTokens(tokens);
     const q = this.device.queue;
-    q.writeBuffer(this.acts.get("tokens")!, 0, tokens as Uint32Array<ArrayBuffer>);
+    const S = this.T, P = this.P, sequences = this.K * this.B;
+    const inputs = P === S ? tokens : new Uint32Array(sequences * P);
+    const targets = new Uint32Array(sequences * P);
+    for (let i = 0; i < sequences; i++) {
+      const seq = tokens.subarray(i * S, (i + 1) * S);
+      if (inputs !== tokens) inputs.set(seq.subarray(0, P), i * P);
+      // An evaluation fleet's last position predicts nothing: its target stays 0, unread.
+      targets.set(seq.subarray(1, Math.min(P + 1, S)), i * P);
+    }
+    q.writeBuffer(this.acts.get("tokens")!, 0, inputs as Uint32Array<ArrayBuffer>);
+    q.writeBuffer(this.acts.get("targets")!, 0, targets);
     if (!training) return;
-    // Positions grouped by token id (counting sort), per model: the embedding
-    // backward sums rows per token without atomics.
-    const V = this.config.vocabSize, BT = this.B * this.T;
+    // Rows grouped by input token id (counting sort), per model: the
+    // embedding backward sums rows per token without atomics.
+    const V = this.config.vocabSize, BT = this.B * P;
     const offsets = new Uint32Array(this.K * (V + 1));
     const order = new Uint32Array(this.K * BT);
     for (let z = 0; z < this.K; z++) {
       const off = offsets.subarray(z * (V + 1), (z + 1) * (V + 1));
-      const toks = tokens.subarray(z * BT, (z + 1) * BT);
+      const toks = inputs.subarray(z * BT, (z + 1) * BT);
       for (let i = 0; i < BT; i++) off[toks[i] + 1]++;
       for (let v = 0; v < V; v++) off[v + 1] += off[v];
       const fill = off.slice(0, V);
@@ -1295,17 +1335,22 @@ export class GptFleet {
   async tokenNll(tokens: Uint32Array): Promise<Float32Array> {
     this.uploadTokens(tokens, false);
     this.run(this.forwardOps, this.lossEvalOps);
-    return await this.read(this.acts.get("losses")!, 0, this.K * this.B * this.T);
+    const S = this.T, P = this.P, sequences = this.K * this.B;
+    const rows = await this.read(this.acts.get("losses")!, 0, sequences * P);
+    if (P === S) return rows;
+    const nll = new Float32Array(sequences * S); // a training fleet's: the last position's 0 added
+    for (let i = 0; i < sequences; i++) nll.set(rows.subarray(i * P, (i + 1) * P), i * S);
+    return nll;
   }
 
-  /** Logits [K, B, T, V] of a forward pass (tests). */
+  /** Logits [K, B, P, V] of a forward pass, at the positions this fleet computes (tests). */
   async logits(tokens: Uint32Array): Promise<Float32Array> {
     this.uploadTokens(tokens, false);
     this.run(this.forwardOps);
     return await this.read(
       this.acts.get("logits")!,
       0,
-      this.K * this.B * this.T * this.config.vocabSize,
+      this.K * this.B * this.P * this.config.vocabSize,
     );
   }
 
@@ -1315,8 +1360,8 @@ export class GptFleet {
    * instead of T·V, in one host sync.
    */
   async logitsAt(tokens: Uint32Array, position: number): Promise<Float32Array> {
-    if (!Number.isInteger(position) || position < 0 || position >= this.T) {
-      throw new RangeError(`position: ${position} is outside 0..${this.T - 1}`);
+    if (!Number.isInteger(position) || position < 0 || position >= this.P) {
+      throw new RangeError(`position: ${position} is outside 0..${this.P - 1}`);
     }
     this.uploadTokens(tokens, false);
     this.run(this.forwardOps);
@@ -1324,7 +1369,7 @@ export class GptFleet {
     return await this.readRanges(
       Array.from({ length: this.K * this.B }, (_, r) => ({
         buf: logits,
-        offset: (r * this.T + position) * rowBytes,
+        offset: (r * this.P + position) * rowBytes,
         dst: r * rowBytes,
         size: rowBytes,
       })),

@@ -9,8 +9,8 @@
 //   dlogits   = (softmax(logits) - onehot(target)) * INV_COUNT
 //   dy        = dlogits · wte                              (= d loss / d y)
 //   g = dy * lnf_w; dx = rstd * (g - mean(g) - n * mean(g * n))
-// The last position of each sequence has no target: loss, dlogits, dy and
-// dx are 0 there. It writes what the rest of the step reads: y and dlogits
+// It serves training fleets, which compute only the positions that predict
+// a token (memory_plan.ts positionsOf), so every row has a target. It writes what the rest of the step reads: y and dlogits
 // (the lm head's weight gradient), mean and rstd, dx (the residual stream's
 // gradient), the losses, and the partial sums of the layernorm's parameter
 // gradients, Σ dy * n and Σ dy per group of rows (split_sum.ts adds the
@@ -22,7 +22,7 @@
 // parameters in registers and touches storage 32 times per row.
 //
 // Layouts: x, y, dx [K, BT, C/4] vec4; dlogits [K, BT, V/4] vec4; mean,
-// rstd, losses [K, BT]; tokens [K, BT]; partials [K, scratch] vec4, group i's
+// rstd, losses [K, BT]; targets [K, BT] (the token row bt predicts); partials [K, scratch] vec4, group i's
 // 2C floats (dw, then db) at i · 2C; lnf_w, lnf_b [K, LN_STRIDE] and wte
 // [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
 import {
@@ -67,6 +67,9 @@ export function headFusable(C: number, V: number): boolean {
 export function trainHead(s: HeadShape): RowKernel {
   const { C, V } = s;
   if (!headFusable(C, V)) throw new RangeError(`no fused head for C=${C}, V=${V}`);
+  if (s.targets !== s.T) {
+    throw new RangeError(`fused head: every row needs a target (${s.targets} of ${s.T} positions)`);
+  }
   const C4 = C / 4, V4 = V / 4;
   const qs = range(V4);
   const ids = (q: number) => `vec4<u32>(${range(4).map((i) => `${4 * q + i}u`).join(", ")})`;
@@ -75,7 +78,7 @@ export function trainHead(s: HeadShape): RowKernel {
   return rowKernel(s, {
     pairRows: true,
     bindings: [
-      read("tokens", "u32"),
+      read("targets", "u32"),
       read("x"),
       read("lnw"),
       read("lnb"),
@@ -99,19 +102,17 @@ export function trainHead(s: HeadShape): RowKernel {
       ...layerNormForwardStored("g", "h", C),
       // Logits, four vocabulary entries per vec4 (wte is [V][C]).
       ...rowTimesTransposed("l", "y", "e", C, V),
-      // Softmax cross-entropy, as cross_entropy.wgsl. The last position's
-      // target index would run past the model's rows: clamped, then unused.
-      `let hasTarget = row % T != T - 1u;`,
-      `let tgt = select(0u, tokens[min(r + 1u, arrayLength(&tokens) - 1u)], hasTarget);`,
+      // Softmax cross-entropy, as cross_entropy.wgsl.
+      `let tgt = targets[r];`,
       `let mv = ${maxOf};`,
       `let m = max(max(mv.x, mv.y), max(mv.z, mv.w));`,
       ...qs.map((q) => `let p${q} = exp(l${q} - m);`),
       `let s = dot(${qs.map((q) => `p${q}`).join(" + ")}, one);`,
       ...qs.map((q) => `let t${q} = ${ids(q)} == vec4<u32>(tgt);`),
       `let targetLogit = ${qs.map((q) => `dot(select(zero, l${q}, t${q}), one)`).join(" + ")};`,
-      `losses[r] = select(0.0, log(s) - (targetLogit - m), hasTarget);`,
-      `let scale = select(0.0, dims.invCount / s, hasTarget);`,
-      `let onehot = vec4<f32>(select(0.0, dims.invCount, hasTarget));`,
+      `losses[r] = log(s) - (targetLogit - m);`,
+      `let scale = dims.invCount / s;`,
+      `let onehot = vec4<f32>(dims.invCount);`,
       ...qs.map((q) => `let dl${q} = p${q} * scale - select(zero, onehot, t${q});`),
       ...storeRow("dlogits", "dl", V, `r * ${V4}u`),
       // dy = dlogits · wte, then the layernorm's input gradient.

@@ -29,6 +29,18 @@ export interface FleetShape {
   fuse?: boolean;
 }
 
+/**
+ * Positions per sequence a fleet computes (its rows are B times these). The
+ * last position of a sequence predicts nothing (no token follows it) and no
+ * other position attends to it (attention is causal), so in training it has
+ * no loss and no gradient: training fleets leave it out, 1/S of every
+ * kernel's rows, as PyTorch's `logits(tokens[:, :-1])` does. Evaluation
+ * fleets compute all S (greedy decoding reads the last position's logits).
+ */
+export function positionsOf(s: FleetShape): number {
+  return s.training ? s.config.seqLen - 1 : s.config.seqLen;
+}
+
 /** Whether a fleet runs the fused row kernels and row-split weight gradients (gpt_fleet.ts). */
 export function fusesSmallModels(s: FleetShape): boolean {
   return s.kernels === "software" && (s.fuse ?? true);
@@ -44,7 +56,7 @@ export function rowSplitShape(
 ): WeightGradShape | undefined {
   if (!fusesSmallModels(s) || !weightGradFits(M, N)) return undefined;
   return {
-    BT: s.batchSize * s.config.seqLen,
+    BT: s.batchSize * positionsOf(s),
     fleet: s.fleetSize,
     M,
     N,
@@ -58,8 +70,9 @@ export function rowSplitShape(
 /** The fused row kernels' frame (row_codegen.ts) without its scratch. */
 export function rowFrameOf(s: FleetShape) {
   return {
-    BT: s.batchSize * s.config.seqLen,
-    T: s.config.seqLen,
+    BT: s.batchSize * positionsOf(s),
+    T: positionsOf(s),
+    targets: s.config.seqLen - 1,
     fleet: s.fleetSize,
     threads: SOFTWARE_TUNING.threads,
     maxWorkgroupsPerDim: SOFTWARE_TUNING.maxWorkgroupsPerDim,
@@ -106,7 +119,7 @@ export function partialsLayout(s: FleetShape): { lnStride: number; floats: numbe
  * that is long; the software kernels never do.
  */
 export function splitScratchFloats(s: FleetShape): number {
-  const rows = s.batchSize * s.config.seqLen;
+  const rows = s.batchSize * positionsOf(s);
   return s.training && s.kernels !== "software" && rows >= SPLIT_MIN_ROWS
     ? SPLIT_SCRATCH_FLOATS
     : 0;
@@ -147,7 +160,7 @@ export interface BufferSpec {
  */
 export function activationBuffers(s: FleetShape): BufferSpec[] {
   const { config: c, fleetSize: K, batchSize: B } = s;
-  const T = c.seqLen, C = c.dModel, V = c.vocabSize, NH = c.heads, BT = B * T;
+  const T = positionsOf(s), C = c.dModel, V = c.vocabSize, NH = c.heads, BT = B * T;
   const rowStats = K * B * NH * T; // one float per (model, sequence, head, position)
   const out: BufferSpec[] = [];
   const add = (name: string, floats: number) => out.push({ name, floats });
@@ -171,7 +184,8 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
   add("logits", K * BT * V);
   add("losses", K * BT);
   add("mean_loss", K);
-  add("tokens", K * BT);
+  add("tokens", K * BT); // the input token of each row
+  add("targets", K * BT); // the token it predicts (any value where none follows)
   if (s.training) {
     add("dres", K * BT * C);
     add("dln", K * BT * C);

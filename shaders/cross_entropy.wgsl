@@ -1,9 +1,10 @@
 // Softmax cross-entropy over the vocabulary, fused with its backward.
-// Row bt (position t = bt % T) predicts token bt + 1; the last position of
-// each sequence has no target: its loss and gradient are 0.
+// Row bt (position t = bt % T of the T a fleet computes) predicts token
+// targets[bt]; positions t >= TARGETS (an evaluation fleet's last, which no
+// token follows) have no target: their loss and gradient are 0.
 //   loss[bt] = logsumexp(logits[bt]) - logits[bt, target]     (nats)
 // TRAIN: logits are overwritten in place with d(mean loss)/d(logits)
-//   = (softmax - onehot(target)) * INV_COUNT, INV_COUNT = 1 / (B (T - 1)).
+//   = (softmax - onehot(target)) * INV_COUNT, INV_COUNT = 1 / (B TARGETS).
 // One thread per row. On llvmpipe a storage access (a loop over the 8 lanes)
 // costs far more than an exp, so loads are W-wide (vec4 when V % 4 == 0)
 // and each logit is read at most twice:
@@ -12,8 +13,8 @@
 // - else pass 1 keeps a running max and the sum of exponentials rescaled to
 //   it (online softmax, rescaled once per 4 loads), pass 2 rereads the row.
 // Pass 2 writes the gradient, target term included.
-// Constants: BT, T, V, TRAIN, INV_COUNT, CACHE, W, VF, VU, LANES, GX, WG.
-@group(0) @binding(0) var<storage, read> tokens: array<u32>; // [K, BT]
+// Constants: BT, T, TARGETS, V, TRAIN, INV_COUNT, CACHE, W, VF, VU, LANES, GX, WG.
+@group(0) @binding(0) var<storage, read> targets: array<u32>; // [K, BT], the token row bt predicts
 @group(0) @binding(1) var<storage, read_write> logits: array<VF>; // [K, BT, V / W]
 @group(0) @binding(2) var<storage, read_write> losses: array<f32>; // [K, BT]
 
@@ -35,14 +36,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (bt >= BT) { return; }
   let z = wid.z;
   let base = (z * BT + bt) * VW;
-  if (bt % T == T - 1u) {
+  if (bt % T >= TARGETS) {
     losses[z * BT + bt] = 0.0;
     if (TRAIN) {
       for (var v = 0u; v < VW; v++) { logits[base + v] = VF(0.0); }
     }
     return;
   }
-  let tgt = tokens[z * BT + bt + 1u];
+  let tgt = targets[z * BT + bt];
   let targetLogit = vec4<f32>(logits[base + tgt / W])[tgt % W];
   var row: array<VF, select(1u, VW, CACHE)>;
   var m = -3.4e38;

@@ -7,8 +7,8 @@
 // together (neighbouring lanes, neighbouring addresses), keep a running max
 // and rescaled sum each, combine them in workgroup memory in a fixed order
 // (reproducible), and write the gradient the same way.
-// Constants: BT, T, V, TRAIN, INV_COUNT, W, VF, VU, LANES, GX, WG.
-@group(0) @binding(0) var<storage, read> tokens: array<u32>; // [K, BT]
+// Constants: BT, T, TARGETS, V, TRAIN, INV_COUNT, W, VF, VU, LANES, GX, WG.
+@group(0) @binding(0) var<storage, read> targets: array<u32>; // [K, BT], the token row bt predicts
 @group(0) @binding(1) var<storage, read_write> logits: array<VF>; // [K, BT, V / W]
 @group(0) @binding(2) var<storage, read_write> losses: array<f32>; // [K, BT]
 
@@ -28,7 +28,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (bt >= BT) { return; } // uniform per workgroup, so the barriers stay legal
   let z = wid.z;
   let base = (z * BT + bt) * VW;
-  if (bt % T == T - 1u) {
+  if (bt % T >= TARGETS) {
     if (lid == 0u) { losses[z * BT + bt] = 0.0; }
     if (TRAIN) {
       for (var v = lid; v < VW; v += WG) { logits[base + v] = VF(0.0); }
@@ -61,7 +61,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let rowMax = maxes[0];
   let rowSum = sums[0];
-  let tgt = tokens[z * BT + bt + 1u];
+  let tgt = targets[z * BT + bt];
   if (lid == 0u) {
     let targetLogit = vec4<f32>(logits[base + tgt / W])[tgt % W];
     losses[z * BT + bt] = log(rowSum) - (targetLogit - rowMax);

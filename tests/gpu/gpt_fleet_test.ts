@@ -84,7 +84,7 @@ const shapes: {
     name: "long batch, split reductions (scalar)",
     config: { vocabSize: 7, seqLen: 5, layers: 1, dModel: 6, heads: 3 },
     K: 1,
-    B: 110,
+    B: 140, // 560 rows: training computes 4 positions of 5
     split: true,
   },
   // The capacity sweep's shape: the largest V · C the fused head serves.
@@ -99,7 +99,7 @@ const shapes: {
     name: "long vocabulary, split dlnf",
     config: { vocabSize: 520, seqLen: 4, layers: 1, dModel: 8, heads: 2 },
     K: 1,
-    B: 128,
+    B: 176, // 528 rows of 3 positions
     split: true,
   },
 ];
@@ -172,6 +172,9 @@ for (const s of shapes) {
         const params = Array.from({ length: K }, (_, z) => noisyParams(c, 100 + z));
         params.forEach((p, z) => fleet.setParameters(z, p));
 
+        // A training fleet computes the positions that predict a token: all but the last.
+        const S = c.seqLen, P = fleet.P;
+        assert.equal(P, S - 1, "positions computed");
         const logits = await fleet.logits(tokens);
         const nll = await fleet.tokenNll(tokens);
         fleet.computeGradients(tokens);
@@ -180,12 +183,17 @@ for (const s of shapes) {
         for (let z = 0; z < K; z++) {
           const toks = tokens.subarray(z * BTn, (z + 1) * BTn);
           const ref = cpuForward(c, params[z], toks, B);
-          const got = logits.subarray(z * BTn * V, (z + 1) * BTn * V);
-          assert.ok(maxRelErr(got, ref.logits) < 1e-4, `model ${z} logits`);
+          const want = new Float64Array(B * P * V);
           for (let b = 0; b < B; b++) {
-            for (let t = 0; t < c.seqLen - 1; t++) {
-              const g = nll[z * BTn + b * c.seqLen + t];
-              const w = ref.tokenNll[b * (c.seqLen - 1) + t];
+            want.set(ref.logits.subarray(b * S * V, (b * S + P) * V), b * P * V);
+          }
+          const got = logits.subarray(z * B * P * V, (z + 1) * B * P * V);
+          assert.ok(maxRelErr(got, want) < 1e-4, `model ${z} logits`);
+          for (let b = 0; b < B; b++) {
+            assert.equal(nll[z * BTn + b * S + S - 1], 0, `nll ${z},${b} at the last position`);
+            for (let t = 0; t < S - 1; t++) {
+              const g = nll[z * BTn + b * S + t];
+              const w = ref.tokenNll[b * (S - 1) + t];
               assert.ok(Math.abs(g - w) < 1e-4 * Math.max(1, Math.abs(w)), `nll ${z},${b},${t}`);
             }
           }
@@ -241,7 +249,7 @@ for (const { config, differs } of fleetCases) {
     Deno.test(`a model's gradients are the same alone and in a fleet, bit for bit: d ${config.dModel}, ${kernels} kernels`, async () => {
       const gpu = await getGpu();
       const B = 512, K = 3, BTn = B * config.seqLen;
-      differs(BTn, K);
+      differs(B * (config.seqLen - 1), K); // the rows a training fleet computes
       const make = (fleetSize: number) =>
         GptFleet.create(gpu, {
           config,
