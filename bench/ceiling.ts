@@ -94,7 +94,8 @@ export async function fastestStepKernel(
   const gpu = await getGpu();
   const fleet = await fleetAfterOneStep(config, fleetSize, batchSize);
   try {
-    const rows = fleetSize * batchSize * config.seqLen;
+    // The rows its kernels compute: a training fleet leaves each sequence's last position out.
+    const rows = fleetSize * batchSize * fleet.P;
     let best: { name: string; gflops: number } | undefined;
     for (const op of fleet.stepOps()) {
       const flops = opFlopsPerRow(op.label, config.dModel, config.vocabSize);

@@ -98,11 +98,12 @@ export async function sweepBench() {
       `tokens/s, one model after another, ${t.device ?? "cpu"})`,
   );
   console.log(`ratio sweep: ${(seconds / torchSeconds).toFixed(2)}`);
-  // The least the fleet could take here: its training FLOPs at the rate of
-  // the step's fastest kernel (bench/ceiling.ts), evaluation not counted.
+  // The least the fleet could take here: its training FLOPs (the positions
+  // that predict a token, gpu/memory_plan.ts positionsOf) at the rate of the
+  // step's fastest kernel (bench/ceiling.ts), evaluation not counted.
   const best = await fastestStepKernel(CONFIG, SIZES.length, BATCH);
-  const floorSeconds = (SIZES.length * steps * trainFlopsPerStep(CONFIG, BATCH)) /
-    (best.gflops * 1e9);
+  const flops = trainFlopsPerStep(CONFIG, BATCH, CONFIG.seqLen - 1);
+  const floorSeconds = (SIZES.length * steps * flops) / (best.gflops * 1e9);
   console.log(
     `memcap fastest-sweep-kernel: ${best.gflops.toFixed(1)} GFLOP/s (${best.name}, alone; ` +
       `the fleet's ${steps} steps at that rate: ${floorSeconds.toFixed(1)} s)`,

@@ -11,11 +11,11 @@ import { REFERENCE_CASES } from "./matmul_bench.ts";
 import { runTorch, torchAvailable } from "./peers.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x the forward matmuls). */
-export function trainFlopsPerStep(c: ModelConfig, batch: number): number {
-  const BT = batch * c.seqLen, d = c.dModel;
+export function trainFlopsPerStep(c: ModelConfig, batch: number, positions = c.seqLen): number {
+  const BT = batch * positions, d = c.dModel;
   const matmul = 2 * BT * (c.layers * 12 * d * d + c.vocabSize * d);
   // Causal attention: scores and weighted sum, about half of the T x T square.
-  const attention = 2 * 2 * batch * c.layers * c.seqLen * c.seqLen * d / 2;
+  const attention = 2 * 2 * batch * c.layers * positions * positions * d / 2;
   return 3 * (matmul + attention);
 }
 

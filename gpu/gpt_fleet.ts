@@ -232,11 +232,6 @@ export class GptFleet {
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1) {
       throw new RangeError(`batchSize must be a positive integer, got ${options.batchSize}`);
     }
-    if (options.training && options.config.seqLen < 2) {
-      throw new RangeError(
-        "training needs seqLen 2 or more: a position learns to predict the next",
-      );
-    }
     // The kernel family: the option, else what suits the adapter.
     const kernels = options.kernels ?? kernelFamilyFor(gpu.info.software);
     const shape: FleetShape = { ...options, kernels };

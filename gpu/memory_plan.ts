@@ -36,6 +36,7 @@ export interface FleetShape {
  * no loss and no gradient: training fleets leave it out, 1/S of every
  * kernel's rows, as PyTorch's `logits(tokens[:, :-1])` does. Evaluation
  * fleets compute all S (greedy decoding reads the last position's logits).
+ * The config's schema keeps S at 2 or more, so a training fleet has rows.
  */
 export function positionsOf(s: FleetShape): number {
   return s.training ? s.config.seqLen - 1 : s.config.seqLen;

@@ -3,7 +3,12 @@
 // counts (the fleet checks, as it builds its step, that its producers fill
 // exactly that scratch; tests/gpu/gpt_fleet_test.ts builds such fleets).
 import assert from "node:assert/strict";
-import { fleetBuffers, type FleetShape, partialsLayout } from "../../gpu/memory_plan.ts";
+import {
+  fleetBuffers,
+  type FleetShape,
+  partialsLayout,
+  positionsOf,
+} from "../../gpu/memory_plan.ts";
 
 const sweep: FleetShape = {
   config: { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 },
@@ -25,4 +30,20 @@ Deno.test("the memory plan counts the fused kernels' partial sums, and only wher
   // Per model, the same in any fleet (its slices follow one model alone).
   const perModel = (K: number) => partialsLayout({ ...sweep, fleetSize: K }).floats / K;
   assert.ok(Math.abs(perModel(1) - perModel(8)) / perModel(1) < 0.01);
+});
+
+Deno.test("training fleets plan the rows of the positions that predict a token, B · (S - 1)", () => {
+  const floats = (s: FleetShape, name: string) => fleetBuffers(s).find((b) => b.name === name)!;
+  const { fleetSize: K, batchSize: B } = sweep, S = sweep.config.seqLen;
+  for (const kernels of ["software", "hardware"] as const) {
+    const train = { ...sweep, kernels }, evaluate = { ...train, training: false };
+    assert.equal(positionsOf(train), S - 1);
+    assert.equal(positionsOf(evaluate), S);
+    for (const name of ["tokens", "targets", "losses"]) {
+      assert.equal(floats(train, name).floats, K * B * (S - 1), `${kernels} training ${name}`);
+      assert.equal(floats(evaluate, name).floats, K * B * S, `${kernels} evaluation ${name}`);
+    }
+    const C = sweep.config.dModel;
+    assert.equal(floats(train, "resid.0").floats, K * B * (S - 1) * C);
+  }
 });
