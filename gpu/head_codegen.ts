@@ -10,10 +10,11 @@
 //   dy        = dlogits · wte                              (= d loss / d y)
 //   g = dy * lnf_w; dx = rstd * (g - mean(g) - n * mean(g * n))
 // It serves training fleets, which compute only the positions that predict
-// a token (memory_plan.ts positionsOf), so every row has a target. It writes what the rest of the step reads: y and dlogits
-// (the lm head's weight gradient), mean and rstd, dx (the residual stream's
-// gradient), the losses, and the partial sums of the layernorm's parameter
-// gradients, Σ dy * n and Σ dy per group of rows (split_sum.ts adds the
+// a token (memory_plan.ts positionsOf), so every row has a target. It
+// writes what the rest of the step reads: y and dlogits (the lm head's
+// weight gradient), mean and rstd, dx (the residual stream's gradient), the
+// losses, and the partial sums of the layernorm's parameter gradients,
+// Σ dy * n and Σ dy per group of rows (split_sum.ts adds the
 // groups up). Numerically it is the unfused kernels' arithmetic.
 //
 // Unfused, each row's logits are stored and loaded twice and every matmul
@@ -22,9 +23,10 @@
 // parameters in registers and touches storage 32 times per row.
 //
 // Layouts: x, y, dx [K, BT, C/4] vec4; dlogits [K, BT, V/4] vec4; mean,
-// rstd, losses [K, BT]; targets [K, BT] (the token row bt predicts); partials [K, scratch] vec4, group i's
-// 2C floats (dw, then db) at i · 2C; lnf_w, lnf_b [K, LN_STRIDE] and wte
-// [K, WTE_STRIDE] (rows [V, C]) are blocks of the parameter buffer.
+// rstd, losses [K, BT]; targets [K, BT] (the token row bt predicts);
+// partials [K, scratch] vec4, group i's 2C floats (dw, then db) at i · 2C;
+// lnf_w, lnf_b [K, LN_STRIDE] and wte [K, WTE_STRIDE] (rows [V, C]) are
+// blocks of the parameter buffer.
 import {
   layerNormBackward,
   layerNormForwardStored,
