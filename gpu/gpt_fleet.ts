@@ -47,6 +47,7 @@ import {
   rowFrameOf,
   rowSplitShape,
   splitScratchFloats,
+  targetsOf,
 } from "./memory_plan.ts";
 import {
   planSegmentSums,
@@ -765,8 +766,8 @@ export class GptFleet {
       this.act("logits"),
     ));
     this.forwardOps = ops;
-    // Every position but a sequence's last predicts a token; the loss is their mean.
-    const TARGETS = c.seqLen - 1;
+    // The loss is the mean over the positions that predict a token.
+    const TARGETS = targetsOf(this.shape);
     const inv = { f32: 1 / (B * TARGETS) };
     const vwV = vectorWidth(V);
     // A thread per row on a CPU rasterizer and for short rows; on a GPU a

@@ -42,6 +42,11 @@ export function positionsOf(s: FleetShape): number {
   return s.training ? s.config.seqLen - 1 : s.config.seqLen;
 }
 
+/** Positions per sequence that predict a token, the loss's count: all but the last. */
+export function targetsOf(s: FleetShape): number {
+  return s.config.seqLen - 1;
+}
+
 /** Whether a fleet runs the fused row kernels and row-split weight gradients (gpt_fleet.ts). */
 export function fusesSmallModels(s: FleetShape): boolean {
   return s.kernels === "software" && (s.fuse ?? true);
@@ -73,7 +78,7 @@ export function rowFrameOf(s: FleetShape) {
   return {
     BT: s.batchSize * positionsOf(s),
     T: positionsOf(s),
-    targets: s.config.seqLen - 1,
+    targets: targetsOf(s),
     fleet: s.fleetSize,
     threads: SOFTWARE_TUNING.threads,
     maxWorkgroupsPerDim: SOFTWARE_TUNING.maxWorkgroupsPerDim,

@@ -26,8 +26,8 @@ export interface RowKernelFrame {
   /** Rows per model (B · T) and positions per sequence computed (memory_plan.ts positionsOf). */
   BT: number;
   T: number;
-  /** Positions per sequence that predict a token, the loss's count (default T - 1). */
-  targets?: number;
+  /** Positions per sequence that predict a token: the loss's count (memory_plan.ts rowFrameOf). */
+  targets: number;
   /** Models (workgroup z). */
   fleet: number;
   /** CPU threads running workgroups (default 2). */
@@ -122,7 +122,7 @@ export function rowKernel(
   if (scratch % 4 !== 0) throw new RangeError(`scratch of ${scratch} floats: not a multiple of 4`);
   const dims = new ArrayBuffer(32); // a uniform struct's size rounds up to 16 bytes
   new Uint32Array(dims, 0, 3).set([BT, T, R]);
-  new Float32Array(dims, 12, 1)[0] = 1 / ((BT / T) * (f.targets ?? T - 1));
+  new Float32Array(dims, 12, 1)[0] = 1 / ((BT / T) * f.targets);
   new Uint32Array(dims, 16, 2).set([scratch / 4, G]);
   const L: string[] = [
     `struct Dims { bt: u32, t: u32, rows: u32, invCount: f32, scratch4: u32, groupRows: u32 }`,

@@ -231,7 +231,7 @@ const fleetCases: { config: ModelConfig; differs: (BT: number, K: number) => voi
       const fcproj = (fleet: number) =>
         weightGradChunks({ BT, fleet, M: 32, N: 8, geluA: true, colSums: true });
       assert.notEqual(fcproj(1), fcproj(K), "fcproj.dw chunks");
-      const rows = (fleet: number) => rowsPerLane({ BT, T: 16, fleet });
+      const rows = (fleet: number) => rowsPerLane({ BT, T: 15, targets: 15, fleet });
       assert.notEqual(rows(1), rows(K), "rows per lane");
     },
   },

@@ -33,17 +33,17 @@ Deno.test("the memory plan counts the fused kernels' partial sums, and only wher
 });
 
 Deno.test("training fleets plan the rows of the positions that predict a token, B · (S - 1)", () => {
-  const floats = (s: FleetShape, name: string) => fleetBuffers(s).find((b) => b.name === name)!;
+  const buffer = (s: FleetShape, name: string) => fleetBuffers(s).find((b) => b.name === name)!;
   const { fleetSize: K, batchSize: B } = sweep, S = sweep.config.seqLen;
   for (const kernels of ["software", "hardware"] as const) {
     const train = { ...sweep, kernels }, evaluate = { ...train, training: false };
     assert.equal(positionsOf(train), S - 1);
     assert.equal(positionsOf(evaluate), S);
     for (const name of ["tokens", "targets", "losses"]) {
-      assert.equal(floats(train, name).floats, K * B * (S - 1), `${kernels} training ${name}`);
-      assert.equal(floats(evaluate, name).floats, K * B * S, `${kernels} evaluation ${name}`);
+      assert.equal(buffer(train, name).floats, K * B * (S - 1), `${kernels} training ${name}`);
+      assert.equal(buffer(evaluate, name).floats, K * B * S, `${kernels} evaluation ${name}`);
     }
     const C = sweep.config.dModel;
-    assert.equal(floats(train, "resid.0").floats, K * B * (S - 1) * C);
+    assert.equal(buffer(train, "resid.0").floats, K * B * (S - 1) * C);
   }
 });
