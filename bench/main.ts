@@ -6,12 +6,16 @@
 // training), profile (per-kernel times), profile-paper (per-kernel times of the paper-scale
 // grid's first model at batch 2048: for GPUs, beyond a software adapter's limits), train-paper
 // (that model's training speed against PyTorch: for GPUs too), sweep (a 5-point capacity sweep
-// in fleets vs PyTorch training the five models one after another).
+// in fleets vs PyTorch training the five models one after another), extrapolation (out-of-sample
+// check of the asymptote fit on the committed run curves, bench/extrapolation_check.ts),
+// verdicts (today's certificate and verdict rules applied to the committed capacity reports).
 import { FLEET_MEMBER, REFERENCE, trainBench, trainPaperBench } from "./train_bench.ts";
 import { profileStep } from "./profile_bench.ts";
 import { httpBench } from "./http_bench.ts";
 import { loadBench } from "./load_bench.ts";
 import { sweepBench } from "./sweep_bench.ts";
+import { extrapolationCheck } from "./extrapolation_check.ts";
+import { reportVerdicts } from "./report_verdicts.ts";
 import { gridShapes } from "../lib/experiments/studies/capacity_grid.ts";
 import { trainingFor } from "../lib/experiments/study.ts";
 
@@ -20,6 +24,8 @@ const benches: Record<string, () => Promise<void>> = {
   http: () => httpBench(),
   load: () => loadBench(),
   sweep: () => sweepBench(),
+  extrapolation: () => extrapolationCheck(),
+  verdicts: () => Promise.resolve(reportVerdicts()),
   profile: async () => {
     await profileStep(REFERENCE, 1, 64);
     await profileStep(FLEET_MEMBER, 1, 32);

@@ -8,6 +8,12 @@
 // per tensor. A training step uploads its tokens (plus the token->positions
 // index that the embedding backward needs) and reads nothing back; the loss
 // is read only when asked.
+//
+// Precision: the optimizer updates "fp32" parameters as they are; it rounds
+// "bf16-pure" ones to bfloat16 after each step (the only copy). A "bf16"
+// (mixed precision) training fleet keeps f32 master weights in one more
+// buffer of the same layout: the optimizer updates them, and the parameters
+// every kernel reads are the master weights rounded to bfloat16.
 import type { Gpu } from "./device.ts";
 import {
   type ConstValue,
@@ -76,7 +82,13 @@ import {
   type WeightGradShape,
   weightGradSlices,
 } from "./weight_grad_codegen.ts";
-import { checkModelConfig, type ModelConfig, type Precision } from "../lib/model/config.ts";
+import {
+  bf16Weights,
+  checkModelConfig,
+  keepsMasterWeights,
+  type ModelConfig,
+  type Precision,
+} from "../lib/model/config.ts";
 import type { TensorRole } from "../lib/model/layout.ts";
 import { roundToBf16 } from "../lib/bf16.ts";
 
@@ -157,8 +169,14 @@ export class GptFleet {
 
   private device: GPUDevice;
   private kernels: Kernels;
+  /** The weights every forward and backward kernel reads (bf16 values unless fp32). */
   private params: GPUBuffer;
   private paramFloats: number;
+  /**
+   * A "bf16" training fleet's f32 master weights (same layout): the optimizer
+   * updates them, then params = roundBf16(master). Absent otherwise.
+   */
+  private master?: GPUBuffer;
   private grads?: GPUBuffer;
   private adamM?: GPUBuffer;
   private adamV?: GPUBuffer;
@@ -244,6 +262,9 @@ export class GptFleet {
     }
     fleet.createPartials();
     if (options.training) {
+      if (keepsMasterWeights(options.precision)) {
+        fleet.master = fleet.buffer("master", fleet.paramFloats);
+      }
       fleet.grads = fleet.buffer("gradients", fleet.paramFloats);
       fleet.adamM = fleet.buffer("adam_m", fleet.paramFloats);
       fleet.adamV = fleet.buffer("adam_v", fleet.paramFloats);
@@ -1202,16 +1223,18 @@ export class GptFleet {
     while (descs.length < gx * gy * 4) descs.push(0, 0, 0, 0); // padding chunks do nothing
     const descBuf = this.buffer("optimizer_chunks", descs.length);
     this.device.queue.writeBuffer(descBuf, 0, new Uint32Array(descs));
+    // bf16-pure rounds the only copy in place; bf16 updates the f32 master
+    // weights, then rounds them into the parameters (round_bf16.wgsl).
     const code = await this.kernels.source("optimizer", {
       ADAMW: this.options.optimizer === "adamw",
-      BF16: this.options.precision === "bf16",
+      BF16: this.options.precision === "bf16-pure",
       CHUNK: OPT_CHUNK,
       GX: gx,
       WG,
     });
     this.optimizerOps = [
       this.kernels.op("optimizer", this.kernels.pipeline(code, "optimizer"), [
-        { buffer: this.params },
+        { buffer: this.master ?? this.params },
         { buffer: this.grads! },
         { buffer: this.adamM! },
         { buffer: this.adamV! },
@@ -1219,6 +1242,17 @@ export class GptFleet {
         { buffer: this.hyper! },
       ], [gx, gy, 1]),
     ];
+    if (this.master) {
+      const N4 = this.paramFloats / 4; // gpuParamLayout's total is a multiple of 64 floats
+      const [rx, ry] = gridFor(N4, WG);
+      const round = await this.kernels.source("round_bf16", { N4, GX: rx, WG });
+      this.optimizerOps.push(
+        this.kernels.op("round_bf16", this.kernels.pipeline(round, "round_bf16"), [
+          { buffer: this.master },
+          { buffer: this.params },
+        ], [rx, ry, 1]),
+      );
+    }
   }
 
   // ---- host side -------------------------------------------------------
@@ -1378,11 +1412,17 @@ export class GptFleet {
     return await this.read(this.acts.get("mean_loss")!, 0, this.K);
   }
 
-  /** Sets model z's parameters from the logical layout (lib/model/layout.ts). */
+  /**
+   * Sets model z's parameters from the logical layout (lib/model/layout.ts).
+   * bf16 and bf16-pure models hold them rounded to bfloat16; a "bf16"
+   * training fleet keeps `flat` itself as the f32 master weights (a
+   * checkpoint's, getMasterParameters), so training continues from them.
+   */
   setParameters(z: number, flat: Float32Array) {
     this.checkModel(z);
+    if (this.master) this.scatter(this.master, z, flat, "parameters");
     let src = flat;
-    if (this.options.precision === "bf16") {
+    if (bf16Weights(this.options.precision)) {
       src = flat.slice();
       roundToBf16(src);
     }
@@ -1401,9 +1441,21 @@ export class GptFleet {
     this.device.queue.submit([enc.finish()]);
   }
 
-  /** Model z's parameters in the logical layout. */
+  /**
+   * Model z's parameters in the logical layout: the weights its forward pass
+   * uses (bf16 values for bf16 and bf16-pure models).
+   */
   getParameters(z: number): Promise<Float32Array> {
     return this.gather(this.params, z);
+  }
+
+  /**
+   * The parameters training continues from, what a checkpoint keeps: a "bf16"
+   * training fleet's f32 master weights, else getParameters. setParameters of
+   * these restores both copies.
+   */
+  getMasterParameters(z: number): Promise<Float32Array> {
+    return this.gather(this.master ?? this.params, z);
   }
 
   /** Model z's gradients (after computeGradients or trainStep) in the logical layout. */

@@ -1,6 +1,11 @@
 // Sizes of every GPU buffer a fleet needs, computed before any GPU work so a
 // model too large for the adapter is refused with a clear message.
-import { type ModelConfig, parameterCount } from "../lib/model/config.ts";
+import {
+  keepsMasterWeights,
+  type ModelConfig,
+  parameterCount,
+  type Precision,
+} from "../lib/model/config.ts";
 import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
 import { SPLIT_SCRATCH_FLOATS } from "./split_sum.ts";
 import { usesJointAttention } from "./attention_codegen.ts";
@@ -23,6 +28,11 @@ export interface FleetShape {
   fleetSize: number;
   batchSize: number;
   training: boolean;
+  /**
+   * The weights' precision (default "fp32"): a "bf16" training fleet also keeps the
+   * optimizer's f32 master weights, one more parameter-sized buffer.
+   */
+  precision?: Precision;
   /** The kernel family (gpt_fleet.ts); sizes are checked for "hardware" when absent. */
   kernels?: "software" | "hardware";
   /** The software family's fused kernels for small models (default true; gpt_fleet.ts). */
@@ -219,6 +229,7 @@ export function fleetBuffers(s: FleetShape): BufferSpec[] {
       { name: "adam_m", floats: params },
       { name: "adam_v", floats: params },
     );
+    if (keepsMasterWeights(s.precision ?? "fp32")) out.push({ name: "master", floats: params });
   }
   return out.concat(activationBuffers(s));
 }

@@ -1,5 +1,6 @@
 // bfloat16 rounding: keep the top 16 bits of a float32, rounding to nearest,
-// ties to even. memcap's "bf16" precision stores bf16 values in f32 slots.
+// ties to even. memcap's "bf16" and "bf16-pure" precisions store bf16 values
+// in f32 slots (shaders/optimizer.wgsl and round_bf16.wgsl round the same way).
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);

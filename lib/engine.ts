@@ -48,6 +48,8 @@ export interface FitQuery {
   fleetSize: number;
   batchSize: number;
   training: boolean;
+  /** Default "fp32"; a "bf16" training fleet also holds f32 master weights. */
+  precision?: Precision;
 }
 
 export interface Engine {

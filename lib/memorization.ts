@@ -2,8 +2,10 @@
 //
 // Every quantity here is a code length in bits over tokens 2..S of a sequence
 // of S tokens: the first token has no prefix, so a model never predicts it and
-// memcap leaves it out of every sum. The paper appears to count all S tokens;
-// `paperConvention` reports each sum scaled by S/(S-1) for comparison.
+// memcap leaves it out of every sum. The paper appears to count all S tokens
+// in H(X); `paperConvention.datasetBits` gives that figure. Memorized bits are
+// not scaled: the paper's plateau is flat over N, which a free first token (a
+// share growing with N) would not be (docs/method.md).
 //
 // Per sample x, with NLL_θ(x) the trained model's code length, NLL_ref(x) the
 // reference's and U the uniform code length (S-1)·log2 V:
@@ -70,7 +72,7 @@ export interface MemorizationBits extends MemorizationSums {
   /** Per-sample values in bits, tokens 2..S. */
   perSample: { total: Float64Array; unintended: Float64Array; generalization: Float64Array };
   /** Every sum × S/(S-1), the paper's apparent all-S-tokens convention. */
-  paperConvention: MemorizationSums & { factor: number };
+  paperConvention: { datasetBits: number };
 }
 
 /**
@@ -119,13 +121,7 @@ export function memorizationFromBits(input: MemorizationInput): MemorizationBits
     count: n,
     seqLen,
     perSample: { total, unintended, generalization },
-    paperConvention: {
-      factor,
-      totalBits: sums.totalBits * factor,
-      unintendedBits: sums.unintendedBits * factor,
-      generalizationBits: sums.generalizationBits * factor,
-      datasetBits: sums.datasetBits * factor,
-    },
+    paperConvention: { datasetBits: sums.datasetBits * factor },
   };
 }
 
@@ -164,14 +160,11 @@ export type MemorizationReference = z.infer<typeof MemorizationReference>;
 const Bits = (what: string) => z.number().describe(`${what} (bits).`);
 
 const PaperConvention = z.object({
-  factor: z.number().describe("S/(S-1)."),
-  totalBits: Bits("totalBits × S/(S-1)"),
-  unintendedBits: Bits("unintendedBits × S/(S-1)"),
-  generalizationBits: Bits("generalizationBits × S/(S-1)"),
-  datasetBits: Bits("datasetBits × S/(S-1) = N·S·log2 V"),
+  datasetBits: Bits("N·S·log2 V: the dataset's bits counting all S tokens"),
 }).describe(
-  "The same sums scaled by S/(S-1): the paper appears to count all S tokens of each " +
-    "sequence, memcap counts the S-1 tokens a model predicts. For comparison with the paper only.",
+  "The paper appears to count all S tokens of each sequence in H(X); memcap counts the S-1 " +
+    "tokens a model predicts. Only H(X) is given that way: memorized bits are not scaled, " +
+    "since the paper's plateau is flat over N, which a free first token would not be.",
 );
 
 export const MemorizationResult = z.object({
@@ -228,13 +221,7 @@ export const MemorizationResult = z.object({
     generalizationBits: 0,
     datasetBits: 180,
     perSample: { total: [88, 62.5], unintended: [88, 62.5], generalization: [0, 0] },
-    paperConvention: {
-      factor: 16 / 15,
-      totalBits: 160.53333333333333,
-      unintendedBits: 160.53333333333333,
-      generalizationBits: 0,
-      datasetBits: 192,
-    },
+    paperConvention: { datasetBits: 192 },
   },
 });
 export type MemorizationResult = z.infer<typeof MemorizationResult>;

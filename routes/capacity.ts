@@ -26,6 +26,8 @@ function sweepResponse(job: SweepJob): CapacitySweep {
     capacityBits: job.result?.capacityBits ?? null,
     bitsPerParameter: job.result?.bitsPerParameter ?? null,
     points: job.result?.points ?? null,
+    verdict: job.result?.verdict ?? null,
+    reasons: job.result?.reasons ?? null,
     input: job.input,
     progress: job.progress,
     // Sweeps stored before resumedFrom existed are reported as never resumed.
@@ -136,6 +138,7 @@ async function checkSweepFits(engine: Engine, body: CapacityCreateRequest): Prom
       fleetSize,
       batchSize: body.training.batchSize,
       training: true,
+      precision: body.precision,
     });
   const fleetSize = Math.max(...planCapacity(body).fleets.map((f) => f.length));
   const err = await misfit(fleetSize);

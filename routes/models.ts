@@ -100,9 +100,9 @@ export const putModelWeightsRoute = defineRoute({
     "same shape (F32, BF16, F16 or F64; names with or without `transformer.`; a tied " +
     "`lm_head.weight` and the `attn.bias` buffers are tolerated). A missing, misshapen, " +
     "non-finite or unexpected tensor is a 422 naming it. The weights are stored in the " +
-    "download's canonical form (F32; a bf16 model's values rounded to bf16), and the model " +
-    'then reports `createdFrom: "upload"` and `trainedSteps: 0`. Refused with 409 while an ' +
-    "active job uses the model.",
+    "download's canonical form (F32; a bf16 or bf16-pure model's values rounded to bf16), and " +
+    'the model then reports `createdFrom: "upload"` and `trainedSteps: 0`. Refused with 409 ' +
+    "while an active job uses the model.",
   tags: ["models"],
   params: IdParams,
   rawBody: { contentType: SAFETENSORS, description: "A safetensors file." },
@@ -166,6 +166,7 @@ export function modelsRouter(deps: AppDeps & { store: Store }): ApiRouter {
           fleetSize: 1,
           batchSize: 1,
           training: true,
+          precision: body.precision,
         });
       } catch (e) {
         if (e instanceof RangeError) {

@@ -26,9 +26,12 @@ const predictRoute = defineRoute({
     "|D|·(S-1)·log2 V (tokens 2..S; `paperConvention` counts all S); expected memorization = " +
     "min(capacity, datasetBits). Membership F1 (loss-threshold attack, balanced set, 0.5 = " +
     "chance) = ½(1 + c1·σ(c2·(x + c3))) with c1 = 1.34, c2 = -0.034, c3 = -33.14 and x = " +
-    "1000·|D|/parameters, sequences per thousand parameters. The paper prints x = " +
-    "Capacity/|D|, but with its constants only this x reproduces its own validation targets " +
-    "(F1 0.55 / 0.75 / 0.95 for GPT-2 XL at 170.7M / 76.8M / 18.9M sequences). The law " +
+    "1000·|D|·S/(64·parameters) = 15.625 × tokens per parameter (`lawX`). The paper prints " +
+    "x = Capacity/|D|, but with its constants only x = 1000·|D|/parameters (sequences per " +
+    "thousand parameters) reproduces its own validation targets (F1 0.55 / 0.75 / 0.95 for " +
+    "GPT-2 XL at 170.7M / 76.8M / 18.9M sequences of 64 tokens); that variable is tied to " +
+    "S = 64, and its token form used here equals it at S = 64 and keeps other sequence " +
+    "lengths comparable (S = 32 halves x for the same |D| and parameters). The law " +
     "exceeds 1 for x < 1.41; membershipF1 is then clamped to 1 with `clamped: true` and the " +
     "law's value in membershipF1Law. `constants: \"fitted\"` uses memcap's own fit from " +
     "lib/privacy/fitted_constants.json.",

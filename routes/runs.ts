@@ -160,6 +160,7 @@ export function runsRouter(deps: Required<Pick<AppDeps, "store" | "jobs">> & App
             fleetSize: 1,
             batchSize: body.batchSize,
             training: true,
+            precision: model.precision,
           });
         } catch (err) {
           if (err instanceof RangeError) {

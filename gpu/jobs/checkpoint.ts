@@ -2,7 +2,11 @@
 // sampler's state and the step, as one safetensors artifact, so a restarted
 // service resumes a job where its last checkpoint left it. A run saves its one
 // model; a capacity sweep saves every model still training in its current fleet.
+// The parameters saved are the ones training continues from: a "bf16" (mixed
+// precision) model's f32 master weights, whose bf16 rounding is the model, so
+// a resumed model continues bit-identically to an uninterrupted one.
 import type { GptFleet } from "../gpt_fleet.ts";
+import { Precision } from "../../lib/model/config.ts";
 import type { JobHost } from "../../lib/engine.ts";
 import {
   decodeSafetensors,
@@ -16,6 +20,7 @@ export const CHECKPOINT_ARTIFACT = "checkpoint.safetensors";
 
 /** One model's training state. */
 export interface ModelState {
+  /** GptFleet.getMasterParameters: a "bf16" model's f32 master weights, else its parameters. */
   params: Float32Array;
   m: Float32Array;
   v: Float32Array;
@@ -25,27 +30,35 @@ export interface ModelState {
 
 export interface Checkpoint extends ModelState {
   step: number;
+  /** The fleet's precision (absent in checkpoints made before it was saved). */
+  precision?: Precision;
   /** Anything else the job needs to continue (JSON-serializable). */
   extra: Record<string, unknown>;
 }
 
 export interface FleetCheckpoint {
   step: number;
+  /** The fleet's precision (absent in checkpoints made before it was saved). */
+  precision?: Precision;
   /** Models in the order they were captured. */
   models: ModelState[];
   extra: Record<string, unknown>;
 }
 
-/** Reads model z's parameters and Adam moments back from the GPU. */
+/** Reads model z's parameters (the master copy, if any) and Adam moments back from the GPU. */
 export async function readModelState(
   fleet: GptFleet,
   z: number,
   sampler?: Uint32Array,
 ): Promise<ModelState> {
-  return { params: await fleet.getParameters(z), ...(await fleet.getOptimizerState(z)), sampler };
+  return {
+    params: await fleet.getMasterParameters(z),
+    ...(await fleet.getOptimizerState(z)),
+    sampler,
+  };
 }
 
-/** Writes a model's parameters and moments into slot z of a fleet. */
+/** Writes a model's parameters (the master copy, if any) and moments into slot z of a fleet. */
 export function writeModelState(fleet: GptFleet, z: number, s: ModelState) {
   fleet.setParameters(z, s.params);
   fleet.setOptimizerState(z, { m: s.m, v: s.v });
@@ -55,7 +68,12 @@ export function writeModelState(fleet: GptFleet, z: number, s: ModelState) {
 // (the run format), with a "<i>." prefix for models i > 0 of a fleet checkpoint.
 const prefix = (i: number) => (i === 0 ? "" : `${i}.`);
 
-function encode(states: ModelState[], step: number, extra: Record<string, unknown>) {
+function encode(
+  states: ModelState[],
+  step: number,
+  precision: Precision,
+  extra: Record<string, unknown>,
+) {
   const t = (name: string, a: Float32Array): NamedTensor => ({
     name,
     dtype: "F32",
@@ -77,6 +95,7 @@ function encode(states: ModelState[], step: number, extra: Record<string, unknow
   ]);
   return encodeSafetensors(tensors, {
     step: String(step),
+    precision,
     models: String(states.length),
     extra: JSON.stringify(extra),
   });
@@ -102,7 +121,15 @@ export function parseFleetCheckpoint(bytes: Uint8Array): FleetCheckpoint {
     v: get(`${prefix(i)}adam_v`),
     sampler: sampler(`${prefix(i)}batch_sampler`),
   }));
-  return { step: Number(metadata.step), models, extra: JSON.parse(metadata.extra ?? "{}") };
+  const precision = metadata.precision === undefined
+    ? undefined
+    : Precision.parse(metadata.precision);
+  return {
+    step: Number(metadata.step),
+    ...(precision ? { precision } : {}),
+    models,
+    extra: JSON.parse(metadata.extra ?? "{}"),
+  };
 }
 
 export async function captureCheckpoint(
@@ -112,12 +139,12 @@ export async function captureCheckpoint(
   extra: Record<string, unknown>,
   sampler?: Uint32Array,
 ): Promise<Uint8Array> {
-  return encode([await readModelState(fleet, z, sampler)], step, extra);
+  return encode([await readModelState(fleet, z, sampler)], step, fleet.options.precision, extra);
 }
 
 export function parseCheckpoint(bytes: Uint8Array): Checkpoint {
-  const { step, models, extra } = parseFleetCheckpoint(bytes);
-  return { step, ...models[0], extra };
+  const { step, precision, models, extra } = parseFleetCheckpoint(bytes);
+  return { step, ...(precision ? { precision } : {}), ...models[0], extra };
 }
 
 /** Every model of the fleet, in slot order, with its sampler's state. */
@@ -129,7 +156,7 @@ export async function captureFleetCheckpoint(
 ): Promise<Uint8Array> {
   const states: ModelState[] = [];
   for (let z = 0; z < fleet.K; z++) states.push(await readModelState(fleet, z, samplers[z]));
-  return encode(states, step, extra);
+  return encode(states, step, fleet.options.precision, extra);
 }
 
 /**

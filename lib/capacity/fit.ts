@@ -2,8 +2,13 @@
 // memorized bits (tokens 2..S, lib/memorization.ts) of the model trained on it,
 // one value per seed. PAPER.md: memorized bits follow min(H(X), capacity) —
 // all of a small dataset, then a plateau that no more data raises.
+//
+// A capacity is only as good as the points it comes from, so the fit also
+// says whether it can be trusted (the verdict): it must come from
+// capacity-limited points that lie on a flat plateau, every one of them from
+// a saturated run. Anything else is a lower bound, with the reasons in words.
 import { z } from "zod";
-import { paperConventionFactor } from "../memorization.ts";
+import type { RunStatus } from "../training/saturation.ts";
 
 export interface CapacityPointInput {
   /** Sequences in the dataset (N). */
@@ -12,19 +17,43 @@ export interface CapacityPointInput {
   datasetBits: number;
   /** Memorized bits of the trained model, one per seed. */
   memorizedBits: number[];
+  /** How each seed's run ended (its certificate); unknown when left out. */
+  statuses?: RunStatus[];
 }
 
 export interface FitOptions {
   /** GPT-2 parameter count of the model (lib/model/config.ts parameterCount). */
   parameterCount: number;
-  /** Tokens per sequence; when given, the paper's S/(S-1) figures are reported too. */
-  seqLen?: number;
   /**
    * Relative tolerance (default 0.1): a point memorizing ≥ (1 - tolerance) of
-   * its dataset bits is data-limited, and the two largest sizes must agree
-   * within it for the plateau to count as reached.
+   * its dataset bits is data-limited.
    */
   tolerance?: number;
+  /** How far plateau points may lie under the capacity and still be flat (default 0.03). */
+  plateauTolerance?: number;
+}
+
+/** The default `plateauTolerance`. */
+export const DEFAULT_PLATEAU_TOLERANCE = 0.03;
+/**
+ * A capacity-limited point counts as past the knee of min(H, c) once it
+ * memorized at most this fraction of its data: near the knee the curve bends
+ * smoothly and points sit under the plateau without any training fault.
+ */
+const PAST_KNEE_FRACTION = 2 / 3;
+
+/** Why a capacity is only a lower bound; `code` is for programs, `message` for people. */
+export type ReasonCode =
+  | "no-capacity-limited-point"
+  | "still-rising"
+  | "too-few-plateau-points"
+  | "falling"
+  | "not-flat"
+  | "not-saturated"
+  | "saturation-unknown";
+export interface Reason {
+  code: ReasonCode;
+  message: string;
 }
 
 export type Regime = "data-limited" | "capacity-limited";
@@ -107,24 +136,35 @@ export interface CapacityPoint extends CapacityPointInput {
 }
 
 /**
- * Summarizes a sweep: per-point mean/min/max over seeds, the capacity as the
- * plateau (the largest mean memorized bits over dataset sizes), the min-model
- * fit, and whether the plateau was reached: the two largest dataset sizes both
- * hold more bits than the capacity, are capacity-limited (memorized less than
- * 1 - tolerance of their data) and agree within `tolerance`. Without that the
- * largest point may still be data-limited or still rising, and capacityBits is
- * a lower bound. bitsPerParameter = capacityBits / parameterCount.
+ * Summarizes a sweep: per-point mean/min/max over seeds, the capacity, the
+ * min-model fit, and the verdict.
+ *
+ * capacityBits is the largest mean memorized bits over the capacity-limited
+ * points (memorized less than 1 - tolerance of their data); with none, over
+ * all points, and then it is only a lower bound. The plateau is the
+ * capacity-limited points past the knee (memorized ≤ 2/3 of their data).
+ * certified when all of: at least two plateau points, every one within
+ * plateauTolerance of the capacity, no larger dataset falling more than that
+ * under it (memorized bits falling with N means the larger datasets were
+ * under-trained), the capacity not at the largest size more than half the
+ * tolerance above the size before (still rising), and
+ * every run of every capacity-limited point saturated. bitsPerParameter =
+ * capacityBits / parameterCount.
  */
 export function fitCapacity(
   points: readonly CapacityPointInput[],
   opts: FitOptions,
 ): CapacityResult {
   const tolerance = opts.tolerance ?? 0.1;
+  const plateauTolerance = opts.plateauTolerance ?? DEFAULT_PLATEAU_TOLERANCE;
   if (!(opts.parameterCount > 0)) {
     throw new RangeError(`parameterCount: ${opts.parameterCount} is not > 0`);
   }
   if (!(tolerance >= 0 && tolerance < 1)) {
     throw new RangeError(`tolerance: ${tolerance} is not in [0, 1)`);
+  }
+  if (!(plateauTolerance >= 0 && plateauTolerance < 1)) {
+    throw new RangeError(`plateauTolerance: ${plateauTolerance} is not in [0, 1)`);
   }
   if (points.length === 0) throw new RangeError("points: no dataset sizes");
   points.forEach((p, i) => {
@@ -139,13 +179,19 @@ export function fitCapacity(
         throw new RangeError(`points[${i}].memorizedBits[${j}]: ${b} is not finite`);
       }
     });
+    if (p.statuses && p.statuses.length !== p.memorizedBits.length) {
+      throw new RangeError(
+        `points[${i}].statuses: ${p.statuses.length} statuses for ` +
+          `${p.memorizedBits.length} seeds`,
+      );
+    }
   });
   const sorted = [...points].sort((a, b) => a.datasetSize - b.datasetSize);
   const summarized: CapacityPoint[] = sorted.map((p) => {
     const bits = p.memorizedBits;
     const meanBits = bits.reduce((s, b) => s + b, 0) / bits.length;
     const fractionMemorized = meanBits / p.datasetBits;
-    return {
+    const point: CapacityPoint = {
       datasetSize: p.datasetSize,
       datasetBits: p.datasetBits,
       memorizedBits: [...bits],
@@ -155,43 +201,152 @@ export function fitCapacity(
       fractionMemorized,
       regime: fractionMemorized >= 1 - tolerance ? "data-limited" : "capacity-limited",
     };
+    if (p.statuses) point.statuses = [...p.statuses];
+    return point;
   });
-  let top = summarized[0];
-  for (const p of summarized) if (p.meanBits > top.meanBits) top = p;
-  const capacityBits = top.meanBits;
   const fit = fitMinModel(
     summarized.flatMap((p) => p.memorizedBits.map((y) => ({ x: p.datasetBits, y }))),
     tolerance,
   );
-  let plateauReached = false;
-  if (summarized.length >= 2) {
-    const [a, b] = summarized.slice(-2);
-    const full = (p: CapacityPoint) =>
-      p.datasetBits > capacityBits && p.regime === "capacity-limited";
-    const hi = Math.max(a.meanBits, b.meanBits);
-    plateauReached = full(a) && full(b) && hi > 0 &&
-      Math.abs(a.meanBits - b.meanBits) <= tolerance * hi;
-  }
-  const bitsPerParameter = capacityBits / opts.parameterCount;
-  const result: CapacityResult = {
+  const judged = judgePlateau(summarized, plateauTolerance);
+  const capacityBits = judged.top.meanBits;
+  return {
     parameterCount: opts.parameterCount,
     capacityBits,
-    bitsPerParameter,
-    capacityDatasetSize: top.datasetSize,
-    plateauReached,
+    bitsPerParameter: capacityBits / opts.parameterCount,
+    capacityDatasetSize: judged.top.datasetSize,
+    verdict: judged.reasons.length === 0 ? "certified" : "lower-bound",
+    reasons: judged.reasons,
+    plateauReached: judged.shapeOk,
+    plateau: judged.plateau,
     tolerance,
+    plateauTolerance,
     fit,
     points: summarized,
   };
-  if (opts.seqLen !== undefined) {
-    const factor = paperConventionFactor(opts.seqLen);
-    result.paperConvention = {
-      factor,
-      capacityBits: capacityBits * factor,
-      bitsPerParameter: bitsPerParameter * factor,
+}
+
+/** Dataset sizes whose runs decide the verdict: the capacity-limited ones. */
+export function decidingSizes(points: readonly Pick<CapacityPoint, "datasetSize" | "regime">[]) {
+  return points.filter((p) => p.regime === "capacity-limited").map((p) => p.datasetSize);
+}
+
+/** True when a reason says larger datasets are needed to see the plateau. */
+export function needsLargerDatasets(reasons: readonly Reason[]): boolean {
+  return reasons.some((r) =>
+    r.code === "no-capacity-limited-point" || r.code === "still-rising" ||
+    r.code === "too-few-plateau-points"
+  );
+}
+
+function judgePlateau(points: CapacityPoint[], tol: number) {
+  const reasons: Reason[] = [];
+  const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+  const cap = points.filter((p) => p.regime === "capacity-limited");
+  if (cap.length === 0) {
+    let top = points[0];
+    for (const p of points) if (p.meanBits > top.meanBits) top = p;
+    reasons.push({
+      code: "no-capacity-limited-point",
+      message: "every dataset was memorized almost whole: the capacity lies above the largest " +
+        "dataset's bits; add larger datasets",
+    });
+    return {
+      top,
+      reasons,
+      shapeOk: false,
+      plateau: { datasetSizes: [], spread: null, trend: "none" as const },
     };
   }
-  return result;
+  let top = cap[0];
+  for (const p of cap) if (p.meanBits > top.meanBits) top = p;
+  const plateau = cap.filter((p) => p.fractionMemorized <= PAST_KNEE_FRACTION);
+  const floor = top.meanBits * (1 - tol);
+  let trend: "flat" | "rising" | "falling" = "flat";
+  const after = cap.filter((p) => p.datasetSize > top.datasetSize);
+  const lowest = after.reduce<CapacityPoint | null>(
+    (lo, p) => (lo === null || p.meanBits < lo.meanBits ? p : lo),
+    null,
+  );
+  if (lowest && lowest.meanBits < floor) {
+    trend = "falling";
+    reasons.push({
+      code: "falling",
+      message:
+        `under-trained: memorized bits fall with the dataset size (N=${lowest.datasetSize} ` +
+        `holds ${pct(1 - lowest.meanBits / top.meanBits)} less than N=${top.datasetSize}); ` +
+        "larger datasets need more steps to saturate: train longer",
+    });
+  }
+  if (after.length === 0) {
+    const before = cap.filter((p) => p.datasetSize < top.datasetSize).at(-1);
+    // The largest dataset holding the most is what a rising curve looks like; past half the
+    // tolerance it is not seed noise on a flat top.
+    if (!before || top.meanBits > before.meanBits * (1 + tol / 2)) {
+      trend = "rising";
+      reasons.push({
+        code: "still-rising",
+        message: before
+          ? `memorized bits still rise at the largest dataset (N=${top.datasetSize} holds ` +
+            `${pct(top.meanBits / before.meanBits - 1)} more than N=${before.datasetSize}): ` +
+            "add larger datasets"
+          : `one capacity-limited dataset (N=${top.datasetSize}) cannot show a plateau: ` +
+            "add larger datasets",
+      });
+    }
+  }
+  if (plateau.length < 2 && trend !== "rising") {
+    reasons.push({
+      code: "too-few-plateau-points",
+      message: `${plateau.length} point${plateau.length === 1 ? "" : "s"} past the knee ` +
+        `(memorized ≤ 2/3 of the data); a plateau needs 2: add larger datasets`,
+    });
+  }
+  const under = plateau.filter((p) => p.meanBits < floor && p.datasetSize < top.datasetSize);
+  if (under.length > 0 && trend === "flat") {
+    trend = "rising";
+    reasons.push({
+      code: "not-flat",
+      message: `the plateau is not flat: N=${under[0].datasetSize} holds ` +
+        `${pct(1 - under[0].meanBits / top.meanBits)} less than N=${top.datasetSize} ` +
+        `(tolerance ${pct(tol)})`,
+    });
+  }
+  const shapeOk = reasons.length === 0;
+  const runs = cap.flatMap((p) => (p.statuses ?? p.memorizedBits.map(() => null)));
+  const unknown = runs.filter((s) => s === null).length;
+  const unsaturated = runs.filter((s) => s !== null && s !== "saturated") as RunStatus[];
+  if (unknown > 0) {
+    reasons.push({
+      code: "saturation-unknown",
+      message: `${unknown} of ${runs.length} runs at capacity-limited points have no ` +
+        "saturation certificate",
+    });
+  }
+  if (unsaturated.length > 0) {
+    const count = (s: RunStatus) => unsaturated.filter((x) => x === s).length;
+    const parts = (["budget-exhausted", "unstable"] as const).filter((s) => count(s) > 0).map(
+      (s) => `${count(s)} ${s}`,
+    );
+    reasons.push({
+      code: "not-saturated",
+      message: `${unsaturated.length} of ${runs.length} runs at capacity-limited points did not ` +
+        `saturate (${parts.join(", ")}): train longer, or ask for until: "certified"`,
+    });
+  }
+  const values = plateau.map((p) => p.meanBits);
+  return {
+    top,
+    reasons,
+    shapeOk,
+    plateau: {
+      datasetSizes: plateau.map((p) => p.datasetSize),
+      spread: values.length >= 2
+        ? (Math.max(...values) - Math.min(...values)) / top.meanBits
+        : null,
+      trend,
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -251,6 +406,12 @@ const EXAMPLE_POINTS = [
   },
 ];
 
+const RunStatusSchema = z.enum(["saturated", "unstable", "budget-exhausted"]).describe(
+  "saturated: gained less than the saturation fraction (and ≥ 0) over its last doubling of " +
+    "steps; unstable: its memorized bits fell (its result is its best annealed measurement); " +
+    "budget-exhausted: still gaining when its steps ran out.",
+);
+
 export const CapacityPoint = z.object({
   datasetSize: z.number().int().describe("Sequences (N)."),
   datasetBits: z.number().describe("N·(S-1)·log2 V: bits in the dataset, tokens 2..S."),
@@ -262,6 +423,9 @@ export const CapacityPoint = z.object({
   regime: z.enum(["data-limited", "capacity-limited"]).describe(
     "data-limited: memorized ≥ 1 - tolerance of its dataset (the data was the limit); " +
       "capacity-limited: memorized less (the model was full, or undertrained).",
+  ),
+  statuses: z.array(RunStatusSchema).optional().describe(
+    "How each seed's run ended (its certificate's status), in memorizedBits' order.",
   ),
 }).meta({
   id: "CapacityPoint",
@@ -284,8 +448,12 @@ export const CAPACITY_RESULT_EXAMPLE = {
   capacityBits: 12066,
   bitsPerParameter: 2.6276,
   capacityDatasetSize: 368,
+  verdict: "certified",
+  reasons: [],
   plateauReached: true,
+  plateau: { datasetSizes: [368, 735], spread: 0.00961, trend: "flat" },
   tolerance: 0.1,
+  plateauTolerance: 0.03,
   fit: {
     capacityBits: 11939.33,
     rmsBits: 116.2,
@@ -293,32 +461,50 @@ export const CAPACITY_RESULT_EXAMPLE = {
     observations: 5,
     bounded: true,
   },
-  points: EXAMPLE_POINTS,
-  paperConvention: { factor: 16 / 15, capacityBits: 12870.4, bitsPerParameter: 2.8028 },
+  points: EXAMPLE_POINTS.map((p) => ({ ...p, statuses: ["saturated"] })),
 };
 
 export const CapacityResult = z.object({
   parameterCount: z.number().int().describe("GPT-2 parameters with tied embeddings."),
   capacityBits: z.number().describe(
-    "The plateau: the largest mean memorized bits over dataset sizes (tokens 2..S).",
+    "The largest mean memorized bits over the capacity-limited dataset sizes (tokens 2..S); " +
+      "over all sizes when none is capacity-limited. A capacity only when verdict is certified.",
   ),
   bitsPerParameter: z.number().describe("capacityBits / parameterCount (α)."),
-  capacityDatasetSize: z.number().int().describe("The dataset size where the plateau was met."),
-  plateauReached: z.boolean().describe(
-    "The two largest dataset sizes hold more bits than capacityBits, are capacity-limited and " +
-      "agree within tolerance. false: capacityBits is a lower bound (add larger datasets or " +
-      "train longer).",
+  capacityDatasetSize: z.number().int().describe("The dataset size holding capacityBits."),
+  verdict: z.enum(["certified", "lower-bound"]).describe(
+    "certified: capacityBits comes from saturated runs at capacity-limited points on a flat " +
+      "plateau. lower-bound: something in `reasons` keeps it from being the capacity; the " +
+      "true capacity is at least capacityBits (as far as the measured runs go).",
   ),
-  tolerance: z.number().describe("Relative tolerance of regime labels and the plateau test."),
+  reasons: z.array(z.object({
+    code: z.enum([
+      "no-capacity-limited-point",
+      "still-rising",
+      "too-few-plateau-points",
+      "falling",
+      "not-flat",
+      "not-saturated",
+      "saturation-unknown",
+    ]),
+    message: z.string(),
+  })).describe("Why the verdict is lower-bound, in plain words; empty when certified."),
+  plateauReached: z.boolean().describe(
+    "The shape part of the verdict: two or more points past the knee, flat within " +
+      "plateauTolerance, neither rising at the largest size nor falling with N.",
+  ),
+  plateau: z.object({
+    datasetSizes: z.array(z.number().int()).describe(
+      "Capacity-limited sizes past the knee (memorized ≤ 2/3 of their data).",
+    ),
+    spread: z.number().nullable().describe(
+      "(max - min) / capacityBits of their mean bits; null with fewer than 2.",
+    ),
+    trend: z.enum(["flat", "rising", "falling", "none"]),
+  }),
+  tolerance: z.number().describe("Relative tolerance of the regime labels."),
+  plateauTolerance: z.number().describe("How far below capacityBits a plateau point may lie."),
   fit: CapacityFit,
   points: z.array(CapacityPoint).describe("One per dataset size, ascending."),
-  paperConvention: z.object({
-    factor: z.number().describe("S/(S-1)."),
-    capacityBits: z.number(),
-    bitsPerParameter: z.number(),
-  }).optional().describe(
-    "capacityBits and bitsPerParameter × S/(S-1), the paper's all-S-tokens convention, " +
-      "for comparison with its Table 1 only.",
-  ),
 }).meta({ id: "CapacityResult", example: CAPACITY_RESULT_EXAMPLE });
 export type CapacityResult = z.infer<typeof CapacityResult>;

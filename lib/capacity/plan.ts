@@ -15,9 +15,14 @@ import {
   DEFAULT_SATURATION_MIN_STEPS,
 } from "../training/saturation.ts";
 import { MAX_DATASET_TOKENS } from "../datasets/tokens.ts";
+import { DEFAULT_PLATEAU_TOLERANCE } from "./fit.ts";
 
 /** Most trained models in one sweep (dataset sizes × seeds). */
 export const MAX_CAPACITY_RUNS = 64;
+/** Most dataset sizes a sweep may add on its own (maxExtraSizes). */
+export const MAX_EXTRA_SIZES = 8;
+/** Most optimizer steps a model may reach while the sweep trains on until certified. */
+export const MAX_CERTIFY_STEPS = 4_000_000;
 /** Most held-out sequences per seed for test loss. */
 export const MAX_TEST_SEQUENCES = 4096;
 /** Most models trained side by side in one GPU fleet. */
@@ -153,6 +158,24 @@ export const CapacityCreateRequest = z.object({
   maxFleetSize: z.number().int().min(1).max(MAX_FLEET_SIZE).default(16).describe(
     "Most models trained side by side on the GPU at once.",
   ),
+  plateauTolerance: z.number().min(0).max(0.5).default(DEFAULT_PLATEAU_TOLERANCE).describe(
+    "How far below the capacity a plateau point may lie for the verdict to be certified.",
+  ),
+  maxExtraSizes: z.number().int().min(0).max(MAX_EXTRA_SIZES).default(2).describe(
+    "When memorized bits still rise at the largest dataset (or no dataset fills the model), " +
+      "the sweep adds a dataset twice the largest, up to this many times (0: never).",
+  ),
+  until: z.enum(["budget", "certified"]).default("budget").describe(
+    "budget: every model trains at most training.maxSteps. certified: after that, the runs " +
+      "that decide the answer (those at capacity-limited sizes that did not saturate) keep " +
+      "training, one doubling of steps at a time, until the verdict is certified or " +
+      "tokenBudget is spent. Needs schedule kind cosine-restarts (training continues to the " +
+      "next cycle end).",
+  ),
+  tokenBudget: z.number().int().min(1).max(1e15).optional().describe(
+    "Most training tokens (steps · batchSize · S, summed over every model) the whole sweep " +
+      'may spend with until: "certified"; default 4× what the first pass plans.',
+  ),
   testSequences: z.number().int().min(0).max(MAX_TEST_SEQUENCES).default(256).describe(
     "Held-out uniform sequences (one set per seed, never trained on) for each model's test " +
       "loss: on random data a model cannot generalize, so test loss above log2 V shows " +
@@ -199,6 +222,14 @@ export const CapacityCreateRequest = z.object({
     });
   }
   const t = r.training;
+  if (r.until === "certified" && t?.schedule?.kind !== "cosine-restarts") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["until"],
+      message: 'until: "certified" needs training.schedule.kind "cosine-restarts": only its ' +
+        "training can go on past maxSteps with every measurement annealed",
+    });
+  }
   if (t && Number.isInteger(t.maxSteps)) {
     if (t.evalEvery > t.maxSteps && t.schedule?.kind !== "cosine-restarts") {
       ctx.addIssue({
@@ -286,10 +317,7 @@ export function planCapacity(req: CapacityCreateRequest): CapacityPlan {
     : [...new Set(req.datasetSizes)].sort((a, b) => a - b);
   const seeds = resolveSeeds(req.seeds);
   const runs = sizes.flatMap((datasetSize) => seeds.map((seed) => ({ datasetSize, seed })));
-  const fleets: CapacityPlan["runs"][] = [];
-  for (let i = 0; i < runs.length; i += req.maxFleetSize) {
-    fleets.push(runs.slice(i, i + req.maxFleetSize));
-  }
+  const fleets = fleetsOf(runs, req.maxFleetSize);
   const params = parameterCount(config);
   return {
     parameterCount: params,
@@ -303,4 +331,33 @@ export function planCapacity(req: CapacityCreateRequest): CapacityPlan {
     runs,
     fleets,
   };
+}
+
+/** Runs in groups of at most `maxFleetSize`, trained side by side. */
+export function fleetsOf<T>(runs: readonly T[], maxFleetSize: number): T[][] {
+  const fleets: T[][] = [];
+  for (let i = 0; i < runs.length; i += maxFleetSize) fleets.push(runs.slice(i, i + maxFleetSize));
+  return fleets;
+}
+
+/**
+ * The dataset size a sweep adds when its plateau lies beyond the grid: twice
+ * the largest, or null (with why) when that would pass the sweep's limits.
+ */
+export function extraDatasetSize(
+  sizes: readonly number[],
+  seeds: number,
+  config: Pick<ModelConfig, "seqLen">,
+): { size: number } | { size: null; why: string } {
+  const size = 2 * Math.max(...sizes);
+  if ((sizes.length + 1) * seeds > MAX_CAPACITY_RUNS) {
+    return { size: null, why: `another size would pass ${MAX_CAPACITY_RUNS} models` };
+  }
+  if (size * config.seqLen > MAX_DATASET_TOKENS) {
+    return {
+      size: null,
+      why: `${size} sequences of ${config.seqLen} tokens would pass ${MAX_DATASET_TOKENS} tokens`,
+    };
+  }
+  return { size };
 }

@@ -22,12 +22,25 @@ export const ModelConfig = z.object({
 });
 export type ModelConfig = z.infer<typeof ModelConfig>;
 
-export const Precision = z.enum(["fp32", "bf16"]).describe(
-  "fp32: parameters are float32. bf16: every parameter is rounded to the nearest bfloat16 " +
-    "value (ties to even) at initialisation and after every optimizer step; arithmetic, " +
-    "gradients and optimizer moments stay float32.",
+export const Precision = z.enum(["fp32", "bf16", "bf16-pure"]).describe(
+  "fp32: parameters are float32. bf16: mixed precision: the optimizer keeps float32 master " +
+    "weights and float32 Adam moments, and the model's weights are the master weights rounded " +
+    "to the nearest bfloat16 value (ties to even) in every forward, backward and evaluation, so " +
+    "the model (likelihoods, exported weights) holds only bfloat16 values. bf16-pure: the only " +
+    "copy of each parameter is rounded to bfloat16 at initialisation and after every optimizer " +
+    "step (an update below half a bfloat16 step is lost); gradients and moments stay float32.",
 );
 export type Precision = z.infer<typeof Precision>;
+
+/** Whether a model of this precision holds bfloat16 values (bf16 and bf16-pure). */
+export function bf16Weights(p: Precision): boolean {
+  return p !== "fp32";
+}
+
+/** Whether training keeps float32 master weights beside the model's bf16 weights ("bf16"). */
+export function keepsMasterWeights(p: Precision): boolean {
+  return p === "bf16";
+}
 
 /** GPT-2 parameter count with tied embeddings: V*d + S*d + L*(12d^2+13d) + 2d. */
 export function parameterCount(c: ModelConfig): number {

@@ -1,6 +1,6 @@
 // GPT-2 initialisation, seeded: weights N(0, 0.02), residual projections
 // (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0.
-import type { ModelConfig, Precision } from "./config.ts";
+import { bf16Weights, type ModelConfig, type Precision } from "./config.ts";
 import { tensorLayout } from "./layout.ts";
 import { Rng } from "../prng.ts";
 import { roundToBf16 } from "../bf16.ts";
@@ -33,6 +33,7 @@ export function initialParameters(c: ModelConfig, seed: number, precision: Preci
         break; // biases stay 0
     }
   }
-  if (precision === "bf16") roundToBf16(params);
+  // Both bf16 modes start at bf16 values ("bf16": its master weights start there too).
+  if (bf16Weights(precision)) roundToBf16(params);
   return params;
 }

@@ -1,12 +1,18 @@
 // Model weights <-> safetensors with Hugging Face GPT-2 tensor names, so
 // GPT2LMHeadModel loads an export and memcap loads a Hugging Face checkpoint of
-// the same shape. Export writes every tensor of tensorLayout as F32 (bf16
-// models: F32 holding the bf16-rounded values) and no lm_head.weight (GPT-2
+// the same shape. Export writes every tensor of tensorLayout as F32 (bf16 and
+// bf16-pure models: F32 holding the bf16-rounded values) and no lm_head.weight (GPT-2
 // ties it to wte). Import accepts F32/BF16/F16/F64, the names with or without
 // the "transformer." prefix, tolerates GPT-2's attn.bias / attn.masked_bias
 // buffers and a tied lm_head.weight, and rejects everything else it does not
 // expect with an error that names the tensor.
-import { checkModelConfig, type ModelConfig, parameterCount, type Precision } from "./config.ts";
+import {
+  bf16Weights,
+  checkModelConfig,
+  type ModelConfig,
+  parameterCount,
+  Precision,
+} from "./config.ts";
 import { tensorLayout } from "./layout.ts";
 import { roundToBf16 } from "../bf16.ts";
 import {
@@ -21,7 +27,7 @@ import {
 /** Metadata keys memcap writes (all values are strings). */
 export const META_FORMAT = "format"; // "pt": transformers refuses safetensors without it
 export const META_CONFIG = "memcap.config"; // JSON of the ModelConfig
-export const META_PRECISION = "memcap.precision"; // "fp32" | "bf16"
+export const META_PRECISION = "memcap.precision"; // "fp32" | "bf16" | "bf16-pure"
 export const META_PARAMETERS = "memcap.parameterCount"; // decimal integer
 
 export class WeightsError extends Error {
@@ -57,12 +63,13 @@ export function exportWeights(
   if (params.length !== count) {
     throw new WeightsError(`params has ${params.length} floats; the model has ${count}`);
   }
+  if (!Precision.safeParse(precision).success) {
+    throw new WeightsError(`unknown precision ${JSON.stringify(precision)}`);
+  }
   let values = params;
-  if (precision === "bf16") {
+  if (bf16Weights(precision)) {
     values = params.slice();
     roundToBf16(values);
-  } else if (precision !== "fp32") {
-    throw new WeightsError(`unknown precision ${JSON.stringify(precision)}`);
   }
   const tensors: NamedTensor[] = tensorLayout(config).map((t) => ({
     name: t.name,
@@ -80,7 +87,7 @@ export function exportWeights(
 }
 
 export interface ImportOptions {
-  /** "bf16": round the imported values to bf16 (what a bf16 model holds). */
+  /** "bf16" or "bf16-pure": round the imported values to bf16 (what such a model holds). */
   precision?: Precision;
 }
 
@@ -175,7 +182,7 @@ export function importWeights(
     const more = unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : "";
     throw new WeightsError(`unexpected tensor${unexpected.length > 1 ? "s" : ""} ${shown}${more}`);
   }
-  if (options.precision === "bf16") roundToBf16(params);
+  if (options.precision !== undefined && bf16Weights(options.precision)) roundToBf16(params);
   return { params, metadata };
 }
 
@@ -198,6 +205,6 @@ export function configFromMetadata(meta: Record<string, string>): ModelConfig | 
 
 /** The precision written by exportWeights, or null when absent or unknown. */
 export function precisionFromMetadata(meta: Record<string, string>): Precision | null {
-  const p = meta[META_PRECISION];
-  return p === "fp32" || p === "bf16" ? p : null;
+  const p = Precision.safeParse(meta[META_PRECISION]);
+  return p.success ? p.data : null;
 }

@@ -15,23 +15,29 @@ export interface CapacityPlotOptions {
   idPrefix?: string;
 }
 
-/** Legend text of the plateau, e.g. "capacity 12.1 kbit = 2.63 bits/param". */
+/** Legend text of the plateau, e.g. "capacity 12.1 kbit = 2.63 bits/param (certified)". */
 export function capacityLabel(
-  r: Pick<CapacityResult, "capacityBits" | "bitsPerParameter" | "plateauReached">,
+  r: Pick<CapacityResult, "capacityBits" | "bitsPerParameter" | "verdict">,
 ): string {
-  const rel = r.plateauReached ? "" : "≥ ";
-  const tail = r.plateauReached ? "" : " (plateau not reached)";
+  const certified = r.verdict === "certified";
+  const rel = certified ? "" : "≥ ";
+  const tail = certified ? " (certified)" : " (lower bound)";
   return `capacity ${rel}${formatBits(r.capacityBits)} = ${rel}${r.bitsPerParameter.toFixed(2)} ` +
     `bits/param${tail}`;
 }
 
 /**
- * SVG of a capacity sweep: per-seed markers, the mean memorized bits per
- * dataset size (line), the y = x line and the capacity plateau, on log10 axes
- * of bits (x: dataset bits N·(S-1)·log2 V, y: memorized bits, tokens 2..S).
+ * SVG of a capacity sweep: per-seed markers (filled for saturated runs,
+ * hollow for the others), the mean memorized bits per dataset size (line),
+ * the y = x line and the capacity plateau, on log10 axes of bits (x: dataset
+ * bits N·(S-1)·log2 V, y: memorized bits, tokens 2..S). An extrapolation is
+ * drawn only when its fits pinned it down (bounded); the legend sits outside
+ * the data.
  */
 export function capacityPlotSvg(
-  result: CapacityResult & { extrapolated?: { capacityBits: number } | null },
+  result: CapacityResult & {
+    extrapolated?: { capacityBits: number; bounded: boolean } | null;
+  },
   opts: CapacityPlotOptions = {},
 ): string {
   const points = [...result.points].sort((a, b) => a.datasetBits - b.datasetBits);
@@ -39,7 +45,7 @@ export function capacityPlotSvg(
   const xs = points.map((p) => p.datasetBits).filter(pos);
   const ys = points.flatMap((p) => p.memorizedBits).filter(pos);
   if (pos(result.capacityBits)) ys.push(result.capacityBits);
-  const extrapolated = result.extrapolated?.capacityBits;
+  const extrapolated = result.extrapolated?.bounded ? result.extrapolated.capacityBits : undefined;
   if (extrapolated !== undefined && pos(extrapolated)) ys.push(extrapolated);
   const decade = (lo: number, hi: number) => Math.log10(hi / lo);
   let xmin = xs.length ? Math.min(...xs) : 1, xmax = xs.length ? Math.max(...xs) : 10;
@@ -76,15 +82,7 @@ export function capacityPlotSvg(
         width: 1.5,
       }]
       : []),
-    {
-      label: `runs (${seeds} seed${seeds === 1 ? "" : "s"})`,
-      points: points.flatMap((p) => p.memorizedBits.map((y) => [p.datasetBits, y] as const)),
-      line: false,
-      marker: "circle",
-      color: "#56B4E9",
-      markerSize: 3.5,
-      fillOpacity: 0.35,
-    },
+    ...runSeries(points, seeds),
     {
       label: "mean memorized",
       points: points.map((p) => [p.datasetBits, p.meanBits] as const),
@@ -102,6 +100,31 @@ export function capacityPlotSvg(
     x: { scale: "log", min: xmin, max: xmax, label: "dataset bits, N·(S-1)·log2 V" },
     y: { scale: "log", min: ymin, max: ymax, label: "memorized bits (tokens 2..S)" },
     series,
-    legend: "bottom-right",
+    legend: "outside",
   });
+}
+
+/** Per-seed markers: saturated runs filled, the others (or unknown) hollow. */
+function runSeries(points: CapacityResult["points"], seeds: number): SeriesSpec[] {
+  const runs = points.flatMap((p) =>
+    p.memorizedBits.map((y, i) => ({
+      xy: [p.datasetBits, y] as const,
+      saturated: p.statuses?.[i] === "saturated",
+    }))
+  );
+  const plural = `${seeds} seed${seeds === 1 ? "" : "s"}`;
+  const series = (saturated: boolean, label: string): SeriesSpec => ({
+    label,
+    points: runs.filter((r) => r.saturated === saturated).map((r) => r.xy),
+    line: false,
+    marker: "circle",
+    color: "#56B4E9",
+    markerSize: 3.5,
+    fillOpacity: saturated ? 0.6 : 0,
+  });
+  const filled = runs.filter((r) => r.saturated).length;
+  return [
+    ...(filled > 0 ? [series(true, `saturated runs (${plural})`)] : []),
+    ...(filled < runs.length ? [series(false, `runs not saturated (hollow; ${plural})`)] : []),
+  ];
 }

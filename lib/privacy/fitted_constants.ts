@@ -6,6 +6,10 @@
 // The file is read at every request (it is tiny), so a study that writes it
 // takes effect without a restart; a file that fails validation is an error,
 // never silently replaced by the paper's constants.
+//
+// c1..c3 are for the law's token-form x = 1000·|D|·S/(64·params) (`lawX` in
+// scaling_law.ts); files written before that form (x = 1000·|D|/params, equal
+// only at S = 64) must be refitted by the study.
 import { z } from "zod";
 import type { LawConstants } from "./scaling_law.ts";
 
@@ -20,7 +24,7 @@ export const FittedConstantsFile = z.object({
   fittedAt: z.iso.datetime({ offset: true }).describe("When the study fitted them (ISO 8601)."),
   source: z.string().min(1).describe("What produced them: study name, commit, adapter."),
   alpha: z.object({ fp32: Alpha, bf16: Alpha }).describe("Bits per parameter by precision."),
-  c1: Finite,
+  c1: Finite.describe("Membership law ½(1 + c1·σ(c2·(x + c3))), x = 1000·|D|·S/(64·params)."),
   c2: Finite,
   c3: Finite,
   runs: z.number().int().min(1).describe("How many training runs the fit used."),

@@ -1,12 +1,12 @@
 // Fitting the membership law F1 = ½(1 + c1·σ(c2·(x + c3))) to our own
-// membership runs (x = 1000·|D|/params, see scaling_law.ts). Three constants,
+// membership runs (x = 1000·|D|·S/(64·params), `lawX` in scaling_law.ts). Three constants,
 // a handful of points: least squares by Nelder-Mead from the paper's
 // constants, which is enough for a smooth 3-parameter curve and needs no
 // dependency.
-import { membershipF1Law } from "./scaling_law.ts";
+import { type LawConstants, membershipF1Law } from "./scaling_law.ts";
 
 export interface LawPoint {
-  /** 1000·|D|/params. */
+  /** x = 1000·|D|·S/(64·params) (`lawX`): 15.625 × tokens per parameter. */
   x: number;
   /** Observed balanced F1. */
   f1: number;
@@ -18,6 +18,16 @@ export interface LawFit {
   c3: number;
   rms: number;
   points: number;
+}
+
+/** Root-mean-square error of the law under constants `c` on `points` (unclamped law). */
+export function lawRms(
+  points: readonly LawPoint[],
+  c: Pick<LawConstants, "c1" | "c2" | "c3">,
+): number {
+  if (points.length === 0) throw new RangeError("no points");
+  const sse = points.reduce((s, p) => s + (p.f1 - membershipF1Law(p.x, c)) ** 2, 0);
+  return Math.sqrt(sse / points.length);
 }
 
 /** Least-squares constants; `start` defaults to the paper's (1.34, -0.034, -33.14). */

@@ -1,8 +1,8 @@
 // Shapes of POST /v1/predict (zod v4): memorization and membership-inference F1
 // predicted from sizes alone (lib/privacy/scaling_law.ts does the math).
 import { z } from "zod";
-import { Precision } from "../model/config.ts";
 import {
+  LAW_PRECISIONS,
   type LawConstants,
   PAPER_CONSTANTS,
   PAPER_SOURCE,
@@ -17,8 +17,13 @@ export const PredictRequest = z.object({
   parameters: z.number().int().min(1).max(MAX_COUNT).describe(
     "Model parameters (GPT-2 with tied embeddings counts V·d + S·d + L·(12d²+13d) + 2d).",
   ),
-  precision: Precision.default("fp32"),
-  seqLen: z.number().int().min(2).max(1_000_000).describe("Tokens per sequence (S)."),
+  precision: z.enum(LAW_PRECISIONS).default("fp32").describe(
+    "Weight precision whose α to use: fp32 or bf16 (the paper's Table 1 has these two).",
+  ),
+  seqLen: z.number().int().min(2).max(1_000_000).describe(
+    "Tokens per sequence (S). Enters datasetBits and the membership law's x = " +
+      "1000·|D|·S/(64·parameters); the paper's validation runs use S = 64.",
+  ),
   vocabSize: z.number().int().min(2).max(2 ** 31).describe("Vocabulary size (V)."),
   datasetSequences: z.number().int().min(1).max(MAX_COUNT).describe(
     "Training sequences (|D|).",
@@ -70,11 +75,20 @@ const PredictResponseShape = z.object({
       "[0.5, 1].",
   ),
   membershipF1Law: z.number().describe(
-    "The law's own value: exceeds 1 for x < 1.41 with the paper's constants.",
+    "The law's own value ½(1 + c1·σ(c2·(x + c3))), x = lawX: exceeds 1 for x < 1.41 with the " +
+      "paper's constants.",
   ),
   clamped: z.boolean().describe("membershipF1 differs from membershipF1Law."),
-  sequencesPerThousandParameters: z.number().describe("x = 1000·|D|/parameters."),
-  tokensPerParameter: z.number().describe("|D|·S/parameters."),
+  lawX: z.number().describe(
+    "The membership law's variable x = 1000·|D|·S/(64·parameters) = 15.625 × " +
+      "tokensPerParameter. It equals sequencesPerThousandParameters at S = 64 (the paper's " +
+      "sequence length, where its constants were fitted) and is tied to tokens, not sequences, " +
+      "so other sequence lengths stay comparable (S = 32 gives half).",
+  ),
+  sequencesPerThousandParameters: z.number().describe(
+    "1000·|D|/parameters: the law's x only at S = 64 (see lawX).",
+  ),
+  tokensPerParameter: z.number().describe("|D|·S/parameters (all S tokens, as the paper counts)."),
   constants: PredictConstants,
 });
 export type PredictResponse = z.infer<typeof PredictResponseShape>;

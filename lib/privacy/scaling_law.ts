@@ -5,20 +5,30 @@
 //   datasetBits    = |D| · (S-1) · log2 V              tokens 2..S (memcap's convention)
 //   expected mem.  = min(capacity, datasetBits)
 //   membership F1  = ½ (1 + c1 · σ(c2 · (x + c3)))     σ the logistic
-//   x              = 1000 · |D| / parameters           sequences per thousand parameters
+//   x              = 1000 · |D| · S / (64 · parameters) = 15.625 × tokens per parameter
 //
 // The paper prints x = Capacity/|D|, but with its constants only x = 1000·|D|/params
-// reproduces its own validation targets (F1 0.55 / 0.75 / 0.95 for GPT-2 XL at 170.7M /
-// 76.8M / 18.9M sequences), so memcap uses that variable.
+// (sequences per thousand parameters) reproduces its own validation targets (F1 0.55 /
+// 0.75 / 0.95 for GPT-2 XL at 170.7M / 76.8M / 18.9M sequences of 64 tokens). That
+// variable is tied to the paper's S = 64; memcap uses its token form, which equals it at
+// S = 64 (so the paper's targets still hold) and keeps other sequence lengths comparable:
+// at S = 32 the same |D| and parameters give half the x.
 //
 // With c1 > 1 the law exceeds 1 for small x (paper constants: x < 1.41, up to 1.006 at
 // x = 0), and fitted constants might push it under 0.5; F1 is then clamped into
 // [0.5, 1] and `clamped` says so, the law's own value is returned beside it.
-import type { Precision } from "../model/config.ts";
+
+/**
+ * The weight precisions the law has an α for: the paper's two. Kept apart from the
+ * model's precisions (lib/model/config.ts), which may grow, so a new model precision
+ * needs an explicit α here rather than falling through.
+ */
+export const LAW_PRECISIONS = ["fp32", "bf16"] as const;
+export type LawPrecision = (typeof LAW_PRECISIONS)[number];
 
 export interface LawConstants {
   /** Bits per parameter by weight precision. */
-  alpha: Record<Precision, number>;
+  alpha: Record<LawPrecision, number>;
   c1: number;
   c2: number;
   c3: number;
@@ -39,12 +49,15 @@ export const PAPER_CONSTANTS: LawConstants = {
 /** The paper's headline bits per parameter (slope of capacity against parameters). */
 export const PAPER_HEADLINE_ALPHA = 3.64;
 
+/** The sequence length the paper's law was fitted at: x's token form is scaled to it. */
+export const LAW_REFERENCE_SEQ_LEN = 64;
+
 export const PAPER_SOURCE =
   "Morris et al. 2025, arXiv 2505.24832: α = mean of Table 1 per precision; F1 law constants";
 
 export interface PredictInput {
   parameters: number;
-  precision: Precision;
+  precision: LawPrecision;
   seqLen: number;
   vocabSize: number;
   datasetSequences: number;
@@ -60,7 +73,9 @@ export interface Prediction {
   expectedMemorizationBits: number;
   /** "capacity" when the data holds more bits than the model can store. */
   limitedBy: "capacity" | "data";
-  /** 1000·|D|/parameters, the law's variable. */
+  /** x = 1000·|D|·S/(64·parameters) = 15.625 × tokens per parameter: the law's variable. */
+  lawX: number;
+  /** 1000·|D|/parameters; the law's x only at S = 64. */
   sequencesPerThousandParameters: number;
   /** |D|·S/parameters (all S tokens, as the paper counts tokens per parameter). */
   tokensPerParameter: number;
@@ -78,7 +93,16 @@ export function logistic(z: number): number {
   return e / (1 + e);
 }
 
-/** ½(1 + c1·σ(c2·(x + c3))) with x = sequences per thousand parameters; unclamped. */
+/**
+ * The law's variable x = 1000·|D|·S/(64·parameters) = 15.625 × tokens per parameter: at
+ * S = 64 it is 1000·|D|/parameters (sequences per thousand parameters, the paper's
+ * variable); at S = 32 it is half that.
+ */
+export function lawX(datasetSequences: number, seqLen: number, parameters: number): number {
+  return (1000 * datasetSequences * seqLen) / (LAW_REFERENCE_SEQ_LEN * parameters);
+}
+
+/** ½(1 + c1·σ(c2·(x + c3))) with x from `lawX`; unclamped. */
 export function membershipF1Law(x: number, c: Pick<LawConstants, "c1" | "c2" | "c3">): number {
   return 0.5 * (1 + c.c1 * logistic(c.c2 * (x + c.c3)));
 }
@@ -106,7 +130,7 @@ export function predict(input: PredictInput, c: LawConstants): Prediction {
   const capacityBits = alpha * input.parameters;
   const bitsPerToken = Math.log2(input.vocabSize);
   const datasetBits = input.datasetSequences * (input.seqLen - 1) * bitsPerToken;
-  const x = 1000 * input.datasetSequences / input.parameters;
+  const x = lawX(input.datasetSequences, input.seqLen, input.parameters);
   const law = membershipF1Law(x, c);
   const f1 = Math.min(1, Math.max(0.5, law));
   return {
@@ -115,7 +139,8 @@ export function predict(input: PredictInput, c: LawConstants): Prediction {
     paperConvention: { datasetBits: input.datasetSequences * input.seqLen * bitsPerToken },
     expectedMemorizationBits: Math.min(capacityBits, datasetBits),
     limitedBy: datasetBits > capacityBits ? "capacity" : "data",
-    sequencesPerThousandParameters: x,
+    lawX: x,
+    sequencesPerThousandParameters: 1000 * input.datasetSequences / input.parameters,
     tokensPerParameter: input.datasetSequences * input.seqLen / input.parameters,
     membershipF1: f1,
     membershipF1Law: law,

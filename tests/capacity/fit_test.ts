@@ -3,8 +3,10 @@ import { z } from "zod";
 import {
   type CapacityPointInput,
   CapacityResult,
+  decidingSizes,
   fitCapacity,
   fitMinModel,
+  needsLargerDatasets,
 } from "../../lib/capacity/fit.ts";
 import { autoDatasetSizes, datasetBits } from "../../lib/capacity/plan.ts";
 import { Rng } from "../../lib/prng.ts";
@@ -94,12 +96,12 @@ Deno.test("fitCapacity: synthetic min(H, c) + 1% noise recovers c within 2%", ()
 
 Deno.test("fitCapacity: per-point statistics, regimes, plateau", () => {
   const pts: CapacityPointInput[] = [
-    { datasetSize: 400, datasetBits: 36000, memorizedBits: [12000, 11800] },
+    { datasetSize: 400, datasetBits: 36000, memorizedBits: [11700, 11800] },
     { datasetSize: 50, datasetBits: 4500, memorizedBits: [4450, 4470, 4490] },
     { datasetSize: 100, datasetBits: 9000, memorizedBits: [8900] },
     { datasetSize: 200, datasetBits: 18000, memorizedBits: [11500, 11700] },
   ];
-  const r = fitCapacity(pts, { parameterCount: 4592, seqLen: 16 });
+  const r = fitCapacity(pts, { parameterCount: 4592 });
   assert.deepEqual(r.points.map((p) => p.datasetSize), [50, 100, 200, 400]);
   const p50 = r.points[0];
   assert.equal(p50.meanBits, 4470);
@@ -111,11 +113,14 @@ Deno.test("fitCapacity: per-point statistics, regimes, plateau", () => {
     "capacity-limited",
     "capacity-limited",
   ]);
-  assert.equal(r.capacityBits, 11900);
+  assert.equal(r.capacityBits, 11750);
   assert.equal(r.capacityDatasetSize, 400);
   assert.equal(r.plateauReached, true);
-  assert.equal(r.paperConvention!.factor, 16 / 15);
-  assert.ok(Math.abs(r.paperConvention!.capacityBits - 11900 * 16 / 15) < 1e-9);
+  assert.deepEqual(r.plateau.datasetSizes, [200, 400]);
+  // No certificates given: the shape is right, but nothing says the runs saturated.
+  assert.equal(r.verdict, "lower-bound");
+  assert.deepEqual(r.reasons.map((x) => x.code), ["saturation-unknown"]);
+  assert.equal("paperConvention" in r, false);
   assert.deepEqual(CapacityResult.parse(r), r);
 });
 
@@ -163,11 +168,123 @@ Deno.test("fitCapacity: bad input names the field", () => {
 
 Deno.test("CapacityResult: example parses and is self-consistent; JSON Schema builds", () => {
   const ex = CapacityResult.parse(CapacityResult.meta()?.example);
-  const again = fitCapacity(ex.points, { parameterCount: ex.parameterCount, seqLen: 16 });
+  const again = fitCapacity(ex.points, { parameterCount: ex.parameterCount });
   assert.equal(again.capacityBits, ex.capacityBits);
   assert.ok(Math.abs(again.bitsPerParameter - ex.bitsPerParameter) < 1e-4);
   assert.ok(Math.abs(again.fit.capacityBits - ex.fit.capacityBits) < 0.01);
   assert.equal(again.plateauReached, ex.plateauReached);
+  assert.equal(again.verdict, ex.verdict);
+  assert.deepEqual(again.plateau, {
+    ...ex.plateau,
+    spread: again.plateau.spread, // the example rounds it
+  });
+  assert.ok(Math.abs(again.plateau.spread! - ex.plateau.spread!) < 1e-4);
   assert.deepEqual(again.points.map((p) => p.regime), ex.points.map((p) => p.regime));
   z.toJSONSchema(CapacityResult, { io: "output", unrepresentable: "throw" });
+});
+
+/** Points from (size, bits, dataset bits) triples, every run with the same status. */
+function grid(
+  rows: [number, number, number][],
+  status: "saturated" | "unstable" | "budget-exhausted" = "saturated",
+): CapacityPointInput[] {
+  return rows.map(([datasetSize, bits, datasetBits]) => ({
+    datasetSize,
+    datasetBits,
+    memorizedBits: [bits],
+    statuses: [status],
+  }));
+}
+
+Deno.test("verdict: saturated runs on a flat plateau are certified", () => {
+  // The example sweep: 1 layer d=16, V=64, S=16 (90 bits a sequence).
+  const r = fitCapacity(
+    grid([[46, 4101, 4140], [92, 8104, 8280], [184, 11802, 16560], [368, 12066, 33120], [
+      735,
+      11950,
+      66150,
+    ]]),
+    { parameterCount: 4592 },
+  );
+  assert.equal(r.verdict, "certified");
+  assert.deepEqual(r.reasons, []);
+  assert.equal(r.capacityBits, 12066);
+  assert.equal(r.plateau.trend, "flat");
+  // The same with one unsaturated run on the plateau: a lower bound, and it says why.
+  const pts = grid([[46, 4101, 4140], [184, 11802, 16560], [368, 12066, 33120], [
+    735,
+    11950,
+    66150,
+  ]]);
+  pts[3].statuses = ["budget-exhausted"];
+  const lb = fitCapacity(pts, { parameterCount: 4592 });
+  assert.equal(lb.verdict, "lower-bound");
+  assert.deepEqual(lb.reasons.map((x) => x.code), ["not-saturated"]);
+  assert.match(lb.reasons[0].message, /1 of 3 runs .* \(1 budget-exhausted\)/);
+});
+
+// The committed H100 grid (docs/results/gpu-h100, fp32 L1 d32, 2,000 steps): a steady ~3% rise
+// per point with the maximum at the largest size. The old rule (last two within 10%) called it a
+// plateau.
+Deno.test("verdict: a steady rise with the maximum at the largest size is still rising", () => {
+  const bitsPerSeq = 63 * 11;
+  const r = fitCapacity(
+    grid(
+      [[104, 71539], [209, 138606], [417, 182984], [835, 188558], [1670, 194755]].map((
+        [n, b],
+      ) => [n, b, n * bitsPerSeq]),
+      "budget-exhausted",
+    ),
+    { parameterCount: 80352 },
+  );
+  assert.equal(r.verdict, "lower-bound");
+  assert.equal(r.plateauReached, false);
+  assert.equal(r.plateau.trend, "rising");
+  assert.ok(r.reasons.some((x) => x.code === "still-rising"), JSON.stringify(r.reasons));
+  assert.equal(needsLargerDatasets(r.reasons), true);
+});
+
+// The committed cpu grid (docs/results/capacity-grid-cpu, fp32 L1 d32, 8,000 steps): memorized bits
+// fall with N (37,974 -> 34,707 -> 33,079), and the old rule took the capacity from N=443, which
+// memorized 95% of its data (data-limited).
+Deno.test("verdict: bits falling with N are under-training; capacity from capacity-limited points", () => {
+  const r = fitCapacity(
+    grid([[111, 9855], [221, 19439], [443, 37974], [886, 34707], [1771, 33079]].map((
+      [n, b],
+    ) => [n, b, n * 90])),
+    { parameterCount: 15328 },
+  );
+  assert.equal(r.points[2].regime, "data-limited");
+  assert.equal(r.capacityBits, 34707, "the largest capacity-limited mean, not N=443's");
+  assert.equal(r.capacityDatasetSize, 886);
+  assert.equal(r.verdict, "lower-bound");
+  assert.equal(r.plateau.trend, "falling");
+  assert.deepEqual(r.reasons.map((x) => x.code), ["falling"]);
+  assert.match(r.reasons[0].message, /under-trained/);
+  assert.equal(needsLargerDatasets(r.reasons), false);
+  assert.deepEqual(decidingSizes(r.points), [886, 1771]);
+});
+
+Deno.test("verdict: no capacity-limited point, or too few past the knee, asks for larger data", () => {
+  const all = fitCapacity(grid([[10, 890, 900], [20, 1790, 1800]]), { parameterCount: 100 });
+  assert.equal(all.verdict, "lower-bound");
+  assert.deepEqual(all.reasons.map((x) => x.code), ["no-capacity-limited-point"]);
+  assert.equal(all.capacityBits, 1790);
+  // Two capacity-limited points, flat, but only one past the knee (≤ 2/3 memorized).
+  const knee = fitCapacity(
+    grid([[10, 890, 900], [20, 1500, 1800], [40, 1510, 3600]]),
+    { parameterCount: 100 },
+  );
+  assert.deepEqual(knee.reasons.map((x) => x.code), ["too-few-plateau-points"]);
+  assert.equal(needsLargerDatasets(knee.reasons), true);
+  // Past the knee but 5% apart below the top: not flat.
+  const steep = fitCapacity(
+    grid([[10, 890, 900], [40, 1500, 3600], [80, 1580, 7200], [160, 1575, 14400]]),
+    { parameterCount: 100 },
+  );
+  assert.deepEqual(steep.reasons.map((x) => x.code), ["not-flat"]);
+  assert.throws(
+    () => fitCapacity([{ ...grid([[10, 1, 9]])[0], statuses: [] }], { parameterCount: 1 }),
+    /points\[0\]\.statuses/,
+  );
 });

@@ -14,6 +14,7 @@ Deno.test("experiment client: a sweep through the service, found again on a seco
     const request = {
       config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
       datasetSizes: [4, 64],
+      maxExtraSizes: 0, // this checks the plumbing: just the two sizes asked for
       testSequences: 8,
       training: {
         batchSize: 16,

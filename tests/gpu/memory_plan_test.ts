@@ -1,10 +1,12 @@
 // The memory plan sizes what a fleet allocates: the partial sums' scratch of
 // the software family's fused kernels is among the buffers checkFleetFitsOn
 // counts (the fleet checks, as it builds its step, that its producers fill
-// exactly that scratch; tests/gpu/gpt_fleet_test.ts builds such fleets).
+// exactly that scratch; tests/gpu/gpt_fleet_test.ts builds such fleets), and
+// so are a bf16 training fleet's master weights.
 import assert from "node:assert/strict";
 import {
   fleetBuffers,
+  fleetBytes,
   type FleetShape,
   partialsLayout,
   positionsOf,
@@ -46,4 +48,19 @@ Deno.test("training fleets plan the rows of the positions that predict a token, 
     const C = sweep.config.dModel;
     assert.equal(buffer(train, "resid.0").floats, K * B * (S - 1) * C);
   }
+});
+
+Deno.test("a bf16 training fleet plans its f32 master weights; fp32, bf16-pure and evaluation none", () => {
+  const has = (s: FleetShape) => fleetBuffers(s).some((b) => b.name === "master");
+  const params = fleetBuffers(sweep).find((b) => b.name === "parameters")!.floats;
+  const master = fleetBuffers({ ...sweep, precision: "bf16" }).find((b) => b.name === "master");
+  assert.equal(master?.floats, params);
+  assert.equal(
+    fleetBytes({ ...sweep, precision: "bf16" }) - fleetBytes(sweep),
+    4 * params,
+    "one parameter-sized buffer more",
+  );
+  assert.ok(!has(sweep) && !has({ ...sweep, precision: "fp32" }));
+  assert.ok(!has({ ...sweep, precision: "bf16-pure" }));
+  assert.ok(!has({ ...sweep, precision: "bf16", training: false }));
 });

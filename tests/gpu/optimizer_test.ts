@@ -1,6 +1,8 @@
 // The optimizer kernel against a float64 CPU AdamW / SGD, element by element:
 // per-model learning rates and weight decay in one fleet, decay on matrices
-// and embeddings only, bias corrections by step, bf16 rounding, and tensors
+// and embeddings only, bias corrections by step, bf16 (the f32 master weights
+// updated, the model's weights their bf16 rounding) and bf16-pure (the only
+// copy rounded) precision, and tensors
 // whose sizes are not multiples of 4 (d = 6), whose last vec4 reaches into
 // the padding between slices. Each step is checked from the GPU's own state
 // before it (parameters, moments, gradients read back), so one rounding
@@ -66,6 +68,7 @@ function cpuStep(
 const cases: { optimizer: "adamw" | "sgd"; precision: Precision }[] = [
   { optimizer: "adamw", precision: "fp32" },
   { optimizer: "adamw", precision: "bf16" },
+  { optimizer: "adamw", precision: "bf16-pure" },
   { optimizer: "sgd", precision: "fp32" },
 ];
 
@@ -94,19 +97,21 @@ for (const { optimizer, precision } of cases) {
         const before: State[] = [], grads: Float32Array[] = [];
         for (let z = 0; z < K; z++) {
           const { m, v } = await fleet.getOptimizerState(z);
-          before.push({ p: await fleet.getParameters(z), m, v });
+          // The copy the optimizer updates: a bf16 model's master weights.
+          before.push({ p: await fleet.getMasterParameters(z), m, v });
         }
         fleet.computeGradients(tokens); // the step below computes the same ones
         for (let z = 0; z < K; z++) grads.push(await fleet.getGradients(z));
         fleet.trainStep(tokens, hyper);
         for (let z = 0; z < K; z++) {
           const want = cpuStep(optimizer, before[z], grads[z], hyper[z], step, decay);
-          const got = await fleet.getParameters(z);
+          const got = await fleet.getMasterParameters(z);
+          const weights = await fleet.getParameters(z);
           const lr = hyper[z].lr;
           let moved = 0;
           for (let i = 0; i < got.length; i++) {
             const at = `model ${z}, step ${step}, parameter ${i}`;
-            if (precision === "bf16") {
+            if (precision === "bf16-pure") {
               // The f32 results may differ in their last bits, which can tip
               // the rounding to the neighbouring bf16 value: one bf16 step.
               const w = bf16Round(want.p[i]);
@@ -119,6 +124,9 @@ for (const { optimizer, precision } of cases) {
               const tol = 1e-6 * (Math.abs(before[z].p[i]) + 10 * lr);
               assert.ok(Math.abs(got[i] - want.p[i]) <= tol, `${at}: ${got[i]} vs ${want.p[i]}`);
             }
+            // bf16: the model's weights are the master's rounding, exactly; else the same copy.
+            const model = precision === "bf16" ? bf16Round(got[i]) : got[i];
+            assert.equal(weights[i], model, `${at}: weight ${weights[i]} vs ${model}`);
             if (got[i] !== before[z].p[i]) moved++;
           }
           assert.ok(moved > got.length / 2, `model ${z}, step ${step}: only ${moved} moved`);

@@ -1,5 +1,6 @@
 // Training end to end on the GPU: memorizing a handful of random sequences,
-// the exact full-batch SGD update, bf16 rounding, fleets vs single models,
+// the exact full-batch SGD update, bf16 rounding (both modes; tests/gpu/bf16_test.ts
+// tells them apart), fleets vs single models,
 // and refusal of bad shapes before any GPU work.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
@@ -90,38 +91,40 @@ Deno.test("a full-batch SGD step moves every weight by exactly -lr * gradient", 
   }
 });
 
-Deno.test("bf16 precision keeps every parameter a bfloat16 value", async () => {
-  const gpu = await getGpu();
-  const fleet = await GptFleet.create(gpu, {
-    config: tiny,
-    fleetSize: 1,
-    batchSize: 2,
-    precision: "bf16",
-    optimizer: "adamw",
-    training: true,
-  });
-  try {
-    fleet.setParameters(0, noisyParams(tiny, 2));
-    const data = randomTokens(new Rng(4), 2 * tiny.seqLen, tiny.vocabSize);
-    await trainFleet(fleet, {
-      datasets: [data],
-      seeds: [0],
-      optimizer: adam,
-      schedule: { kind: "constant", warmupSteps: 0, minLrFraction: 0, firstCycleSteps: 500 },
-      totalSteps: 5,
-      readEvery: 5,
+for (const precision of ["bf16", "bf16-pure"] as const) {
+  Deno.test(`${precision} precision keeps every parameter a bfloat16 value`, async () => {
+    const gpu = await getGpu();
+    const fleet = await GptFleet.create(gpu, {
+      config: tiny,
+      fleetSize: 1,
+      batchSize: 2,
+      precision,
+      optimizer: "adamw",
+      training: true,
     });
-    const p = await fleet.getParameters(0);
-    let changed = 0;
-    for (const x of p) {
-      assert.equal(x, bf16Round(x));
-      if (x !== 0) changed++;
+    try {
+      fleet.setParameters(0, noisyParams(tiny, 2));
+      const data = randomTokens(new Rng(4), 2 * tiny.seqLen, tiny.vocabSize);
+      await trainFleet(fleet, {
+        datasets: [data],
+        seeds: [0],
+        optimizer: adam,
+        schedule: { kind: "constant", warmupSteps: 0, minLrFraction: 0, firstCycleSteps: 500 },
+        totalSteps: 5,
+        readEvery: 5,
+      });
+      const p = await fleet.getParameters(0);
+      let changed = 0;
+      for (const x of p) {
+        assert.equal(x, bf16Round(x));
+        if (x !== 0) changed++;
+      }
+      assert.ok(changed > p.length / 2);
+    } finally {
+      fleet.destroy();
     }
-    assert.ok(changed > p.length / 2);
-  } finally {
-    fleet.destroy();
-  }
-});
+  });
+}
 
 Deno.test("each model of a fleet trains as it would alone", async () => {
   const gpu = await getGpu();

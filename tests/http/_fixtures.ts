@@ -20,6 +20,7 @@ export function oneFleetSweep(steps: number) {
     seeds: [0],
     testSequences: 0,
     maxFleetSize: 2,
+    maxExtraSizes: 0, // one fleet, nothing added after it
     training: {
       batchSize: 8,
       maxSteps: steps,

@@ -5,7 +5,12 @@ import { JobQueue } from "../../lib/jobs/queue.ts";
 import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
-import { exportWeights, importWeights, WeightsError } from "../../lib/model/weights.ts";
+import {
+  exportWeights,
+  importWeights,
+  precisionFromMetadata,
+  WeightsError,
+} from "../../lib/model/weights.ts";
 import {
   loadModelWeights,
   MAX_MODEL_PARAMETERS,
@@ -257,9 +262,15 @@ Deno.test("GET /v1/models lists newest first with a cursor; unknown ids are 404"
 
 Deno.test("weights download -> upload -> download is byte-identical; the model says upload", async () => {
   await withApp(async ({ app }) => {
-    for (const precision of ["fp32", "bf16"] as const) {
+    for (const precision of ["fp32", "bf16", "bf16-pure"] as const) {
       const m = await createModel(app, { config, precision, seed: 11 });
+      assert.equal(m.precision, precision);
       const before = await download(app, m.id);
+      assert.equal(
+        precisionFromMetadata(decodeSafetensors(before).metadata),
+        precision,
+        "the file names the mode",
+      );
       const res = await putWeights(app, m.id, before);
       const body = await res.json();
       assert.equal(res.status, 200, JSON.stringify(body));

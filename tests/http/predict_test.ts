@@ -22,8 +22,13 @@ Deno.test("predict with the paper's constants", async () => {
   const app = createApp({ gpu: fakeGpu });
   const r = await call(app, "POST", "/v1/predict", gpt2xl);
   assert.equal(r.status, 200, JSON.stringify(r.json));
-  // x = 1000·76.8e6/1.56e9 = 49.23; ½(1 + 1.34·σ(-0.034·16.09)) = 0.7456.
+  // x = 1000·76.8e6/1.56e9 = 49.23 (S = 64); ½(1 + 1.34·σ(-0.034·16.09)) = 0.7456.
   assert.ok(Math.abs(r.json.membershipF1 - 0.7456) < 1e-4, `${r.json.membershipF1}`);
+  assert.equal(r.json.lawX, r.json.sequencesPerThousandParameters);
+  // The same sizes at S = 32: x = 24.62; ½(1 + 1.34·σ(-0.034·-8.52)) = 0.8832.
+  const s32 = await call(app, "POST", "/v1/predict", { ...gpt2xl, seqLen: 32 });
+  assert.ok(Math.abs(s32.json.lawX - r.json.lawX / 2) < 1e-9);
+  assert.ok(Math.abs(s32.json.membershipF1 - 0.8832) < 1e-4, `${s32.json.membershipF1}`);
   assert.equal(r.json.clamped, false);
   assert.equal(r.json.capacityBits, 3.83 * 1_560_000_000);
   const bits = 76_800_000 * Math.log2(50257);
@@ -102,7 +107,7 @@ Deno.test("predict with fitted constants: 409 until the file exists, then it is 
     const ask = (body: unknown) => call(app as never, "POST", "/v1/predict", body);
     const body = {
       parameters: 1000,
-      seqLen: 8,
+      seqLen: 64,
       vocabSize: 16,
       datasetSequences: 20,
       constants: "fitted",
@@ -117,8 +122,14 @@ Deno.test("predict with fitted constants: 409 until the file exists, then it is 
     const fitted = await ask(body);
     assert.equal(fitted.status, 200, JSON.stringify(fitted.json));
     assert.equal(fitted.json.capacityBits, 2600);
-    // x = 20: ½(1 + 1·σ(0)) = 0.75.
+    // x = 1000·20·64/(64·1000) = 20: ½(1 + 1·σ(0)) = 0.75.
+    assert.equal(fitted.json.lawX, 20);
     assert.equal(fitted.json.membershipF1, 0.75);
+    // S = 32 halves x: 10, ½(1 + σ(0.5)) = 0.81123.
+    const short = await ask({ ...body, seqLen: 32 });
+    assert.equal(short.json.lawX, 10);
+    assert.equal(short.json.sequencesPerThousandParameters, 20);
+    assert.ok(Math.abs(short.json.membershipF1 - 0.81123) < 1e-5, `${short.json.membershipF1}`);
     assert.deepEqual(fitted.json.constants, {
       name: "fitted",
       alpha: 2.6,

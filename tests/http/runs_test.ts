@@ -73,7 +73,7 @@ Deno.test("a run trains a model over HTTP; likelihood and memorization match the
     assert.ok(Math.abs(mem.json.totalBits - expected) < 1e-9);
     assert.equal(mem.json.unintendedBits, mem.json.totalBits);
     assert.equal(mem.json.generalizationBits, 0);
-    assert.ok(Math.abs(mem.json.paperConvention.totalBits - expected * 8 / 7) < 1e-9);
+    assert.ok(Math.abs(mem.json.paperConvention.datasetBits - mem.json.datasetBits * 8 / 7) < 1e-9);
 
     // Export -> import -> export is byte-identical and the likelihoods do not move.
     const exported = new Uint8Array(

@@ -95,6 +95,11 @@ const cases: { config: ModelConfig; precision: Precision; batch: number }[] = [
     precision: "bf16",
     batch: 2,
   },
+  {
+    config: { vocabSize: 50, seqLen: 6, layers: 1, dModel: 12, heads: 3 },
+    precision: "bf16-pure",
+    batch: 2,
+  },
 ];
 
 for (const { config, precision, batch } of cases) {
@@ -106,7 +111,7 @@ for (const { config, precision, batch } of cases) {
       const params = randomModel(config, 11 + config.layers);
       const weights = exportWeights(config, params, precision);
       const used = params.slice();
-      if (precision === "bf16") roundToBf16(used);
+      if (precision !== "fp32") roundToBf16(used); // both bf16 modes export bf16 values
 
       const rng = new Rng(99);
       const T = config.seqLen;

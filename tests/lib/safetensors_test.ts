@@ -230,13 +230,14 @@ Deno.test("safetensors: BF16 and F16 decode to float32", () => {
   assert.deepEqual(tensorToFloat32({ dtype: "BF16", shape: [5], data: bfloat16Bytes(x) }), r);
 });
 
-Deno.test("weights: export -> import -> export is byte for byte (fp32 and bf16)", () => {
-  for (const precision of ["fp32", "bf16"] as const) {
+Deno.test("weights: export -> import -> export is byte for byte (fp32, bf16, bf16-pure)", () => {
+  for (const precision of ["fp32", "bf16", "bf16-pure"] as const) {
     const params = randomParams(tiny, 3);
     const first = exportWeights(tiny, params, precision, { note: "hello" });
     const { params: back, metadata } = importWeights(tiny, first);
     const expected = params.slice();
-    if (precision === "bf16") roundToBf16(expected);
+    // Both bf16 modes export the model, whose weights are bf16 values.
+    if (precision !== "fp32") roundToBf16(expected);
     assert.deepEqual(back, expected);
     assert.equal(metadata.note, "hello");
     assert.equal(metadata.format, "pt");
@@ -245,7 +246,10 @@ Deno.test("weights: export -> import -> export is byte for byte (fp32 and bf16)"
     assert.equal(metadata["memcap.parameterCount"], String(parameterCount(tiny)));
     const second = exportWeights(tiny, back, precision, metadata);
     assert.deepEqual(second, first);
+    assert.deepEqual(importWeights(tiny, first, { precision }).params, expected);
   }
+  assert.equal(precisionFromMetadata({ "memcap.precision": "fp16" }), null);
+  assert.throws(() => exportWeights(tiny, randomParams(tiny, 3), "fp16" as "fp32"), /precision/);
 });
 
 Deno.test("weights: export writes every HF GPT-2 tensor as F32 and no lm_head", () => {

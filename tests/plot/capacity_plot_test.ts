@@ -5,15 +5,38 @@ import { parseXml } from "./xml.ts";
 
 const example = CapacityResult.parse(CapacityResult.meta()?.example);
 
-Deno.test("capacityLabel: value in kbit and bits/param; lower bound when no plateau", () => {
+Deno.test("capacityLabel: value in kbit and bits/param; lower bound unless certified", () => {
   assert.equal(
-    capacityLabel({ capacityBits: 12066, bitsPerParameter: 12066 / 4592, plateauReached: true }),
-    "capacity 12.1 kbit = 2.63 bits/param",
+    capacityLabel({ capacityBits: 12066, bitsPerParameter: 12066 / 4592, verdict: "certified" }),
+    "capacity 12.1 kbit = 2.63 bits/param (certified)",
   );
   assert.equal(
-    capacityLabel({ capacityBits: 88215, bitsPerParameter: 3.147, plateauReached: false }),
-    "capacity ≥ 88.2 kbit = ≥ 3.15 bits/param (plateau not reached)",
+    capacityLabel({ capacityBits: 88215, bitsPerParameter: 3.147, verdict: "lower-bound" }),
+    "capacity ≥ 88.2 kbit = ≥ 3.15 bits/param (lower bound)",
   );
+});
+
+Deno.test("capacityPlotSvg: unsaturated runs hollow; an unbounded extrapolation is not drawn", () => {
+  const pts = example.points.map((p, i) => ({
+    ...p,
+    statuses: [i < 3 ? "saturated" as const : "budget-exhausted" as const],
+  }));
+  const r = fitCapacity(pts, { parameterCount: example.parameterCount });
+  const svg = capacityPlotSvg({ ...r, extrapolated: { capacityBits: 64300, bounded: false } });
+  const els = parseXml(svg);
+  const circles = els.filter((e) => e.name === "circle");
+  const hollow = circles.filter((e) => e.attrs["fill-opacity"] === "0");
+  // 2 unsaturated runs + their legend marker; 3 saturated + theirs, filled.
+  assert.equal(hollow.length, 3, svg);
+  assert.equal(circles.length - hollow.length, 4);
+  const texts = els.filter((e) => e.name === "text").map((e) => e.text);
+  assert.ok(texts.some((t) => t.startsWith("runs not saturated")), JSON.stringify(texts));
+  assert.ok(!texts.some((t) => t.startsWith("extrapolated")), "no unbounded extrapolation");
+  // Axes are set by the data, not by the 64.3 kbit an unbounded fit said: the same figure as
+  // with no extrapolation at all.
+  assert.equal(svg, capacityPlotSvg({ ...r, extrapolated: null }));
+  const bounded = capacityPlotSvg({ ...r, extrapolated: { capacityBits: 12500, bounded: true } });
+  assert.ok(bounded.includes("extrapolated to unlimited training"));
 });
 
 Deno.test("capacityPlotSvg: Figure 1 for one model, well-formed with the expected labels", () => {
@@ -25,10 +48,10 @@ Deno.test("capacityPlotSvg: Figure 1 for one model, well-formed with the expecte
   for (
     const t of [
       "1 layer, d=16 <tiny> & fp32",
-      "capacity 12.1 kbit = 2.63 bits/param",
+      "capacity 12.1 kbit = 2.63 bits/param (certified)",
       "all data memorized (y = x)",
       "mean memorized",
-      "runs (1 seed)",
+      "saturated runs (1 seed)",
       "dataset bits, N·(S-1)·log2 V",
       "memorized bits (tokens 2..S)",
       "10k",
@@ -68,7 +91,7 @@ Deno.test("capacityPlotSvg: several seeds, zero values and a single point stay v
   ], { parameterCount: 1000 });
   const svg = capacityPlotSvg(r);
   const texts = parseXml(svg).filter((e) => e.name === "text").map((e) => e.text);
-  assert.ok(texts.includes("runs (3 seeds)"));
+  assert.ok(texts.includes("runs not saturated (hollow; 3 seeds)"));
   assert.ok(!/NaN|Infinity/.test(svg));
   const one = fitCapacity([{ datasetSize: 1, datasetBits: 90, memorizedBits: [0] }], {
     parameterCount: 10,

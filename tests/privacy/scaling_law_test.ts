@@ -1,6 +1,8 @@
 // The size-only predictor against the paper's validation rows and hand-computed values.
 import assert from "node:assert/strict";
 import {
+  LAW_REFERENCE_SEQ_LEN,
+  lawX,
   logistic,
   membershipF1Law,
   PAPER_CONSTANTS,
@@ -59,10 +61,44 @@ Deno.test("capacity, dataset bits and expected memorization (tokens 2..S)", () =
   assert.equal(fp32.limitedBy, "data");
   near(fp32.tokensPerParameter, 6400 / 80_352, 1e-15);
   near(fp32.sequencesPerThousandParameters, 100_000 / 80_352, 1e-12);
+  // At S = 64 the law's x is sequences per thousand parameters, 15.625 × tokens/param.
+  assert.equal(fp32.lawX, fp32.sequencesPerThousandParameters);
+  near(fp32.lawX, 15.625 * fp32.tokensPerParameter, 1e-12);
   const bf16 = predict({ ...base, precision: "bf16", datasetSequences: 10_000 }, PAPER_CONSTANTS);
   near(bf16.capacityBits, 3.51 * 80_352, 1e-6);
   assert.equal(bf16.expectedMemorizationBits, bf16.capacityBits);
   assert.equal(bf16.limitedBy, "capacity");
+});
+
+Deno.test("x = 1000·|D|·S/(64·params): the old 1000·|D|/params at S = 64, half at S = 32", () => {
+  assert.equal(LAW_REFERENCE_SEQ_LEN, 64);
+  for (const [n, p] of [[64, 5184], [4096, 29_216], [18.9e6, 1.56e9]]) {
+    near(lawX(n, 64, p), (1000 * n) / p, 1e-12 * (1000 * n) / p, `S=64 n=${n}`);
+    near(lawX(n, 32, p), (500 * n) / p, 1e-12 * (1000 * n) / p, `S=32 n=${n}`);
+    near(lawX(n, 128, p), (2000 * n) / p, 1e-12 * (1000 * n) / p, `S=128 n=${n}`);
+  }
+  // 15.625 × tokens per parameter: 100 sequences of 32 tokens on 1000 params = 3.2 tokens/param.
+  near(lawX(100, 32, 1000), 50, 1e-12);
+});
+
+Deno.test("predict: seqLen moves x and F1; S = 32 with |D| equals S = 64 with |D|/2", () => {
+  const at = (seqLen: number, datasetSequences: number) =>
+    predict(
+      { parameters: 16_512, precision: "fp32", seqLen, vocabSize: 85, datasetSequences },
+      PAPER_CONSTANTS,
+    );
+  const s64 = at(64, 1024), s32 = at(32, 1024), half = at(64, 512);
+  // S = 64: x = 1000·1024/16512 = 62.016; c2·(x + c3) = -0.98177; σ = 0.27254; F1 = 0.68260.
+  near(s64.lawX, 62.0155, 1e-4);
+  near(s64.membershipF1, 0.68260, 1e-4, "S=64");
+  // S = 32: x = 31.008; c2·(x + c3) = 0.07249; σ = 0.51811; F1 = 0.84713.
+  near(s32.lawX, 31.0078, 1e-4);
+  near(s32.membershipF1, 0.84713, 1e-4, "S=32");
+  assert.ok(s32.membershipF1 - s64.membershipF1 > 0.1, "a shorter S means fewer tokens: higher F1");
+  // Sequences per thousand parameters does not depend on S; the law's x does.
+  assert.equal(s32.sequencesPerThousandParameters, s64.sequencesPerThousandParameters);
+  assert.equal(s32.lawX, half.lawX);
+  assert.equal(s32.membershipF1Law, half.membershipF1Law);
 });
 
 Deno.test("the law exceeds 1 for x < 1.41: clamped to 1 and flagged", () => {
@@ -118,12 +154,18 @@ Deno.test("fitted constants: missing -> null, valid -> used, invalid -> error na
     const loaded = (await loadFittedConstants(path))!;
     assert.deepEqual(loaded, file);
     const p = predict(
-      { parameters: 1000, precision: "bf16", seqLen: 8, vocabSize: 16, datasetSequences: 20 },
+      { parameters: 1000, precision: "bf16", seqLen: 64, vocabSize: 16, datasetSequences: 20 },
       lawConstants(loaded),
     );
     assert.equal(p.capacityBits, 2400);
-    // x = 20: ½(1 + 1.2·σ(-0.05·0)) = ½(1 + 0.6) = 0.8.
+    // x = 1000·20·64/(64·1000) = 20: ½(1 + 1.2·σ(-0.05·0)) = ½(1 + 0.6) = 0.8.
     near(p.membershipF1, 0.8, 1e-12);
+    // S = 8: x = 2.5; ½(1 + 1.2·σ(0.875)) = ½(1 + 1.2·0.705785) = 0.923471.
+    const short = predict(
+      { parameters: 1000, precision: "bf16", seqLen: 8, vocabSize: 16, datasetSequences: 20 },
+      lawConstants(loaded),
+    );
+    near(short.membershipF1, 0.923471, 1e-5);
 
     await Deno.writeTextFile(path, JSON.stringify({ ...file, alpha: { fp32: -1, bf16: 2 } }));
     await assert.rejects(() => loadFittedConstants(path), /alpha\.fp32/);

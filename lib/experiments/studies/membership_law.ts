@@ -1,12 +1,20 @@
 // membership-law: memcap's own constants for POST /v1/predict. The membership
 // law's c1, c2, c3 are fitted to the balanced membership F1 of every
-// text-memorization cell at this scale (x = 1000·|D|/params), and α per
-// precision comes from capacity-grid at this scale (measured, not
-// extrapolated). Writes lib/privacy/fitted_constants.json (versioned) and a
-// report comparing the fitted law with the paper's on our points.
-import { fitMembershipLaw } from "../../privacy/law_fit.ts";
+// text-memorization cell at this scale, with x = 1000·|D|·S/(64·params)
+// (`lawX`: 15.625 × tokens per parameter, the paper's sequences per thousand
+// parameters at S = 64), and α per precision comes from capacity-grid at this
+// scale (measured, not extrapolated). Writes lib/privacy/fitted_constants.json
+// (versioned) and a report comparing the fitted law with the paper's on our
+// points. The pure steps (points, α, the fit) are exported so tests can redo
+// them from the committed reports without a service.
+import { fitMembershipLaw, type LawFit, type LawPoint, lawRms } from "../../privacy/law_fit.ts";
 import { FITTED_CONSTANTS_URL, FittedConstantsFile } from "../../privacy/fitted_constants.ts";
-import { membershipF1Law, PAPER_CONSTANTS } from "../../privacy/scaling_law.ts";
+import {
+  type LawPrecision,
+  lawX,
+  membershipF1Law,
+  PAPER_CONSTANTS,
+} from "../../privacy/scaling_law.ts";
 import { PALETTE, plotSvg } from "../../plot/svg.ts";
 import { fmt, provenance, type Study, type StudyContext, table, writeReport } from "../study.ts";
 
@@ -18,6 +26,67 @@ async function readJson(path: string, hint: string) {
   }
 }
 
+/** What this study reads of text-memorization's results.json. */
+export interface TextResults {
+  settings: { pool: { seqLen: number } };
+  cells: { count: number; parameters: number; membershipF1: number }[];
+}
+
+/** What this study reads of capacity-grid's results.json. */
+export interface GridResults {
+  fits: { precision: string; measured: { alpha: number } }[];
+}
+
+export type MembershipLawPoint<C> = LawPoint & C & { seqLen: number; xSequences: number };
+
+/**
+ * One law point per text-memorization cell: x = lawX(|D|, S, params) with S the study's
+ * sequence length; `xSequences` = 1000·|D|/params, the S-tied form used before.
+ */
+export function lawPointsFrom<C extends TextResults["cells"][number]>(
+  text: { settings: TextResults["settings"]; cells: C[] },
+): MembershipLawPoint<C>[] {
+  const seqLen = text.settings?.pool?.seqLen;
+  if (!(Number.isInteger(seqLen) && seqLen >= 2)) {
+    throw new Error(`text-memorization results: settings.pool.seqLen is ${seqLen}, not a length`);
+  }
+  return text.cells.map((c) => ({
+    ...c,
+    seqLen,
+    x: lawX(c.count, seqLen, c.parameters),
+    xSequences: (1000 * c.count) / c.parameters,
+    f1: c.membershipF1,
+  }));
+}
+
+/** α per precision: capacity-grid's measured slope. */
+export function alphaFrom(grid: GridResults): Record<LawPrecision, number> {
+  const alphaOf = (p: LawPrecision) => {
+    const a = grid.fits.find((f) => f.precision === p)?.measured.alpha;
+    if (a === undefined) throw new Error(`capacity-grid results: no measured α for ${p}`);
+    return a;
+  };
+  return { fp32: alphaOf("fp32"), bf16: alphaOf("bf16") };
+}
+
+/** The paper's constants' RMS error on the points, with the token-form x and the S-tied x. */
+export function paperRmsOf(points: readonly MembershipLawPoint<unknown>[]) {
+  return {
+    tokens: lawRms(points, PAPER_CONSTANTS),
+    sequences: lawRms(points.map((p) => ({ x: p.xSequences, f1: p.f1 })), PAPER_CONSTANTS),
+  };
+}
+
+/** The law fitted to the text points and the α read from the grid, as the study writes them. */
+export function fitFromReports(text: TextResults, grid: GridResults): {
+  points: MembershipLawPoint<TextResults["cells"][number]>[];
+  fit: LawFit;
+  alpha: Record<LawPrecision, number>;
+} {
+  const points = lawPointsFrom(text);
+  return { points, fit: fitMembershipLaw(points), alpha: alphaFrom(grid) };
+}
+
 async function run(ctx: StudyContext) {
   const text = await readJson(
     `${ctx.resultsDir}/text-memorization-${ctx.scale}/results.json`,
@@ -27,17 +96,15 @@ async function run(ctx: StudyContext) {
     `${ctx.resultsDir}/capacity-grid-${ctx.scale}/results.json`,
     `deno task experiment capacity-grid --scale ${ctx.scale}`,
   );
-  const points = (text.cells as { count: number; parameters: number; membershipF1: number }[])
-    .map((c) => ({ x: (1000 * c.count) / c.parameters, f1: c.membershipF1, ...c }));
-  const fit = fitMembershipLaw(points);
-  const alphaOf = (p: string) =>
-    grid.fits.find((f: { precision: string }) => f.precision === p)?.measured.alpha;
-  const alpha = { fp32: alphaOf("fp32"), bf16: alphaOf("bf16") };
+  // Every field of each cell travels into the report's points (results.json).
+  const { points, fit, alpha } = fitFromReports(text, grid);
+  const seqLen = points[0].seqLen;
   const file = FittedConstantsFile.parse({
     version: 1,
     fittedAt: new Date().toISOString(),
     source: `deno task experiment membership-law --scale ${ctx.scale}: c1..c3 from ` +
-      `${points.length} text-memorization cells (balanced F1), α from capacity-grid (measured)`,
+      `${points.length} text-memorization cells (balanced F1, S = ${seqLen}, x = ` +
+      "1000·|D|·S/(64·params)), α from capacity-grid (measured)",
     alpha,
     c1: fit.c1,
     c2: fit.c2,
@@ -49,10 +116,7 @@ async function run(ctx: StudyContext) {
   await Deno.rename(tmp, FITTED_CONSTANTS_URL);
   ctx.log(`wrote ${FITTED_CONSTANTS_URL.pathname}`);
 
-  const paperRms = Math.sqrt(
-    points.reduce((s, p) => s + (p.f1 - membershipF1Law(p.x, PAPER_CONSTANTS)) ** 2, 0) /
-      points.length,
-  );
+  const paper = paperRmsOf(points);
   const xs = points.map((p) => p.x);
   const lo = Math.min(...xs) / 1.5, hi = Math.max(...xs) * 1.5;
   const curve = (c: { c1: number; c2: number; c3: number }) =>
@@ -61,11 +125,11 @@ async function run(ctx: StudyContext) {
       return [x, membershipF1Law(x, c)] as const;
     });
   const svg = plotSvg({
-    title: `Membership F1 against sequences per thousand parameters (${ctx.scale} scale)`,
+    title: `Membership F1 against x = 15.625 × tokens per parameter (${ctx.scale} scale)`,
     width: 720,
     height: 460,
     idPrefix: "law",
-    x: { scale: "log", min: lo, max: hi, label: "x = 1000·|D| / params" },
+    x: { scale: "log", min: lo, max: hi, label: "x = 1000·|D|·S / (64·params)" },
     y: { min: 0.45, max: 1.05, label: "membership F1 (balanced)" },
     series: [
       {
@@ -83,17 +147,33 @@ async function run(ctx: StudyContext) {
   await writeReport(ctx.outDir, {
     "law.svg": svg,
     "results.json": JSON.stringify(
-      { study: "membership-law", scale: ctx.scale, fit, paperRms, constants: file, points },
+      {
+        study: "membership-law",
+        scale: ctx.scale,
+        x: "1000·|D|·S/(64·params)",
+        seqLen,
+        fit,
+        paperRms: paper.tokens,
+        paperRmsSequencesX: paper.sequences,
+        constants: file,
+        points,
+      },
       null,
       2,
     ),
     "report.md": [
       `# membership-law (${ctx.scale} scale)`,
       "",
-      "The membership law F1 = ½(1 + c1·σ(c2·(x + c3))), x = 1000·|D|/params, fitted by least " +
-      "squares to the balanced membership F1 of the text-memorization cells at this scale. " +
+      "The membership law F1 = ½(1 + c1·σ(c2·(x + c3))), x = 1000·|D|·S/(64·params) " +
+      "(15.625 × tokens per parameter), fitted by least squares to the balanced membership F1 " +
+      `of the text-memorization cells at this scale (S = ${seqLen}). ` +
       "Written to `lib/privacy/fitted_constants.json`, which `POST /v1/predict` uses with " +
       '`constants: "fitted"`.',
+      "",
+      "At S = 64 this x is the paper's 1000·|D|/params (sequences per thousand parameters), " +
+      "the variable its constants were fitted with; the token form keeps other sequence " +
+      `lengths comparable. With the S-tied 1000·|D|/params the paper's constants would fit ` +
+      `these points with rms ${fmt(paper.sequences, 3)} instead of ${fmt(paper.tokens, 3)}.`,
       "",
       table(
         ["constants", "c1", "c2", "c3", "rms error on our points"],
@@ -104,7 +184,7 @@ async function run(ctx: StudyContext) {
             fmt(PAPER_CONSTANTS.c1, 3),
             fmt(PAPER_CONSTANTS.c2, 4),
             fmt(PAPER_CONSTANTS.c3, 2),
-            fmt(paperRms, 3),
+            fmt(paper.tokens, 3),
           ],
         ],
       ),

@@ -1,0 +1,115 @@
+// A sweep that cannot certify its answer in its first pass goes on: larger
+// datasets when the plateau lies beyond the grid, and with until "certified"
+// more training for the unsaturated runs that decide the answer, within a
+// token budget. Tiny config: 1 layer, d=8, V=16, S=8 (1,080 parameters).
+import assert from "node:assert/strict";
+import { call, withService } from "./_service.ts";
+
+const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
+const TOKENS_PER_STEP = 32 * 8; // batch · S
+
+async function sweep(app: any, jobs: any, body: Record<string, unknown>) {
+  const res = await call(app, "POST", "/v1/capacity", body);
+  assert.equal(res.status, 202, JSON.stringify(res.json));
+  const job = await jobs.wait("capacity", res.json.id, 300_000);
+  assert.equal(job.status, "succeeded", JSON.stringify(job.error));
+  return (await call(app, "GET", `/v1/capacity/${res.json.id}`)).json;
+}
+
+const restarts = {
+  batchSize: 32,
+  maxSteps: 400,
+  optimizer: { lr: 0.02 },
+  schedule: { kind: "cosine-restarts", warmupSteps: 20, firstCycleSteps: 100 },
+  saturation: { fraction: 0.02, minSteps: 200 },
+};
+
+/** Three sizes, the two larger capacity-limited, trained on until certified or out of tokens. */
+const untilCertified = (tokenBudget: number) => ({
+  config,
+  datasetSizes: [16, 128, 256],
+  seeds: [0],
+  testSequences: 0,
+  maxExtraSizes: 0,
+  until: "certified",
+  tokenBudget,
+  training: restarts,
+});
+
+Deno.test('until "certified": the deciding runs train on, one doubling at a time', async () => {
+  await withService(async ({ app, jobs }) => {
+    const s = await sweep(app, jobs, untilCertified(3 * 12800 * TOKENS_PER_STEP));
+    const r = s.result;
+    assert.equal(s.verdict, r.verdict);
+    assert.deepEqual(s.reasons, r.reasons);
+    // Someone trained past the first pass's 400 steps, in whole doublings, and the sweep
+    // ended certified or said why it stopped (here: the token budget).
+    const deciding = r.runs.filter((x: any) => x.datasetSize >= 128);
+    const steps = r.runs.map((x: any) => x.steps);
+    assert.ok(deciding.some((x: any) => x.steps > 400), JSON.stringify(steps));
+    if (r.verdict === "certified") {
+      for (const run of deciding) assert.equal(run.certificate.status, "saturated");
+      assert.equal(r.budget.stopped, null);
+    } else {
+      assert.match(r.budget.stopped, /token budget|saturated/, JSON.stringify(r.budget));
+      assert.ok(r.reasons.length > 0);
+    }
+    for (const run of r.runs) {
+      assert.equal(Math.log2(run.steps / 100) % 1, 0, `cycle end: ${run.steps}`);
+      assert.deepEqual(
+        run.curve.map((p: any) => p.step),
+        run.curve.map((_: any, i: number) => 100 * 2 ** i),
+      );
+      assert.equal(run.certificate.steps, run.steps);
+      assert.equal(run.certificate.tokens, run.steps * TOKENS_PER_STEP);
+      // The run's figure is its best annealed measurement, whatever came after.
+      assert.equal(run.memorizedBits, Math.max(...run.curve.map((p: any) => p.bits)));
+      assert.equal(run.saturated, run.certificate.status === "saturated");
+    }
+    assert.equal(r.budget.until, "certified");
+    assert.equal(
+      r.budget.tokensSpent,
+      r.runs.reduce((a: number, x: any) => a + x.steps * TOKENS_PER_STEP, 0),
+    );
+    assert.ok(r.budget.tokensSpent <= r.budget.tokenBudget);
+
+    // The same request with a budget that allows no doubling stops with its reason.
+    const short = await sweep(app, jobs, untilCertified(3 * 400 * TOKENS_PER_STEP + 1));
+    const b = short.result;
+    if (b.verdict === "lower-bound") {
+      assert.match(b.budget.stopped, /token budget/);
+      assert.ok(b.runs.every((x: any) => x.steps <= 400));
+    }
+  });
+});
+
+Deno.test("a grid whose datasets all fit is extended upward, at most maxExtraSizes times", async () => {
+  await withService(async ({ app, jobs }) => {
+    const s = await sweep(app, jobs, {
+      config,
+      datasetSizes: [4, 8],
+      seeds: [0],
+      testSequences: 0,
+      maxExtraSizes: 2,
+      training: { ...restarts, maxSteps: 200 },
+    });
+    const r = s.result;
+    assert.deepEqual(r.budget.addedSizes, [16, 32]);
+    assert.deepEqual(r.points.map((p: any) => p.datasetSize), [4, 8, 16, 32]);
+    assert.equal(r.runs.length, 4);
+    assert.equal(r.verdict, "lower-bound");
+    assert.ok(r.reasons.length > 0);
+  });
+});
+
+Deno.test('until "certified" needs cosine-restarts; the request says so', async () => {
+  await withService(async ({ app }) => {
+    const res = await call(app, "POST", "/v1/capacity", {
+      config,
+      until: "certified",
+      training: { schedule: { kind: "cosine" } },
+    });
+    assert.equal(res.status, 422);
+    assert.match(JSON.stringify(res.json.error), /until/);
+  });
+});
