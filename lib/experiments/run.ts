@@ -18,6 +18,7 @@ import { seqSweep, vocabSweep } from "./studies/a1_sweeps.ts";
 import { schedules } from "./studies/schedules.ts";
 import { textMemorization } from "./studies/text_memorization.ts";
 import { membershipLaw } from "./studies/membership_law.ts";
+import { reference } from "./studies/reference.ts";
 import { Precision } from "../model/config.ts";
 import type { Health } from "../../routes/health.ts";
 
@@ -29,6 +30,7 @@ export const STUDIES: Study[] = [
   schedules,
   textMemorization,
   membershipLaw,
+  reference,
 ];
 
 function usage(): string {
@@ -52,7 +54,7 @@ function usage(): string {
     "             state and report folders get a -<N>steps suffix, so budgets do not mix",
     "--max-fleet-size  every sweep's fleet size instead of the study's (1: each model alone,",
     "             to compare with fleets); the folders get a -fleet<N> suffix",
-    "--only       capacity-grid: run only the sweeps whose label contains one of these",
+    "--only       capacity-grid, reference: run only the sweeps whose label contains one of these",
     '             comma-separated strings, e.g. "L1 d32,L1 d64" (the report covers just those)',
   ].join("\n");
 }
@@ -100,8 +102,10 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   // The other studies fit or compare all their sweeps together.
-  if (values.only !== undefined && study !== capacityGrid) {
-    console.error(`--only: ${study.name} runs its sweeps as one set; only capacity-grid takes it`);
+  if (values.only !== undefined && study !== capacityGrid && study !== reference) {
+    console.error(
+      `--only: ${study.name} runs its sweeps as one set; only capacity-grid and reference take it`,
+    );
     return 2;
   }
   const fleetArg = values["max-fleet-size"];
