@@ -1231,7 +1231,7 @@ export class GptFleet {
       CHUNK: OPT_CHUNK,
       GX: gx,
       WG,
-    });
+    }, ["bf16_round"]);
     this.optimizerOps = [
       this.kernels.op("optimizer", this.kernels.pipeline(code, "optimizer"), [
         { buffer: this.master ?? this.params },
@@ -1245,7 +1245,7 @@ export class GptFleet {
     if (this.master) {
       const N4 = this.paramFloats / 4; // gpuParamLayout's total is a multiple of 64 floats
       const [rx, ry] = gridFor(N4, WG);
-      const round = await this.kernels.source("round_bf16", { N4, GX: rx, WG });
+      const round = await this.kernels.source("round_bf16", { N4, GX: rx, WG }, ["bf16_round"]);
       this.optimizerOps.push(
         this.kernels.op("round_bf16", this.kernels.pipeline(round, "round_bf16"), [
           { buffer: this.master },

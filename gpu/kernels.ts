@@ -110,10 +110,15 @@ export class Kernels {
     return p;
   }
 
-  /** The WGSL of a static shader with its constants prepended. */
-  async source(name: string, consts: Record<string, ConstValue>): Promise<string> {
+  /** The WGSL of a static shader with its constants and the snippets it uses prepended. */
+  async source(
+    name: string,
+    consts: Record<string, ConstValue>,
+    snippets: string[] = [],
+  ): Promise<string> {
     const header = Object.entries(consts).map(([k, v]) => constDecl(k, v)).join("\n");
-    return `${header}\n${await loadShader(name)}`;
+    const shared = await Promise.all(snippets.map(loadShader));
+    return [header, ...shared, await loadShader(name)].join("\n");
   }
 
   op(

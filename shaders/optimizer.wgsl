@@ -13,7 +13,7 @@
 // block and pads its stride to 4) and so does every chunk (CHUNK is a
 // multiple of 4); a slice's last vec4 may reach into its padding (up to 3
 // floats), which keeps its values.
-// Constants: ADAMW, BF16, CHUNK, GX, WG.
+// Constants: ADAMW, BF16, CHUNK, GX, WG. roundBf16: shaders/bf16_round.wgsl.
 struct Chunk {
   start: u32,
   count: u32,
@@ -38,15 +38,6 @@ struct Hyper {
 @group(0) @binding(3) var<storage, read_write> m2: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> descs: array<Chunk>;
 @group(0) @binding(5) var<storage, read> hyper: array<Hyper>; // [K]
-
-fn roundBf16(x: vec4<f32>) -> vec4<f32> {
-  let b = bitcast<vec4<u32>>(x);
-  let lsb = (b >> vec4<u32>(16u)) & vec4<u32>(1u);
-  let rounded = bitcast<vec4<f32>>((b + vec4<u32>(0x7fffu) + lsb) & vec4<u32>(0xffff0000u));
-  // Infinities and NaNs stay as they are.
-  let special = (b & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u);
-  return select(rounded, x, special);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

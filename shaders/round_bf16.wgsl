@@ -4,18 +4,9 @@
 // The forward and backward kernels read only `weights`. One lane per vec4 of
 // the whole parameter buffer (every model, padding included: its zeros stay
 // zeros).
-// Constants: N4 (vec4s in each buffer), GX, WG.
+// Constants: N4 (vec4s in each buffer), GX, WG. roundBf16: shaders/bf16_round.wgsl.
 @group(0) @binding(0) var<storage, read> master: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> weights: array<vec4<f32>>;
-
-fn roundBf16(x: vec4<f32>) -> vec4<f32> {
-  let b = bitcast<vec4<u32>>(x);
-  let lsb = (b >> vec4<u32>(16u)) & vec4<u32>(1u);
-  let rounded = bitcast<vec4<f32>>((b + vec4<u32>(0x7fffu) + lsb) & vec4<u32>(0xffff0000u));
-  // Infinities and NaNs stay as they are.
-  let special = (b & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u);
-  return select(rounded, x, special);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
