@@ -6,17 +6,20 @@ import { EngineProcess } from "./gpu/engine_process.ts";
 import { registerEngineJobs } from "./lib/jobs/engine_jobs.ts";
 import { createApp } from "./routes/app.ts";
 import { isLoopback, loadConfig } from "./lib/config.ts";
+import { ConnectionGuard, defaultMaxConnections } from "./lib/http/connection_guard.ts";
 import { JobQueue } from "./lib/jobs/queue.ts";
 import { jobsGauge } from "./lib/jobs/metrics.ts";
 import { Metrics } from "./lib/metrics.ts";
 import { meteredEngine } from "./lib/metered_engine.ts";
-import { openStore } from "./lib/store/mod.ts";
+import { DiskSpace, openStore } from "./lib/store/mod.ts";
 import { VERSION } from "./lib/version.ts";
 
 const config = loadConfig();
 await Deno.mkdir(config.dataDir, { recursive: true });
 
-const store = await openStore({ dataDir: config.dataDir });
+// Under MEMCAP_MIN_FREE_MB free, new work is refused (507) so deletes and job state always fit.
+const space = new DiskSpace(config.dataDir, config.minFreeBytes);
+const store = await openStore({ dataDir: config.dataDir, space });
 const jobs = new JobQueue(store, { maxQueued: config.maxQueued });
 const metrics = new Metrics();
 metrics.addGauge(jobsGauge(store));
@@ -40,23 +43,46 @@ const app = createApp({
   metrics,
   token: config.token,
   maxBodyBytes: config.maxBodyBytes,
+  space,
   requestTimeoutMs: config.requestTimeoutMs,
+  budgets: config.budgets,
 });
 
-const server = Deno.serve({
+// Deno.serve answers on a private Unix socket; clients reach it through the guard, which
+// owns the TCP port and bounds what a connection may hold (lib/http/connection_guard.ts).
+const socketDir = await Deno.makeTempDir({ prefix: "memcap-http-" });
+let generation = 0;
+let server = serveHttp();
+const maxConnections = config.maxConnections ?? defaultMaxConnections();
+const guard = ConnectionGuard.listen({
   hostname: config.host,
   port: config.port,
-  onListen: ({ hostname, port }) => {
-    const host = hostname.includes(":") ? `[${hostname}]` : hostname;
-    console.log(`memcap ${VERSION} listening on http://${host}:${port}`);
-    console.log(`data: ${config.dataDir}; auth: ${config.token ? "bearer token" : "none"}`);
-    if (!config.token && isLoopback(config.host)) {
-      console.log("no MEMCAP_TOKEN: serving this machine only (loopback); set it to listen wider");
-    } else if (!config.token) {
-      console.warn(`WARNING: ${config.host} is served without authentication`);
-    }
-  },
-}, app.fetch);
+  upstreamPath: `${socketDir}/http-1.sock`,
+  maxConnections,
+  headerTimeoutMs: config.headerTimeoutMs,
+  idleTimeoutMs: config.idleTimeoutMs,
+  metrics,
+});
+{
+  const { hostname, port } = guard.addr;
+  const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+  console.log(`memcap ${VERSION} listening on http://${host}:${port}`);
+  console.log(`data: ${config.dataDir}; auth: ${config.token ? "bearer token" : "none"}`);
+  console.log(
+    `connections: at most ${maxConnections}; request heads within ` +
+      `${config.headerTimeoutMs / 1000} s, idle ${config.idleTimeoutMs / 1000} s`,
+  );
+  if (!config.token && isLoopback(config.host)) {
+    console.log("no MEMCAP_TOKEN: serving this machine only (loopback); set it to listen wider");
+  } else if (!config.token) {
+    console.warn(`WARNING: ${config.host} is served without authentication`);
+  }
+}
+metrics.addGauge({
+  name: "memcap_connections_open",
+  help: "Client connections held now.",
+  read: () => Promise.resolve([{ labels: {}, value: guard.connections }]),
+});
 
 // Report the adapter without holding up the listener (the first request may take a moment).
 // A shutdown that closes the engine before it answers is no adapter problem: no warning then.
@@ -76,7 +102,10 @@ async function shutdown(signal: string): Promise<void> {
   // From here new jobs are refused (503 shutting_down) while the server still answers;
   // running jobs checkpoint, go back to the queue and resume at the next start.
   await jobs.stop();
+  await guard.stopAccepting();
   await server.shutdown();
+  await guard.close();
+  await Deno.remove(socketDir, { recursive: true }).catch(() => {});
   await engineProcess.close();
   await store.close();
   Deno.exit(0);
@@ -84,4 +113,32 @@ async function shutdown(signal: string): Promise<void> {
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   Deno.addSignalListener(signal, () => void shutdown(signal));
 }
-await server.finished;
+
+/**
+ * Deno.serve on a fresh socket. Its accept loop ends for good when the process runs out of
+ * descriptors; then a new one takes its place (retrying while descriptors are short) rather
+ * than the process ending with it.
+ */
+function serveHttp(): Deno.HttpServer {
+  const path = `${socketDir}/http-${++generation}.sock`;
+  const s = Deno.serve({ path, onListen: () => {} }, app.fetch);
+  s.finished.catch((err) => {
+    if (stopping) return;
+    console.warn(
+      `http: the server stopped (${err instanceof Error ? err.message : err}); restarting it`,
+    );
+    Deno.remove(path).catch(() => {});
+    const restart = () => {
+      if (stopping) return;
+      try {
+        server = serveHttp();
+        guard.upstreamPath = `${socketDir}/http-${generation}.sock`;
+      } catch (e) {
+        console.warn(`http: restart failed (${e instanceof Error ? e.message : e}); retrying`);
+        setTimeout(restart, 100);
+      }
+    };
+    restart();
+  });
+  return s;
+}

@@ -5,7 +5,10 @@
 // endpoint and a total:
 //   memcap load-<endpoint>: p50 <x> ms, p99 <y> ms, <n> requests, <e> errors
 // and then fails (an exception: a non-zero exit) if any request errored, so that a script or
-// CI job running it notices.
+// CI job running it notices. With `hostile` (`deno task bench load-hostile`: 2,000), that many
+// attacker connections are held meanwhile, half idle and half slowloris (a request head that
+// never ends, one byte every 2 s), each reopened when the service closes it; it also fails if
+// the service process died.
 import { startMain } from "../tests/http/_main_process.ts";
 import { fetchOk as json } from "../tests/http/_client.ts";
 
@@ -22,6 +25,55 @@ export interface LoadBenchOptions {
   sequencesPerRequest?: number;
   /** One request's time limit (default 120 s); a request past it counts as an error. */
   requestTimeoutMs?: number;
+  /** Attacker connections held during the load (default 0). */
+  hostile?: number;
+}
+
+/** Holds `count` idle or slowloris connections until `deadline`, reopening what is closed. */
+async function attack(port: number, count: number, deadline: number) {
+  const tally = { opened: 0, closedByService: 0, refusedOpens: 0 };
+  const hold = async (k: number) => {
+    while (performance.now() < deadline) {
+      let conn: Deno.Conn;
+      try {
+        conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      } catch {
+        tally.refusedOpens++;
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      tally.opened++;
+      const closed = conn.read(new Uint8Array(4096)).then(() => true, () => true);
+      const slow = k % 2 === 1;
+      if (slow) {
+        await conn.write(new TextEncoder().encode("GET /v1/health HTTP/1.1\r\nHost: x\r\n"));
+      }
+      let gone = false;
+      while (!gone && performance.now() < deadline) {
+        const tick = new Promise<false>((r) => setTimeout(() => r(false), 2000));
+        gone = await Promise.race([closed, tick]);
+        if (!gone && slow) {
+          await conn.write(new TextEncoder().encode("X")).catch(() => (gone = true));
+        }
+      }
+      if (gone) tally.closedByService++;
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+  };
+  await Promise.all(Array.from({ length: count }, (_, k) => hold(k)));
+  return tally;
+}
+
+/** Whether a process is still alive. */
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type Endpoint = "health" | "likelihood" | "run";
@@ -109,6 +161,12 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
     };
     const started = performance.now();
     const deadline = started + seconds * 1000;
+    const hostile = options.hostile ?? 0;
+    const attacking = hostile > 0
+      ? attack(Number(new URL(url).port), hostile, deadline)
+      : Promise.resolve(null);
+    // Let the attackers take their connections before the clients start measuring.
+    if (hostile > 0) await new Promise((r) => setTimeout(r, 2000));
     const client = async (k: number) => {
       for (let i = 0; i < maxPerClient && performance.now() < deadline; i++) {
         const endpoint = ENDPOINTS[k % ENDPOINTS.length];
@@ -127,6 +185,16 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
     };
     await Promise.all(Array.from({ length: clients }, (_, k) => client(k)));
     const elapsed = (performance.now() - started) / 1000;
+    const attacked = await attacking;
+    if (attacked) {
+      console.log(
+        `memcap load-hostile: ${hostile} attacker connections (half idle, half slowloris) held ` +
+          `for ${seconds} s: ${attacked.opened} opened, ${attacked.closedByService} closed by ` +
+          `the service, ${attacked.refusedOpens} refused at connect; service alive: ` +
+          `${alive(main.pid)}`,
+      );
+      if (!alive(main.pid)) throw new Error("load bench: the service process died under attack");
+    }
 
     for (const e of ENDPOINTS) console.log(line(e, tallies[e]));
     const total: Tally = {
@@ -166,4 +234,4 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
   if (errors > 0) throw new Error(`load bench: ${errors} requests failed (see above)`);
 }
 
-if (import.meta.main) await loadBench();
+if (import.meta.main) await loadBench({ hostile: Number(Deno.args[0] ?? 0) });

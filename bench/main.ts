@@ -3,7 +3,8 @@
 //   | bound <what>: <x> (the best that ratio could be here, bench/ceiling.ts)
 // so scripts can read it. Names: train (default), http (likelihood over HTTP vs the
 // engine, health latency during training), load (50 concurrent clients for 30 s during
-// training), profile (per-kernel times), profile-paper (per-kernel times of the paper-scale
+// training), load-hostile (the same while 2,000 idle or slowloris connections are held),
+// profile (per-kernel times), profile-paper (per-kernel times of the paper-scale
 // grid's first model at batch 2048: for GPUs, beyond a software adapter's limits), train-paper
 // (that model's training speed against PyTorch: for GPUs too), sweep (a 5-point capacity sweep
 // in fleets vs PyTorch training the five models one after another), extrapolation (out-of-sample
@@ -23,6 +24,7 @@ const benches: Record<string, () => Promise<void>> = {
   train: () => trainBench(),
   http: () => httpBench(),
   load: () => loadBench(),
+  "load-hostile": () => loadBench({ hostile: 2000 }),
   sweep: () => sweepBench(),
   extrapolation: () => extrapolationCheck(),
   verdicts: () => Promise.resolve(reportVerdicts()),

@@ -7,6 +7,7 @@ import { GpuEngine } from "./engine.ts";
 import type { GreedyDecodeRequest, JobHost, JobKind, LikelihoodRequest } from "../lib/engine.ts";
 import { Peer } from "../lib/rpc/peer.ts";
 import type { ModelWeightsPatch } from "../lib/models/models.ts";
+import type { ParentWatch } from "./parent_watch.ts";
 
 console.log = console.error; // stdout is the frame channel
 console.info = console.error;
@@ -17,6 +18,11 @@ console.info = console.error;
 // service alone coordinates shutdown: it ends this process by closing its stdin (see below and
 // EngineProcess.close), and SIGKILL still works.
 for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => {});
+
+// Ends this process when the service dies, even while this thread is busy (parent_watch.ts).
+const parentPid = Number(Deno.env.get("MEMCAP_PARENT_PID")) || Deno.ppid;
+new Worker(new URL("./parent_watch.ts", import.meta.url).href, { type: "module" })
+  .postMessage({ parentPid, intervalMs: 200 } satisfies ParentWatch);
 
 const engine = new GpuEngine(getGpu, {
   memoryBudgetBytes: Number(Deno.env.get("MEMCAP_GPU_MEMORY_BYTES")) || undefined,

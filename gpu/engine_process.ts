@@ -91,6 +91,8 @@ export class EngineProcess implements Engine {
       args: ["run", "-A", new URL("./engine_child.ts", import.meta.url).pathname],
       env: {
         ...this.options.env,
+        // The child ends itself when this process is gone (gpu/parent_watch.ts).
+        MEMCAP_PARENT_PID: String(Deno.pid),
         // A few heartbeats per watchdog period, at most one a second.
         ...(watchdogMs > 0
           ? { MEMCAP_HEARTBEAT_MS: String(Math.min(1000, Math.floor(watchdogMs / 4))) }

@@ -20,8 +20,11 @@ export async function fleetSequenceNll(
   fleet: GptFleet,
   sets: Uint32Array[],
   perToken = false,
-  /** Checked before every batch: an aborted request stops here. */
-  signal?: AbortSignal,
+  /**
+   * Checked before every batch: an aborted request stops here (an AbortSignal, or a job's
+   * host, whose throwIfAborted throws once the job is cancelled or the service stops).
+   */
+  signal?: Pick<AbortSignal, "throwIfAborted">,
 ): Promise<SequenceNll[]> {
   const S = fleet.T, B = fleet.B, K = fleet.K;
   if (sets.length > K) throw new RangeError(`${sets.length} sequence sets for a fleet of ${K}`);
@@ -70,7 +73,7 @@ export async function sequenceNll(
   fleet: GptFleet,
   tokens: Uint32Array,
   perToken = false,
-  signal?: AbortSignal,
+  signal?: Pick<AbortSignal, "throwIfAborted">,
 ): Promise<SequenceNll> {
   return (await fleetSequenceNll(fleet, [tokens], perToken, signal))[0];
 }

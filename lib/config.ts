@@ -2,6 +2,7 @@
 // the process at start with a message naming the variable.
 
 import { z } from "zod";
+import type { Budgets } from "./admission.ts";
 
 const emptyToUndefined = (v: unknown) => (v === "" ? undefined : v);
 
@@ -10,6 +11,9 @@ const emptyToUndefined = (v: unknown) => (v === "" ? undefined : v);
  * other character could never be sent: every request would get 400, locking everyone out.
  */
 export const TOKEN_PATTERN = /^[A-Za-z0-9._~+/-]+=*$/;
+
+/** Shortest MEMCAP_TOKEN accepted when the service listens beyond loopback (guessing stays hard). */
+export const MIN_NETWORK_TOKEN_LENGTH = 16;
 
 export const ConfigEnv = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(8787))
@@ -45,6 +49,50 @@ export const ConfigEnv = z.object({
     description: "Seconds the engine process may go silent (its thread stuck) before it is " +
       "killed and restarted; 0 turns the watchdog off.",
   }),
+  MEMCAP_MAX_CONNECTIONS: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().int().min(1).optional(),
+  ).meta({
+    description: "Most client connections held at once; at the cap the oldest idle one is " +
+      "closed to admit a new one (default: what the descriptor limit leaves room for).",
+  }),
+  MEMCAP_HEADER_TIMEOUT_S: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().positive().default(10),
+  ).meta({ description: "Seconds a client has to send a whole request head." }),
+  MEMCAP_IDLE_TIMEOUT_S: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().positive().default(30),
+  ).meta({ description: "Seconds a connection may sit idle between requests." }),
+  MEMCAP_MIN_FREE_MB: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().min(0).default(256),
+  ).meta({
+    description: "Free space MEMCAP_DATA keeps for deletes and job state: below it, requests " +
+      "that write are refused with 507 storage_full.",
+  }),
+  MEMCAP_MAX_HOST_MEMORY_MB: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().min(0).default(2048),
+  ).meta({
+    description: "Host memory (service and engine processes together, MiB) one request may " +
+      "take by its estimate (lib/admission.ts): datasets held while training or scored, " +
+      "checkpoints; more is refused with 422 over_budget. 0 turns the check off.",
+  }),
+  MEMCAP_MAX_JOB_TOKENS: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().min(0).default(1e12),
+  ).meta({
+    description: "Training tokens (steps × batchSize × seqLen, summed over its models) one run " +
+      "or capacity sweep may process; more is refused with 422 over_budget. 0 turns it off.",
+  }),
+  MEMCAP_MAX_REQUEST_DISK_MB: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().min(0).default(8192),
+  ).meta({
+    description: "Disk (MiB) one request may write by its estimate: dataset files, " +
+      "checkpoints, weights; more is refused with 422 over_budget. 0 turns it off.",
+  }),
 });
 
 /** True for addresses only this machine can reach. */
@@ -64,6 +112,14 @@ export interface Config {
   requestTimeoutMs: number;
   /** 0: no watchdog (gpu/engine_process.ts). */
   engineWatchdogMs: number;
+  /** Most client connections at once; undefined: from the descriptor limit. */
+  maxConnections?: number;
+  headerTimeoutMs: number;
+  idleTimeoutMs: number;
+  /** Free bytes MEMCAP_DATA keeps; writes below it answer 507 storage_full. */
+  minFreeBytes: number;
+  /** What one request may cost (lib/admission.ts); 0 (Infinity here) means no limit. */
+  budgets: Budgets;
 }
 
 /** Parses the environment; throws an Error naming each bad variable. */
@@ -80,6 +136,13 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
         "not set; set MEMCAP_TOKEN, or MEMCAP_ALLOW_UNAUTHENTICATED=1 to serve without auth",
     );
   }
+  if (e.MEMCAP_TOKEN && !isLoopback(e.HOST) && e.MEMCAP_TOKEN.length < MIN_NETWORK_TOKEN_LENGTH) {
+    throw new Error(
+      `Bad configuration: HOST ${e.HOST} is reachable from other machines and MEMCAP_TOKEN has ` +
+        `${e.MEMCAP_TOKEN.length} characters; it needs at least ${MIN_NETWORK_TOKEN_LENGTH} ` +
+        "(e.g. openssl rand -hex 24)",
+    );
+  }
   return {
     port: e.PORT,
     host: e.HOST,
@@ -92,5 +155,18 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     maxQueued: e.MEMCAP_MAX_QUEUED,
     requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
     engineWatchdogMs: e.MEMCAP_ENGINE_WATCHDOG_S * 1000,
+    maxConnections: e.MEMCAP_MAX_CONNECTIONS,
+    headerTimeoutMs: e.MEMCAP_HEADER_TIMEOUT_S * 1000,
+    idleTimeoutMs: e.MEMCAP_IDLE_TIMEOUT_S * 1000,
+    minFreeBytes: Math.floor(e.MEMCAP_MIN_FREE_MB * 2 ** 20),
+    budgets: {
+      hostMemoryBytes: e.MEMCAP_MAX_HOST_MEMORY_MB > 0
+        ? Math.floor(e.MEMCAP_MAX_HOST_MEMORY_MB * 2 ** 20)
+        : Infinity,
+      jobTokens: e.MEMCAP_MAX_JOB_TOKENS > 0 ? e.MEMCAP_MAX_JOB_TOKENS : Infinity,
+      diskBytes: e.MEMCAP_MAX_REQUEST_DISK_MB > 0
+        ? Math.floor(e.MEMCAP_MAX_REQUEST_DISK_MB * 2 ** 20)
+        : Infinity,
+    },
   };
 }

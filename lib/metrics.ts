@@ -86,6 +86,11 @@ export class Metrics {
     "memcap_engine_restarts_total",
     "Times the GPU engine process ended unexpectedly (each is followed by a restart).",
   );
+  readonly connectionsClosed = new Counter(
+    "memcap_connections_closed_total",
+    "Client connections the service closed or refused on its own, by reason (timeouts, " +
+      "shedding at the connection cap, oversized heads).",
+  );
   private gauges: Gauge[] = [];
 
   addGauge(g: Gauge) {
@@ -99,6 +104,7 @@ export class Metrics {
       this.tokensTrained,
       this.gpuSeconds,
       this.engineRestarts,
+      this.connectionsClosed,
     ]
       .map((m) => m.render());
     for (const g of this.gauges) {

@@ -19,6 +19,7 @@ import { extractionRouter } from "./extraction.ts";
 import { predictRouter } from "./predict.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ShuttingDownError } from "../lib/jobs/queue.ts";
+import { isOutOfSpace, outOfSpaceMessage, StorageFullError } from "../lib/store/disk_space.ts";
 import { ApiError, createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
 import { buildOpenApiDocument } from "../lib/http/openapi.ts";
 import type { ApiRouter, AppEnv, RouteSpec } from "../lib/http/route.ts";
@@ -72,10 +73,25 @@ function unavailable(err: unknown): ApiError | null {
   return null;
 }
 
-/** The shared error handler, with the 503s above mapped first. */
+/**
+ * 507 storage_full for a write refused under the free-space floor (StorageFullError, see
+ * lib/store/disk_space.ts) and for a disk that filled up anyway (ENOSPC, SQLite's "database or
+ * disk is full"): the client learns that deletes still work instead of getting a bare 500.
+ */
+function storageFull(err: unknown, deps: AppDeps): ApiError | null {
+  if (err instanceof ApiError || !isOutOfSpace(err)) return null;
+  if (err instanceof StorageFullError) {
+    return new ApiError(507, err.code, err.message, err.details);
+  }
+  // The floor should have kept this from happening: say so in the log.
+  (deps.log ?? ((m, e) => console.error(m, e)))("[memcap] the data folder is full:", err);
+  return new ApiError(507, "storage_full", outOfSpaceMessage(err as Error));
+}
+
+/** The shared error handler, with the 503s and 507s above mapped first. */
 function errorHandler(deps: AppDeps): ErrorHandler {
   const handle = createErrorHandler({ log: deps.log });
-  return (err, c) => handle(unavailable(err) ?? err, c);
+  return (err, c) => handle(unavailable(err) ?? storageFull(err, deps) ?? err, c);
 }
 
 const API_DESCRIPTION =
@@ -164,6 +180,19 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
     };
     app.use("/v1/*", guard);
     app.use("/metrics", guard);
+  }
+
+  const space = deps.space;
+  if (space) {
+    // Under the free-space floor, routes that store something new (those declaring a 507)
+    // answer 507 storage_full before reading their body; everything else goes through.
+    const checkSpace: MiddlewareHandler = async (_c, next) => {
+      await space.checkNewWork();
+      await next();
+    };
+    for (const r of routes.filter((r) => r.responses[507])) {
+      app.on(r.method.toUpperCase(), r.path, checkSpace);
+    }
   }
 
   for (const r of routers) app.route("/", r.hono);

@@ -2,7 +2,12 @@
 // paper's Figure 1 for the model (memorized bits against dataset bits).
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  ErrorBody,
+  STORAGE_FULL_RESPONSE,
+  UNAVAILABLE_RESPONSE,
+} from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jobs/queue.ts";
 import { JobAccepted } from "../lib/jobs/schemas.ts";
@@ -14,6 +19,7 @@ import { capacityPlotSvg } from "../lib/plot/capacity_plot.ts";
 import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
 import { isValidId } from "../lib/store/store.ts";
 import { listPage } from "./datasets.ts";
+import { admit, capacityCost, DEFAULT_BUDGETS } from "../lib/admission.ts";
 
 const IdParams = z.object({ id: z.string().describe("Sweep id (cap_...).") });
 type SweepJob = Job<CapacityCreateRequest, SweepProgress, SweepResult>;
@@ -55,10 +61,12 @@ const createSweep = defineRoute({
       schema: ErrorBody,
       description: "Invalid input, or too large for the GPU adapter (`too_large`): " +
         "`body.config` when one model does not fit, `body.maxFleetSize` when the fleet does " +
-        "not (`details.largestFleetSize` says what fits)",
+        "not (`details.largestFleetSize` says what fits); or over a budget of the service " +
+        "(`over_budget`: host memory, training tokens or disk, see lib/admission.ts)",
     },
     429: { schema: ErrorBody, description: "The job queue is full" },
     503: UNAVAILABLE_RESPONSE,
+    507: STORAGE_FULL_RESPONSE,
   },
 });
 
@@ -183,6 +191,8 @@ export function capacityRouter(
   };
   return new ApiRouter()
     .add(createSweep, async (c, { body }) => {
+      const budgets = deps.budgets ?? DEFAULT_BUDGETS;
+      admit(capacityCost(body, budgets), budgets);
       if (deps.engine) await checkSweepFits(deps.engine, body);
       try {
         const job = await jobs.enqueue("capacity", "capacity", body);

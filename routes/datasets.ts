@@ -24,8 +24,14 @@ import { vocabularyHash } from "../lib/datasets/text.ts";
 import { tokenizer } from "../lib/datasets/text_tokenizer.ts";
 import { TokenValidationError } from "../lib/datasets/tokens.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, ErrorBody, VALIDATION_STATUS } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  ErrorBody,
+  STORAGE_FULL_RESPONSE,
+  VALIDATION_STATUS,
+} from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
+import { admit, datasetCost, DEFAULT_BUDGETS } from "../lib/admission.ts";
 import {
   ACTIVE_STATUSES,
   isJobCollection,
@@ -56,7 +62,15 @@ export const createDatasetRoute = defineRoute({
     "The first Brown request of a process tokenizes the corpus (about a second).",
   tags: ["datasets"],
   body: DatasetCreateRequest,
-  responses: { 201: { schema: Dataset, description: "The new dataset" } },
+  responses: {
+    201: { schema: Dataset, description: "The new dataset" },
+    422: {
+      schema: ErrorBody,
+      description: "Invalid input, or over a budget of the service (`over_budget`: the " +
+        "file's size against MEMCAP_MAX_REQUEST_DISK_MB)",
+    },
+    507: STORAGE_FULL_RESPONSE,
+  },
 });
 
 export const listDatasetsRoute = defineRoute({
@@ -180,6 +194,7 @@ export function datasetsRouter(deps: AppDeps & { store: Store }): ApiRouter {
   const store = deps.store;
   return new ApiRouter()
     .add(createDatasetRoute, async (c, { body }) => {
+      admit(datasetCost(body), deps.budgets ?? DEFAULT_BUDGETS);
       try {
         return c.json(await createDataset(store, body), 201);
       } catch (e) {

@@ -55,7 +55,13 @@ export function extractionRouter(
       if (!(err instanceof RangeError)) throw err;
       throw new ApiError(VALIDATION_STATUS, "validation_error", `body.${err.message}`);
     }
-    const train = await datasetFor(store, model, body.trainDatasetId, "body.trainDatasetId");
+    const train = await datasetFor(
+      store,
+      model,
+      body.trainDatasetId,
+      "body.trainDatasetId",
+      deps.budgets,
+    );
     if (body.heldOutDatasetId === body.trainDatasetId) {
       throw new ApiError(
         VALIDATION_STATUS,
@@ -63,9 +69,13 @@ export function extractionRouter(
         "body.heldOutDatasetId: the same dataset as the training set; give held-out sequences",
       );
     }
-    const heldOut = body.heldOutDatasetId === undefined
-      ? null
-      : await datasetFor(store, model, body.heldOutDatasetId, "body.heldOutDatasetId");
+    const heldOut = body.heldOutDatasetId === undefined ? null : await datasetFor(
+      store,
+      model,
+      body.heldOutDatasetId,
+      "body.heldOutDatasetId",
+      deps.budgets,
+    );
     const decode = async (tokens: Uint32Array): Promise<DecodedSet> => {
       const truth = firstSequences(tokens, S, body.maxSequences);
       const { sequences } = await engine.greedyDecode({

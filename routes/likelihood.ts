@@ -7,7 +7,8 @@ import { LikelihoodRequest, LikelihoodResponse } from "../lib/likelihood.ts";
 import type { Engine } from "../lib/engine.ts";
 import type { Store } from "../lib/store/store.ts";
 import { isValidId } from "../lib/store/store.ts";
-import { loadDatasetTokens } from "../lib/datasets/dataset.ts";
+import { getDataset, loadDatasetTokens } from "../lib/datasets/dataset.ts";
+import { admit, type Budgets, datasetUseCost } from "../lib/admission.ts";
 import { TokenValidationError, validateSequences } from "../lib/datasets/tokens.ts";
 import { loadModelWeights } from "../lib/models/models.ts";
 import type { Model } from "../lib/models/schemas.ts";
@@ -34,9 +35,21 @@ export async function loadModelOr404(store: Store, id: string, field: string) {
   return found;
 }
 
-/** A stored dataset's tokens: 404 naming `field` when missing, 422 when it does not fit the model. */
-export async function datasetFor(store: Store, model: Model, id: string, field: string) {
-  const ds = isValidId(id, "datasets") ? await loadDatasetTokens(store, id) : null;
+/**
+ * A stored dataset's tokens: 404 naming `field` when missing, 422 when it does not fit the model
+ * or loading it would pass the host memory budget (checked from its record, before loading).
+ */
+export async function datasetFor(
+  store: Store,
+  model: Model,
+  id: string,
+  field: string,
+  budgets?: Budgets,
+  perToken = false,
+) {
+  const rec = isValidId(id, "datasets") ? await getDataset(store, id) : null;
+  if (rec) admit(datasetUseCost(rec, field, perToken), budgets);
+  const ds = rec ? await loadDatasetTokens(store, id) : null;
   if (!ds) throw ApiError.notFound(`${field}: no dataset ${id}`);
   const cfg = model.config;
   if (ds.vocabSize !== cfg.vocabSize || ds.seqLen !== cfg.seqLen) {
@@ -55,10 +68,13 @@ export async function tokensFor(
   store: Store,
   model: Model,
   src: { datasetId?: string; sequences?: number[][] },
+  budgets?: Budgets,
+  perToken = false,
 ): Promise<Uint32Array> {
   const cfg = model.config;
   if (src.datasetId !== undefined) {
-    return (await datasetFor(store, model, src.datasetId, "body.datasetId")).tokens;
+    return (await datasetFor(store, model, src.datasetId, "body.datasetId", budgets, perToken))
+      .tokens;
   }
   try {
     const v = validateSequences(src.sequences, cfg.vocabSize);
@@ -84,7 +100,7 @@ export function likelihoodRouter(
   const { store, engine } = deps;
   return new ApiRouter().add(likelihood, async (c, { params, body }) => {
     const { model, params: weights } = await loadModelOr404(store, params.id, "params.id");
-    const tokens = await tokensFor(store, model, body);
+    const tokens = await tokensFor(store, model, body, deps.budgets, body.perToken);
     const scored = await scoreSequences(
       engine,
       model,

@@ -5,6 +5,7 @@ import type { AppDeps } from "../lib/http/deps.ts";
 import {
   ApiError,
   ErrorBody,
+  STORAGE_FULL_RESPONSE,
   UNAVAILABLE_RESPONSE,
   VALIDATION_STATUS,
 } from "../lib/http/errors.ts";
@@ -41,6 +42,7 @@ const createRoute = defineRoute({
     201: { schema: MembershipResult, description: "The attack's result (stored)" },
     404: { schema: ErrorBody, description: "No such model or dataset" },
     503: UNAVAILABLE_RESPONSE,
+    507: STORAGE_FULL_RESPONSE,
   },
 });
 
@@ -112,12 +114,14 @@ export function membershipRouter(
         model,
         body.membersDatasetId,
         "body.membersDatasetId",
+        deps.budgets,
       );
       const nonMembers = await datasetFor(
         store,
         model,
         body.nonMembersDatasetId,
         "body.nonMembersDatasetId",
+        deps.budgets,
       );
       if (body.nonMembersDatasetId === body.membersDatasetId) {
         throw new ApiError(

@@ -55,7 +55,12 @@ export function memorizationRouter(
   return new ApiRouter().add(memorization, async (c, { body }) => {
     const trained = await loadModelOr404(store, body.modelId, "body.modelId");
     const cfg = trained.model.config;
-    const tokens = await tokensFor(store, trained.model, { datasetId: body.datasetId });
+    const tokens = await tokensFor(
+      store,
+      trained.model,
+      { datasetId: body.datasetId },
+      deps.budgets,
+    );
     const score = async (m: typeof trained) =>
       (await engine.likelihood({
         config: m.model.config,

@@ -4,8 +4,15 @@
 
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, ErrorBody, VALIDATION_STATUS } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  bodyReadError,
+  ErrorBody,
+  STORAGE_FULL_RESPONSE,
+  VALIDATION_STATUS,
+} from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
+import { admit, DEFAULT_BUDGETS, modelCost } from "../lib/admission.ts";
 import { WeightsError } from "../lib/model/weights.ts";
 import {
   createModel,
@@ -45,6 +52,7 @@ export const createModelRoute = defineRoute({
   responses: {
     201: { schema: Model, description: "The new model" },
     503: { schema: ErrorBody, description: "The GPU is unavailable, so the fit cannot be checked" },
+    507: STORAGE_FULL_RESPONSE,
   },
 });
 
@@ -112,6 +120,7 @@ export const putModelWeightsRoute = defineRoute({
     404: notFound,
     409: inUse,
     422: { schema: ErrorBody, description: "Not a valid weights file for this model" },
+    507: STORAGE_FULL_RESPONSE,
   },
 });
 
@@ -137,7 +146,9 @@ async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
   let size = 0;
   const reader = req.body.getReader();
   for (;;) {
-    const { done, value } = await reader.read();
+    const { done, value } = await reader.read().catch((err) => {
+      throw bodyReadError(err);
+    });
     if (done) break;
     size += value.length;
     if (size > maxBytes) {
@@ -160,6 +171,7 @@ export function modelsRouter(deps: AppDeps & { store: Store }): ApiRouter {
   const store = deps.store;
   return new ApiRouter()
     .add(createModelRoute, async (c, { body }) => {
+      admit(modelCost(body.config), deps.budgets ?? DEFAULT_BUDGETS);
       try {
         await deps.engine?.checkFits({
           config: body.config,

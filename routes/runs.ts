@@ -3,7 +3,12 @@
 import { z } from "zod";
 import { streamSSE } from "hono/streaming";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  ErrorBody,
+  STORAGE_FULL_RESPONSE,
+  UNAVAILABLE_RESPONSE,
+} from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   type Job,
@@ -19,6 +24,7 @@ import { isValidId } from "../lib/store/store.ts";
 import { getDataset } from "../lib/datasets/dataset.ts";
 import { getModel } from "../lib/models/models.ts";
 import { Run, RunCreateRequest, type RunProgress, type RunResult } from "../lib/runs/schemas.ts";
+import { admit, DEFAULT_BUDGETS, runCost } from "../lib/admission.ts";
 
 const IdParams = z.object({ id: z.string().describe("Run id (run_...).") });
 
@@ -57,11 +63,13 @@ const createRun = defineRoute({
     404: { schema: ErrorBody, description: "No such model or dataset" },
     422: {
       schema: ErrorBody,
-      description: "Invalid input, a dataset that does not fit the model, or a batchSize too " +
-        "large for the GPU adapter (`too_large`); the message names the field",
+      description: "Invalid input, a dataset that does not fit the model, a batchSize too " +
+        "large for the GPU adapter (`too_large`), or over a budget of the service " +
+        "(`over_budget`: host memory, training tokens or disk); the message names the field",
     },
     429: { schema: ErrorBody, description: "The job queue is full" },
     503: UNAVAILABLE_RESPONSE,
+    507: STORAGE_FULL_RESPONSE,
   },
 });
 
@@ -153,6 +161,7 @@ export function runsRouter(deps: Required<Pick<AppDeps, "store" | "jobs">> & App
             `model vocabSize ${cfg.vocabSize} and seqLen ${cfg.seqLen}`,
         );
       }
+      admit(runCost(body, model, ds), deps.budgets ?? DEFAULT_BUDGETS);
       if (deps.engine) {
         try {
           await deps.engine.checkFits({

@@ -16,6 +16,13 @@
 // training and when the service stops. (By time, not at every evaluation: a
 // paper-scale fleet's checkpoint is hundreds of MB.) With until "certified" a
 // run that ends unsaturated keeps its state (runStateArtifact) to go on from.
+//
+// A kill may come after any write. A kept state is named by its step, so the
+// outcome recorded after it is what makes it the run's state (a kill in
+// between leaves the run on the state it started from); the state it replaced
+// is deleted once that outcome is recorded. The end is exactly once: the
+// result is recorded (RESULT_ARTIFACT) before the sweep deletes what only a
+// resume needs, and a restart that finds it returns it (finishSweep).
 import { GptFleet } from "../gpt_fleet.ts";
 import { fleetSequenceNll } from "../likelihood.ts";
 import { type ModelData, resumedSampler, trainSteps } from "../trainer.ts";
@@ -51,7 +58,7 @@ import {
 } from "../../lib/capacity/sweep.ts";
 import { fitAsymptote } from "../../lib/capacity/asymptote.ts";
 import { evaluationSteps } from "../../lib/training/schedule.ts";
-import { generateUniform } from "../../lib/datasets/uniform.ts";
+import { generateUniformAsync } from "../../lib/datasets/uniform.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { certify, type CurvePoint, saturation } from "../../lib/training/saturation.ts";
@@ -64,9 +71,16 @@ const FLEET_ARTIFACT = "fleet.safetensors";
 const CHECKPOINT_SECONDS = 120;
 /** Most curve points a run reports (the fit uses all of them). */
 const MAX_CURVE_POINTS = 32;
+/** The sweep's result, recorded before its end deletes anything; it stays with the sweep. */
+const RESULT_ARTIFACT = "result.json";
 
-/** The state an unsaturated run keeps for until "certified" to go on from. */
-function runStateArtifact(r: RunKey): string {
+/** The state an unsaturated run keeps at `step` for until "certified" to go on from. */
+function runStateArtifact(r: RunKey, step: number): string {
+  return `run-${r.datasetSize}-${r.seed}-${step}.safetensors`;
+}
+
+/** A kept state's name before states were named by step (a sweep begun by an older version). */
+function legacyRunStateArtifact(r: RunKey): string {
   return `run-${r.datasetSize}-${r.seed}.safetensors`;
 }
 
@@ -78,6 +92,8 @@ interface RunKey {
 /** What a finished run keeps besides its report: its whole curve (the report is thinned). */
 interface Outcome extends SweepRun {
   fullCurve: CurvePoint[];
+  /** Step of the kept state this run went on from, superseded by this outcome. */
+  replacedState?: number;
 }
 
 /** A group of runs trained side by side from one step to one target. */
@@ -122,18 +138,31 @@ export async function capacitySweepJob(
   if (ctx.resumed) {
     const saved = await ctx.getArtifact(OUTCOMES_ARTIFACT);
     if (saved) done.push(...JSON.parse(new TextDecoder().decode(saved)) as Outcome[]);
+    // A kill may have come between an outcome and the delete of the state it replaced.
+    for (const d of done) {
+      if (d.replacedState) await ctx.deleteArtifact(runStateArtifact(d, d.replacedState));
+    }
+    const recorded = await ctx.getArtifact(RESULT_ARTIFACT);
+    if (recorded) {
+      return await finishSweep(ctx, JSON.parse(new TextDecoder().decode(recorded)), done);
+    }
   }
   const find = (r: RunKey) =>
     done.find((d) => d.datasetSize === r.datasetSize && d.seed === r.seed);
-  const testSets = new Map(plan.seeds.map((seed) => [
-    seed,
-    generateUniform({
-      vocabSize: c.vocabSize,
-      seqLen: c.seqLen,
-      count: req.testSequences,
-      seed: sweepTestSeed(seed),
-    }).tokens,
-  ]));
+  // Generated in chunks that let the engine's event loop turn: a cancel or a stop of the
+  // service (ctx.throwIfAborted) takes effect within one chunk, even for large datasets.
+  const testSets = new Map<number, Uint32Array>();
+  for (const seed of plan.seeds) {
+    testSets.set(
+      seed,
+      (await generateUniformAsync({
+        vocabSize: c.vocabSize,
+        seqLen: c.seqLen,
+        count: req.testSequences,
+        seed: sweepTestSeed(seed),
+      }, () => ctx.throwIfAborted())).tokens,
+    );
+  }
   const counters = { tokensTrained: 0, trainSeconds: 0 };
   const sizes = [...plan.datasetSizes];
   const addedSizes: number[] = [];
@@ -233,11 +262,10 @@ export async function capacitySweepJob(
     await train({ key: `more-${until}`, runs: group, fromStep: from, untilStep: until });
     result = fit();
   }
-  if (keepStates) { for (const r of done) await ctx.deleteArtifact(runStateArtifact(r)); }
 
   const order = (a: SweepRun, b: SweepRun) => a.datasetSize - b.datasetSize || a.seed - b.seed;
-  const runs: SweepRun[] = done.sort(order).map(({ fullCurve: _, ...r }) => r);
-  return {
+  const runs: SweepRun[] = done.sort(order).map(({ fullCurve: _, replacedState: _r, ...r }) => r);
+  const sweep: SweepResult = {
     ...result,
     runs,
     budget: {
@@ -261,6 +289,29 @@ export async function capacitySweepJob(
     tokensPerSecond: counters.trainSeconds > 0 ? counters.tokensTrained / counters.trainSeconds : 0,
     resumedFrom,
   };
+  await ctx.putArtifact(RESULT_ARTIFACT, new TextEncoder().encode(JSON.stringify(sweep)));
+  return await finishSweep(ctx, sweep, done);
+}
+
+/**
+ * The rest of a sweep's end once its result is recorded, on the attempt that recorded it or
+ * on a restart that found it; every step may be repeated after a kill. Deletes what only a
+ * resume needed: the last fleet's checkpoint (a kill may have come before its own delete)
+ * and the runs' kept states.
+ */
+async function finishSweep(
+  ctx: JobHost<CapacityCreateRequest, SweepProgress>,
+  result: SweepResult,
+  done: Outcome[],
+): Promise<SweepResult> {
+  await ctx.deleteArtifact(FLEET_ARTIFACT);
+  if (ctx.input.until === "certified") {
+    for (const r of done) {
+      await ctx.deleteArtifact(runStateArtifact(r, r.steps));
+      if (ctx.resumed) await ctx.deleteArtifact(legacyRunStateArtifact(r));
+    }
+  }
+  return result;
 }
 
 /**
@@ -306,21 +357,29 @@ async function trainFleetGroup(
   for (let i = 0; i < o.runs.length; i++) {
     if (saved) starts.push({ state: saved.states[i], curve: saved.curves[i] });
     else if (g.fromStep > 0) {
-      const bytes = await ctx.getArtifact(runStateArtifact(o.runs[i]));
+      const bytes = await ctx.getArtifact(runStateArtifact(o.runs[i], g.fromStep)) ??
+        await ctx.getArtifact(legacyRunStateArtifact(o.runs[i]));
       if (!bytes) throw new Error(`run ${o.runs[i].datasetSize}/${o.runs[i].seed}: no kept state`);
       const kept = parseCheckpoint(bytes);
       starts.push({ state: kept, curve: (kept.extra as { curve: CurvePoint[] }).curve });
     } else starts.push({ state: null, curve: [] });
   }
   const startStep = saved?.checkpoint.step ?? g.fromStep;
+  // Each model's dataset, in chunks that a cancel or stop can interrupt (generateUniformAsync).
+  const datasets: Uint32Array[] = [];
+  for (const r of o.runs) {
+    datasets.push(
+      (await generateUniformAsync({
+        vocabSize: c.vocabSize,
+        seqLen: c.seqLen,
+        count: r.datasetSize,
+        seed: sweepDataSeed(r.seed, r.datasetSize),
+      }, () => ctx.throwIfAborted())).tokens,
+    );
+  }
   let members: Member[] = o.runs.map((r, i) => ({
     ...r,
-    tokens: generateUniform({
-      vocabSize: c.vocabSize,
-      seqLen: c.seqLen,
-      count: r.datasetSize,
-      seed: sweepDataSeed(r.seed, r.datasetSize),
-    }).tokens,
+    tokens: datasets[i],
     sampler: resumedSampler(
       r.datasetSize,
       t.batchSize,
@@ -392,7 +451,9 @@ async function trainFleetGroup(
       });
       o.counters.trainSeconds += (performance.now() - t0) / 1000;
       o.counters.tokensTrained += (fleet.step - before) * members.length * o.tokensPerStep;
-      const nll = await fleetSequenceNll(fleet, members.map((m) => m.tokens));
+      // Checked before every batch: evaluating a large dataset takes long, and a cancel or a
+      // stop must not wait for it (a stop resumes from the last fleet checkpoint).
+      const nll = await fleetSequenceNll(fleet, members.map((m) => m.tokens), false, ctx);
       const leaving: number[] = [];
       members.forEach((m, z) => {
         m.curve.push({ step: fleet.step, bits: memorizedBits(nll[z].bits, uniformBits) });
@@ -403,7 +464,7 @@ async function trainFleetGroup(
       if (leaving.length === 0) continue;
       // Test loss only for the models that leave now: one more pass over the held-out set.
       const test = req.testSequences > 0
-        ? await fleetSequenceNll(fleet, members.map((m) => m.testTokens))
+        ? await fleetSequenceNll(fleet, members.map((m) => m.testTokens), false, ctx)
         : null;
       for (const z of leaving) {
         const m = members[z];
@@ -416,7 +477,7 @@ async function trainFleetGroup(
         }, t.saturation);
         if (o.keepStates && certificate.status !== "saturated") {
           await ctx.putArtifact(
-            runStateArtifact(m),
+            runStateArtifact(m, fleet.step),
             await captureCheckpoint(fleet, z, fleet.step, { curve: m.curve }, m.sampler.state()),
           );
         }
@@ -432,7 +493,10 @@ async function trainFleetGroup(
           trainLossBits: meanTokenBits(nll[z].bits, c.seqLen),
           testLossBits: test ? meanTokenBits(test[z].bits, c.seqLen) : null,
           asymptote: fitAsymptote(m.curve),
+          ...(g.fromStep > 0 ? { replacedState: g.fromStep } : {}),
         });
+        // The state this run went on from is superseded now that its outcome is recorded.
+        if (g.fromStep > 0) await ctx.deleteArtifact(runStateArtifact(m, g.fromStep));
       }
       const stay = members.filter((_, z) => !leaving.includes(z));
       if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);

@@ -1,6 +1,17 @@
 // The "train" job: trains one stored model on one stored dataset, reporting
 // loss, throughput and memorized bits as it goes, checkpointing so that a
 // restarted service resumes it, and writing the weights back to the model.
+//
+// Completion is exactly once. The queue marks a run succeeded only after the
+// job returns, so a kill may fall between any two of the job's last writes.
+// Once trained, the job puts the final weights (FINAL_WEIGHTS_ARTIFACT), then
+// its completion record (COMPLETION_ARTIFACT: the result and the model's new
+// trainedSteps). From the record on it never trains again: a restart that
+// finds it repeats the rest (finishRun), each step repeatable: the weights
+// into the model, their artifact deleted, the checkpoint deleted. Until the
+// record only the run's own artifacts were written, so a restart resumes from
+// the checkpoint with the model untouched. After the weights are in, only
+// deletes follow, which a full disk never refuses.
 import { GptFleet } from "../gpt_fleet.ts";
 import { sequenceNll } from "../likelihood.ts";
 import { resumedSampler, trainFleet } from "../trainer.ts";
@@ -13,6 +24,12 @@ import {
   writeModelState,
 } from "./checkpoint.ts";
 import { JobFailure } from "../../lib/jobs/queue.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  float32Bytes,
+  tensorToFloat32,
+} from "../../lib/safetensors.ts";
 import type { JobHost } from "../../lib/engine.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { saturation } from "../../lib/training/saturation.ts";
@@ -24,6 +41,46 @@ import type {
 } from "../../lib/runs/schemas.ts";
 
 const MAX_CURVE_POINTS = 400;
+
+/** The final weights ("params", F32), until the model holds them (see the top of this file). */
+export const FINAL_WEIGHTS_ARTIFACT = "final.safetensors";
+/** The run's completion record (JSON Completion); it stays with the run. */
+export const COMPLETION_ARTIFACT = "completion.json";
+
+/** What a finished run records before it changes the model. */
+interface Completion {
+  result: RunResult;
+  /** The model's trainedSteps once the final weights are in it. */
+  trainedSteps: number;
+}
+
+function encodeFinalWeights(params: Float32Array): Uint8Array {
+  const data = float32Bytes(params);
+  return encodeSafetensors([{ name: "params", dtype: "F32", shape: [params.length], data }]);
+}
+
+/**
+ * The rest of a run's completion once its record is written, on the attempt that wrote it
+ * (with the final weights at hand) or on a restart that found it; every step may be repeated
+ * after a kill. The final weights' artifact is deleted only once the model holds them.
+ */
+async function finishRun(
+  ctx: JobHost<RunCreateRequest, RunProgress>,
+  c: Completion,
+  params?: Float32Array,
+): Promise<RunResult> {
+  const final = params ? null : await ctx.getArtifact(FINAL_WEIGHTS_ARTIFACT);
+  if (final) params = tensorToFloat32(decodeSafetensors(final).tensors.get("params")!);
+  if (params) {
+    await ctx.saveModelWeights(ctx.input.modelId, params, {
+      trainedSteps: c.trainedSteps,
+      runId: ctx.id,
+    });
+    await ctx.deleteArtifact(FINAL_WEIGHTS_ARTIFACT);
+  }
+  await ctx.deleteArtifact(CHECKPOINT_ARTIFACT);
+  return c.result;
+}
 
 /** Memorized bits of a dataset: Σ max(0, uniform - NLL) over its sequences. */
 export function memorizedBits(nllBits: Float64Array, uniformBits: number): number {
@@ -50,6 +107,8 @@ export async function trainRunJob(
 ): Promise<RunResult> {
   const input = ctx.input;
   const started = performance.now();
+  const completed = ctx.resumed ? await ctx.getArtifact(COMPLETION_ARTIFACT) : null;
+  if (completed) return await finishRun(ctx, JSON.parse(new TextDecoder().decode(completed)));
   const { model, params } = await ctx.loadModel(input.modelId) ??
     failMissing("model", input.modelId);
   const data = await ctx.loadDataset(input.datasetId) ??
@@ -95,7 +154,8 @@ export async function trainRunJob(
       fleet.setParameters(0, params);
     }
     const evaluate = async (step: number, loss: number) => {
-      const nll = await sequenceNll(fleet, data.tokens);
+      // Checked before every batch, so a cancel or stop need not wait for a large dataset.
+      const nll = await sequenceNll(fleet, data.tokens, false, ctx);
       const bits = memorizedBits(nll.bits, uniformBits);
       curve.push({ step, loss, memorizedBits: bits });
       return bits;
@@ -175,24 +235,29 @@ export async function trainRunJob(
       },
     });
     if (curve.at(-1)?.step !== last.step) await evaluate(last.step, last.loss[0]);
-    const finalParams = await fleet.getParameters(0);
-    await ctx.saveModelWeights(input.modelId, finalParams, {
-      trainedSteps: model.trainedSteps + last.step,
-      runId: ctx.id,
-    });
-    await ctx.deleteArtifact(CHECKPOINT_ARTIFACT);
     const end = curve.at(-1)!;
-    return {
-      steps: last.step,
-      finalLoss: end.loss,
-      memorizedBits: end.memorizedBits,
-      datasetBits,
-      saturated: stoppedBy === "saturation",
-      stoppedBy,
-      curve: thinCurve(curve, MAX_CURVE_POINTS),
-      seconds: (performance.now() - started) / 1000,
-      resumedFromSteps,
+    const completion: Completion = {
+      result: {
+        steps: last.step,
+        finalLoss: end.loss,
+        memorizedBits: end.memorizedBits,
+        datasetBits,
+        saturated: stoppedBy === "saturation",
+        stoppedBy,
+        curve: thinCurve(curve, MAX_CURVE_POINTS),
+        seconds: (performance.now() - started) / 1000,
+        resumedFromSteps,
+      },
+      // The model as loaded here: no attempt wrote it before the record existed.
+      trainedSteps: model.trainedSteps + last.step,
     };
+    const finalParams = await fleet.getParameters(0);
+    await ctx.putArtifact(FINAL_WEIGHTS_ARTIFACT, encodeFinalWeights(finalParams));
+    await ctx.putArtifact(
+      COMPLETION_ARTIFACT,
+      new TextEncoder().encode(JSON.stringify(completion)),
+    );
+    return await finishRun(ctx, completion, finalParams);
   } finally {
     fleet.destroy();
   }

@@ -65,19 +65,29 @@ export function allocateEncoded(s: DatasetShape): {
   checkShape(s);
   if (!LITTLE_ENDIAN) throw new CodecError("big-endian platforms are not supported");
   const bytes = new Uint8Array(encodedSize(s));
-  const dv = new DataView(bytes.buffer);
-  bytes.set(MAGIC, 0);
+  writeHeader(s, bytes);
   const tb = tokenBytesFor(s.vocabSize);
-  dv.setUint8(4, VERSION);
-  dv.setUint8(5, tb);
-  dv.setUint32(8, s.vocabSize, true);
-  dv.setUint32(12, s.seqLen, true);
-  dv.setUint32(16, s.count, true);
   const n = s.count * s.seqLen;
   const tokens = tb === 2
     ? new Uint16Array(bytes.buffer, HEADER_BYTES, n)
     : new Uint32Array(bytes.buffer, HEADER_BYTES, n);
   return { bytes, tokens };
+}
+
+/**
+ * The HEADER_BYTES header of a dataset of this shape (into `out` when given), for writing the
+ * tokens after it in pieces (lib/datasets/uniform_stream.ts).
+ */
+export function writeHeader(s: DatasetShape, out = new Uint8Array(HEADER_BYTES)): Uint8Array {
+  checkShape(s);
+  const dv = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
+  out.set(MAGIC, 0);
+  dv.setUint8(4, VERSION);
+  dv.setUint8(5, tokenBytesFor(s.vocabSize));
+  dv.setUint32(8, s.vocabSize, true);
+  dv.setUint32(12, s.seqLen, true);
+  dv.setUint32(16, s.count, true);
+  return out;
 }
 
 /** Encodes a dataset; tokens must already be valid ids in [0, V). */

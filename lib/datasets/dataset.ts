@@ -4,12 +4,16 @@
 // vocabulary as the `vocab.bin` artifact (text.ts).
 import type { Rec, Store } from "../store/store.ts";
 import {
+  CodecError,
   type Dataset as TokenData,
   decodeDataset,
   encodeDataset,
+  encodedSize,
+  readHeader,
   rowsFromBytes,
   sequenceByteRange,
   tokenBytesFor,
+  tokenView,
 } from "./codec.ts";
 import type { Dataset, DatasetBody, DatasetCreateRequest } from "./schemas.ts";
 import {
@@ -20,7 +24,14 @@ import {
   VOCAB_ARTIFACT,
 } from "./text.ts";
 import { validateSequences } from "./tokens.ts";
-import { generateUniformEncoded, uniformEntropyBits, uniformPredictableBits } from "./uniform.ts";
+import {
+  generateUniformEncoded,
+  uniformEntropyBits,
+  uniformPredictableBits,
+  type UniformSpec,
+} from "./uniform.ts";
+import { writeUniformFile } from "./uniform_file.ts";
+import { setImmediate } from "node:timers";
 
 export const TOKENS_ARTIFACT = "tokens.bin";
 
@@ -37,17 +48,8 @@ export function buildDataset(
 ): { body: DatasetBody; bytes: Uint8Array; artifacts?: Record<string, Uint8Array> } {
   switch (req.kind) {
     case "uniform": {
-      const shape = { vocabSize: req.vocabSize, seqLen: req.seqLen, count: req.count };
-      return {
-        body: {
-          kind: "uniform",
-          ...shape,
-          entropyBits: uniformEntropyBits(shape),
-          entropyBitsPredicted: uniformPredictableBits(shape),
-          seed: req.seed,
-        },
-        bytes: generateUniformEncoded({ ...shape, seed: req.seed }),
-      };
+      const { body, spec } = uniformDataset(req);
+      return { body, bytes: generateUniformEncoded(spec) };
     }
     case "tokens": {
       const v = validateSequences(req.sequences, req.vocabSize);
@@ -66,12 +68,51 @@ export function buildDataset(
   }
 }
 
+/** Uniform datasets up to this many tokens are made on this thread (~10 ms): a worker costs more. */
+const INLINE_UNIFORM_TOKENS = 1 << 18;
+
+/** A uniform request's record body and generator spec. */
+function uniformDataset(
+  req: Extract<DatasetCreateRequest, { kind: "uniform" }>,
+): { body: DatasetBody; spec: UniformSpec } {
+  const shape = { vocabSize: req.vocabSize, seqLen: req.seqLen, count: req.count };
+  return {
+    body: {
+      kind: "uniform",
+      ...shape,
+      entropyBits: uniformEntropyBits(shape),
+      entropyBitsPredicted: uniformPredictableBits(shape),
+      seed: req.seed,
+    },
+    spec: { ...shape, seed: req.seed },
+  };
+}
+
 /**
  * Builds the dataset, writes its tokens artifact, then creates the record
  * (in that order, so a visible record always has its tokens; a crash in
- * between leaves an orphan artifact the store sweeps on open).
+ * between leaves an orphan artifact the store sweeps on open). Uniform
+ * datasets larger than INLINE_UNIFORM_TOKENS are generated and written to
+ * their file by a Worker (uniform_file.ts): up to 1 GiB, never whole in
+ * memory, with the event loop free to serve meanwhile.
  */
 export async function createDataset(store: Store, req: DatasetCreateRequest): Promise<Dataset> {
+  if (req.kind === "uniform") {
+    const { body, spec } = uniformDataset(req);
+    const id = store.newId("datasets");
+    if (spec.count * spec.seqLen <= INLINE_UNIFORM_TOKENS) {
+      await store.putArtifact("datasets", id, TOKENS_ARTIFACT, generateUniformEncoded(spec));
+    } else {
+      await store.putArtifactFile(
+        "datasets",
+        id,
+        TOKENS_ARTIFACT,
+        async (path) => void await writeUniformFile(spec, path),
+        encodedSize(spec),
+      );
+    }
+    return datasetResponse(await store.create<DatasetBody>("datasets", body, { id }));
+  }
   const { body, bytes, artifacts } = buildDataset(req);
   const id = store.newId("datasets");
   for (const [name, data] of Object.entries(artifacts ?? {})) {
@@ -92,10 +133,35 @@ export async function getDataset(store: Store, id: string): Promise<Dataset | nu
   return rec ? datasetResponse(rec) : null;
 }
 
-/** The decoded tokens (N*S, row-major), or null if the dataset does not exist. */
+/** Tokens decoded (and checked) between two turns of the event loop by loadDatasetTokens. */
+const DECODE_CHUNK_TOKENS = 1 << 22;
+
+/**
+ * The decoded tokens (N*S, row-major), or null if the dataset does not exist. Decoded in
+ * chunks with a turn of the event loop between them, so that loading a large dataset (a run
+ * starting, a likelihood request) does not stall the requests served meanwhile.
+ */
 export async function loadDatasetTokens(store: Store, id: string): Promise<TokenData | null> {
   const bytes = await store.getArtifact("datasets", id, TOKENS_ARTIFACT);
-  return bytes ? decodeDataset(bytes) : null;
+  if (!bytes) return null;
+  const h = readHeader(bytes);
+  const n = h.count * h.seqLen;
+  if (n <= DECODE_CHUNK_TOKENS) return decodeDataset(bytes);
+  const view = tokenView(bytes);
+  const tokens = new Uint32Array(n);
+  for (let start = 0; start < n; start += DECODE_CHUNK_TOKENS) {
+    const end = Math.min(n, start + DECODE_CHUNK_TOKENS);
+    tokens.set(view.subarray(start, end), start);
+    for (let i = start; i < end; i++) {
+      if (tokens[i] >= h.vocabSize) {
+        throw new CodecError(
+          `token ${tokens[i]} at index ${i} is not below vocabSize ${h.vocabSize}`,
+        );
+      }
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  return { vocabSize: h.vocabSize, seqLen: h.seqLen, count: h.count, tokens };
 }
 
 /** A text dataset's compact vocabulary, or null if there is none (or no such dataset). */

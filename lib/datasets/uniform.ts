@@ -2,6 +2,7 @@
 // paper, where every token is drawn independently and uniformly from V
 // symbols, so nothing can be generalised and the data's information content
 // is known exactly.
+import { setImmediate } from "node:timers";
 import { Rng } from "../prng.ts";
 import { allocateEncoded, type Dataset, type DatasetShape } from "./codec.ts";
 
@@ -28,6 +29,32 @@ export function fillUniform(spec: UniformSpec, out: Uint16Array | Uint32Array): 
 export function generateUniform(spec: UniformSpec): Dataset {
   const tokens = new Uint32Array(spec.count * spec.seqLen);
   fillUniform(spec, tokens);
+  return { vocabSize: spec.vocabSize, seqLen: spec.seqLen, count: spec.count, tokens };
+}
+
+/** Tokens generated between two turns of the event loop by generateUniformAsync (~10 ms). */
+const ASYNC_CHUNK_TOKENS = 1 << 18;
+
+/**
+ * generateUniform without holding the thread: the same tokens, made in chunks with a turn of
+ * the event loop between them, so a process stays responsive (messages, heartbeats, a cancel)
+ * while it generates a large dataset; `check` runs before every chunk and may throw to stop
+ * (a job's throwIfAborted).
+ */
+export async function generateUniformAsync(
+  spec: UniformSpec,
+  check?: () => void,
+): Promise<Dataset> {
+  const n = spec.count * spec.seqLen;
+  const tokens = new Uint32Array(n);
+  const rng = new Rng(spec.seed);
+  const v = spec.vocabSize;
+  for (let start = 0; start < n; start += ASYNC_CHUNK_TOKENS) {
+    check?.();
+    const end = Math.min(n, start + ASYNC_CHUNK_TOKENS);
+    for (let i = start; i < end; i++) tokens[i] = rng.int(v);
+    if (end < n) await new Promise((r) => setImmediate(r));
+  }
   return { vocabSize: spec.vocabSize, seqLen: spec.seqLen, count: spec.count, tokens };
 }
 

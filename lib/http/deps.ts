@@ -5,6 +5,8 @@ import type { Engine } from "../engine.ts";
 import type { JobQueue } from "../jobs/queue.ts";
 import type { Store } from "../store/store.ts";
 import type { Metrics } from "../metrics.ts";
+import type { DiskSpace } from "../store/disk_space.ts";
+import type { Budgets } from "../admission.ts";
 
 /** What /v1/health reports about the compute adapter. */
 export interface GpuSummary {
@@ -40,6 +42,16 @@ export interface AppDeps {
   token?: string;
   /** Default request body limit in bytes (routes may raise theirs). Default 64 MiB. */
   maxBodyBytes?: number;
+  /**
+   * The free-space floor of the data folder: routes that declare a 507 response answer
+   * 507 storage_full under it, before reading their body (no check when absent).
+   */
+  space?: Pick<DiskSpace, "checkNewWork">;
+  /**
+   * What one request may cost (lib/admission.ts): larger ones get 422 over_budget
+   * (default DEFAULT_BUDGETS).
+   */
+  budgets?: Budgets;
   /** Where unexpected errors are logged (default console.error). */
   log?: (message: string, err: unknown) => void;
 }

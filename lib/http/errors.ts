@@ -32,6 +32,17 @@ export const UNAVAILABLE_RESPONSE = {
   description: "Try again later: `shutting_down`, `engine_crashed` (retry) or `gpu_unavailable`",
 };
 
+/**
+ * The 507 of every route that stores something new (a dataset, model, weights, job): MEMCAP_DATA
+ * has less free space than MEMCAP_MIN_FREE_MB (lib/store/disk_space.ts). Declaring it on a route
+ * also makes createApp check the free space before the route reads its body.
+ */
+export const STORAGE_FULL_RESPONSE = {
+  schema: ErrorBody,
+  description: "`storage_full`: MEMCAP_DATA is under its free-space floor (MEMCAP_MIN_FREE_MB); " +
+    "nothing new is stored until space is freed, while deletes, cancels and reads still work",
+};
+
 /** An error meant for the client: its status, code and message are sent as they are. */
 export class ApiError extends Error {
   constructor(
@@ -53,6 +64,21 @@ export class ApiError extends Error {
   static conflict(message: string, details?: unknown): ApiError {
     return new ApiError(409, "conflict", message, details);
   }
+}
+
+/**
+ * What reading a request body threw, for the client: a body that broke off (shorter than its
+ * Content-Length, a malformed chunk) is the client's fault, a 400, not a 500 with a stack trace.
+ * Our own errors (413 and the like) pass through.
+ */
+export function bodyReadError(err: unknown): unknown {
+  if (err instanceof ApiError || err instanceof HTTPException) return err;
+  return new ApiError(
+    400,
+    "incomplete_body",
+    "The request body could not be read whole: it ended before its Content-Length or a " +
+      `chunk was malformed (${err instanceof Error ? err.message : String(err)})`,
+  );
 }
 
 /** Status of a request whose input failed its zod schema. */
@@ -92,6 +118,7 @@ const CODE_BY_STATUS: Record<number, string> = {
   429: "too_many_requests",
   500: "internal_error",
   503: "unavailable",
+  507: "storage_full",
 };
 
 export function codeForStatus(status: number): string {

@@ -11,7 +11,7 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { ApiError, errorResponse, fromZodError } from "./errors.ts";
+import { ApiError, bodyReadError, errorResponse, fromZodError } from "./errors.ts";
 
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 
@@ -197,7 +197,9 @@ export async function parseInput<S extends RouteSpec<any, any, any, any, any>>(
   const query = spec.query ? check(spec.query, queryObject(c, spec.query), "query") : {};
   let body: unknown = undefined;
   if (spec.body) {
-    const text = await c.req.text();
+    const text = await c.req.text().catch((err) => {
+      throw bodyReadError(err);
+    });
     let json: unknown = undefined;
     if (text.trim() !== "") {
       try {

@@ -29,6 +29,7 @@ import {
   type Rec,
   type Store,
 } from "../store/store.ts";
+import { isOutOfSpace, outOfSpaceMessage } from "../store/disk_space.ts";
 
 export const JOB_STATUSES = ["queued", "running", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = typeof JOB_STATUSES[number];
@@ -692,6 +693,9 @@ function errorInfo(e: unknown): JobErrorInfo {
   ) {
     return { code: e.code, message: e.message };
   }
+  // A write under the free-space floor (or on a disk that filled up anyway): the job fails
+  // with its checkpoints as they were; the client frees space and submits it again.
+  if (isOutOfSpace(e)) return { code: "storage_full", message: outOfSpaceMessage(e as Error) };
   if (e instanceof Error) return { code: "job_failed", message: e.message };
   return { code: "job_failed", message: String(e) };
 }

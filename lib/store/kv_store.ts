@@ -279,6 +279,30 @@ export class KvStore implements Store {
     return size;
   }
 
+  async putArtifactFile(
+    collection: Collection,
+    id: string,
+    name: string,
+    write: (path: string) => Promise<void>,
+  ): Promise<number> {
+    const dir = this.artifactDir(collection, id);
+    assertArtifactName(name);
+    await Deno.mkdir(dir, { recursive: true });
+    const rand = crypto.getRandomValues(new Uint32Array(2)).join("");
+    const tmp = `${dir}/.${name}.tmp-${rand}`;
+    let size: number;
+    try {
+      await write(tmp);
+      size = (await Deno.stat(tmp)).size;
+      await Deno.rename(tmp, `${dir}/${name}`);
+    } catch (e) {
+      await removeIfExists(tmp, false);
+      throw e;
+    }
+    await syncDir(dir);
+    return size;
+  }
+
   async getArtifact(collection: Collection, id: string, name: string): Promise<Uint8Array | null> {
     const path = this.artifactPath(collection, id, name);
     if (path === null) return null;

@@ -121,6 +121,19 @@ export interface Store {
     name: string,
     data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
   ): Promise<number>;
+  /**
+   * Writes an artifact that `write` makes at a file path: `write` creates and fills the
+   * temporary file at `path` and flushes it (fsync), e.g. from a Worker, so that a large write
+   * holds no thread the service answers on; then it is renamed into place as putArtifact does.
+   * `expectedBytes` (its size, when known) lets a store refuse it up front. Returns its size.
+   */
+  putArtifactFile(
+    collection: Collection,
+    id: string,
+    name: string,
+    write: (path: string) => Promise<void>,
+    expectedBytes?: number,
+  ): Promise<number>;
   /** The whole artifact, or null if absent. */
   getArtifact(collection: Collection, id: string, name: string): Promise<Uint8Array | null>;
   /**

@@ -25,6 +25,8 @@ export interface MainProcess {
 export interface StartOptions {
   /** Start main.ts as the leader of a new process group (needs util-linux's setsid). */
   ownGroup?: boolean;
+  /** Run under this limit on open files (`ulimit -n`), as a small server or container would. */
+  descriptorLimit?: number;
 }
 
 export async function startMain(
@@ -35,7 +37,10 @@ export async function startMain(
   const deno = [Deno.execPath(), "run", "-A", "main.ts"];
   // setsid execs deno in place (a spawned child is no group leader), so the pid is main.ts's
   // and also the group id.
-  const [cmd, ...args] = options.ownGroup ? ["setsid", ...deno] : deno;
+  const limited = options.descriptorLimit === undefined
+    ? deno
+    : ["sh", "-c", `ulimit -n ${options.descriptorLimit} && exec "$@"`, "sh", ...deno];
+  const [cmd, ...args] = options.ownGroup ? ["setsid", ...limited] : limited;
   const child = new Deno.Command(cmd, {
     args,
     cwd: ROOT,

@@ -19,7 +19,14 @@ Deno.test("without a token only loopback is served, unless explicitly allowed", 
   assert.ok(isLoopback("127.0.0.1") && isLoopback("localhost") && isLoopback("[::1]"));
   assert.ok(!isLoopback("0.0.0.0") && !isLoopback("10.0.0.5"));
   assert.throws(() => loadConfig({ HOST: "0.0.0.0" }), /MEMCAP_TOKEN is not set/);
-  assert.equal(loadConfig({ HOST: "0.0.0.0", MEMCAP_TOKEN: "s3cret" }).host, "0.0.0.0");
+  const strong = "s3cret-s3cret-s3cret";
+  assert.equal(loadConfig({ HOST: "0.0.0.0", MEMCAP_TOKEN: strong }).host, "0.0.0.0");
+  // A short token is a guessable one on a network; loopback keeps any token.
+  assert.throws(
+    () => loadConfig({ HOST: "0.0.0.0", MEMCAP_TOKEN: "a" }),
+    /MEMCAP_TOKEN has 1 characters; it needs at least 16/,
+  );
+  assert.equal(loadConfig({ MEMCAP_TOKEN: "a" }).token, "a");
   assert.equal(loadConfig({ HOST: "0.0.0.0", MEMCAP_ALLOW_UNAUTHENTICATED: "1" }).host, "0.0.0.0");
   assert.equal(loadConfig({}).host, "127.0.0.1");
   assert.throws(() => loadConfig({ MEMCAP_GPU_MEMORY_MB: "-3" }), /MEMCAP_GPU_MEMORY_MB/);
