@@ -23,13 +23,31 @@ const DEFS_PREFIX = "#/$defs/";
 const COMPONENTS_PREFIX = "#/components/schemas/";
 
 function toJson(schema: z.ZodType, io: Io): Json {
-  return z.toJSONSchema(schema, {
-    target: "draft-2020-12",
-    io,
-    unrepresentable: "any",
-    reused: "inline",
-    cycles: "ref",
-  }) as Json;
+  return closeObjects(
+    z.toJSONSchema(schema, {
+      target: "draft-2020-12",
+      io,
+      unrepresentable: "any",
+      reused: "inline",
+      cycles: "ref",
+    }),
+  ) as Json;
+}
+
+/**
+ * `additionalProperties: false` on every object with named properties: requests with a key
+ * their schema does not know are refused (lib/http/unknown_keys.ts), and responses carry only
+ * the keys they declare.
+ */
+function closeObjects(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(closeObjects);
+  if (!value || typeof value !== "object") return value;
+  const out: Json = {};
+  for (const [k, v] of Object.entries(value)) out[k] = closeObjects(v);
+  if (out.type === "object" && out.properties && out.additionalProperties === undefined) {
+    out.additionalProperties = false;
+  }
+  return out;
 }
 
 function canonical(value: unknown): string {

@@ -11,7 +11,15 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
-import { ApiError, bodyReadError, errorResponse, fromZodError } from "./errors.ts";
+import {
+  ApiError,
+  bodyReadError,
+  errorResponse,
+  formatPath,
+  fromZodError,
+  VALIDATION_STATUS,
+} from "./errors.ts";
+import { type UnknownKey, unknownKeys } from "./unknown_keys.ts";
 
 export type HttpMethod = "get" | "post" | "put" | "patch" | "delete";
 
@@ -201,6 +209,14 @@ export async function parseInput<S extends RouteSpec<any, any, any, any, any>>(
       throw bodyReadError(err);
     });
     let json: unknown = undefined;
+    if (text.trim() !== "" && !isJsonType(c.req.header("content-type"))) {
+      throw new ApiError(
+        415,
+        "unsupported_media_type",
+        `This request's body is JSON: send it with Content-Type: application/json (got ` +
+          `${c.req.header("content-type") ? `"${c.req.header("content-type")}"` : "none"})`,
+      );
+    }
     if (text.trim() !== "") {
       try {
         json = JSON.parse(text);
@@ -219,9 +235,28 @@ export async function parseInput<S extends RouteSpec<any, any, any, any, any>>(
       }
       throw fromZodError(r.error, "body");
     }
+    const unknown = unknownKeys(spec.body, json);
+    if (unknown.length > 0) throw unknownKeysError(unknown);
     body = r.data;
   }
   return { params, query, body } as RouteInput<S>;
+}
+
+/** application/json, or a +json type such as application/merge-patch+json. */
+function isJsonType(contentType: string | undefined): boolean {
+  const type = contentType?.split(";")[0].trim().toLowerCase() ?? "";
+  return type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type);
+}
+
+/** The 422 for keys the body's schema does not know, in the shape of a validation error. */
+function unknownKeysError(unknown: UnknownKey[]): ApiError {
+  const issues = unknown.map((u) => ({
+    path: formatPath("body", u.path),
+    code: "unrecognized_keys",
+    message: "unknown key" + (u.suggestion ? `; did you mean "${u.suggestion}"?` : ""),
+  }));
+  const message = issues.map((i) => `${i.path}: ${i.message}`).join("; ");
+  return new ApiError(VALIDATION_STATUS, "validation_error", message, { issues });
 }
 
 function limitFor(spec: RouteSpec): MiddlewareHandler<AppEnv> {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
 import { describeHardware, STUDIES } from "../../lib/experiments/run.ts";
+import { unknownKeys } from "../../lib/http/unknown_keys.ts";
 import { chosenSweeps, type StudyContext, table } from "../../lib/experiments/study.ts";
 import { gridShapes } from "../../lib/experiments/studies/capacity_grid.ts";
 import { parameterCount } from "../../lib/model/config.ts";
@@ -18,6 +19,8 @@ for (const study of STUDIES.filter((s) => s.requests("cpu", ["fp32"]).length > 0
       for (const s of sweeps) {
         const parsed = CapacityCreateRequest.safeParse(s.request);
         assert.ok(parsed.success, `${s.label}: ${JSON.stringify(parsed.error?.issues)}`);
+        // The service refuses keys its schema does not know (lib/http/unknown_keys.ts).
+        assert.deepEqual(unknownKeys(CapacityCreateRequest, s.request), [], s.label);
         const plan = planCapacity(parsed.data);
         assert.ok(plan.runs.length >= 1);
         if (scale === "paper") {

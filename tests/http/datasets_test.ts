@@ -163,7 +163,11 @@ Deno.test("POST /v1/datasets answers 422 naming the field, and stores nothing", 
     await expectError(await post(app, "/v1/datasets", { ...uniform, seqLen: 1 }), 422, /seqLen/);
     await expectError(await post(app, "/v1/datasets", { ...uniform, kind: "nope" }), 422, /kind/);
     await expectError(
-      await app.request("/v1/datasets", { method: "POST", body: "{not json" }),
+      await app.request("/v1/datasets", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{not json",
+      }),
       400,
     );
     await expectError(await app.request("/v1/datasets", { method: "POST" }), 400);

@@ -1,6 +1,30 @@
 import assert from "node:assert/strict";
 import { probeApp } from "./_probe.ts";
 
+const JSON_TYPE = { "content-type": "application/json" };
+
+Deno.test("a JSON body without a JSON content type answers 415 naming what came", async () => {
+  const { app } = probeApp();
+  for (const headers of [{}, { "content-type": "text/plain" }] as Record<string, string>[]) {
+    const res = await app.request("/v1/probes", {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ config: { vocabSize: 16 } }),
+    });
+    assert.equal(res.status, 415);
+    const err = await errorOf(res);
+    assert.equal(err.code, "unsupported_media_type");
+    assert.match(err.message, /Content-Type: application\/json/);
+  }
+  const merge = await app.request("/v1/probes", {
+    method: "POST",
+    headers: { "content-type": "application/merge-patch+json; charset=utf-8" },
+    body: JSON.stringify({ config: { vocabSize: 16 } }),
+  });
+  assert.equal(merge.status, 201);
+  await merge.body?.cancel();
+});
+
 async function errorOf(res: Response) {
   assert.match(res.headers.get("content-type") ?? "", /application\/json/);
   const body = await res.json();
@@ -44,6 +68,7 @@ Deno.test("schema violations -> 422 naming each field path", async () => {
   const { app } = probeApp();
   const res = await app.request("/v1/probes", {
     method: "POST",
+    headers: JSON_TYPE,
     body: JSON.stringify({ config: { vocabSize: 2, heads: 0 }, sequences: [[1, 2], [3, -1]] }),
   });
   assert.equal(res.status, 422);
@@ -61,6 +86,7 @@ Deno.test("valid input reaches the handler parsed (defaults applied, query coerc
   const { app } = probeApp();
   const res = await app.request("/v1/probes", {
     method: "POST",
+    headers: JSON_TYPE,
     body: JSON.stringify({ config: { vocabSize: 16 } }),
   });
   assert.equal(res.status, 201);
@@ -119,14 +145,19 @@ Deno.test("bodies over the route's limit -> 413", async () => {
 Deno.test("the app-wide body limit applies to routes without their own", async () => {
   const { app } = probeApp({ maxBodyBytes: 40 });
   const body = JSON.stringify({ text: "x".repeat(60) });
-  const capped = await app.request("/v1/probes/echo", { method: "POST", body });
+  const capped = await app.request("/v1/probes/echo", { method: "POST", headers: JSON_TYPE, body });
   assert.equal(capped.status, 413);
   assert.match((await errorOf(capped)).message, /limit of 40 bytes/);
-  const small = await app.request("/v1/probes/echo", { method: "POST", body: '{"text":"hi"}' });
+  const small = await app.request("/v1/probes/echo", {
+    method: "POST",
+    headers: JSON_TYPE,
+    body: '{"text":"hi"}',
+  });
   assert.deepEqual(await small.json(), { text: "hi" });
   // The probe-creating route sets its own 1024-byte limit, above the app's 40.
   const own = await app.request("/v1/probes", {
     method: "POST",
+    headers: JSON_TYPE,
     body: JSON.stringify({ config: { vocabSize: 2 }, sequences: [[1, 2, 3, 4, 5, 6, 7, 8]] }),
   });
   assert.equal(own.status, 201);
