@@ -71,6 +71,7 @@ Deno.test("CapacityCreateRequest: defaults", () => {
       warmupSteps: 100,
       minLrFraction: 0,
       firstCycleSteps: 500,
+      restartWarmupFraction: 0.1, // bench/restart_recipes.ts
     },
     evalEvery: 500,
     saturation: { fraction: 0.01, minSteps: 1000 },

@@ -34,3 +34,26 @@ Deno.test("evaluationSteps: cycle ends for restarts, every evalEvery otherwise",
   assert.deepEqual(evaluationSteps(c, 400, 1000), [400, 800, 1000]);
   assert.deepEqual(evaluationSteps(c, 500, 1000), [500, 1000]);
 });
+
+Deno.test("cosine-restarts: a restart may ramp up, and each cycle's peak may decay", () => {
+  const s = Schedule.parse({
+    kind: "cosine-restarts",
+    warmupSteps: 10,
+    firstCycleSteps: 100,
+    restartWarmupFraction: 0.1,
+    restartPeakDecay: 0.5,
+  });
+  close(learningRate(s, 1, 10, 0), 1, "the first cycle peaks at lr, after the warmup only");
+  // Cycle (100, 200] (k = 1): peak 0.5, reached over 10 steps, then a cosine to 0 at 200.
+  close(learningRate(s, 1, 101, 0), 0.05, "ramping, not jumping");
+  close(learningRate(s, 1, 110, 0), 0.5, "the decayed peak at the ramp's end");
+  close(learningRate(s, 1, 155, 0), 0.25, "half way down");
+  close(learningRate(s, 1, 200, 0), 0, "annealed at the cycle end");
+  // Cycle (400, 800] (k = 3): peak 0.125 after a 40-step ramp.
+  close(learningRate(s, 1, 420, 0), 0.0625, "half the ramp");
+  close(learningRate(s, 1, 440, 0), 0.125, "peak 0.5^3");
+  close(learningRate(s, 1, 800, 0), 0, "annealed");
+  // The defaults keep every restart at the full peak at once.
+  const plain = Schedule.parse({ kind: "cosine-restarts", warmupSteps: 10, firstCycleSteps: 100 });
+  assert.ok(learningRate(plain, 1, 401, 0) > 0.999);
+});

@@ -91,8 +91,14 @@ function training(scale: Scale, maxSteps?: number) {
     optimizer: { type: "adamw" as const, lr: scale === "cpu" ? 1e-2 : 3e-3 },
     batchSize: scale === "cpu" ? 128 : 512,
     maxSteps: maxSteps ?? 40_000,
-    // Cycle ends at 625·2^k: 5k, 10k, 20k, 40k, the reference runs' budgets.
-    schedule: { kind: "cosine-restarts" as const, warmupSteps: 100, firstCycleSteps: 625 },
+    // Cycle ends at 625·2^k: 5k, 10k, 20k, 40k, the reference runs' budgets; every restart
+    // ramps up over a tenth of its cycle (bench/restart_recipes.ts: jumps to the peak stall).
+    schedule: {
+      kind: "cosine-restarts" as const,
+      warmupSteps: 100,
+      firstCycleSteps: 625,
+      restartWarmupFraction: 0.1,
+    },
     saturation: { fraction: 0.01, minSteps: 2000 },
   };
 }
@@ -248,7 +254,10 @@ async function run(ctx: StudyContext) {
     "",
     `- AdamW lr ${t.optimizer.lr}, betas (0.9, 0.999), weight decay 0, batch ${t.batchSize}; ` +
     `cosine-restarts (warmup ${t.schedule.warmupSteps}, cycle ends at ` +
-    `${t.schedule.firstCycleSteps}·2^k); first pass ${int(t.maxSteps)} steps, then until ` +
+    `${t.schedule.firstCycleSteps}·2^k, each restart ramped over ` +
+    `${t.schedule.restartWarmupFraction * 100}% of its cycle); first pass ${
+      int(t.maxSteps)
+    } steps, then until ` +
     "certified with the default token budget (4× the first pass).",
     "- Uniform tokens; one seed (0) per dataset size; memorized bits count tokens 2..S.",
     "",
