@@ -267,7 +267,12 @@ export class EngineProcess implements Engine {
 
   /** Test hook: kills the engine process the way a WebGPU panic would. */
   async injectCrash(): Promise<void> {
-    await this.call("crash");
+    try {
+      await this.call("crash");
+    } catch (e) {
+      // On a busy machine the process may die before its answer is out: the crash asked for.
+      if (!(e instanceof EngineCrashedError)) throw e;
+    }
   }
 
   /** Test hook: the engine process's thread gets stuck for good (a hung driver call). */
