@@ -88,6 +88,15 @@ export const fakeGpu: AppDeps["gpu"] = () =>
   });
 
 /** The real app plus the probe router, with a fake GPU and a silent error log. */
+/** An engine for tests that only queue work: every shape fits, and nothing ever runs. */
+export const queueOnlyEngine: Engine = {
+  gpu: fakeGpu,
+  checkFits: () => Promise.resolve(),
+  likelihood: () => Promise.reject(new Error("not in these tests")),
+  greedyDecode: () => Promise.reject(new Error("not in these tests")),
+  runJob: () => Promise.reject(new Error("not in these tests")),
+};
+
 /** An engine whose NLL of a sequence is the sum of its tokens: known numbers without a GPU. */
 export const tokenSumEngine: Engine = {
   gpu: fakeGpu,

@@ -3,22 +3,13 @@
 // is queued or stored; the same requests pass under raised budgets.
 import assert from "node:assert/strict";
 import { type Budgets, DEFAULT_BUDGETS } from "../../lib/admission.ts";
-import type { Engine } from "../../lib/engine.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Store } from "../../lib/store/store.ts";
 import { createApp } from "../../routes/app.ts";
-import { fakeGpu } from "./_probe.ts";
+import { fakeGpu, queueOnlyEngine } from "./_probe.ts";
 
 type App = ReturnType<typeof createApp>;
-
-const fakeEngine: Engine = {
-  gpu: fakeGpu,
-  checkFits: () => Promise.resolve(),
-  likelihood: () => Promise.reject(new Error("not in these tests")),
-  greedyDecode: () => Promise.reject(new Error("not in these tests")),
-  runJob: () => Promise.reject(new Error("not in these tests")),
-};
 
 const MiB = 2 ** 20;
 
@@ -35,7 +26,7 @@ async function withApp(
       gpu: fakeGpu,
       store,
       jobs,
-      engine: fakeEngine,
+      engine: queueOnlyEngine,
       budgets,
       log: () => {},
     });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
 import { fetchJson as api } from "./_client.ts";
+import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 
 /** A sweep of one model on 4,194,304 sequences of 16 tokens: 256 MiB of u32 tokens. */
 const HUGE = {
@@ -13,13 +14,7 @@ const HUGE = {
   seeds: [0],
   testSequences: 0,
   maxExtraSizes: 0,
-  training: {
-    batchSize: 2,
-    maxSteps: 2,
-    evalEvery: 1,
-    schedule: { kind: "constant", warmupSteps: 0 },
-    saturation: { minSteps: 0 },
-  },
+  training: TINY_SWEEP_TRAINING,
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

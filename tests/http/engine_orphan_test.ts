@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { readLines } from "../../lib/experiments/service.ts";
 import { startMain } from "./_main_process.ts";
 import { fetchJson as api } from "./_client.ts";
+import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -69,13 +70,7 @@ Deno.test({
         seeds: [0],
         testSequences: 0,
         maxExtraSizes: 0,
-        training: {
-          batchSize: 2,
-          maxSteps: 2,
-          evalEvery: 1,
-          schedule: { kind: "constant", warmupSteps: 0 },
-          saturation: { minSteps: 0 },
-        },
+        training: TINY_SWEEP_TRAINING,
       });
       assert.equal(r.status, 202, JSON.stringify(r.json));
       const engine = await engineOf(main.pid);

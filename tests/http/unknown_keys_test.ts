@@ -2,12 +2,11 @@
 // know answers 422 naming it and, when one is close, the key meant; nothing is queued.
 import assert from "node:assert/strict";
 import { z } from "zod";
-import type { Engine } from "../../lib/engine.ts";
 import { closest, unknownKeys } from "../../lib/http/unknown_keys.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { createApp } from "../../routes/app.ts";
-import { fakeGpu } from "./_probe.ts";
+import { fakeGpu, queueOnlyEngine } from "./_probe.ts";
 
 Deno.test("closest: a typo finds the key meant; a stranger finds none", () => {
   const keys = ["config", "training", "datasetSizes", "seeds", "maxSteps", "steps"];
@@ -42,19 +41,16 @@ Deno.test("unknownKeys walks nested objects, arrays, defaults and unions", () =>
   assert.deepEqual(unknownKeys(schema, { list: [], pick: "s" }), []);
 });
 
-const fakeEngine: Engine = {
-  gpu: fakeGpu,
-  checkFits: () => Promise.resolve(),
-  likelihood: () => Promise.reject(new Error("not in these tests")),
-  greedyDecode: () => Promise.reject(new Error("not in these tests")),
-  runJob: () => Promise.reject(new Error("not in these tests")),
-};
-
 Deno.test("a request with a misspelt key answers 422 naming it; nothing is queued", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap_unknown_keys_" });
   const store = await openStore({ dataDir: dir });
   try {
-    const app = createApp({ gpu: fakeGpu, store, jobs: new JobQueue(store), engine: fakeEngine });
+    const app = createApp({
+      gpu: fakeGpu,
+      store,
+      jobs: new JobQueue(store),
+      engine: queueOnlyEngine,
+    });
     const post = async (path: string, body: unknown) => {
       const res = await app.request(path, {
         method: "POST",
