@@ -86,6 +86,23 @@ export function sizeSoftwareThreadPool(cores = navigator.hardwareConcurrency ?? 
   }
 }
 
+/**
+ * Mesa's window-system probe prints "XDG_RUNTIME_DIR is invalid or not set" twice on every
+ * start of a headless machine, where no compositor exists to find. A private, empty runtime
+ * folder (one per user, reused) quiets it; a folder the user set stands.
+ */
+export function quietWindowSystemProbe(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR") !== undefined) return;
+    const dir = `${Deno.env.get("TMPDIR") ?? "/tmp"}/memcap-runtime-${Deno.uid() ?? "user"}`;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if ((Deno.statSync(dir).mode ?? 0) & 0o077) return; // not ours alone: leave the warning
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // No permission for env, sys or the temp folder: the warning stays, nothing else changes.
+  }
+}
+
 /** The adapter in one line, with the software pool's size where it applies (benchmarks print it). */
 export function describeAdapter(info: GpuInfo): string {
   const pool = info.software
@@ -110,6 +127,7 @@ export async function openGpu(): Promise<Gpu> {
     throw new NoGpuError("navigator.gpu is missing");
   }
   sizeSoftwareThreadPool();
+  quietWindowSystemProbe();
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: "high-performance" });
   if (!adapter) throw new NoGpuError("requestAdapter() returned null");
   const requiredLimits: Record<string, number> = {};

@@ -18,6 +18,9 @@ Deno.test("main.ts serves /v1/health on PORT=0 and stops on SIGTERM", async () =
     assert.equal(res.status, 200);
     const body = Health.parse(await res.json());
     assert.ok(["ok", "degraded"].includes(body.status));
+    // Start-up is quiet on a headless machine: no window-system noise from Mesa.
+    await main.waitForLine(/^gpu: /, 60_000);
+    assert.ok(!main.err.some((l) => /XDG_RUNTIME_DIR/.test(l)), main.err.join("\n"));
     assert.ok((await Deno.stat(dataDir)).isDirectory, "MEMCAP_DATA is created");
 
     const missing = await fetch(`${main.url}/v1/nope`);
