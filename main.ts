@@ -5,7 +5,7 @@
 import { EngineProcess } from "./gpu/engine_process.ts";
 import { registerEngineJobs } from "./lib/jobs/engine_jobs.ts";
 import { createApp } from "./routes/app.ts";
-import { isLoopback, loadConfig } from "./lib/config.ts";
+import { configHelp, isLoopback, loadConfig } from "./lib/config.ts";
 import { ConnectionGuard, defaultMaxConnections } from "./lib/http/connection_guard.ts";
 import { JobQueue } from "./lib/jobs/queue.ts";
 import { jobsGauge } from "./lib/jobs/metrics.ts";
@@ -14,6 +14,10 @@ import { meteredEngine } from "./lib/metered_engine.ts";
 import { DiskSpace, openStore } from "./lib/store/mod.ts";
 import { VERSION } from "./lib/version.ts";
 
+if (Deno.args.includes("--help") || Deno.args.includes("-h")) {
+  console.log(configHelp());
+  Deno.exit(0);
+}
 const config = loadConfig();
 await Deno.mkdir(config.dataDir, { recursive: true });
 

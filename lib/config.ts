@@ -170,3 +170,19 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     },
   };
 }
+
+/** `deno task start --help`: what the service reads from its environment, from the schema. */
+export function configHelp(): string {
+  const rows = Object.entries(ConfigEnv.shape).map(([name, schema]) => {
+    const description = (schema as unknown as { meta(): { description?: string } | undefined })
+      .meta()?.description ?? "";
+    return `  ${name.padEnd(30)} ${description}`;
+  });
+  return [
+    "usage: deno task start   (memcap's HTTP service; configured by environment variables)",
+    "",
+    ...rows,
+    "",
+    "The README's Environment table gives each default; GET /openapi.json and /docs the API.",
+  ].join("\n");
+}

@@ -77,6 +77,11 @@ async function main(args: string[]): Promise<number> {
   });
   const study = STUDIES.find((s) => s.name === positionals[0]);
   if (values.help || !study || positionals.length !== 1) {
+    if (!values.help && positionals.length === 1) {
+      console.error(`unknown study "${positionals[0]}"; the studies are listed below`);
+    } else if (!values.help) {
+      console.error("name one study; the studies are listed below");
+    }
     console.log(usage());
     return values.help ? 0 : 2;
   }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/app.ts";
 import { EngineCrashedError, EngineProcess } from "../../gpu/engine_process.ts";
-import { isLoopback, loadConfig } from "../../lib/config.ts";
+import { ConfigEnv, configHelp, isLoopback, loadConfig } from "../../lib/config.ts";
 import type { Engine } from "../../lib/engine.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { RemoteError } from "../../lib/rpc/peer.ts";
@@ -389,4 +389,32 @@ Deno.test("/metrics values: tokens, jobs and GPU time after a run; a restart per
     }
     assert.equal((await scrape()).get("memcap_engine_restarts_total"), 1);
   }, (metrics) => new EngineProcess({ env: { MEMCAP_TEST_FAULTS: "1" }, metrics, log: () => {} }));
+});
+
+Deno.test("deno task start --help lists every variable with what it does, and starts nothing", async () => {
+  const help = configHelp();
+  for (const name of Object.keys(ConfigEnv.shape)) {
+    assert.match(help, new RegExp(`^  ${name} +\\S`, "m"), `${name} has a description`);
+  }
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "--help"],
+    env: { PORT: "0", MEMCAP_DATA: "/nonexistent/memcap-help" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0);
+  assert.match(text, /^usage: deno task start/);
+  assert.doesNotMatch(text, /listening/);
+});
+
+Deno.test("deno task experiment names an unknown study before the usage", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "lib/experiments/run.ts", "capacity-gird"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  assert.match(new TextDecoder().decode(out.stderr), /unknown study "capacity-gird"/);
+  assert.match(new TextDecoder().decode(out.stdout), /^usage: deno task experiment/);
 });
