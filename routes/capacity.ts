@@ -8,6 +8,7 @@ import {
   STORAGE_FULL_RESPONSE,
   UNAVAILABLE_RESPONSE,
 } from "../lib/http/errors.ts";
+import { jobEventStream } from "../lib/http/job_events.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jobs/queue.ts";
 import { JobAccepted } from "../lib/jobs/schemas.ts";
@@ -119,6 +120,21 @@ const deleteSweep = defineRoute({
   },
 });
 
+const sweepEvents = defineRoute({
+  method: "get",
+  path: "/v1/capacity/:id/events",
+  summary: "Progress of a capacity sweep as Server-Sent Events",
+  description: "Events: `status` (the whole CapacitySweep, on every change of state) and " +
+    "`progress` (CapacityProgress: models done of planned, the fleet and its step, tokens/s). " +
+    "The stream starts with the current state and ends when the sweep ends.",
+  tags: ["capacity"],
+  params: IdParams,
+  responses: {
+    200: { contentType: "text/event-stream", description: "An SSE stream" },
+    404: { schema: ErrorBody, description: "No such capacity sweep" },
+  },
+});
+
 const cancelSweep = defineRoute({
   method: "post",
   path: "/v1/capacity/:id/cancel",
@@ -213,6 +229,10 @@ export function capacityRouter(
         200,
       ))
     .add(getSweep, async (c, { params }) => c.json(sweepResponse(await find(params.id)), 200))
+    .add(sweepEvents, async (c, { params }) => {
+      await find(params.id);
+      return jobEventStream(c, jobs, () => find(params.id), sweepResponse);
+    })
     .add(cancelSweep, async (c, { params }) => {
       await find(params.id);
       return c.json(sweepResponse((await jobs.cancel("capacity", params.id)) as SweepJob), 200);

@@ -1,7 +1,6 @@
 // Training runs: POST starts a job (202), GET reads it, /events streams its
 // progress as Server-Sent Events, /cancel stops it.
 import { z } from "zod";
-import { streamSSE } from "hono/streaming";
 import type { AppDeps } from "../lib/http/deps.ts";
 import {
   ApiError,
@@ -9,14 +8,9 @@ import {
   STORAGE_FULL_RESPONSE,
   UNAVAILABLE_RESPONSE,
 } from "../lib/http/errors.ts";
+import { jobEventStream } from "../lib/http/job_events.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
-import {
-  type Job,
-  type JobBody,
-  type JobEvent,
-  jobFromRecord,
-  QueueFullError,
-} from "../lib/jobs/queue.ts";
+import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jobs/queue.ts";
 import { listPage } from "./datasets.ts";
 import { JobAccepted } from "../lib/jobs/schemas.ts";
 import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
@@ -213,48 +207,7 @@ export function runsRouter(deps: Required<Pick<AppDeps, "store" | "jobs">> & App
       return c.body(null, 204);
     })
     .add(runEvents, async (c, { params }) => {
-      const id = params.id;
-      await find(id);
-      return streamSSE(c, async (stream) => {
-        const queue: JobEvent<RunProgress>[] = [];
-        let wake = () => {};
-        const unsubscribe = jobs.subscribe<RunProgress>(id, (ev) => {
-          queue.push(ev);
-          wake();
-        });
-        stream.onAbort(() => {
-          unsubscribe();
-          wake();
-        });
-        try {
-          const current = await find(id);
-          await stream.writeSSE({ event: "status", data: JSON.stringify(runResponse(current)) });
-          let done = ["succeeded", "failed", "cancelled"].includes(current.status);
-          while (!done && !stream.aborted) {
-            if (queue.length === 0) {
-              // Wait for an event, or 15 s, then send a keep-alive comment.
-              await new Promise<void>((resolve) => {
-                const timer = setTimeout(resolve, 15_000);
-                wake = () => {
-                  clearTimeout(timer);
-                  resolve();
-                };
-              });
-              if (queue.length === 0 && !stream.aborted) await stream.write(": keep-alive\n\n");
-              continue;
-            }
-            const ev = queue.shift()!;
-            if (ev.type === "progress") {
-              await stream.writeSSE({ event: "progress", data: JSON.stringify(ev.progress) });
-            } else {
-              const run = runResponse(ev.job as RunJob);
-              await stream.writeSSE({ event: "status", data: JSON.stringify(run) });
-              done = ["succeeded", "failed", "cancelled"].includes(run.status);
-            }
-          }
-        } finally {
-          unsubscribe();
-        }
-      });
+      await find(params.id);
+      return jobEventStream(c, jobs, () => find(params.id), runResponse);
     });
 }

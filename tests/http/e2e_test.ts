@@ -58,6 +58,48 @@ async function setup(url: string, count: number) {
   return { datasetId: ds.json.id, modelId: model.json.id };
 }
 
+Deno.test("a capacity sweep streams its progress as SSE until its verdict", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memcap-e2e-" });
+  const main = await startMain(dir);
+  try {
+    const sweep = await api(main.url, "POST", "/v1/capacity", {
+      config,
+      datasetSizes: [4, 8],
+      seeds: [0],
+      testSequences: 0,
+      maxExtraSizes: 0,
+      training: {
+        batchSize: 4,
+        maxSteps: 400,
+        optimizer: { type: "adamw", lr: 0.01 },
+        schedule: { kind: "cosine-restarts", warmupSteps: 10, firstCycleSteps: 100 },
+        saturation: { minSteps: 400 },
+      },
+    });
+    assert.equal(sweep.status, 202, JSON.stringify(sweep.json));
+    const stream = await fetch(`${main.url}/v1/capacity/${sweep.json.id}/events`);
+    assert.equal(stream.status, 200);
+    assert.match(stream.headers.get("content-type")!, /text\/event-stream/);
+    const events = await readSse(
+      stream,
+      (ev) => ev.event === "status" && ["succeeded", "failed"].includes(ev.data.status),
+    );
+    assert.equal(events[0].event, "status");
+    const last = events.at(-1)!;
+    assert.equal(last.data.status, "succeeded", JSON.stringify(last.data.error));
+    assert.ok(["certified", "lower-bound"].includes(last.data.verdict));
+    const progress = events.filter((e) => e.event === "progress").map((e) => e.data);
+    assert.ok(progress.length >= 1, "progress events");
+    assert.ok(progress.every((p) => p.modelsTotal === 2), JSON.stringify(progress[0]));
+    const missing = await fetch(`${main.url}/v1/capacity/cap_00000000000000000000/events`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  } finally {
+    await main.stop("SIGTERM");
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("main.ts trains over HTTP with an SSE stream; numbers match the engine", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap-e2e-" });
   const main = await startMain(dir);

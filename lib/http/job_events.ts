@@ -1,0 +1,58 @@
+// The Server-Sent Events stream of one job (GET /v1/{runs,capacity}/{id}/events): the job's
+// whole state first, then `progress` events as the job reports them and `status` events on
+// every change of state, until the job ends. A comment every 15 s keeps the connection from
+// the idle timeout (lib/http/connection_guard.ts) while nothing happens.
+import type { Context } from "hono";
+import { streamSSE } from "hono/streaming";
+import type { Job, JobEvent, JobQueue } from "../jobs/queue.ts";
+
+const KEEP_ALIVE_MS = 15_000;
+const ENDED = ["succeeded", "failed", "cancelled"];
+
+export function jobEventStream<J extends Job<any, any>, R>(
+  c: Context,
+  jobs: JobQueue,
+  find: () => Promise<J>,
+  present: (job: J) => R,
+): Response {
+  return streamSSE(c, async (stream) => {
+    const id = (await find()).id;
+    const queue: JobEvent[] = [];
+    let wake = () => {};
+    const unsubscribe = jobs.subscribe(id, (ev) => {
+      queue.push(ev);
+      wake();
+    });
+    stream.onAbort(() => {
+      unsubscribe();
+      wake();
+    });
+    try {
+      const current = await find();
+      await stream.writeSSE({ event: "status", data: JSON.stringify(present(current)) });
+      let done = ENDED.includes(current.status);
+      while (!done && !stream.aborted) {
+        if (queue.length === 0) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, KEEP_ALIVE_MS);
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+          if (queue.length === 0 && !stream.aborted) await stream.write(": keep-alive\n\n");
+          continue;
+        }
+        const ev = queue.shift()!;
+        if (ev.type === "progress") {
+          await stream.writeSSE({ event: "progress", data: JSON.stringify(ev.progress) });
+        } else {
+          await stream.writeSSE({ event: "status", data: JSON.stringify(present(ev.job as J)) });
+          done = ENDED.includes(ev.job.status);
+        }
+      }
+    } finally {
+      unsubscribe();
+    }
+  });
+}
