@@ -261,7 +261,9 @@ export class ConnectionGuard {
       if (n === null) return this.drop(c);
       const now = performance.now();
       c.lastActivity = now;
-      if (c.phase === "busy" || c.phase === "body") c.enter("idle", now);
+      // While body bytes are still owed this is an interim answer (100 Continue) or an early
+      // refusal: the request is not over, so the connection is not idle yet.
+      if (c.phase === "busy" || (c.phase === "body" && c.bodyLeft <= 0)) c.enter("idle", now);
       if (!(await writeAll(c.client, buf.subarray(0, n)))) return this.drop(c);
     }
   }

@@ -146,6 +146,25 @@ Deno.test("a slow but whole body and a long request are served", async () => {
   }
 });
 
+Deno.test("a body sent after 100 Continue, then a long answer, is not cut as idle", async () => {
+  const g = await guarded({ idleMs: 300, headerMs: 300 });
+  try {
+    const conn = await send(
+      g.port,
+      "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+    );
+    const buf = new Uint8Array(1024);
+    const n = await conn.read(buf);
+    assert.match(dec.decode(buf.subarray(0, n!)), /^HTTP\/1.1 100 /);
+    await conn.write(enc.encode("abcd"));
+    setTimeout(() => g.release(), 1000); // busy for three idle timeouts
+    assert.match(await readUntilClosed(conn, 1500), /^HTTP\/1.1 200 [\s\S]*ok/);
+    close(conn);
+  } finally {
+    await g.close();
+  }
+});
+
 Deno.test("at the cap the oldest idle connection makes room; all busy answers 503", async () => {
   const g = await guarded({ maxConnections: 3, headerMs: 10_000, idleMs: 10_000 });
   try {
