@@ -57,7 +57,11 @@ const createSweep = defineRoute({
   tags: ["capacity"],
   body: CapacityCreateRequest,
   responses: {
-    202: { schema: JobAccepted, description: "Queued" },
+    202: {
+      schema: JobAccepted,
+      description: "Queued",
+      example: { id: "cap_01jz3k5q7r8s9t0v1w2x", status: "queued" },
+    },
     422: {
       schema: ErrorBody,
       description: "Invalid input, or too large for the GPU adapter (`too_large`): " +

@@ -105,6 +105,64 @@ export function fromZodError(error: z.ZodError, prefix?: string): ApiError {
   return new ApiError(VALIDATION_STATUS, "validation_error", message, { issues });
 }
 
+/** What each error status looks like in the OpenAPI document (one example per status). */
+export const ERROR_EXAMPLES: Record<string, ErrorBody> = {
+  "400": {
+    error: { code: "invalid_json", message: "Malformed JSON body: Unexpected end of JSON input" },
+  },
+  "401": {
+    error: { code: "unauthorized", message: "Unauthorized: send Authorization: Bearer <token>" },
+  },
+  "404": { error: { code: "not_found", message: "params.id: no run run_01jz3k5q7r8s9t0v1w2x" } },
+  "409": {
+    error: {
+      code: "conflict",
+      message: "run run_01jz3k5q7r8s9t0v1w2x is running; cancel it first",
+    },
+  },
+  "413": {
+    error: {
+      code: "payload_too_large",
+      message: "Request body exceeds the limit of 67108864 bytes",
+      details: { maxBytes: 67108864 },
+    },
+  },
+  "415": {
+    error: {
+      code: "unsupported_media_type",
+      message:
+        "This request's body is JSON: send it with Content-Type: application/json (got none)",
+    },
+  },
+  "422": {
+    error: {
+      code: "validation_error",
+      message: 'body.trainig: unknown key; did you mean "training"?',
+      details: {
+        issues: [{
+          path: "body.trainig",
+          code: "unrecognized_keys",
+          message: 'unknown key; did you mean "training"?',
+        }],
+      },
+    },
+  },
+  "429": { error: { code: "queue_full", message: "100 jobs are queued; retry later" } },
+  "503": {
+    error: { code: "shutting_down", message: "The service is shutting down; retry shortly" },
+  },
+  "504": { error: { code: "timeout", message: "The request ran longer than 600 s" } },
+  "507": {
+    error: {
+      code: "storage_full",
+      message: "MEMCAP_DATA has 104857600 bytes (100.0 MiB) free, under the floor of 268435456 " +
+        "bytes (256.0 MiB); deletes, cancels and reads still work",
+      details: { freeBytes: 104857600, minFreeBytes: 268435456 },
+    },
+  },
+  default: { error: { code: "internal_error", message: "Internal server error" } },
+};
+
 const CODE_BY_STATUS: Record<number, string> = {
   400: "bad_request",
   401: "unauthorized",

@@ -13,7 +13,7 @@ import type {
   SchemaObject,
 } from "openapi3-ts/oas31";
 import { z } from "zod";
-import { ErrorBody, VALIDATION_STATUS } from "./errors.ts";
+import { ERROR_EXAMPLES, ErrorBody, VALIDATION_STATUS } from "./errors.ts";
 import { defaultOperationId, type RouteSpec, toOpenApiPath } from "./route.ts";
 
 type Io = "input" | "output";
@@ -21,6 +21,8 @@ type Json = Record<string, unknown>;
 
 const DEFS_PREFIX = "#/$defs/";
 const COMPONENTS_PREFIX = "#/components/schemas/";
+
+const isErrorStatus = (status: string) => status === "default" || Number(status) >= 400;
 
 function toJson(schema: z.ZodType, io: Io): Json {
   return closeObjects(
@@ -208,8 +210,11 @@ export function buildOpenApiDocument(
 ): OpenAPIObject {
   const collector = new SchemaCollector();
   const errorHandle = collector.use(ErrorBody, "output");
-  const errorContent = () => ({
-    "application/json": { schema: collector.resolve(errorHandle) },
+  const errorContent = (status: string) => ({
+    "application/json": {
+      schema: collector.resolve(errorHandle),
+      ...(ERROR_EXAMPLES[status] ? { example: ERROR_EXAMPLES[status] } : {}),
+    },
   });
 
   // First pass: register every schema use, so that names of input/output variants are known.
@@ -294,7 +299,8 @@ export function buildOpenApiDocument(
       const schema: SchemaObject = handle !== undefined
         ? collector.resolve(handle)
         : { type: "string", contentMediaType: contentType };
-      const example = r.schema ? metaOf(r.schema)?.example : undefined;
+      const example = r.example ?? (isErrorStatus(status) ? ERROR_EXAMPLES[status] : undefined) ??
+        (r.schema ? metaOf(r.schema)?.example : undefined);
       out[status] = {
         description: r.description,
         content: { [contentType]: { schema, ...(example !== undefined ? { example } : {}) } },
@@ -302,9 +308,10 @@ export function buildOpenApiDocument(
     }
     // The errors every route can answer with, unless the route describes them itself.
     const addError = (status: string, description: string) => {
-      if (!out[status]) out[status] = { description, content: errorContent() };
+      if (!out[status]) out[status] = { description, content: errorContent(status) };
     };
     if (spec.body) addError("400", "Malformed JSON body");
+    if (spec.body) addError("415", "The body was not sent as application/json");
     if (spec.body || spec.query || spec.params) {
       addError(String(VALIDATION_STATUS), "Input failed validation (the message names the field)");
     }

@@ -45,6 +45,8 @@ export interface ResponseSpec {
   schema?: z.ZodType;
   /** For non-JSON bodies: "text/event-stream", "application/octet-stream", "image/svg+xml", ... */
   contentType?: string;
+  /** The example the document shows, where the schema's own does not fit this route. */
+  example?: unknown;
 }
 
 export type Responses = Record<number, ResponseSpec>;

@@ -3,6 +3,7 @@ import { validate } from "@readme/openapi-parser";
 import { z } from "zod";
 import { createApp } from "../../routes/app.ts";
 import { toOpenApiPath } from "../../lib/http/route.ts";
+import { ErrorBody } from "../../lib/http/errors.ts";
 import { VERSION } from "../../lib/version.ts";
 import { fakeGpu, probeApp } from "./_probe.ts";
 
@@ -192,5 +193,31 @@ Deno.test("every JSON response body schema has an example that its own zod schem
       const parsed = zod.safeParse(example);
       assert.ok(parsed.success, `${id}'s example: ${parsed.error?.message}`);
     }
+  });
+});
+
+Deno.test("each error status shows its own example, and a sweep's 202 a sweep id", async () => {
+  const { withService } = await import("./_service.ts");
+  await withService(async ({ app }) => {
+    const doc = await documentOf(app);
+    const seen = new Map<string, string>();
+    for (const item of Object.values<Record<string, any>>(doc.paths)) {
+      for (const op of Object.values(item)) {
+        for (const [status, res] of Object.entries<any>(op.responses)) {
+          if (status !== "default" && Number(status) < 400) continue;
+          const example = res.content?.["application/json"]?.example;
+          assert.ok(example, `${status} of ${op.operationId} has an example`);
+          assert.ok(ErrorBody.safeParse(example).success, `${status} of ${op.operationId}`);
+          seen.set(status, example.error.code);
+        }
+      }
+    }
+    assert.equal(seen.get("404"), "not_found");
+    assert.equal(seen.get("415"), "unsupported_media_type");
+    assert.equal(seen.get("422"), "validation_error");
+    assert.equal(seen.get("429"), "queue_full");
+    assert.equal(new Set(seen.values()).size, seen.size, "one code per status");
+    const accepted = doc.paths["/v1/capacity"].post.responses["202"].content["application/json"];
+    assert.match(accepted.example.id, /^cap_/);
   });
 });
