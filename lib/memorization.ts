@@ -194,7 +194,9 @@ export const MemorizationResult = z.object({
         "ln(|D| / tf(w, D)), tf counting the token's occurrences in the whole dataset and |D| " +
         "its N·S tokens (the mean surprisal under the dataset's unigram distribution).",
     ),
-  }).describe("Per-sample values in bits (tfidf in nats), in dataset order."),
+  }).optional().describe(
+    "With `perSample: true`: per-sample values in bits (tfidf in nats), in dataset order.",
+  ),
   paperConvention: PaperConvention,
   spearmanTfidfUnintended: z.number().nullable().optional().describe(
     "With `tfidf: true`: Spearman's ρ (average ranks for ties) between per-sample TF-IDF and " +

@@ -23,6 +23,10 @@ const MemorizationRequest = z.object({
     "Also report per-sample TF-IDF, its Spearman correlation with unintended memorization " +
       "and the 10 most memorized samples (Morris et al. 2025: those have high TF-IDF).",
   ),
+  perSample: z.boolean().default(false).describe(
+    "Also return the per-sample arrays (N values each, TF-IDF's too with `tfidf`); off by " +
+      "default so that a response stays small for large datasets.",
+  ),
 }).meta({
   id: "MemorizationRequest",
   example: {
@@ -107,10 +111,11 @@ export function memorizationRouter(
     }
     if (body.tfidf) {
       const view = tfidfView(tokens, cfg.seqLen, m.perSample.unintended);
-      result.perSample.tfidf = view.tfidf;
+      result.perSample!.tfidf = view.tfidf;
       result.spearmanTfidfUnintended = view.spearmanTfidfUnintended;
       result.topMemorized = view.topMemorized;
     }
+    if (!body.perSample) delete result.perSample;
     return c.json(result, 200);
   });
 }

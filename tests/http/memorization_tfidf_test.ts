@@ -30,8 +30,12 @@ Deno.test("memorization with tfidf: per-sample TF-IDF, Spearman and the most mem
     });
     assert.equal(ds.status, 201, JSON.stringify(ds.json));
     const model = (await call(app, "POST", "/v1/models", { config, seed: 0 })).json.id;
-    const body = { modelId: model, datasetId: ds.json.id };
+    const body = { modelId: model, datasetId: ds.json.id, perSample: true };
 
+    // Per-sample arrays only when asked: a response stays small by default.
+    const brief = await call(app, "POST", "/v1/memorization", { ...body, perSample: false });
+    assert.equal(brief.status, 200, JSON.stringify(brief.json));
+    assert.equal(brief.json.perSample, undefined);
     const plain = await call(app, "POST", "/v1/memorization", body);
     assert.equal(plain.status, 200, JSON.stringify(plain.json));
     assert.deepEqual(plain.json.perSample.unintended, [28, 24, 20, 4, 0]);
@@ -89,6 +93,7 @@ Deno.test("memorization with tfidf: nothing memorized leaves Spearman null", () 
       modelId: model,
       datasetId: ds.json.id,
       tfidf: true,
+      perSample: true,
     });
     assert.equal(r.status, 200, JSON.stringify(r.json));
     assert.equal(r.json.spearmanTfidfUnintended, null);

@@ -123,7 +123,7 @@ Deno.test("MemorizationResult: body validates, example validates", () => {
     datasetId: "ds_x",
   });
   assert.deepEqual(MemorizationResult.parse(body), body);
-  assert.deepEqual(body.perSample.total, [88, 62.5]);
+  assert.deepEqual(body.perSample!.total, [88, 62.5]);
   assert.equal(body.tokensCounted, "2..S");
   const example = MemorizationResult.meta()?.example;
   const parsed = MemorizationResult.parse(example);
