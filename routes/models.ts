@@ -15,6 +15,7 @@ import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import { admit, DEFAULT_BUDGETS, modelCost } from "../lib/admission.ts";
 import { WeightsError } from "../lib/model/weights.ts";
 import {
+  copyModel,
   createModel,
   getModel,
   MAX_WEIGHTS_UPLOAD_BYTES,
@@ -63,6 +64,21 @@ export const listModelsRoute = defineRoute({
   tags: ["models"],
   query: ListQuery,
   responses: { 200: { schema: ModelPage, description: "A page of models" } },
+});
+
+export const copyModelRoute = defineRoute({
+  method: "post",
+  path: "/v1/models/:id/copy",
+  summary: "Copy a model (a branch to train without changing the original)",
+  description: "A new model with the same shape, precision, weights and trainedSteps; " +
+    '`createdFrom` is "copy" and `copiedFrom` names the original.',
+  tags: ["models"],
+  params: IdParams,
+  responses: {
+    201: { schema: Model, description: "The copy" },
+    404: notFound,
+    507: STORAGE_FULL_RESPONSE,
+  },
 });
 
 export const getModelRoute = defineRoute({
@@ -203,6 +219,11 @@ export function modelsRouter(deps: AppDeps & { store: Store }): ApiRouter {
       const model = await getModel(store, params.id);
       if (!model) throw modelNotFound(params.id);
       return c.json(model, 200);
+    })
+    .add(copyModelRoute, async (c, { params }) => {
+      const copy = await copyModel(store, params.id);
+      if (!copy) throw modelNotFound(params.id);
+      return c.json(copy, 201);
     })
     .add(deleteModelRoute, async (c, { params }) => {
       if (!(await store.get("models", params.id))) throw modelNotFound(params.id);

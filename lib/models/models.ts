@@ -35,6 +35,7 @@ export function modelResponse(rec: Rec<ModelBody>): Model {
     trainedSteps: b.trainedSteps,
     createdFrom: b.createdFrom,
     ...(b.runId !== undefined ? { runId: b.runId } : {}),
+    ...(b.copiedFrom !== undefined ? { copiedFrom: b.copiedFrom } : {}),
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
   };
@@ -65,6 +66,27 @@ export async function createModel(store: Store, req: ModelCreateRequest): Promis
     throw e;
   }
   return modelResponse(rec);
+}
+
+/**
+ * A new model with the weights, shape and training count of model `id` (a branch to train
+ * on without touching the original); null when `id` does not exist. Weights first, then the
+ * record, as createModel.
+ */
+export async function copyModel(store: Store, id: string): Promise<Model | null> {
+  const rec = await store.get<ModelBody>("models", id);
+  const bytes = rec && await store.getArtifact("models", id, WEIGHTS_ARTIFACT);
+  if (!rec || !bytes) return null;
+  const { runId: _, ...kept } = rec.body;
+  const body: ModelBody = { ...kept, createdFrom: "copy", copiedFrom: id };
+  const copyId = store.newId("models");
+  await store.putArtifact("models", copyId, WEIGHTS_ARTIFACT, bytes);
+  try {
+    return modelResponse(await store.create<ModelBody>("models", body, { id: copyId }));
+  } catch (e) {
+    await store.deleteArtifact("models", copyId, WEIGHTS_ARTIFACT).catch(() => {});
+    throw e;
+  }
 }
 
 export async function getModel(store: Store, id: string): Promise<Model | null> {

@@ -19,9 +19,10 @@ const Seed = z.number().int().min(0).max(0xffffffff).describe(
 );
 
 /** Where a model's current weights came from. */
-export const ModelOrigin = z.enum(["init", "upload", "run"]).describe(
+export const ModelOrigin = z.enum(["init", "upload", "run", "copy"]).describe(
   '"init": seeded GPT-2 initialisation; "upload": PUT /v1/models/{id}/weights; ' +
-    '"run": written by a training run (see `runId`).',
+    '"run": written by a training run (see `runId`); "copy": POST /v1/models/{id}/copy ' +
+    "(see `copiedFrom`).",
 ).meta({ id: "ModelOrigin" });
 export type ModelOrigin = z.infer<typeof ModelOrigin>;
 
@@ -56,6 +57,8 @@ export interface ModelBody {
   trainedSteps: number;
   /** The run that last wrote the weights (when createdFrom is "run"). */
   runId?: string;
+  /** The model the weights were copied from (when createdFrom is "copy"). */
+  copiedFrom?: string;
 }
 
 /** A model as the API returns it. */
@@ -72,6 +75,7 @@ export const Model = z.object({
   ),
   createdFrom: ModelOrigin,
   runId: z.string().optional().describe("The training run that last wrote the weights."),
+  copiedFrom: z.string().optional().describe("The model these weights were copied from."),
   createdAt: z.string().describe("ISO 8601 creation time."),
   updatedAt: z.string().describe("ISO 8601 time of the last change (weights or record)."),
 }).meta({

@@ -448,3 +448,41 @@ Deno.test("loadModelWeights / saveModelWeights: what training runs use", async (
 function exportWeightsRoundTrip(params: Float32Array): Float32Array {
   return importWeights(config, exportWeights(config, params, "bf16")).params;
 }
+
+Deno.test("POST /v1/models/{id}/copy branches a model: same weights, the original untouched", async () => {
+  await withApp(async ({ app, store }) => {
+    const created = await (await post(app, "/v1/models", { config, seed: 3 })).json();
+    // Give the original a training history, as a run would.
+    const { params } = (await loadModelWeights(store, created.id))!;
+    const trained = params.map((x) => x + 0.25);
+    await saveModelWeights(store, created.id, trained, {
+      trainedSteps: 40,
+      createdFrom: "run",
+      runId: "run_01jz3k5q7r8s9t0v1w2x",
+    });
+
+    const res = await app.request(`/v1/models/${created.id}/copy`, { method: "POST" });
+    assert.equal(res.status, 201);
+    const copy = Model.parse(await res.json());
+    assert.notEqual(copy.id, created.id);
+    assert.equal(copy.createdFrom, "copy");
+    assert.equal(copy.copiedFrom, created.id);
+    assert.equal(copy.trainedSteps, 40);
+    assert.equal(copy.runId, undefined);
+    assert.deepEqual(copy.config, created.config);
+    const bytes = async (id: string) =>
+      new Uint8Array(await (await app.request(`/v1/models/${id}/weights`)).arrayBuffer());
+    assert.deepEqual(await bytes(copy.id), await bytes(created.id));
+
+    // Changing the copy leaves the original as it was.
+    await saveModelWeights(store, copy.id, params, { trainedSteps: 0, createdFrom: "upload" });
+    assert.deepEqual((await loadModelWeights(store, created.id))!.params, trained);
+    assert.equal((await loadModelWeights(store, created.id))!.model.trainedSteps, 40);
+
+    const missing = await app.request("/v1/models/mdl_00000000000000000000/copy", {
+      method: "POST",
+    });
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  });
+});

@@ -194,6 +194,7 @@ Deno.test("the OpenAPI document declares 507 on the routes that store something 
       "post /v1/datasets",
       "post /v1/membership",
       "post /v1/models",
+      "post /v1/models/{id}/copy",
       "post /v1/runs",
       "put /v1/models/{id}/weights",
     ]);
