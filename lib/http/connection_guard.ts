@@ -348,12 +348,25 @@ export class ConnectionGuard {
     void refuse(c.client, 408, "request_timeout", message);
   }
 
-  /** Closes the connection that has waited longest for a request; false when all are busy. */
+  /**
+   * Closes one connection to make room; false when all are busy. A connection still waiting
+   * for its first whole head (what a slowloris holds, and never a served client) goes first,
+   * the one whose head began longest ago; then the longest-idle keep-alive (an event stream
+   * sends a comment every 15 s, so it is rarely that one).
+   */
   private shedOldestIdle(): boolean {
     let victim: Connection | null = null;
+    const waited = (c: Connection) => c.phase === "head" && !c.upstream;
     for (const c of this.open) {
       if (c.closed || (c.phase !== "idle" && c.phase !== "head")) continue;
-      if (!victim || c.lastActivity < victim.lastActivity) victim = c;
+      if (!victim) victim = c;
+      else if (waited(c) !== waited(victim)) victim = waited(c) ? c : victim;
+      else if (
+        (waited(c) ? c.since : c.lastActivity) <
+          (waited(victim) ? victim.since : victim.lastActivity)
+      ) {
+        victim = c;
+      }
     }
     if (!victim) return false;
     this.drop(victim);

@@ -200,6 +200,27 @@ Deno.test("at the cap the oldest idle connection makes room; all busy answers 50
   }
 });
 
+Deno.test("at the cap a half-sent head goes before a served keep-alive, even a newer one", async () => {
+  const g = await guarded({ maxConnections: 2, headerMs: 10_000, idleMs: 10_000 });
+  try {
+    const served = await send(g.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    const buf = new Uint8Array(1024);
+    assert.match(dec.decode(buf.subarray(0, (await served.read(buf))!)), /^HTTP\/1.1 200 /);
+    await new Promise((r) => setTimeout(r, 100));
+    const half = await send(g.port, "GET / HTTP/1.1\r\nHost: x\r\n");
+    await new Promise((r) => setTimeout(r, 100));
+    const fresh = await send(g.port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert.match(await readUntilClosed(fresh), /^HTTP\/1.1 200 /);
+    assert.equal(await readUntilClosed(half, 1000), "", "the half-sent head was shed");
+    // The older, served keep-alive still works.
+    await served.write(enc.encode("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    assert.match(await readUntilClosed(served), /^HTTP\/1.1 200 /);
+    [served, half, fresh].forEach(close);
+  } finally {
+    await g.close();
+  }
+});
+
 Deno.test("an overlong request line answers 414 and an overlong head 431, as JSON", async () => {
   const g = await guarded({});
   try {
