@@ -36,6 +36,8 @@ export function unknownKeys(
   value: unknown,
   path: (string | number)[] = [],
 ): UnknownKey[] {
+  // Token arrays hold millions of numbers: no need to visit what cannot hold a key.
+  if (value === null || typeof value !== "object" || !holdsObjects(schema)) return [];
   const def = defOf(schema);
   switch (def.type) {
     case "object": {
@@ -90,6 +92,29 @@ export function unknownKeys(
     default:
       return [];
   }
+}
+
+const holding = new WeakMap<z.ZodType, boolean>();
+
+/** Whether a value of `schema` can contain an object with keys (memoized per schema). */
+function holdsObjects(schema: z.ZodType): boolean {
+  let known = holding.get(schema);
+  if (known !== undefined) return known;
+  holding.set(schema, true); // a cycle (lazy) counts as holding objects
+  const def = defOf(schema);
+  const inner = [
+    def.innerType,
+    def.element,
+    def.in,
+    def.left,
+    def.right,
+    ...(def.items ?? []),
+    ...(def.options ?? []),
+    ...(def.type === "lazy" ? [def.getter!()] : []),
+  ].filter((s): s is z.ZodType => s !== undefined);
+  known = def.type === "object" || inner.some(holdsObjects);
+  holding.set(schema, known);
+  return known;
 }
 
 /** The known key within a typo's reach of `key` (edit distance ≤ 2, ≤ a third of its length). */
