@@ -26,7 +26,7 @@
 //   lse  [K, P, T]     log-sum-exp of row t's scaled scores
 //   dD   [K, P, T]     D[t] = dy_t · y_t (written by part 1 of backward)
 
-import { gridFor } from "./kernels.ts";
+import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "./kernels.ts";
 
 export interface AttentionShape {
   B: number; // sequences per model
@@ -46,11 +46,7 @@ export interface AttentionShape {
   maxWorkgroupsPerDim?: number;
 }
 
-export interface AttentionKernel {
-  code: string;
-  /** Workgroups in x and y for one model; z is the fleet. */
-  grid: [number, number];
-}
+export type AttentionKernel = GeneratedKernel;
 
 /**
  * Rows per lane: the largest of 8 (for T >= 32), 4, 2, 1 that divides T.
@@ -149,11 +145,14 @@ const HEADER = (LANES: number, R: number, what: string) =>
  */
 export function attentionForward(s: AttentionShape): AttentionKernel {
   const a = layout(s);
+  const bindings: BindingDecl[] = [
+    { name: "qkv", access: "read", type: a.arr },
+    { name: "y", access: "read_write", type: a.arr },
+    { name: "lse", access: "read_write", type: "array<f32>" },
+  ];
   const L: string[] = [
     `// attention forward B=${s.B} T=${s.T} C=${s.C} NH=${s.NH}`,
-    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
-    `@group(0) @binding(1) var<storage, read_write> y: ${a.arr};`,
-    `@group(0) @binding(2) var<storage, read_write> lse: array<f32>;`,
+    ...declareBindings(bindings),
     HEADER(a.LANES, a.R, "query rows r0.."),
     ...a.prologue,
   ];
@@ -194,7 +193,7 @@ export function attentionForward(s: AttentionShape): AttentionKernel {
     L.push(`  lse[rowStat + r0 + ${r}u] = m${r} + log(l${r});`);
   }
   L.push(`}`);
-  return { code: L.join("\n"), grid: a.grid };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: a.grid };
 }
 
 /**
@@ -206,14 +205,17 @@ export function attentionForward(s: AttentionShape): AttentionKernel {
  */
 export function attentionBackwardQuery(s: AttentionShape): AttentionKernel {
   const a = layout(s);
+  const bindings: BindingDecl[] = [
+    { name: "qkv", access: "read", type: a.arr },
+    { name: "y", access: "read", type: a.arr },
+    { name: "dy", access: "read", type: a.arr },
+    { name: "lse", access: "read", type: "array<f32>" },
+    { name: "dD", access: "read_write", type: "array<f32>" },
+    { name: "dqkv", access: "read_write", type: a.arr },
+  ];
   const L: string[] = [
     `// attention backward (queries) B=${s.B} T=${s.T} C=${s.C} NH=${s.NH}`,
-    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
-    `@group(0) @binding(1) var<storage, read> y: ${a.arr};`,
-    `@group(0) @binding(2) var<storage, read> dy: ${a.arr};`,
-    `@group(0) @binding(3) var<storage, read> lse: array<f32>;`,
-    `@group(0) @binding(4) var<storage, read_write> dD: array<f32>;`,
-    `@group(0) @binding(5) var<storage, read_write> dqkv: ${a.arr};`,
+    ...declareBindings(bindings),
     HEADER(a.LANES, a.R, "query rows r0.."),
     ...a.prologue,
   ];
@@ -249,7 +251,7 @@ export function attentionBackwardQuery(s: AttentionShape): AttentionKernel {
     );
   }
   L.push(`}`);
-  return { code: L.join("\n"), grid: a.grid };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: a.grid };
 }
 
 /**
@@ -260,13 +262,16 @@ export function attentionBackwardQuery(s: AttentionShape): AttentionKernel {
  */
 export function attentionBackwardKeyValue(s: AttentionShape): AttentionKernel {
   const a = layout(s);
+  const bindings: BindingDecl[] = [
+    { name: "qkv", access: "read", type: a.arr },
+    { name: "dy", access: "read", type: a.arr },
+    { name: "lse", access: "read", type: "array<f32>" },
+    { name: "dD", access: "read", type: "array<f32>" },
+    { name: "dqkv", access: "read_write", type: a.arr },
+  ];
   const L: string[] = [
     `// attention backward (keys, values) B=${s.B} T=${s.T} C=${s.C} NH=${s.NH}`,
-    `@group(0) @binding(0) var<storage, read> qkv: ${a.arr};`,
-    `@group(0) @binding(1) var<storage, read> dy: ${a.arr};`,
-    `@group(0) @binding(2) var<storage, read> lse: array<f32>;`,
-    `@group(0) @binding(3) var<storage, read> dD: array<f32>;`,
-    `@group(0) @binding(4) var<storage, read_write> dqkv: ${a.arr};`,
+    ...declareBindings(bindings),
     HEADER(a.LANES, a.R, "key rows r0.."),
     ...a.prologue,
   ];
@@ -316,7 +321,7 @@ export function attentionBackwardKeyValue(s: AttentionShape): AttentionKernel {
     );
   }
   L.push(`}`);
-  return { code: L.join("\n"), grid: a.grid };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: a.grid };
 }
 
 /** Longest sequence of the joint kernels below: their code grows with T² / 2. */
@@ -349,18 +354,18 @@ function jointQkvRow(a: ReturnType<typeof layout>, t: number): string[] {
 function jointKernel(
   a: ReturnType<typeof layout>,
   what: string,
-  bindings: string[],
+  bindings: BindingDecl[],
   body: string[],
 ): AttentionKernel {
   const L = [
     `// attention ${what} (joint) B=${a.B} T=${a.T} C=${a.C} NH=${a.NH}`,
-    ...bindings.map((b, i) => `@group(0) @binding(${i}) ${b};`),
+    ...declareBindings(bindings),
     HEADER(a.LANES, a.T, "all rows of a pair"),
     ...a.prologue,
     ...body.map((x) => "  " + x),
     `}`,
   ];
-  return { code: L.join("\n"), grid: a.grid };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: a.grid };
 }
 
 /**
@@ -410,11 +415,11 @@ export function attentionBackward(s: AttentionShape): AttentionKernel {
     );
   }
   return jointKernel(a, "backward", [
-    `var<storage, read> qkv: ${a.arr}`,
-    `var<storage, read> y: ${a.arr}`,
-    `var<storage, read> dy: ${a.arr}`,
-    `var<storage, read> lse: array<f32>`,
-    `var<storage, read_write> dqkv: ${a.arr}`,
+    { name: "qkv", access: "read", type: a.arr },
+    { name: "y", access: "read", type: a.arr },
+    { name: "dy", access: "read", type: a.arr },
+    { name: "lse", access: "read", type: "array<f32>" },
+    { name: "dqkv", access: "read_write", type: a.arr },
   ], body);
 }
 
@@ -450,8 +455,8 @@ export function attentionForwardJoint(s: AttentionShape): AttentionKernel {
     );
   }
   return jointKernel(a, "forward", [
-    `var<storage, read> qkv: ${a.arr}`,
-    `var<storage, read_write> y: ${a.arr}`,
-    `var<storage, read_write> lse: array<f32>`,
+    { name: "qkv", access: "read", type: a.arr },
+    { name: "y", access: "read_write", type: a.arr },
+    { name: "lse", access: "read_write", type: "array<f32>" },
   ], body);
 }

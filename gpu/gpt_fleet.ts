@@ -16,7 +16,9 @@
 // every kernel reads are the master weights rounded to bfloat16.
 import type { Gpu } from "./device.ts";
 import {
+  type Buffers,
   type ConstValue,
+  type GeneratedKernel,
   gridFor,
   Kernels,
   type Op,
@@ -328,13 +330,13 @@ export class GptFleet {
   private async staticOp(
     shader: string,
     consts: Record<string, ConstValue>,
-    bindings: GPUBufferBinding[],
+    buffers: Buffers,
     threads: number,
     label = shader,
   ): Promise<Op> {
     const [gx, gy] = gridFor(threads, WG);
     const code = await this.kernels.source(shader, { ...consts, GX: gx, WG });
-    return this.kernels.op(label, this.kernels.pipeline(code, shader), bindings, [gx, gy, this.K]);
+    return this.kernels.op(label, this.kernels.kernel(code, shader), buffers, [gx, gy, this.K]);
   }
 
   private attentionShape() {
@@ -374,23 +376,26 @@ export class GptFleet {
   }
 
   /** The op adding a split reduction's slices from the scratch into its outputs. */
-  private splitSumOp(label: string, sum: SplitSumPlan, outputs: GPUBufferBinding[]): Op {
-    return this.kernels.op(
-      `${label}.sum`,
-      this.kernels.pipeline(sum.code, "split_sum"),
-      [this.act("split_scratch"), ...outputs],
-      [sum.grid[0], sum.grid[1], this.K],
-    );
+  private splitSumOp(
+    label: string,
+    sum: SplitSumPlan,
+    out1: GPUBufferBinding,
+    out2?: GPUBufferBinding,
+  ): Op {
+    const partials = this.act("split_scratch");
+    const buffers: Buffers = out2 ? { partials, out1, out2 } : { partials, out1 };
+    return this.generatedOp(`${label}.sum`, sum, buffers, "split_sum");
   }
 
-  /** An op from generated WGSL (one model per workgroup z). */
+  /** An op from generated WGSL (one model per workgroup z); `name`: the kernel's, for errors. */
   private generatedOp(
     label: string,
-    kernel: AttentionKernel,
-    bindings: GPUBufferBinding[],
+    kernel: GeneratedKernel,
+    buffers: Buffers,
+    name = label.replace(/\.\d+$/, ""),
   ): Op {
-    const pipeline = this.kernels.pipeline(kernel.code, label.replace(/\.\d+$/, ""));
-    return this.kernels.op(label, pipeline, bindings, [kernel.grid[0], kernel.grid[1], this.K]);
+    const compiled = this.kernels.kernel(kernel.code, name, kernel.bindings);
+    return this.kernels.op(label, compiled, buffers, [kernel.grid[0], kernel.grid[1], this.K]);
   }
 
   /**
@@ -415,7 +420,7 @@ export class GptFleet {
    * An op from a fused row kernel (row_codegen.ts) built on rowFrame(); the
    * fleet's one dims uniform is bound last.
    */
-  private rowOp(label: string, kernel: RowKernel, bindings: GPUBufferBinding[]): Op {
+  private rowOp(label: string, kernel: RowKernel, buffers: Buffers): Op {
     if (!this.rowDims) {
       this.rowDims = {
         buffer: this.buffer("row_dims", 8, GPUBufferUsage.UNIFORM),
@@ -426,7 +431,7 @@ export class GptFleet {
     const fleetDims = new Uint8Array(this.rowDims.dims);
     const same = new Uint8Array(kernel.dims).every((b, i) => b === fleetDims[i]);
     if (!same) throw new Error(`${label}: row kernels of one fleet must share their dims`);
-    return this.generatedOp(label, kernel, [...bindings, { buffer: this.rowDims.buffer }]);
+    return this.generatedOp(label, kernel, { ...buffers, dims: { buffer: this.rowDims.buffer } });
   }
 
   /** The fused row kernels' frame: rows, models, threads, the partial sums' scratch. */
@@ -478,12 +483,10 @@ export class GptFleet {
       throw new Error(`partials: the plan made ${p.floats} floats, the regions take ${p.used}`);
     }
     const plan = planSegmentSums(p.sums, WG, this.tuning.maxWorkgroupsPerDim);
-    return this.kernels.op(
-      "partial_sums",
-      this.kernels.pipeline(plan.code, "partial_sums"),
-      [{ buffer: p.buffer }, { buffer: this.grads! }],
-      [plan.grid[0], plan.grid[1], this.K],
-    );
+    return this.generatedOp("partial_sums", plan, {
+      partials: { buffer: p.buffer },
+      grads: { buffer: this.grads! },
+    });
   }
 
   /** The region for a fused kernel's layernorm parameter-gradient partials (dw, then db, per group of rows). */
@@ -559,12 +562,7 @@ export class GptFleet {
       ...(db ? [{ ...db, length: shape.N }] : []),
     ]);
     const plan = planWeightGrad(shape, region.stride);
-    return this.kernels.op(
-      label,
-      this.kernels.pipeline(plan.code, "weight_grad"),
-      [a, dY, region.binding],
-      [plan.grid[0], plan.grid[1], this.K],
-    );
+    return this.generatedOp(label, plan, { A: a, dY, partials: region.binding }, "weight_grad");
   }
 
   private matmulOp(
@@ -576,19 +574,20 @@ export class GptFleet {
         "bias" | "addend" | "geluGrad" | "colSums" | "fleet" | "transA" | "transB"
       >
       & Partial<Pick<MatmulShape, "transA" | "transB">>,
-    a: GPUBufferBinding,
-    b: GPUBufferBinding,
-    c: GPUBufferBinding,
-    extra: {
+    buffers: {
+      /** C = op(A) · op(B) (+ bias, + addend). */
+      A: GPUBufferBinding;
+      B: GPUBufferBinding;
+      C: GPUBufferBinding;
       bias?: GPUBufferBinding;
       addend?: GPUBufferBinding;
       /** C = product ⊙ gelu'(geluGradOf) (see matmul_codegen). */
       geluGradOf?: GPUBufferBinding;
       /** Also write the column sums of op(B) here (a bias gradient). */
       colSums?: GPUBufferBinding;
-    } = {},
+    },
   ): Op[] {
-    const { bias, addend, geluGradOf, colSums } = extra;
+    const { A, B, C, bias, addend, geluGradOf, colSums } = buffers;
     const plan = planMatmul({
       transA: false,
       transB: false,
@@ -600,18 +599,16 @@ export class GptFleet {
       fleet: this.K, // the planner sizes blocks for the whole fleet's work
       splitScratch: this.splitScratch,
     }, this.tuning);
-    const grid = (g: [number, number]): [number, number, number] => [g[0], g[1], this.K];
-    const pipeline = this.kernels.pipeline(plan.code, "matmul");
     if (plan.split) {
       // Partial products into the scratch, then their sum into C (and colSums).
       return [
-        this.kernels.op(label, pipeline, [a, b, this.act("split_scratch")], grid(plan.grid)),
-        this.splitSumOp(label, plan.split.sum, colSums ? [c, colSums] : [c]),
+        this.generatedOp(label, plan, { A, B, C: this.act("split_scratch") }, "matmul"),
+        this.splitSumOp(label, plan.split.sum, C, colSums),
       ];
     }
     const operand = { bias, addend, aux: geluGradOf, colSums };
-    const bindings = [a, b, c, ...plan.operands.map((name) => operand[name]!)];
-    return [this.kernels.op(label, pipeline, bindings, grid(plan.grid))];
+    const operands = Object.fromEntries(plan.operands.map((name) => [name, operand[name]!]));
+    return [this.generatedOp(label, plan, { A, B, C, ...operands }, "matmul")];
   }
 
   private async buildForward() {
@@ -630,7 +627,12 @@ export class GptFleet {
           WPE_STRIDE: wpe.stride,
           ...vectorWidth(C),
         },
-        [this.act("tokens"), this.p("wte"), this.p("wpe"), this.act("resid.0")],
+        {
+          tokens: this.act("tokens"),
+          wte: this.p("wte"),
+          wpe: this.p("wpe"),
+          x: this.act("resid.0"),
+        },
         BT, // one thread per row
       ),
     );
@@ -639,14 +641,14 @@ export class GptFleet {
       this.staticOp(
         "layernorm_forward",
         { BT, C, P_STRIDE: this.tensor(`${name}_w`, l).stride, ...layerNormShape(C, 1) },
-        [
-          this.act(x),
-          this.p(`${name}_w`, l),
-          this.p(`${name}_b`, l),
-          this.act(`${name}.${l}`),
-          this.act(`${name}_mean.${l}`),
-          this.act(`${name}_rstd.${l}`),
-        ],
+        {
+          x: this.act(x),
+          w: this.p(`${name}_w`, l),
+          b: this.p(`${name}_b`, l),
+          out: this.act(`${name}.${l}`),
+          meanOut: this.act(`${name}_mean.${l}`),
+          rstdOut: this.act(`${name}_rstd.${l}`),
+        },
         BT,
       );
     // The same kernel every layer; short sequences on CPUs: a lane per whole (batch, head) pair.
@@ -656,17 +658,17 @@ export class GptFleet {
     for (let l = 0; l < c.layers; l++) {
       if (this.fusedBlock) {
         // layernorm 1 and the qkv product in one kernel (block_codegen.ts).
-        ops.push(this.rowOp(`qkv_forward.${l}`, qkvForward(this.qkvShape(l)), [
-          this.act(`resid.${l}`),
-          this.p("ln1_w", l),
-          this.p("ln1_b", l),
-          this.p("qkv_w", l),
-          this.p("qkv_b", l),
-          this.act(`ln1.${l}`),
-          this.act(`ln1_mean.${l}`),
-          this.act(`ln1_rstd.${l}`),
-          this.act(`qkv.${l}`),
-        ]));
+        ops.push(this.rowOp(`qkv_forward.${l}`, qkvForward(this.qkvShape(l)), {
+          x: this.act(`resid.${l}`),
+          lnw: this.p("ln1_w", l),
+          lnb: this.p("ln1_b", l),
+          qkvw: this.p("qkv_w", l),
+          qkvb: this.p("qkv_b", l),
+          yOut: this.act(`ln1.${l}`),
+          meanOut: this.act(`ln1_mean.${l}`),
+          rstdOut: this.act(`ln1_rstd.${l}`),
+          qkvOut: this.act(`qkv.${l}`),
+        }));
       } else {
         ops.push(await lnOp(`resid.${l}`, "ln1", l));
         ops.push(...this.matmulOp(
@@ -678,25 +680,27 @@ export class GptFleet {
             strideB: this.tensor("qkv_w", l).stride,
             strideBias: this.tensor("qkv_b", l).stride,
           },
-          this.act(`ln1.${l}`),
-          this.p("qkv_w", l),
-          this.act(`qkv.${l}`),
-          { bias: this.p("qkv_b", l) },
+          {
+            A: this.act(`ln1.${l}`),
+            B: this.p("qkv_w", l),
+            C: this.act(`qkv.${l}`),
+            bias: this.p("qkv_b", l),
+          },
         ));
       }
-      ops.push(this.generatedOp(`attention_forward.${l}`, attForward, [
-        this.act(`qkv.${l}`),
-        this.act(`atty.${l}`),
-        this.act(`lse.${l}`),
-      ]));
+      ops.push(this.generatedOp(`attention_forward.${l}`, attForward, {
+        qkv: this.act(`qkv.${l}`),
+        y: this.act(`atty.${l}`),
+        lse: this.act(`lse.${l}`),
+      }));
       if (this.fusedBlock) {
-        ops.push(this.rowOp(`attproj.${l}`, projForward(this.projShape(l)), [
-          this.act(`atty.${l}`),
-          this.act(`resid.${l}`),
-          this.p("attproj_w", l),
-          this.p("attproj_b", l),
-          this.act(`resid_mid.${l}`),
-        ]));
+        ops.push(this.rowOp(`attproj.${l}`, projForward(this.projShape(l)), {
+          a: this.act(`atty.${l}`),
+          x: this.act(`resid.${l}`),
+          pw: this.p("attproj_w", l),
+          pb: this.p("attproj_b", l),
+          out: this.act(`resid_mid.${l}`),
+        }));
       } else {
         ops.push(...this.matmulOp(
           `attproj.${l}`,
@@ -707,28 +711,31 @@ export class GptFleet {
             strideB: this.tensor("attproj_w", l).stride,
             strideBias: this.tensor("attproj_b", l).stride,
           },
-          this.act(`atty.${l}`),
-          this.p("attproj_w", l),
-          this.act(`resid_mid.${l}`),
-          { bias: this.p("attproj_b", l), addend: this.act(`resid.${l}`) },
+          {
+            A: this.act(`atty.${l}`),
+            B: this.p("attproj_w", l),
+            C: this.act(`resid_mid.${l}`),
+            bias: this.p("attproj_b", l),
+            addend: this.act(`resid.${l}`),
+          },
         ));
       }
       if (this.fusedBlock) {
         // layernorm 2, fc, gelu and fcproj in one kernel (block_codegen.ts).
-        ops.push(this.rowOp(`mlp_forward.${l}`, mlpForward(this.mlpShape(l)), [
-          this.act(`resid_mid.${l}`),
-          this.p("ln2_w", l),
-          this.p("ln2_b", l),
-          this.p("fc_w", l),
-          this.p("fc_b", l),
-          this.p("fcproj_w", l),
-          this.p("fcproj_b", l),
-          this.act(`ln2.${l}`),
-          this.act(`ln2_mean.${l}`),
-          this.act(`ln2_rstd.${l}`),
-          this.act(`fch.${l}`),
-          this.act(`resid.${l + 1}`),
-        ]));
+        ops.push(this.rowOp(`mlp_forward.${l}`, mlpForward(this.mlpShape(l)), {
+          x: this.act(`resid_mid.${l}`),
+          lnw: this.p("ln2_w", l),
+          lnb: this.p("ln2_b", l),
+          fcw: this.p("fc_w", l),
+          fcb: this.p("fc_b", l),
+          projw: this.p("fcproj_w", l),
+          projb: this.p("fcproj_b", l),
+          yOut: this.act(`ln2.${l}`),
+          meanOut: this.act(`ln2_mean.${l}`),
+          rstdOut: this.act(`ln2_rstd.${l}`),
+          hOut: this.act(`fch.${l}`),
+          out: this.act(`resid.${l + 1}`),
+        }));
         continue;
       }
       ops.push(await lnOp(`resid_mid.${l}`, "ln2", l));
@@ -741,10 +748,12 @@ export class GptFleet {
           strideB: this.tensor("fc_w", l).stride,
           strideBias: this.tensor("fc_b", l).stride,
         },
-        this.act(`ln2.${l}`),
-        this.p("fc_w", l),
-        this.act(`fch.${l}`),
-        { bias: this.p("fc_b", l) },
+        {
+          A: this.act(`ln2.${l}`),
+          B: this.p("fc_w", l),
+          C: this.act(`fch.${l}`),
+          bias: this.p("fc_b", l),
+        },
       ));
       ops.push(...this.matmulOp(
         `fcproj.${l}`,
@@ -756,10 +765,13 @@ export class GptFleet {
           strideBias: this.tensor("fcproj_b", l).stride,
           geluA: true, // fch holds the pre-activation; gelu is applied as it is read
         },
-        this.act(`fch.${l}`),
-        this.p("fcproj_w", l),
-        this.act(`resid.${l + 1}`),
-        { bias: this.p("fcproj_b", l), addend: this.act(`resid_mid.${l}`) },
+        {
+          A: this.act(`fch.${l}`),
+          B: this.p("fcproj_w", l),
+          C: this.act(`resid.${l + 1}`),
+          bias: this.p("fcproj_b", l),
+          addend: this.act(`resid_mid.${l}`),
+        },
       ));
     }
     this.headStart = ops.length;
@@ -769,22 +781,20 @@ export class GptFleet {
         C,
         P_STRIDE: this.tensor("lnf_w").stride,
         ...layerNormShape(C, 1),
-      }, [
-        this.act(`resid.${c.layers}`),
-        this.p("lnf_w"),
-        this.p("lnf_b"),
-        this.act("lnf"),
-        this.act("lnf_mean"),
-        this.act("lnf_rstd"),
-      ], BT),
+      }, {
+        x: this.act(`resid.${c.layers}`),
+        w: this.p("lnf_w"),
+        b: this.p("lnf_b"),
+        out: this.act("lnf"),
+        meanOut: this.act("lnf_mean"),
+        rstdOut: this.act("lnf_rstd"),
+      }, BT),
     );
     // Tied lm head: logits[BT, V] = lnf[BT, C] · wteᵀ, wte stored [V, C].
     ops.push(...this.matmulOp(
       "logits",
       { M: BT, N: V, K: C, transB: true, strideB: wte.stride },
-      this.act("lnf"),
-      this.p("wte"),
-      this.act("logits"),
+      { A: this.act("lnf"), B: this.p("wte"), C: this.act("logits") },
     ));
     this.forwardOps = ops;
     // The loss is the mean over the positions that predict a token.
@@ -809,13 +819,13 @@ export class GptFleet {
             CACHE: privateArrayFits(V / vwV.W),
             ...vwV,
           },
-          [this.act("targets"), this.act("logits"), this.act("losses")],
+          { targets: this.act("targets"), logits: this.act("logits"), losses: this.act("losses") },
           BT,
         )
         : this.staticOp(
           "cross_entropy_rows",
           { BT, T, TARGETS, V, TRAIN: train, INV_COUNT: inv, ...vwV },
-          [this.act("targets"), this.act("logits"), this.act("losses")],
+          { targets: this.act("targets"), logits: this.act("logits"), losses: this.act("losses") },
           BT * WG,
           "cross_entropy",
         );
@@ -825,11 +835,11 @@ export class GptFleet {
     // it reads stay in place until the next step or evaluation.
     this.lossReduceOp = this.kernels.op(
       "loss_reduce",
-      this.kernels.pipeline(
+      this.kernels.kernel(
         await this.kernels.source("loss_reduce", { BT, INV_COUNT: inv }),
         "loss_reduce",
       ),
-      [this.act("losses"), this.act("mean_loss")],
+      { losses: this.act("losses"), mean: this.act("mean_loss") },
       [1, 1, this.K],
     );
     this.lossEvalOps = [await ce(false)];
@@ -857,9 +867,7 @@ export class GptFleet {
       : this.matmulOp(
         "dwte.head",
         { M: V, N: C, K: BT, transA: true, strideC: wte.stride },
-        this.act("logits"),
-        this.act("lnf"),
-        this.g("wte"),
+        { A: this.act("logits"), B: this.act("lnf"), C: this.g("wte") },
       );
     const lnBackward = async (
       x: string,
@@ -882,14 +890,14 @@ export class GptFleet {
           P_STRIDE: stride,
           ACCUMULATE: accumulate,
           ...layerNormShape(C, 2), // caches g and n of the row
-        }, [
-          this.act("dln"),
-          this.act(x),
-          this.p(w, l),
-          this.act(mean),
-          this.act(rstd),
-          this.act("dres"),
-        ], BT),
+        }, {
+          dout: this.act("dln"),
+          x: this.act(x),
+          w: this.p(w, l),
+          mean: this.act(mean),
+          rstd: this.act(rstd),
+          dx: this.act("dres"),
+        }, BT),
         await this.staticOp("layernorm_param_grads", {
           BT,
           C,
@@ -901,14 +909,14 @@ export class GptFleet {
           OUT_STRIDE: (scratch ? this.splitScratch : stride) / vw.W,
           SLICE_STRIDE: scratch ? (2 * C) / vw.W : 0,
           DB_SHIFT: scratch ? C / vw.W : 0,
-        }, [
-          this.act("dln"),
-          this.act(x),
-          this.act(mean),
-          this.act(rstd),
-          scratch ?? this.g(w, l),
-          scratch ?? this.g(b, l),
-        ], columnGroups * splits * WG),
+        }, {
+          dout: this.act("dln"),
+          x: this.act(x),
+          mean: this.act(mean),
+          rstd: this.act(rstd),
+          dw: scratch ?? this.g(w, l),
+          db: scratch ?? this.g(b, l),
+        }, columnGroups * splits * WG),
       ];
       if (scratch) {
         const sum = planSplitSum({
@@ -921,7 +929,7 @@ export class GptFleet {
           workgroupSize: WG,
           maxWorkgroupsPerDim: this.tuning.maxWorkgroupsPerDim,
         });
-        ops.push(this.splitSumOp("layernorm_param_grads", sum, [this.g(w, l), this.g(b, l)]));
+        ops.push(this.splitSumOp("layernorm_param_grads", sum, this.g(w, l), this.g(b, l)));
       }
       return ops;
     };
@@ -950,10 +958,12 @@ export class GptFleet {
           this.matmulOp(
             `${name}.dx`,
             { M: BT, N: inDim, K: outDim, transB: true, strideB: ws },
-            this.act(dOut),
-            this.p(w, l),
-            this.act(dIn),
-            { geluGradOf: geluInput ? this.act(input) : undefined },
+            {
+              A: this.act(dOut),
+              B: this.p(w, l),
+              C: this.act(dIn),
+              geluGradOf: geluInput ? this.act(input) : undefined,
+            },
           ),
         dw: () =>
           gradShape
@@ -978,10 +988,12 @@ export class GptFleet {
                 geluA: geluInput,
                 strideColSums: this.tensor(b, l).stride,
               },
-              this.act(input),
-              this.act(dOut),
-              this.g(w, l),
-              { colSums: this.g(b, l) }, // db = Σ_rows dOut
+              {
+                A: this.act(input),
+                B: this.act(dOut),
+                C: this.g(w, l),
+                colSums: this.g(b, l), // db = Σ_rows dOut
+              },
             ),
       };
     };
@@ -1015,18 +1027,18 @@ export class GptFleet {
         // which reads it, goes first.
         ops.push(
           ...fcproj.dw(),
-          this.rowOp(`mlp_backward.${l}`, mlpBackward(this.mlpShape(l)), [
-            this.act("dres"),
-            this.act(`fch.${l}`),
-            this.act(`resid_mid.${l}`),
-            this.act(`ln2_mean.${l}`),
-            this.act(`ln2_rstd.${l}`),
-            this.p("ln2_w", l),
-            this.p("fc_w", l),
-            this.p("fcproj_w", l),
-            this.act("dfch"),
-            this.layerNormPartials(`ln2.${l}.params`, "ln2_w", "ln2_b", l),
-          ]),
+          this.rowOp(`mlp_backward.${l}`, mlpBackward(this.mlpShape(l)), {
+            dres: this.act("dres"),
+            h: this.act(`fch.${l}`),
+            x: this.act(`resid_mid.${l}`),
+            mean: this.act(`ln2_mean.${l}`),
+            rstd: this.act(`ln2_rstd.${l}`),
+            lnw: this.p("ln2_w", l),
+            fcw: this.p("fc_w", l),
+            projw: this.p("fcproj_w", l),
+            dhOut: this.act("dfch"),
+            partials: this.layerNormPartials(`ln2.${l}.params`, "ln2_w", "ln2_b", l),
+          }),
           ...fc.dw(),
         );
       } else {
@@ -1056,39 +1068,39 @@ export class GptFleet {
       );
       const attprojDx = this.fusedBlock
         ? [
-          this.rowOp(`attproj.${l}.dx`, projBackward(this.projShape(l)), [
-            this.act("dres"),
-            this.p("attproj_w", l),
-            this.act("datty"),
-          ]),
+          this.rowOp(`attproj.${l}.dx`, projBackward(this.projShape(l)), {
+            dres: this.act("dres"),
+            pw: this.p("attproj_w", l),
+            da: this.act("datty"),
+          }),
         ]
         : attproj.dx();
       ops.push(...attprojDx, ...attproj.dw());
       if ("joint" in attBackward) {
-        ops.push(this.generatedOp(`attention_backward.${l}`, attBackward.joint, [
-          this.act(`qkv.${l}`),
-          this.act(`atty.${l}`),
-          this.act("datty"),
-          this.act(`lse.${l}`),
-          this.act("dqkv"),
-        ]));
+        ops.push(this.generatedOp(`attention_backward.${l}`, attBackward.joint, {
+          qkv: this.act(`qkv.${l}`),
+          y: this.act(`atty.${l}`),
+          dy: this.act("datty"),
+          lse: this.act(`lse.${l}`),
+          dqkv: this.act("dqkv"),
+        }));
       } else {
         ops.push(
-          this.generatedOp(`attention_backward_q.${l}`, attBackward.query, [
-            this.act(`qkv.${l}`),
-            this.act(`atty.${l}`),
-            this.act("datty"),
-            this.act(`lse.${l}`),
-            this.act("attD"),
-            this.act("dqkv"),
-          ]),
-          this.generatedOp(`attention_backward_kv.${l}`, attBackward.keyValue, [
-            this.act(`qkv.${l}`),
-            this.act("datty"),
-            this.act(`lse.${l}`),
-            this.act("attD"),
-            this.act("dqkv"),
-          ]),
+          this.generatedOp(`attention_backward_q.${l}`, attBackward.query, {
+            qkv: this.act(`qkv.${l}`),
+            y: this.act(`atty.${l}`),
+            dy: this.act("datty"),
+            lse: this.act(`lse.${l}`),
+            dD: this.act("attD"),
+            dqkv: this.act("dqkv"),
+          }),
+          this.generatedOp(`attention_backward_kv.${l}`, attBackward.keyValue, {
+            qkv: this.act(`qkv.${l}`),
+            dy: this.act("datty"),
+            lse: this.act(`lse.${l}`),
+            dD: this.act("attD"),
+            dqkv: this.act("dqkv"),
+          }),
         );
       }
       const qkv = linearBackward(
@@ -1105,16 +1117,16 @@ export class GptFleet {
       if (this.fusedBlock) {
         // qkv.dx and the layernorm's input gradient in one kernel (block_codegen.ts).
         ops.push(
-          this.rowOp(`qkv_backward.${l}`, qkvBackward(this.qkvShape(l)), [
-            this.act("dres"),
-            this.act("dqkv"),
-            this.act(`resid.${l}`),
-            this.act(`ln1_mean.${l}`),
-            this.act(`ln1_rstd.${l}`),
-            this.p("ln1_w", l),
-            this.p("qkv_w", l),
-            this.layerNormPartials(`ln1.${l}.params`, "ln1_w", "ln1_b", l),
-          ]),
+          this.rowOp(`qkv_backward.${l}`, qkvBackward(this.qkvShape(l)), {
+            dres: this.act("dres"),
+            dqkv: this.act("dqkv"),
+            x: this.act(`resid.${l}`),
+            mean: this.act(`ln1_mean.${l}`),
+            rstd: this.act(`ln1_rstd.${l}`),
+            lnw: this.p("ln1_w", l),
+            qkvw: this.p("qkv_w", l),
+            partials: this.layerNormPartials(`ln1.${l}.params`, "ln1_w", "ln1_b", l),
+          }),
           ...qkv.dw(),
         );
       } else {
@@ -1141,13 +1153,13 @@ export class GptFleet {
       WTE_STRIDE: wte.stride,
       WPE_STRIDE: wpe.stride,
       ...vectorWidth(C),
-    }, [
-      this.act("dres"),
-      this.act("order"),
-      this.act("offsets"),
-      this.g("wte"),
-      this.g("wpe"),
-    ], (V + T) * C / vectorWidth(C).W);
+    }, {
+      dx: this.act("dres"),
+      order: this.act("order"),
+      offsets: this.act("offsets"),
+      dwte: this.g("wte"),
+      dwpe: this.g("wpe"),
+    }, (V + T) * C / vectorWidth(C).W);
     // The partial sums of every fused kernel and row-split weight gradient
     // (their regions are taken as their ops are built, so this comes last).
     const tail = () => [...(this.partials ? [this.partialSumsOp()] : []), encoder];
@@ -1165,20 +1177,20 @@ export class GptFleet {
       });
       this.trainOps = [
         ...this.forwardOps.slice(0, this.headStart),
-        this.rowOp("train_head", head, [
-          this.act("targets"),
-          this.act(`resid.${c.layers}`),
-          this.p("lnf_w"),
-          this.p("lnf_b"),
-          this.p("wte"),
-          this.act("lnf"),
-          this.act("lnf_mean"),
-          this.act("lnf_rstd"),
-          this.act("logits"),
-          this.act("dres"),
-          this.act("losses"),
-          this.layerNormPartials("lnf.params", "lnf_w", "lnf_b"),
-        ]),
+        this.rowOp("train_head", head, {
+          targets: this.act("targets"),
+          x: this.act(`resid.${c.layers}`),
+          lnw: this.p("lnf_w"),
+          lnb: this.p("lnf_b"),
+          wte: this.p("wte"),
+          yOut: this.act("lnf"),
+          meanOut: this.act("lnf_mean"),
+          rstdOut: this.act("lnf_rstd"),
+          dlogits: this.act("logits"),
+          dx: this.act("dres"),
+          losses: this.act("losses"),
+          partials: this.layerNormPartials("lnf.params", "lnf_w", "lnf_b"),
+        }),
         ...dwteHead,
         ...ops,
         ...tail(),
@@ -1188,9 +1200,7 @@ export class GptFleet {
     const dlnf = this.matmulOp(
       "dlnf",
       { M: BT, N: C, K: V, strideB: wte.stride },
-      this.act("logits"),
-      this.p("wte"),
-      this.act("dln"),
+      { A: this.act("logits"), B: this.p("wte"), C: this.act("dln") },
     );
     this.trainOps = [
       ...this.forwardOps,
@@ -1233,24 +1243,24 @@ export class GptFleet {
       WG,
     }, ["bf16_round"]);
     this.optimizerOps = [
-      this.kernels.op("optimizer", this.kernels.pipeline(code, "optimizer"), [
-        { buffer: this.master ?? this.params },
-        { buffer: this.grads! },
-        { buffer: this.adamM! },
-        { buffer: this.adamV! },
-        { buffer: descBuf },
-        { buffer: this.hyper! },
-      ], [gx, gy, 1]),
+      this.kernels.op("optimizer", this.kernels.kernel(code, "optimizer"), {
+        params: { buffer: this.master ?? this.params },
+        grads: { buffer: this.grads! },
+        m1: { buffer: this.adamM! },
+        m2: { buffer: this.adamV! },
+        descs: { buffer: descBuf },
+        hyper: { buffer: this.hyper! },
+      }, [gx, gy, 1]),
     ];
     if (this.master) {
       const N4 = this.paramFloats / 4; // gpuParamLayout's total is a multiple of 64 floats
       const [rx, ry] = gridFor(N4, WG);
       const round = await this.kernels.source("round_bf16", { N4, GX: rx, WG }, ["bf16_round"]);
       this.optimizerOps.push(
-        this.kernels.op("round_bf16", this.kernels.pipeline(round, "round_bf16"), [
-          { buffer: this.master },
-          { buffer: this.params },
-        ], [rx, ry, 1]),
+        this.kernels.op("round_bf16", this.kernels.kernel(round, "round_bf16"), {
+          master: { buffer: this.master },
+          weights: { buffer: this.params },
+        }, [rx, ry, 1]),
       );
     }
   }

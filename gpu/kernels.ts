@@ -1,10 +1,14 @@
 // Compiles WGSL into compute pipelines (cached by source), and records
 // "ops": a pipeline, its bind group and its grid, built once and replayed in
-// every step. Static shaders live in shaders/*.wgsl and read their shape as
+// every step. An op names its buffers by the WGSL variables they bind to
+// ({ x, w, out }), checked against the kernel's bindings, so a swap or a
+// missing buffer fails when the op is built rather than computing garbage. Static shaders live in shaders/*.wgsl and read their shape as
 // `const` declarations that this module prepends, so each shape compiles to
 // straight-line code with no uniform loads. `{ alias }` declares a type alias
 // and `{ expr }` a const of any WGSL expression, so one shader text serves
 // both the vec4 path and the scalar path of shapes not divisible by 4.
+
+import { makeShaderDataDefinitions } from "webgpu-utils";
 
 export type ConstValue = number | boolean | { f32: number } | { alias: string } | {
   expr: string;
@@ -15,6 +19,60 @@ export interface Op {
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   grid: [number, number, number];
+}
+
+/** A compiled kernel and its binding names by index: binding i is `bindings[i]`. */
+export interface Kernel {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindings: readonly string[];
+}
+
+/** One dispatch's buffers, by the WGSL names of its kernel's bindings. */
+export type Buffers = Record<string, GPUBufferBinding>;
+
+/** A generated kernel: its WGSL, its binding names by index, its workgroups for one model (z: the fleet). */
+export interface GeneratedKernel {
+  code: string;
+  bindings: string[];
+  grid: [number, number];
+}
+
+/** A generated kernel's storage or uniform variable; its place in the list is its binding. */
+export interface BindingDecl {
+  name: string;
+  /** "uniform" for a uniform; else the storage access. */
+  access: "read" | "read_write" | "uniform";
+  type: string;
+  /** Appended to the declaration's line. */
+  comment?: string;
+}
+
+/** The WGSL lines declaring a generated kernel's bindings in group 0, from `first` on. */
+export function declareBindings(list: BindingDecl[], first = 0): string[] {
+  return list.map((b, i) => {
+    const space = b.access === "uniform" ? "uniform" : `storage, ${b.access}`;
+    const line = `@group(0) @binding(${first + i}) var<${space}> ${b.name}: ${b.type};`;
+    return b.comment ? `${line} // ${b.comment}` : line;
+  });
+}
+
+/**
+ * A static shader's binding names in binding order, read from its WGSL
+ * (webgpu-utils' reflection). Every binding is in group 0, numbered from 0.
+ */
+export function reflectBindings(code: string, label: string): string[] {
+  const defs = makeShaderDataDefinitions(code);
+  const vars = [...Object.entries(defs.storages), ...Object.entries(defs.uniforms)];
+  const names: string[] = [];
+  for (const [name, v] of vars) {
+    if (v.group !== 0) throw new Error(`${label}: binding ${name} is in group ${v.group}, not 0`);
+    names[v.binding] = name;
+  }
+  for (let i = 0; i < names.length; i++) {
+    if (names[i] === undefined) throw new Error(`${label}: no variable at binding ${i}`);
+  }
+  return names;
 }
 
 const shaderText = new Map<string, string>();
@@ -80,7 +138,8 @@ export function gridFor(threads: number, wg: number, maxPerDim = 65535): [number
 }
 
 export class Kernels {
-  private pipelines = new Map<string, GPUComputePipeline>();
+  /** Compiled kernels by their WGSL text. */
+  private kernels = new Map<string, Kernel>();
 
   private static perDevice = new WeakMap<GPUDevice, Kernels>();
 
@@ -96,18 +155,34 @@ export class Kernels {
 
   constructor(readonly device: GPUDevice) {}
 
-  pipeline(code: string, label: string): GPUComputePipeline {
-    let p = this.pipelines.get(code);
-    if (!p) {
+  /**
+   * The kernel of a WGSL program. `bindings`: a generated kernel's own list
+   * (the one its declarations were written from); without it they are read
+   * from the program (static shaders).
+   */
+  kernel(code: string, label: string, bindings?: readonly string[]): Kernel {
+    let k = this.kernels.get(code);
+    if (!k) {
       const module = this.device.createShaderModule({ code, label });
-      p = this.device.createComputePipeline({
+      const pipeline = this.device.createComputePipeline({
         label,
         layout: "auto",
         compute: { module, entryPoint: "main" },
       });
-      this.pipelines.set(code, p);
+      k = { label, pipeline, bindings: bindings ?? reflectBindings(code, label) };
+      this.kernels.set(code, k);
     }
-    return p;
+    return k;
+  }
+
+  /** Every program compiled on this device so far, with its kernel. */
+  compiled(): IterableIterator<[string, Kernel]> {
+    return this.kernels.entries();
+  }
+
+  /** Forgets the compiled kernels (bench/wgsl_digest.ts lists each shape's own). */
+  clear(): void {
+    this.kernels.clear();
   }
 
   /** The WGSL of a static shader with its constants and the snippets it uses prepended. */
@@ -121,18 +196,24 @@ export class Kernels {
     return [header, ...shared, await loadShader(name)].join("\n");
   }
 
-  op(
-    label: string,
-    pipeline: GPUComputePipeline,
-    bindings: GPUBufferBinding[],
-    grid: [number, number, number],
-  ): Op {
+  /** An op of `kernel` on `buffers`, which must name each of its bindings and nothing else. */
+  op(label: string, kernel: Kernel, buffers: Buffers, grid: [number, number, number]): Op {
+    const expected = kernel.bindings;
+    const what = () => `op ${label} (kernel ${kernel.label}, bindings ${expected.join(", ")})`;
+    for (const name of Object.keys(buffers)) {
+      if (!expected.includes(name)) throw new Error(`${what()}: it has no binding "${name}"`);
+    }
+    const entries = expected.map((name, binding) => {
+      const resource = buffers[name];
+      if (!resource) throw new Error(`${what()}: no buffer for binding "${name}"`);
+      return { binding, resource };
+    });
     const bindGroup = this.device.createBindGroup({
       label,
-      layout: pipeline.getBindGroupLayout(0),
-      entries: bindings.map((resource, binding) => ({ binding, resource })),
+      layout: kernel.pipeline.getBindGroupLayout(0),
+      entries,
     });
-    return { label, pipeline, bindGroup, grid };
+    return { label, pipeline: kernel.pipeline, bindGroup, grid };
   }
 
   /** Records ops into one compute pass (dispatches are cheap there). */

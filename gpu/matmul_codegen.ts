@@ -37,6 +37,7 @@
 //   few threads to fill a GPU (a weight gradient at a large batch: few
 //   outputs, a long k), the k loop is split across workgroups (split_sum.ts).
 import { planSplitSum, splitCount, type SplitSumPlan } from "./split_sum.ts";
+import { type BindingDecl, declareBindings, type GeneratedKernel } from "./kernels.ts";
 
 export interface MatmulShape {
   M: number;
@@ -70,11 +71,9 @@ export interface MatmulShape {
   splitScratch?: number;
 }
 
-export interface MatmulPlan {
-  code: string;
+/** Bindings A, B, C, then the operands. */
+export interface MatmulPlan extends GeneratedKernel {
   workgroupSize: number;
-  /** Workgroups in x and y for one model; z = fleet size. */
-  grid: [number, number];
   rm: number;
   rn: number;
   vec: number;
@@ -172,12 +171,16 @@ export function extraOperands(s: MatmulShape): ExtraOperand[] {
   return out;
 }
 
-/** WGSL declarations of the operands at bindings 3, 4, ... with each one's array type. */
-function operandDeclarations(operands: ExtraOperand[], type: Record<ExtraOperand, string>) {
-  return operands.map((name, i) => {
-    const access = name === "colSums" ? "read_write" : "read";
-    return `@group(0) @binding(${3 + i}) var<storage, ${access}> ${name}: ${type[name]};`;
-  });
+/** The operands' bindings (after A, B and C) with each one's array type. */
+function operandBindings(
+  operands: ExtraOperand[],
+  type: Record<ExtraOperand, string>,
+): BindingDecl[] {
+  return operands.map((name) => ({
+    name,
+    access: name === "colSums" ? "read_write" : "read",
+    type: type[name],
+  }));
 }
 
 function largestDivisor(n: number, max: number, multipleOf = 1): number {
@@ -399,16 +402,19 @@ export function planShared(
     `// matmul M=${M} N=${N} K=${K} transA=${transA} transB=${transB} ` +
       `lanes ${lanesM}x${lanesN} block ${rm}x${rn} kStep ${cfg.kStep}`,
   );
-  L.push(`@group(0) @binding(0) var<storage, read> A: ${arr(vecA)};`);
-  L.push(`@group(0) @binding(1) var<storage, read> B: ${arr(vecB)};`);
-  L.push(`@group(0) @binding(2) var<storage, read_write> C: ${arr(vecC)};`);
   const operands = extraOperands(s);
-  L.push(...operandDeclarations(operands, {
+  const bindings: BindingDecl[] = [
+    { name: "A", access: "read", type: arr(vecA) },
+    { name: "B", access: "read", type: arr(vecB) },
+    { name: "C", access: "read_write", type: arr(vecC) },
+  ];
+  bindings.push(...operandBindings(operands, {
     bias: arr(vecBias),
     addend: arr(vecC),
     aux: arr(vecC),
     colSums: "array<f32>",
   }));
+  L.push(...declareBindings(bindings));
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   L.push(`@compute @workgroup_size(${W})`);
   L.push(
@@ -667,6 +673,7 @@ export function planShared(
   L.push(`}`);
   return {
     code: L.join("\n"),
+    bindings: bindings.map((b) => b.name),
     workgroupSize: W,
     grid: [gx, gy],
     rm,
@@ -736,21 +743,26 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
     `// matmul M=${M} N=${N} K=${K} transA=${transA} transB=${transB} block ${rm}x${rn}` +
       (splits > 1 ? ` split ${splits}` : ""),
   );
-  L.push(`@group(0) @binding(0) var<storage, read> A: ${A};`);
-  L.push(`@group(0) @binding(1) var<storage, read> B: ${A};`);
-  L.push(
-    `@group(0) @binding(2) var<storage, read_write> C: ${arrC};` +
-      (splits > 1 ? " // the scratch: partial sums" : ""),
-  );
   // A split kernel has no operands (it takes none of bias, addend, aux; its
   // partial colSums go to the scratch with its partial C).
   const operands = splits === 1 ? extraOperands(s) : [];
-  L.push(...operandDeclarations(operands, {
+  const bindings: BindingDecl[] = [
+    { name: "A", access: "read", type: A },
+    { name: "B", access: "read", type: A },
+    {
+      name: "C",
+      access: "read_write",
+      type: arrC,
+      comment: splits > 1 ? "the scratch: partial sums" : undefined,
+    },
+  ];
+  bindings.push(...operandBindings(operands, {
     bias: arrC,
     addend: arrC,
     aux: arrC,
     colSums: "array<f32>",
   }));
+  L.push(...declareBindings(bindings));
   if (s.geluA || s.geluGrad) L.push(GELU_WGSL);
   const gA = (expr: string, w: number) => (s.geluA ? `gelu${w}(${expr})` : expr);
   L.push(`@compute @workgroup_size(${wg})`);
@@ -887,6 +899,7 @@ function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   L.push(`}`);
   return {
     code: L.join("\n"),
+    bindings: bindings.map((b) => b.name),
     workgroupSize: wg,
     grid: [gx, gy],
     rm,

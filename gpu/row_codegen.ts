@@ -17,7 +17,7 @@
 // Naming in the emitted WGSL: a row vector `a` of n floats is the vec4s
 // a0 .. a{n/4-1}; a matrix `W` [rows][cols] is W{i}_{j}, row i, columns
 // 4j .. 4j+3. Everything is vec4: widths are multiples of 4.
-import { gridFor } from "./kernels.ts";
+import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "./kernels.ts";
 
 /** Lanes per workgroup: one 256-bit vector of f32 on llvmpipe. */
 export const ROW_LANES = 8;
@@ -37,11 +37,11 @@ export interface RowKernelFrame {
   scratchFloats?: number;
 }
 
-export interface RowKernel {
-  /** Depends on the widths and parameter strides only: batch and fleet sizes share it. */
-  code: string;
-  /** Workgroups in x and y for one model; z is the fleet. */
-  grid: [number, number];
+/**
+ * The code depends on the widths and parameter strides only: batch and fleet
+ * sizes share it. Its last binding is the uniform `dims`.
+ */
+export interface RowKernel extends GeneratedKernel {
   /**
    * The uniform buffer's contents (the last binding): BT, T, rows per lane,
    * INV_COUNT, the scratch's floats per model / 4.
@@ -127,10 +127,11 @@ export function rowKernel(
   const L: string[] = [
     `struct Dims { bt: u32, t: u32, rows: u32, invCount: f32, scratch4: u32, groupRows: u32 }`,
   ];
-  parts.bindings.forEach((b, i) => {
-    L.push(`@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`);
-  });
-  L.push(`@group(0) @binding(${parts.bindings.length}) var<uniform> dims: Dims;`);
+  const bindings: BindingDecl[] = [
+    ...parts.bindings.map((b) => ({ ...b, type: `array<${b.type}>` })),
+    { name: "dims", access: "uniform", type: "Dims" },
+  ];
+  L.push(...declareBindings(bindings));
   if (parts.helpers) L.push(parts.helpers);
   L.push(
     `@compute @workgroup_size(${ROW_LANES})`,
@@ -150,7 +151,7 @@ export function rowKernel(
     ...rowLoops(parts),
     `}`,
   );
-  return { code: L.join("\n"), grid: [gx, gy], dims };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: [gx, gy], dims };
 }
 
 /**

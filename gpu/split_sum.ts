@@ -8,6 +8,7 @@
 // On a large GPU a weight gradient dW = Xᵀ·dY at batch 2048 has 4,096
 // outputs and a 131,072-long reduction: without the split, 4 workgroups ran
 // it on a 132-SM H100 (fcproj.dw 41 ms of a 183 ms step, bench/gpu).
+import { type BindingDecl, declareBindings, type GeneratedKernel } from "./kernels.ts";
 
 /** Floats of the scratch buffer per model (4 MiB), where a fleet splits reductions at all. */
 export const SPLIT_SCRATCH_FLOATS = 1 << 20;
@@ -57,11 +58,7 @@ export interface SplitSumShape {
   maxWorkgroupsPerDim: number;
 }
 
-export interface SplitSumPlan {
-  code: string;
-  /** Workgroups in x and y per model; z = fleet size. */
-  grid: [number, number];
-}
+export type SplitSumPlan = GeneratedKernel;
 
 /** The summing kernel: bindings partials, out1 (and out2 where length2 > 0). */
 export function planSplitSum(s: SplitSumShape): SplitSumPlan {
@@ -73,12 +70,15 @@ export function planSplitSum(s: SplitSumShape): SplitSumPlan {
   const groups = Math.ceil(total / wg);
   const gx = Math.min(groups, s.maxWorkgroupsPerDim);
   const gy = Math.ceil(groups / gx);
+  const bindings: BindingDecl[] = [
+    { name: "partials", access: "read", type: "array<f32>" },
+    { name: "out1", access: "read_write", type: "array<f32>" },
+  ];
+  if (s.length2 > 0) bindings.push({ name: "out2", access: "read_write", type: "array<f32>" });
   const L = [
     `// split sum: ${s.splits} slices of ${s.length1} + ${s.length2} floats`,
-    "@group(0) @binding(0) var<storage, read> partials: array<f32>;",
-    "@group(0) @binding(1) var<storage, read_write> out1: array<f32>;",
+    ...declareBindings(bindings),
   ];
-  if (s.length2 > 0) L.push("@group(0) @binding(2) var<storage, read_write> out2: array<f32>;");
   L.push(
     `@compute @workgroup_size(${wg})`,
     "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {",
@@ -98,7 +98,7 @@ export function planSplitSum(s: SplitSumShape): SplitSumPlan {
     L.push(`  out1[z * ${s.stride1}u + e] = sum;`);
   }
   L.push("}");
-  return { code: L.join("\n"), grid: [gx, gy] };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: [gx, gy] };
 }
 
 /**
@@ -172,10 +172,13 @@ export function planSegmentSums(
   const starts = segments.map((_, i) => groupSegment.indexOf(i)).slice(1);
   const pick = (v: number[]) =>
     v.slice(1).reduce((e, x, i) => `select(${e}, ${x}u, s == ${i + 1}u)`, `${v[0]}u`);
+  const bindings: BindingDecl[] = [
+    { name: "partials", access: "read", type: "array<vec4<f32>>" },
+    { name: "grads", access: "read_write", type: "array<vec4<f32>>" },
+  ];
   const L = [
     `// partial sums: ${segments.map((s) => s.label).join(", ")}`,
-    "@group(0) @binding(0) var<storage, read> partials: array<vec4<f32>>;",
-    "@group(0) @binding(1) var<storage, read_write> grads: array<vec4<f32>>;",
+    ...declareBindings(bindings),
     `@compute @workgroup_size(${wg})`,
     "fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {",
     `  let g = wid.y * ${gx}u + wid.x;`,
@@ -192,5 +195,5 @@ export function planSegmentSums(
     "  else { grads[sOUT2 + z * sSTRIDE2 + k - sLEN1] = sum; }",
     "}",
   ];
-  return { code: L.join("\n"), grid: [gx, gy] };
+  return { code: L.join("\n"), bindings: bindings.map((b) => b.name), grid: [gx, gy] };
 }

@@ -22,7 +22,7 @@
 // [K, scratchStride] holds slice s's partials at s · (M·N + N'): dW
 // row-major, then db (N' = N with colSums, else 0), as split_sum reads them.
 import { GELU_WGSL } from "./matmul_codegen.ts";
-import { gridFor } from "./kernels.ts";
+import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "./kernels.ts";
 import { ROW_LANES as LANES } from "./row_codegen.ts";
 
 export interface WeightGradShape {
@@ -41,10 +41,7 @@ export interface WeightGradShape {
   maxWorkgroupsPerDim?: number;
 }
 
-export interface WeightGradPlan {
-  code: string;
-  /** Workgroups in x and y per model; z = fleet size. */
-  grid: [number, number];
+export interface WeightGradPlan extends GeneratedKernel {
   /** Row chunks, one per lane of a block; each spans slices / chunks slices. */
   chunks: number;
   /** Row slices, each a slice of the scratch. */
@@ -141,11 +138,14 @@ export function planWeightGrad(s: WeightGradShape, scratchFloats: number): Weigh
   const lanes = blocks * chunks;
   const [gx, gy] = gridFor(lanes, LANES, s.maxWorkgroupsPerDim);
   const M4 = M / 4, N4 = N / 4, bm4 = bm / 4, bn4 = bn / 4;
+  const bindings: BindingDecl[] = [
+    { name: "A", access: "read", type: "array<vec4<f32>>" },
+    { name: "dY", access: "read", type: "array<vec4<f32>>" },
+    { name: "partials", access: "read_write", type: "array<vec4<f32>>" },
+  ];
   const L: string[] = [
     `// weight gradient ${M}x${N} over ${BT} rows: ${blocks} blocks of ${bm}x${bn}, ${chunks} chunks of ${perChunk} slices`,
-    `@group(0) @binding(0) var<storage, read> A: array<vec4<f32>>;`,
-    `@group(0) @binding(1) var<storage, read> dY: array<vec4<f32>>;`,
-    `@group(0) @binding(2) var<storage, read_write> partials: array<vec4<f32>>;`,
+    ...declareBindings(bindings),
   ];
   if (s.geluA) L.push(GELU_WGSL);
   L.push(
@@ -208,5 +208,6 @@ export function planWeightGrad(s: WeightGradShape, scratchFloats: number): Weigh
     );
   }
   L.push(`}`);
-  return { code: L.join("\n"), grid: [gx, gy], chunks, slices, sliceFloats };
+  const names = bindings.map((b) => b.name);
+  return { code: L.join("\n"), bindings: names, grid: [gx, gy], chunks, slices, sliceFloats };
 }
