@@ -11,7 +11,7 @@
 // reference config's step is all matmuls there); fastestStepKernel times
 // the ops of a step as the engine builds it.
 import { getGpu } from "../gpu/device.ts";
-import { HARDWARE_TUNING, SOFTWARE_TUNING } from "../gpu/matmul_codegen.ts";
+import { HARDWARE_TUNING, SOFTWARE_TUNING } from "../gpu/matmul/shape.ts";
 import { Kernels, type Op } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { type BenchCase, benchCase, type BenchResult } from "./matmul_bench.ts";

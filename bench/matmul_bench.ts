@@ -1,4 +1,4 @@
-// Times the generated matmul kernels (gpu/matmul_codegen.ts) on the shapes a
+// Times the generated matmul kernels (gpu/matmul/) on the shapes a
 // training step uses, after checking each result against a plain TypeScript
 // matmul (float64 accumulation; max |gpu - cpu| / max |cpu| < 1e-4).
 //
@@ -26,18 +26,16 @@
 //   matmul <name> M N K: <GFLOP/s> GFLOP/s (<ms> ms)
 import { getGpu } from "../gpu/device.ts";
 import {
-  chooseShared,
   HARDWARE_TUNING,
   type MatmulPlan,
   type MatmulShape,
   type MatmulTuning,
-  planMatmul,
-  planShared,
-  type SharedConfig,
   SOFTWARE_TUNING,
   type Strides,
   stridesOf,
-} from "../gpu/matmul_codegen.ts";
+} from "../gpu/matmul/shape.ts";
+import { chooseShared, planShared, type SharedConfig } from "../gpu/matmul/shared.ts";
+import { planMatmul } from "../gpu/matmul/plan.ts";
 import { gelu, geluGrad } from "../tests/reference/gpt_cpu.ts";
 
 export interface BenchCase {

@@ -11,7 +11,7 @@
 // summed to 2-3x the real step (one op repeated in short bursts, each burst
 // from an idle GPU), so it is the fallback only.
 import { getGpu } from "../gpu/device.ts";
-import { GptFleet } from "../gpu/gpt_fleet.ts";
+import { GptFleet } from "../gpu/fleet/gpt_fleet.ts";
 import { Kernels, type Op } from "../gpu/kernels.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";

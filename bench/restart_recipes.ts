@@ -10,7 +10,7 @@
 // given). Not a `deno task bench` name: at 40,000 steps it takes most of an
 // hour on a 2-core CPU.
 import { getGpu } from "../gpu/device.ts";
-import { GptFleet, type StepHyper } from "../gpu/gpt_fleet.ts";
+import { GptFleet, type StepHyper } from "../gpu/fleet/gpt_fleet.ts";
 import { fleetSequenceNll } from "../gpu/likelihood.ts";
 import { memorizedBits } from "../gpu/jobs/train_run.ts";
 import { generateUniform } from "../lib/datasets/uniform.ts";

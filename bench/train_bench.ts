@@ -2,7 +2,7 @@
 // its fastest kernel puts on that ratio, bench/ceiling.ts), and a fleet of 8
 // small models against the same 8 trained one after another.
 import { describeAdapter, getGpu } from "../gpu/device.ts";
-import { GptFleet } from "../gpu/gpt_fleet.ts";
+import { GptFleet } from "../gpu/fleet/gpt_fleet.ts";
 import type { ModelConfig } from "../lib/model/config.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";

@@ -5,7 +5,7 @@
 //   deno run -A bench/wgsl_digest.ts            # one line per shape, then all
 //   deno run -A bench/wgsl_digest.ts --dump DIR  # also writes each program
 import { getGpu } from "../gpu/device.ts";
-import { type FleetOptions, GptFleet } from "../gpu/gpt_fleet.ts";
+import { type FleetOptions, GptFleet } from "../gpu/fleet/gpt_fleet.ts";
 import { Kernels } from "../gpu/kernels.ts";
 
 type Shape = Omit<FleetOptions, "fleetSize"> & { name: string; fleetSize?: number };

@@ -2,7 +2,7 @@
 // (training runs, capacity sweeps) that the job queue hands it. Routes reach
 // it only through the Engine interface (lib/engine.ts).
 import type { Gpu } from "./device.ts";
-import { GptFleet } from "./gpt_fleet.ts";
+import { GptFleet } from "./fleet/gpt_fleet.ts";
 import { sequenceNll } from "./likelihood.ts";
 import { greedyDecode } from "./greedy_decode.ts";
 import { checkFleetFitsOn } from "./memory_plan.ts";

@@ -5,7 +5,7 @@
 // predicted hold 0s: causal attention keeps them out of the logits read, and 0s (not the
 // true tokens) make sure nothing of the real suffix is even in the buffer. Each step reads
 // back only the logits row at position t-1 of every sequence (one host sync per step).
-import type { GptFleet } from "./gpt_fleet.ts";
+import type { GptFleet } from "./fleet/gpt_fleet.ts";
 import { argmax, checkPrefixLengths } from "../lib/privacy/extraction.ts";
 
 /**

@@ -1,6 +1,6 @@
 // Negative log-likelihood of whole sequences on the GPU, in bits, over
 // tokens 2..S (the first token has no prefix to predict it from).
-import type { GptFleet } from "./gpt_fleet.ts";
+import type { GptFleet } from "./fleet/gpt_fleet.ts";
 
 export interface SequenceNll {
   /** Per sequence: Σ_{t=2..S} -log2 p(x_t | x_<t). */

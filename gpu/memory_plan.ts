@@ -9,11 +9,15 @@ import {
 import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
 import { SPLIT_SCRATCH_FLOATS } from "./split_sum.ts";
 import { usesJointAttention } from "./attention_codegen.ts";
-import { SOFTWARE_TUNING } from "./matmul_codegen.ts";
-import { weightGradFits, weightGradScratch, type WeightGradShape } from "./weight_grad_codegen.ts";
-import { rowPartials } from "./row_codegen.ts";
-import { blockFusable } from "./block_codegen.ts";
-import { headFusable } from "./head_codegen.ts";
+import { SOFTWARE_TUNING } from "./matmul/shape.ts";
+import {
+  weightGradFits,
+  weightGradScratch,
+  type WeightGradShape,
+} from "./software/weight_grad_codegen.ts";
+import { rowPartials } from "./software/row_codegen.ts";
+import { blockFusable } from "./software/block_codegen.ts";
+import { headFusable } from "./software/head_codegen.ts";
 
 export interface GpuTensor {
   spec: TensorSpec;
@@ -140,7 +144,7 @@ export function splitScratchFloats(s: FleetShape): number {
     ? SPLIT_SCRATCH_FLOATS
     : 0;
 }
-/** Rows (B·T) below which no reduction is split: two slices of 256 at least (matmul_codegen). */
+/** Rows (B·T) below which no reduction is split: two slices of 256 at least (matmul/generic.ts). */
 const SPLIT_MIN_ROWS = 512;
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -169,6 +173,54 @@ export interface BufferSpec {
 }
 
 /**
+ * Activations kept per layer l for backward, one buffer each (named
+ * `${name}.${l}`, see layerActivation); `resid` has layers + 1 of them:
+ * resid.0 is the embedding, resid.l+1 what layer l writes.
+ */
+export type LayerActivation =
+  | "resid"
+  | "ln1"
+  | "ln1_mean"
+  | "ln1_rstd"
+  | "qkv"
+  | "lse"
+  | "atty"
+  | "resid_mid"
+  | "ln2"
+  | "ln2_mean"
+  | "ln2_rstd"
+  | "fch";
+
+/**
+ * The fleet's other buffers, one each: the head's activations, a step's
+ * inputs, backward's working gradients (reused by every layer) and scratch.
+ */
+export type FleetActivation =
+  | "lnf"
+  | "lnf_mean"
+  | "lnf_rstd"
+  | "logits"
+  | "losses"
+  | "mean_loss"
+  | "tokens"
+  | "targets"
+  | "dres"
+  | "dln"
+  | "datty"
+  | "dqkv"
+  | "attD"
+  | "dfch"
+  | "order"
+  | "offsets"
+  | "split_scratch"
+  | "partials";
+
+/** The buffer name of layer l's activation. */
+export function layerActivation(name: LayerActivation, l: number): string {
+  return `${name}.${l}`;
+}
+
+/**
  * Every buffer a fleet allocates besides the parameter-sized ones. The engine
  * allocates exactly these, so the memory check and the allocation agree.
  * Per-layer activations are kept for backward; the d* buffers are backward
@@ -179,20 +231,22 @@ export function activationBuffers(s: FleetShape): BufferSpec[] {
   const T = positionsOf(s), C = c.dModel, V = c.vocabSize, NH = c.heads, BT = B * T;
   const rowStats = K * B * NH * T; // one float per (model, sequence, head, position)
   const out: BufferSpec[] = [];
-  const add = (name: string, floats: number) => out.push({ name, floats });
-  for (let l = 0; l <= c.layers; l++) add(`resid.${l}`, K * BT * C);
+  const add = (name: FleetActivation, floats: number) => out.push({ name, floats });
+  const addLayer = (name: LayerActivation, l: number, floats: number) =>
+    out.push({ name: layerActivation(name, l), floats });
+  for (let l = 0; l <= c.layers; l++) addLayer("resid", l, K * BT * C);
   for (let l = 0; l < c.layers; l++) {
-    add(`ln1.${l}`, K * BT * C);
-    add(`ln1_mean.${l}`, K * BT);
-    add(`ln1_rstd.${l}`, K * BT);
-    add(`qkv.${l}`, K * BT * 3 * C);
-    add(`lse.${l}`, rowStats);
-    add(`atty.${l}`, K * BT * C);
-    add(`resid_mid.${l}`, K * BT * C);
-    add(`ln2.${l}`, K * BT * C);
-    add(`ln2_mean.${l}`, K * BT);
-    add(`ln2_rstd.${l}`, K * BT);
-    add(`fch.${l}`, K * BT * 4 * C);
+    addLayer("ln1", l, K * BT * C);
+    addLayer("ln1_mean", l, K * BT);
+    addLayer("ln1_rstd", l, K * BT);
+    addLayer("qkv", l, K * BT * 3 * C);
+    addLayer("lse", l, rowStats);
+    addLayer("atty", l, K * BT * C);
+    addLayer("resid_mid", l, K * BT * C);
+    addLayer("ln2", l, K * BT * C);
+    addLayer("ln2_mean", l, K * BT);
+    addLayer("ln2_rstd", l, K * BT);
+    addLayer("fch", l, K * BT * 4 * C);
   }
   add("lnf", K * BT * C);
   add("lnf_mean", K * BT);

@@ -2,7 +2,7 @@
 // learning-rate schedule, and a loss read-back only every `readEvery` steps
 // (each GPU->CPU sync costs ~11 ms on llvmpipe).
 import { setImmediate } from "node:timers";
-import type { GptFleet, StepHyper } from "./gpt_fleet.ts";
+import type { GptFleet, StepHyper } from "./fleet/gpt_fleet.ts";
 import { BatchSampler, gatherSequences } from "../lib/training/batches.ts";
 import { learningRate, type Schedule } from "../lib/training/schedule.ts";
 

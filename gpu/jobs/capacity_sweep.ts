@@ -23,7 +23,7 @@
 // is deleted once that outcome is recorded. The end is exactly once: the
 // result is recorded (RESULT_ARTIFACT) before the sweep deletes what only a
 // resume needs, and a restart that finds it returns it (finishSweep).
-import { GptFleet } from "../gpt_fleet.ts";
+import { GptFleet } from "../fleet/gpt_fleet.ts";
 import { fleetSequenceNll } from "../likelihood.ts";
 import { type ModelData, resumedSampler, trainSteps } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";

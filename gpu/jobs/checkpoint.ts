@@ -5,7 +5,7 @@
 // The parameters saved are the ones training continues from: a "bf16" (mixed
 // precision) model's f32 master weights, whose bf16 rounding is the model, so
 // a resumed model continues bit-identically to an uninterrupted one.
-import type { GptFleet } from "../gpt_fleet.ts";
+import type { GptFleet } from "../fleet/gpt_fleet.ts";
 import { Precision } from "../../lib/model/config.ts";
 import type { JobHost } from "../../lib/engine.ts";
 import {

@@ -12,7 +12,7 @@
 // record only the run's own artifacts were written, so a restart resumes from
 // the checkpoint with the model untouched. After the weights are in, only
 // deletes follow, which a full disk never refuses.
-import { GptFleet } from "../gpt_fleet.ts";
+import { GptFleet } from "../fleet/gpt_fleet.ts";
 import { sequenceNll } from "../likelihood.ts";
 import { resumedSampler, trainFleet } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";

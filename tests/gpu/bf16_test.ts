@@ -7,7 +7,7 @@
 // bit-identically.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
-import { GptFleet } from "../../gpu/gpt_fleet.ts";
+import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
 import { type ModelData, trainFleet, trainSteps } from "../../gpu/trainer.ts";
 import {
   captureFleetCheckpoint,

@@ -11,12 +11,12 @@
 // gradients (weight_grad_codegen.ts) turned off where they serve.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
-import { GptFleet } from "../../gpu/gpt_fleet.ts";
-import { headFusable } from "../../gpu/head_codegen.ts";
-import { blockFusable } from "../../gpu/block_codegen.ts";
+import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
+import { headFusable } from "../../gpu/software/head_codegen.ts";
+import { blockFusable } from "../../gpu/software/block_codegen.ts";
 import { MAX_JOINT_ATTENTION_T } from "../../gpu/attention_codegen.ts";
-import { weightGradChunks, weightGradFits } from "../../gpu/weight_grad_codegen.ts";
-import { rowsPerLane } from "../../gpu/row_codegen.ts";
+import { weightGradChunks, weightGradFits } from "../../gpu/software/weight_grad_codegen.ts";
+import { rowsPerLane } from "../../gpu/software/row_codegen.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";

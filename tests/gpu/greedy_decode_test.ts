@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
-import { GptFleet } from "../../gpu/gpt_fleet.ts";
+import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
 import { greedyDecode } from "../../gpu/greedy_decode.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";

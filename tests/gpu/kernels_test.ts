@@ -6,7 +6,7 @@
 // their declarations back itself.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
-import { GptFleet } from "../../gpu/gpt_fleet.ts";
+import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
 import { Kernels } from "../../gpu/kernels.ts";
 
 async function layerNormKernel(kernels: Kernels) {

@@ -3,7 +3,8 @@
 // run shapes too small to reach them.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
-import { HARDWARE_TUNING, type MatmulShape, planMatmul } from "../../gpu/matmul_codegen.ts";
+import { HARDWARE_TUNING, type MatmulShape } from "../../gpu/matmul/shape.ts";
+import { planMatmul } from "../../gpu/matmul/plan.ts";
 import { benchCase, CASES, ODD_CASES, randomCases } from "../../bench/matmul_bench.ts";
 
 function plain(M: number, N: number, K: number, more: Partial<MatmulShape> = {}): MatmulShape {

@@ -9,7 +9,7 @@
 // difference cannot carry over into the next step's comparison.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
-import { GptFleet, type StepHyper } from "../../gpu/gpt_fleet.ts";
+import { GptFleet, type StepHyper } from "../../gpu/fleet/gpt_fleet.ts";
 import type { ModelConfig, Precision } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { bf16Round } from "../../lib/bf16.ts";

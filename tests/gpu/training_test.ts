@@ -4,7 +4,7 @@
 // and refusal of bad shapes before any GPU work.
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
-import { GptFleet } from "../../gpu/gpt_fleet.ts";
+import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
 import { sequenceNll } from "../../gpu/likelihood.ts";
 import { trainFleet } from "../../gpu/trainer.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";

@@ -9,7 +9,7 @@
 // (the chunks one model alone would take), so neither does a model's
 // result.
 //
-// Why: the matmul kernels (matmul_codegen's "shared" variant) split only
+// Why: the matmul kernels (matmul/shared.ts) split only
 // the output among lanes, and dW of a small model has few outputs (16 × 64
 // at C 16): 8 × 8 blocks keep the workgroups busy but load each row of A and
 // dY once per block. With lanes along the rows the blocks can be 16 × 16, a
@@ -21,8 +21,8 @@
 // Layouts: A [K, BT, M] and dY [K, BT, N] row-major, vec4; the scratch
 // [K, scratchStride] holds slice s's partials at s · (M·N + N'): dW
 // row-major, then db (N' = N with colSums, else 0), as split_sum reads them.
-import { GELU_WGSL } from "./matmul_codegen.ts";
-import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "./kernels.ts";
+import { GELU_WGSL } from "../gelu_wgsl.ts";
+import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "../kernels.ts";
 import { ROW_LANES as LANES } from "./row_codegen.ts";
 
 export interface WeightGradShape {

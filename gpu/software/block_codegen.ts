@@ -27,13 +27,13 @@
 //             work of the fcproj.dx and fc.dx matmuls, layernorm_backward and
 //             layernorm_param_grads. fcproj's weight gradient reads u, so it
 //             runs before this kernel.
-// GELU is GPT-2's tanh form, as the matmuls compute it (matmul_codegen).
+// GELU is GPT-2's tanh form, as the matmuls compute it (gelu_wgsl.ts).
 //
 // Layouts: x, y, out, u [K, BT, C/4] vec4; qkv, dqkv [K, BT, 3C/4] and h,
 // dh [K, BT, C] vec4 (3C and 4C floats); mean, rstd [K, BT]; partials
 // [K, scratch] vec4, group i's 2C floats (dw, then db) at i · 2C; each
 // parameter a block [K, stride].
-import { GELU_WGSL } from "./matmul_codegen.ts";
+import { GELU_WGSL } from "../gelu_wgsl.ts";
 import {
   layerNormBackward,
   layerNormForwardStored,

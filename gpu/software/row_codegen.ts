@@ -17,7 +17,7 @@
 // Naming in the emitted WGSL: a row vector `a` of n floats is the vec4s
 // a0 .. a{n/4-1}; a matrix `W` [rows][cols] is W{i}_{j}, row i, columns
 // 4j .. 4j+3. Everything is vec4: widths are multiples of 4.
-import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "./kernels.ts";
+import { type BindingDecl, declareBindings, type GeneratedKernel, gridFor } from "../kernels.ts";
 
 /** Lanes per workgroup: one 256-bit vector of f32 on llvmpipe. */
 export const ROW_LANES = 8;
