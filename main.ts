@@ -5,7 +5,7 @@
 import { EngineProcess } from "./gpu/engine_process.ts";
 import { registerEngineJobs } from "./lib/jobs/engine_jobs.ts";
 import { createApp } from "./routes/app.ts";
-import { configHelp, isLoopback, loadConfig } from "./lib/config.ts";
+import { configHelp, isLoopback, loadConfig } from "./lib/service_config.ts";
 import { ConnectionGuard, defaultMaxConnections } from "./lib/http/connection_guard.ts";
 import { JobQueue } from "./lib/jobs/queue.ts";
 import { jobsGauge } from "./lib/jobs/metrics.ts";

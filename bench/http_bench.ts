@@ -6,7 +6,7 @@
 // as a client on the same host sees them. The engine runs in its child
 // process, as in the service.
 import { type App, withService } from "../tests/http/_service.ts";
-import { loadModelWeights } from "../lib/models/models.ts";
+import { loadModelWeights } from "../lib/model_store/models.ts";
 import { loadDatasetTokens } from "../lib/datasets/dataset.ts";
 import { REFERENCE } from "./train_bench.ts";
 import { EngineProcess } from "../gpu/engine_process.ts";

@@ -17,8 +17,8 @@ import { loadBench } from "./load_bench.ts";
 import { sweepBench } from "./sweep_bench.ts";
 import { extrapolationCheck } from "./extrapolation_check.ts";
 import { reportVerdicts } from "./report_verdicts.ts";
-import { gridShapes } from "../lib/experiments/studies/capacity_grid.ts";
-import { trainingFor } from "../lib/experiments/study.ts";
+import { gridShapes } from "../experiments/studies/capacity_grid.ts";
+import { trainingFor } from "../experiments/study.ts";
 
 const benches: Record<string, () => Promise<void>> = {
   train: () => trainBench(),

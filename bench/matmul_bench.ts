@@ -36,7 +36,7 @@ import {
 } from "../gpu/matmul/shape.ts";
 import { chooseShared, planShared, type SharedConfig } from "../gpu/matmul/shared.ts";
 import { planMatmul } from "../gpu/matmul/plan.ts";
-import { gelu, geluGrad } from "../tests/reference/gpt_cpu.ts";
+import { gelu, geluGrad } from "../lib/model/gpt_reference.ts";
 
 export interface BenchCase {
   name: string;

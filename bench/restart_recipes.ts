@@ -22,7 +22,7 @@ import { learningRate, Schedule } from "../lib/training/schedule.ts";
 const N = Number(Deno.args[0] ?? 500);
 const STEPS = Number(Deno.args[1] ?? 40_000);
 const OUT = Deno.args[2];
-// The reference study's shape and recipe (lib/experiments/studies/reference.ts).
+// The reference study's shape and recipe (experiments/studies/reference.ts).
 const config = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 };
 const BATCH = 128, LR = 1e-2, FIRST_CYCLE = 625;
 

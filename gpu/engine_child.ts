@@ -6,7 +6,7 @@ import { getGpu } from "./device.ts";
 import { GpuEngine } from "./engine.ts";
 import type { GreedyDecodeRequest, JobHost, JobKind, LikelihoodRequest } from "../lib/engine.ts";
 import { Peer } from "../lib/rpc/peer.ts";
-import type { ModelWeightsPatch } from "../lib/models/models.ts";
+import type { ModelWeightsPatch } from "../lib/model_store/models.ts";
 import type { ParentWatch } from "./parent_watch.ts";
 
 console.log = console.error; // stdout is the frame channel

@@ -1,5 +1,5 @@
 // Admission control: what a request will cost, estimated from its validated body before any
-// work starts, against the budgets of the configuration (lib/config.ts). A request over a
+// work starts, against the budgets of the configuration (lib/service_config.ts). A request over a
 // budget is refused with 422 `over_budget`, naming the field to change, the estimate, the
 // budget and the variable that sets it. GPU memory is not estimated here: Engine.checkFits
 // (gpu/memory_plan.ts, MEMCAP_GPU_MEMORY_MB) answers that, and the routes ask it as before.

@@ -4,8 +4,8 @@
 import type { ModelConfig, Precision } from "./model/config.ts";
 import type { GpuSummary } from "./http/deps.ts";
 import type { Dataset as TokenData } from "./datasets/codec.ts";
-import type { Model } from "./models/schemas.ts";
-import type { ModelWeightsPatch } from "./models/models.ts";
+import type { Model } from "./model_store/schemas.ts";
+import type { ModelWeightsPatch } from "./model_store/models.ts";
 
 export interface LikelihoodRequest {
   config: ModelConfig;

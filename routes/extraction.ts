@@ -19,7 +19,7 @@ import {
   ExtractionRequest,
   ExtractionResult,
   extractionResult,
-} from "../lib/privacy/extraction_schemas.ts";
+} from "../lib/privacy/schemas.ts";
 import { datasetFor, loadModelOr404 } from "./likelihood.ts";
 
 const extraction = defineRoute({

@@ -3,15 +3,15 @@ import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
-import { LikelihoodRequest, LikelihoodResponse } from "../lib/likelihood.ts";
+import { LikelihoodRequest, LikelihoodResponse } from "../lib/likelihood/schemas.ts";
 import type { Engine } from "../lib/engine.ts";
 import type { Store } from "../lib/store/store.ts";
 import { isValidId } from "../lib/store/store.ts";
 import { getDataset, loadDatasetTokens } from "../lib/datasets/dataset.ts";
 import { admit, type Budgets, datasetUseCost } from "../lib/admission.ts";
 import { TokenValidationError, validateSequences } from "../lib/datasets/tokens.ts";
-import { loadModelWeights } from "../lib/models/models.ts";
-import type { Model } from "../lib/models/schemas.ts";
+import { loadModelWeights } from "../lib/model_store/models.ts";
+import type { Model } from "../lib/model_store/schemas.ts";
 
 const likelihood = defineRoute({
   method: "post",

@@ -16,7 +16,7 @@ import {
   MembershipPage,
   MembershipRequest,
   MembershipResult,
-} from "../lib/privacy/membership_schemas.ts";
+} from "../lib/privacy/schemas.ts";
 import { rocPlotSvg } from "../lib/plot/roc_plot.ts";
 import { ListQuery } from "../lib/store/schemas.ts";
 import { isValidId, type Rec } from "../lib/store/store.ts";

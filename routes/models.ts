@@ -1,5 +1,5 @@
 // /v1/models: create (seeded GPT-2 init), list, read, delete, and the weights as safetensors
-// with Hugging Face GPT-2 names (download, upload). Storing and (de)serialising is lib/models;
+// with Hugging Face GPT-2 names (download, upload). Storing and (de)serialising is lib/model_store;
 // this file is HTTP only.
 
 import { z } from "zod";
@@ -27,7 +27,7 @@ import {
   modelResponse,
   uploadModelWeights,
   WEIGHTS_ARTIFACT,
-} from "../lib/models/mod.ts";
+} from "../lib/model_store/mod.ts";
 import { SafetensorsError } from "../lib/safetensors.ts";
 import { ListQuery } from "../lib/store/schemas.ts";
 import type { Store } from "../lib/store/store.ts";

@@ -14,7 +14,7 @@ import {
   PredictRequest,
   PredictResponse,
   predictResponse,
-} from "../lib/privacy/predict_schemas.ts";
+} from "../lib/privacy/schemas.ts";
 import { PAPER_CONSTANTS } from "../lib/privacy/scaling_law.ts";
 
 const predictRoute = defineRoute({

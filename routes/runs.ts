@@ -16,7 +16,7 @@ import { JobAccepted } from "../lib/jobs/schemas.ts";
 import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
 import { isValidId } from "../lib/store/store.ts";
 import { getDataset } from "../lib/datasets/dataset.ts";
-import { getModel } from "../lib/models/models.ts";
+import { getModel } from "../lib/model_store/models.ts";
 import { Run, RunCreateRequest, type RunProgress, type RunResult } from "../lib/runs/schemas.ts";
 import { admit, DEFAULT_BUDGETS, runCost } from "../lib/admission.ts";
 

@@ -67,7 +67,7 @@ fi
 if [ "${SKIP_GRID:-}" != 1 ]; then
   left=$((${BUDGET:-540} - ($(date +%s) - started) - 20))
   echo "grid: ${GRID_TIMEOUT:-$left} s"
-  timeout "${GRID_TIMEOUT:-$left}" deno run -A --cached-only lib/experiments/run.ts capacity-grid \
+  timeout "${GRID_TIMEOUT:-$left}" deno run -A --cached-only experiments/run.ts capacity-grid \
     --scale "${GRID_SCALE:-paper}" --precision "${GRID_PRECISION:-fp32}" --only "${GRID_ONLY:-L1 d32,L2 d32}" \
     --max-steps "${GRID_STEPS:-2000}" --out /tmp/memcap-results 2>&1 | tee "$OUT/grid.txt"
   tar czf "$OUT/grid_report.tgz" -C /tmp/memcap-results . 2>/dev/null || true

@@ -3,7 +3,7 @@
 import type { JobHost } from "../engine.ts";
 import type { JobCollection, JobContext } from "./queue.ts";
 import { loadDatasetTokens } from "../datasets/dataset.ts";
-import { loadModelWeights, saveModelWeights } from "../models/models.ts";
+import { loadModelWeights, saveModelWeights } from "../model_store/models.ts";
 
 export function storeHost<I, P>(ctx: JobContext<I, P>): JobHost<I, P> {
   const store = ctx.store;

@@ -3,8 +3,8 @@
 // client on the same state file finds the sweep again instead of training it
 // anew (how an interrupted study resumes).
 import assert from "node:assert/strict";
-import { ExperimentClient } from "../../lib/experiments/client.ts";
-import { startService } from "../../lib/experiments/service.ts";
+import { ExperimentClient } from "../../experiments/client.ts";
+import { startService } from "../../experiments/service.ts";
 
 Deno.test("experiment client: a sweep through the service, found again on a second run", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap_experiment_" });

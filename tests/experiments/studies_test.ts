@@ -3,10 +3,10 @@
 // report helpers do what the reports rely on.
 import assert from "node:assert/strict";
 import { CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
-import { describeHardware, STUDIES } from "../../lib/experiments/run.ts";
+import { describeHardware, STUDIES } from "../../experiments/run.ts";
 import { unknownKeys } from "../../lib/http/unknown_keys.ts";
-import { chosenSweeps, type StudyContext, table } from "../../lib/experiments/study.ts";
-import { gridShapes } from "../../lib/experiments/studies/capacity_grid.ts";
+import { chosenSweeps, type StudyContext, table } from "../../experiments/study.ts";
+import { gridShapes } from "../../experiments/studies/capacity_grid.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 
 // text-memorization and membership-law make datasets, models and runs, not sweeps.

@@ -28,8 +28,8 @@ import { registerEngineJobs } from "../../lib/jobs/engine_jobs.ts";
 import { storeHost } from "../../lib/jobs/store_host.ts";
 import { createDataset } from "../../lib/datasets/dataset.ts";
 import { DatasetCreateRequest } from "../../lib/datasets/schemas.ts";
-import { createModel, loadModelWeights } from "../../lib/models/models.ts";
-import { ModelCreateRequest } from "../../lib/models/schemas.ts";
+import { createModel, loadModelWeights } from "../../lib/model_store/models.ts";
+import { ModelCreateRequest } from "../../lib/model_store/schemas.ts";
 import { CHECKPOINT_ARTIFACT } from "../../gpu/jobs/checkpoint.ts";
 
 class Killed extends Error {

@@ -1,4 +1,4 @@
-// The GPU model against the float64 CPU reference (tests/reference/gpt_cpu.ts):
+// The GPU model against the float64 CPU reference (lib/model/gpt_reference.ts):
 // forward logits, every parameter gradient, per-token NLL, for a fleet whose
 // models differ (seed, data), on shapes that exercise the scalar and vec4
 // paths, rows cached in registers or reread, and the attention row blocking
@@ -20,7 +20,7 @@ import { rowsPerLane } from "../../gpu/software/row_codegen.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
-import { cpuForward, cpuLossAndGrad } from "../reference/gpt_cpu.ts";
+import { cpuForward, cpuLossAndGrad } from "../../lib/model/gpt_reference.ts";
 import { noisyParams, randomTokens } from "./helpers.ts";
 
 function maxRelErr(got: ArrayLike<number>, want: ArrayLike<number>): number {

@@ -1,4 +1,4 @@
-// Greedy decoding on the GPU against the float64 CPU reference (tests/reference/gpt_cpu.ts):
+// Greedy decoding on the GPU against the float64 CPU reference (lib/model/gpt_reference.ts):
 // the reference decodes one sequence at a time, feeding back the argmax of its own logits;
 // the GPU must produce the same tokens, over several batches, for several prefix lengths.
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import { greedyDecode } from "../../gpu/greedy_decode.ts";
 import type { ModelConfig } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
-import { cpuForward } from "../reference/gpt_cpu.ts";
+import { cpuForward } from "../../lib/model/gpt_reference.ts";
 import { noisyParams, randomTokens } from "./helpers.ts";
 
 /** The reference decode of one sequence, and the smallest top-1/top-2 logit gap it met. */

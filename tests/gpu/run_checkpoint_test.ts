@@ -13,7 +13,7 @@ import { parameterCount, type Precision } from "../../lib/model/config.ts";
 import { bf16Round } from "../../lib/bf16.ts";
 import { CHECKPOINT_ARTIFACT, parseCheckpoint } from "../../gpu/jobs/checkpoint.ts";
 import { RunCreateRequest, type RunProgress } from "../../lib/runs/schemas.ts";
-import type { Model } from "../../lib/models/schemas.ts";
+import type { Model } from "../../lib/model_store/schemas.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };
 const modelOf = (precision: Precision): Model => ({

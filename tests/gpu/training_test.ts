@@ -11,7 +11,7 @@ import type { ModelConfig } from "../../lib/model/config.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { bf16Round } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";
-import { cpuLossAndGrad } from "../reference/gpt_cpu.ts";
+import { cpuLossAndGrad } from "../../lib/model/gpt_reference.ts";
 import { noisyParams, randomTokens } from "./helpers.ts";
 
 const tiny: ModelConfig = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 16, heads: 2 };

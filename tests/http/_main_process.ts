@@ -4,7 +4,7 @@
 // to the whole group, its engine child included, as Ctrl-C in a terminal or
 // systemd's stop send them.
 import { fileURLToPath } from "node:url";
-import { readLines } from "../../lib/experiments/service.ts";
+import { readLines } from "../../experiments/service.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

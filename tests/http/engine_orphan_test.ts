@@ -3,7 +3,7 @@
 // change and kills the process. Found through /proc, as an operator would.
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { readLines } from "../../lib/experiments/service.ts";
+import { readLines } from "../../experiments/service.ts";
 import { startMain } from "./_main_process.ts";
 import { fetchJson as api } from "./_client.ts";
 import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";

@@ -11,7 +11,7 @@ import { getGpu } from "../../gpu/device.ts";
 import { createApp } from "../../routes/app.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Engine, GreedyDecodeRequest } from "../../lib/engine.ts";
-import { loadModelWeights } from "../../lib/models/models.ts";
+import { loadModelWeights } from "../../lib/model_store/models.ts";
 import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
 import { matchSuffixes } from "../../lib/privacy/extraction.ts";
 

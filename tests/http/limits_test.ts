@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import { fleetBytes } from "../../gpu/memory_plan.ts";
-import { loadConfig } from "../../lib/config.ts";
+import { loadConfig } from "../../lib/service_config.ts";
 import { type App, call, datasetAndModel, withService } from "./_service.ts";
 import { TINY_SWEEP_TRAINING } from "./_fixtures.ts";
 

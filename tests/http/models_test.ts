@@ -17,7 +17,7 @@ import {
   Model,
   saveModelWeights,
   WEIGHTS_ARTIFACT,
-} from "../../lib/models/mod.ts";
+} from "../../lib/model_store/mod.ts";
 import { bfloat16Bytes, decodeSafetensors, encodeSafetensors } from "../../lib/safetensors.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Store } from "../../lib/store/store.ts";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/app.ts";
 import { EngineCrashedError, EngineProcess } from "../../gpu/engine_process.ts";
-import { ConfigEnv, configHelp, isLoopback, loadConfig } from "../../lib/config.ts";
+import { ConfigEnv, configHelp, isLoopback, loadConfig } from "../../lib/service_config.ts";
 import type { Engine } from "../../lib/engine.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { RemoteError } from "../../lib/rpc/peer.ts";
@@ -410,7 +410,7 @@ Deno.test("deno task start --help lists every variable with what it does, and st
 
 Deno.test("deno task experiment names an unknown study before the usage", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "lib/experiments/run.ts", "capacity-gird"],
+    args: ["run", "-A", "experiments/run.ts", "capacity-gird"],
     stdout: "piped",
     stderr: "piped",
   }).output();

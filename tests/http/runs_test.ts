@@ -2,7 +2,7 @@
 // process, on the real engine: numbers must equal the engine's own.
 import assert from "node:assert/strict";
 import { type App, call, datasetAndModel, type Service, withService } from "./_service.ts";
-import { loadModelWeights } from "../../lib/models/models.ts";
+import { loadModelWeights } from "../../lib/model_store/models.ts";
 import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
 import type { CurvePoint } from "../../lib/runs/schemas.ts";
 import { saturationStep } from "../../lib/training/saturation.ts";

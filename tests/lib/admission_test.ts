@@ -12,10 +12,10 @@ import {
   runCost,
 } from "../../lib/admission.ts";
 import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
-import { loadConfig } from "../../lib/config.ts";
+import { loadConfig } from "../../lib/service_config.ts";
 import { DatasetCreateRequest } from "../../lib/datasets/schemas.ts";
-import { STUDIES } from "../../lib/experiments/run.ts";
-import { textScale } from "../../lib/experiments/studies/text_memorization.ts";
+import { STUDIES } from "../../experiments/run.ts";
+import { textScale } from "../../experiments/studies/text_memorization.ts";
 import { ApiError } from "../../lib/http/errors.ts";
 import { MAX_DATASET_TOKENS, MAX_SEQ_LEN, MAX_VOCAB_SIZE } from "../../lib/datasets/tokens.ts";
 import { RunCreateRequest } from "../../lib/runs/schemas.ts";

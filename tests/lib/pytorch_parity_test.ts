@@ -8,7 +8,7 @@ import { type ModelConfig, parameterCount, type Precision } from "../../lib/mode
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { roundToBf16 } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";
-import { cpuForward } from "../reference/gpt_cpu.ts";
+import { cpuForward } from "../../lib/model/gpt_reference.ts";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("../../bench/pytorch_gpt.py", import.meta.url).pathname;

@@ -9,7 +9,7 @@ import {
   matchSuffixes,
   pickExamples,
 } from "../../lib/privacy/extraction.ts";
-import { extractionResult } from "../../lib/privacy/extraction_schemas.ts";
+import { extractionResult } from "../../lib/privacy/schemas.ts";
 
 Deno.test("argmax: the largest value, ties to the lowest id, within a row of a batch", () => {
   assert.equal(argmax([0.1, 0.7, 0.2]), 1);

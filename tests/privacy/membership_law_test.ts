@@ -10,7 +10,7 @@ import {
   lawPointsFrom,
   paperRmsOf,
   type TextResults,
-} from "../../lib/experiments/studies/membership_law.ts";
+} from "../../experiments/studies/membership_law.ts";
 import { fitMembershipLaw } from "../../lib/privacy/law_fit.ts";
 import { loadFittedConstants } from "../../lib/privacy/fitted_constants.ts";
 

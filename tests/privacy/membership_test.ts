@@ -8,7 +8,7 @@ import {
   thinRoc,
   tprAtFpr,
 } from "../../lib/privacy/membership.ts";
-import { membershipBody } from "../../lib/privacy/membership_schemas.ts";
+import { membershipBody } from "../../lib/privacy/schemas.ts";
 
 const close = (a: number, b: number, tol = 1e-12) =>
   assert.ok(Math.abs(a - b) <= tol, `${a} is not ${b} (±${tol})`);

@@ -3,10 +3,10 @@
 // capacity (so it is capacity-limited), one sweep per setting through the
 // same API; each reports its memorized bits along the way, whether it
 // saturated, and the wall time. The winner sets trainingFor("cpu").
-import type { ScheduleInput } from "../../training/schedule.ts";
-import { predictedPlateauSize } from "../../capacity/plan.ts";
-import { parameterCount, type Precision } from "../../model/config.ts";
-import { curvesSvg } from "../../plot/study_plots.ts";
+import type { ScheduleInput } from "../../lib/training/schedule.ts";
+import { predictedPlateauSize } from "../../lib/capacity/plan.ts";
+import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import { curvesSvg } from "../../lib/plot/study_plots.ts";
 import {
   fmt,
   int,
@@ -189,7 +189,7 @@ function chosenLine(
   const chosen = label({ schedule: t.schedule!, lr: t.optimizer!.lr!, batchSize: t.batchSize! });
   const row = rows.find((r) => r.label === chosen);
   if (!row) return `The studies use ${chosen}, which this run did not measure.`;
-  return `The studies at this scale use **${chosen}** (trainingFor in lib/experiments/study.ts): ` +
+  return `The studies at this scale use **${chosen}** (trainingFor in experiments/study.ts): ` +
     `${int(row.bitsAtWall)} bits after ${fmt(wall, 0)} s, ${
       fmt((100 * row.bitsAtWall) / bestBits, 1)
     }% ` +

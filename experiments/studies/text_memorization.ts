@@ -19,8 +19,8 @@ import {
   table,
   writeReport,
 } from "../study.ts";
-import { type ModelConfig, parameterCount } from "../../model/config.ts";
-import { PALETTE, plotSvg } from "../../plot/svg.ts";
+import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
+import { PALETTE, plotSvg } from "../../lib/plot/svg.ts";
 
 interface TextScale {
   pool: {

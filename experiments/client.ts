@@ -4,10 +4,11 @@
 // file, so a study that is run again (after an interruption, or to rewrite
 // its report) finds its sweeps instead of training them again.
 import type { Service } from "./service.ts";
-import type { CapacityCreateInput } from "../capacity/plan.ts";
-import type { CapacitySweep, SweepResult } from "../capacity/sweep.ts";
+import type { CapacityCreateInput } from "../lib/capacity/plan.ts";
+import type { CapacitySweep, SweepResult } from "../lib/capacity/sweep.ts";
 
-export class ApiError extends Error {
+/** An error response of the service, as its client sees it. */
+export class ServiceError extends Error {
   constructor(readonly status: number, readonly body: unknown, what: string) {
     super(`${what}: HTTP ${status} ${JSON.stringify(body)}`);
   }
@@ -60,7 +61,7 @@ export class ExperimentClient {
     } catch {
       // not JSON: keep the text for the error
     }
-    if (!res.ok) throw new ApiError(res.status, json, `${method} ${path}`);
+    if (!res.ok) throw new ServiceError(res.status, json, `${method} ${path}`);
     return json as T;
   }
 
@@ -77,7 +78,7 @@ export class ExperimentClient {
         const r = await this.request<{ status?: string }>("GET", `/v1/${collection}/${saved.id}`);
         if (r.status !== "failed" && r.status !== "cancelled") return saved.id;
       } catch (e) {
-        if (!(e instanceof ApiError && e.status === 404)) throw e;
+        if (!(e instanceof ServiceError && e.status === 404)) throw e;
       }
     }
     const { id } = await this.request<{ id: string }>("POST", `/v1/${collection}`, req);

@@ -19,8 +19,8 @@ import { schedules } from "./studies/schedules.ts";
 import { textMemorization } from "./studies/text_memorization.ts";
 import { membershipLaw } from "./studies/membership_law.ts";
 import { reference } from "./studies/reference.ts";
-import { Precision } from "../model/config.ts";
-import type { Health } from "../../routes/health.ts";
+import { Precision } from "../lib/model/config.ts";
+import type { Health } from "../routes/health.ts";
 
 export const STUDIES: Study[] = [
   capacityGrid,

@@ -1,5 +1,8 @@
-// A plain CPU reference of the memcap GPT-2 model, in float64, for tests only.
-// The GPU kernels are compared against it; nothing in the service imports it.
+// The memcap GPT-2 model in one file: a plain float64 CPU implementation,
+// forward and backward, that says what the GPU kernels (gpu/fleet/,
+// gpu/software/) compute. The parity tests hold every kernel family to it
+// (tests/gpu/gpt_fleet_test.ts) and it to PyTorch (tests/lib/
+// pytorch_parity_test.ts); the service itself trains on the GPU kernels.
 //
 // Each layer type is a pair of functions over flat row-major arrays:
 // `xxxForward` writes its outputs, `xxxBackward` ADDS into its gradient
@@ -12,8 +15,8 @@
 //   x = x + attproj(attention(qkv(LN1(x))));  x = x + fcproj(gelu(fc(LN2(x))));
 // logits = LNf(x)·wteᵀ; position t predicts token t+1 for t < T-1, and the
 // loss is the mean token NLL (nats) over the B*(T-1) predictions.
-import type { ModelConfig } from "../../lib/model/config.ts";
-import { tensorLayout } from "../../lib/model/layout.ts";
+import type { ModelConfig } from "./config.ts";
+import { tensorLayout } from "./layout.ts";
 
 export const LN_EPS = 1e-5;
 const GELU_K = Math.sqrt(2 / Math.PI);

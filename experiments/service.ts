@@ -5,7 +5,7 @@
 // checkpoints, and the study finds its sweeps again by id).
 import { fileURLToPath } from "node:url";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** The permissions of `deno task start` (deno.json), so the study runs what users run. */
 const START_FLAGS = [

@@ -3,10 +3,10 @@
 // grid of dataset sizes; its plateau is the capacity, measured at the
 // training budget and extrapolated to unlimited training. Then capacity =
 // α·params fitted across sizes, per precision, with a confidence interval.
-import { fitAlpha } from "../../capacity/alpha.ts";
-import type { SweepResult } from "../../capacity/sweep.ts";
-import { parameterCount, type Precision } from "../../model/config.ts";
-import { alphaSvg, curvesSvg, plateausSvg } from "../../plot/study_plots.ts";
+import { fitAlpha } from "../../lib/capacity/alpha.ts";
+import type { SweepResult } from "../../lib/capacity/sweep.ts";
+import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import { alphaSvg, curvesSvg, plateausSvg } from "../../lib/plot/study_plots.ts";
 import {
   chosenSweeps,
   fmt,

@@ -4,12 +4,12 @@
 // α·params somewhere in the sweep. Memorization should follow
 // min(capacity, H(X)) with the α measured by capacity-grid; the report gives
 // the mean relative error of that prediction.
-import { meanRelativeError } from "../../capacity/alpha.ts";
-import { datasetBits } from "../../capacity/plan.ts";
-import type { SweepResult } from "../../capacity/sweep.ts";
-import { paperConventionFactor } from "../../memorization.ts";
-import { parameterCount, type Precision } from "../../model/config.ts";
-import { predictionSvg } from "../../plot/study_plots.ts";
+import { meanRelativeError } from "../../lib/capacity/alpha.ts";
+import { datasetBits } from "../../lib/capacity/plan.ts";
+import type { SweepResult } from "../../lib/capacity/sweep.ts";
+import { paperConventionFactor } from "../../lib/memorization.ts";
+import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import { predictionSvg } from "../../lib/plot/study_plots.ts";
 import {
   fmt,
   int,

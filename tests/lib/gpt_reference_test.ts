@@ -6,7 +6,7 @@ import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { Rng } from "../../lib/prng.ts";
-import { cpuForward, cpuLossAndGrad, layoutLength } from "./gpt_cpu.ts";
+import { cpuForward, cpuLossAndGrad, layoutLength } from "../../lib/model/gpt_reference.ts";
 
 const TINY: ModelConfig = { vocabSize: 7, seqLen: 5, layers: 2, dModel: 8, heads: 2 };
 

@@ -7,15 +7,15 @@
 // (versioned) and a report comparing the fitted law with the paper's on our
 // points. The pure steps (points, α, the fit) are exported so tests can redo
 // them from the committed reports without a service.
-import { fitMembershipLaw, type LawFit, type LawPoint, lawRms } from "../../privacy/law_fit.ts";
-import { FITTED_CONSTANTS_URL, FittedConstantsFile } from "../../privacy/fitted_constants.ts";
+import { fitMembershipLaw, type LawFit, type LawPoint, lawRms } from "../../lib/privacy/law_fit.ts";
+import { FITTED_CONSTANTS_URL, FittedConstantsFile } from "../../lib/privacy/fitted_constants.ts";
 import {
   type LawPrecision,
   lawX,
   membershipF1Law,
   PAPER_CONSTANTS,
-} from "../../privacy/scaling_law.ts";
-import { PALETTE, plotSvg } from "../../plot/svg.ts";
+} from "../../lib/privacy/scaling_law.ts";
+import { PALETTE, plotSvg } from "../../lib/plot/svg.ts";
 import { fmt, provenance, type Study, type StudyContext, table, writeReport } from "../study.ts";
 
 async function readJson(path: string, hint: string) {
