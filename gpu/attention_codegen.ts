@@ -51,8 +51,8 @@ export type AttentionKernel = GeneratedKernel;
 /**
  * Rows per lane: the largest of 8 (for T >= 32), 4, 2, 1 that divides T.
  * More rows share each load but leave fewer workgroups and more masked
- * work on the diagonal; 8 measured ~20% faster than 4 at T = 64, slower at
- * T = 16.
+ * work on the diagonal; 8 pays only on longer sequences, hence T >= 32
+ * (docs/performance.md, "Notes from source comments", attention rows per lane).
  */
 function rowsPerLane(T: number): number {
   for (const r of T >= 32 ? [8, 4, 2] : [4, 2]) if (T % r === 0) return r;

@@ -64,15 +64,10 @@ function guessBackend(software: boolean, features: ReadonlySet<string>): string 
  * pool of LP_NUM_THREADS threads, one per core by default, and every
  * dispatch wakes them. On a 2-core machine the pool's two threads seem to
  * land on one core now and then, the dispatch running on half the machine
- * until the scheduler moves one: pinned one per core (taskset, a diagnostic)
- * the sweep's fleet step took 14.0-15.3 ms in 4 of 5 rounds against
- * 14.8-20.6 ms free. Twice as many threads as cores dilute that:
- * `MEMCAP_BENCH_SWEEP_STEPS=2000 deno task bench sweep` took 32.1 and 30.3 s
- * in one fleet of 5 (45.2, 42.7 s one by one) against 42.2 and 37.1 s (61.0,
- * 63.6 s) with one per core, interleaved; 3, 6 and 8 threads were slower
- * than 4. Longer dispatches lose a little: a 2-layer d=32 fleet of 4 stepped
- * 3-8% slower, the reference model (V 2048, d 64) within noise (AMD EPYC
- * Zen 4, 2 cores, Mesa 22.3, 2026-11-27; other core counts not measured).
+ * until the scheduler moves one. Twice as many threads as cores dilute that,
+ * which sped up the small models' short dispatches; longer dispatches lose
+ * a little (docs/performance.md, "Fewer rows, and a pool of twice the cores"
+ * (2), and "Mesa's thread pool").
  * Where the user set LP_NUM_THREADS, theirs stands. It has to be in the
  * environment before the first adapter is made, hence here.
  */

@@ -123,8 +123,9 @@ export function vectorWidth(
 /**
  * Whether a per-thread private array of n elements (e.g. a cached row) pays
  * off on llvmpipe: only while the loops over it unroll and it stays in
- * registers (n <= 16, measured); a longer one becomes indexed memory that
- * costs more than reloading the row from the storage buffer.
+ * registers (n <= 16); a longer one becomes indexed memory that costs more
+ * than reloading the row from the storage buffer (docs/performance.md,
+ * "Notes from source comments", private arrays).
  */
 export function privateArrayFits(n: number): boolean {
   return n <= 16;

@@ -6,16 +6,18 @@
 //   out1[z, e]          = Σ_s partials[z, s, e]            for e < length1
 //   out2[z, e - length1] = Σ_s partials[z, s, e]           for length1 ≤ e < length1 + length2
 // On a large GPU a weight gradient dW = Xᵀ·dY at batch 2048 has 4,096
-// outputs and a 131,072-long reduction: without the split, 4 workgroups ran
-// it on a 132-SM H100 (fcproj.dw 41 ms of a 183 ms step, bench/gpu).
+// outputs and a 131,072-long reduction: without the split a few workgroups
+// walk it while the rest of the GPU idles, and such sums took most of a step
+// (docs/performance.md, "Notes from source comments", split reductions).
 import { type BindingDecl, declareBindings, type GeneratedKernel } from "./kernels.ts";
 
 /** Floats of the scratch buffer per model (4 MiB), where a fleet splits reductions at all. */
 export const SPLIT_SCRATCH_FLOATS = 1 << 20;
 
 /**
- * Threads a fleet's split reductions aim for in one dispatch: an H100 holds
- * 270k resident threads (132 SMs x 2,048); half as many keep it busy.
+ * Threads a fleet's split reductions aim for in one dispatch: half of what a
+ * large GPU holds resident keeps it busy (docs/performance.md, "Notes from
+ * source comments", split reductions).
  */
 const SPLIT_TARGET_THREADS = 1 << 17;
 
@@ -119,17 +121,15 @@ export interface SumSegment {
  * All of a step's partial sums in one kernel (bindings: partials, grads;
  * all offsets in floats): one dispatch instead of one per gradient, at the
  * end of backward. Each dispatch on llvmpipe costs a hand-off to its worker
- * threads and a wait for the last of them; on the sweep's step, leaving out
- * its eight small sums saved 0.65 ms (fastest of 15 interleaved timings)
- * where their kernels alone took ~0.3 ms; this op takes ~0.3 ms. Each
- * workgroup takes WG elements of one segment and picks that segment's
- * facts with selects, without branches or tables: with an if per segment
- * the op took 1.2 ms (llvmpipe seems to run each branch's loop, masked,
- * wherever its lanes are not all of one mind), with constant arrays
- * indexed by segment 3.2 ms (presumably a copy of the array per access).
- * It adds vec4s (every offset, stride and length is a multiple of 4): on the
- * sweep's step, with the weight gradients' partials per fixed slice of rows,
- * 0.18 ms, against 0.39 ms adding floats.
+ * threads and a wait for the last of them, about as much as these small sums
+ * themselves. Each workgroup takes WG elements of one segment and picks that
+ * segment's facts with selects, without branches or tables: llvmpipe seems
+ * to run each branch's loop, masked, wherever its lanes are not all of one
+ * mind, and to copy a constant array per access, and both ran several times
+ * slower. It adds vec4s (every offset, stride and length is a multiple of
+ * 4), a quarter of the loads of adding floats (docs/performance.md, "What a
+ * lane's weights cost" (6), "Fleet-independent sums", and "Notes from source
+ * comments", segment sums).
  */
 export function planSegmentSums(
   segments: SumSegment[],

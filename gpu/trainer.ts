@@ -1,6 +1,7 @@
 // The training loop around a fleet: seeded minibatches per model, the
 // learning-rate schedule, and a loss read-back only every `readEvery` steps
-// (each GPU->CPU sync costs ~11 ms on llvmpipe).
+// (a GPU->CPU sync is expensive on llvmpipe; docs/performance.md, "Notes
+// from source comments", host syncs).
 import { setImmediate } from "node:timers";
 import type { GptFleet, StepHyper } from "./fleet/gpt_fleet.ts";
 import { BatchSampler, gatherSequences } from "../lib/training/batches.ts";
@@ -94,9 +95,10 @@ export async function trainSteps(fleet: GptFleet, o: {
   let lastYield = performance.now();
   while (fleet.step < until) {
     // Let other requests to this engine (a likelihood call) in between
-    // steps. setImmediate turns the event loop in ~7 µs; setTimeout(r, 0)
-    // took ~2.2 ms here, which cost the capacity sweep ~10% of its time
-    // (a yield every step or two of ~20 ms).
+    // steps. setImmediate turns the event loop in microseconds;
+    // setTimeout(r, 0) took milliseconds, a sizeable share of a small step
+    // (docs/performance.md, "What a lane's weights cost" (7), and "Notes from
+    // source comments", the trainer's yield).
     if (performance.now() - lastYield > 20) {
       await new Promise((r) => setImmediate(r));
       lastYield = performance.now();

@@ -176,7 +176,8 @@ export class FleetBuffers {
 
   /**
    * Copies byte ranges of GPU buffers to their `dst` offsets in one staging buffer and reads
-   * it back with a single host sync (~11 ms on llvmpipe, so callers batch what they need).
+   * it back with a single host sync (expensive on llvmpipe, so callers batch what they
+   * need; docs/performance.md, "Notes from source comments", host syncs).
    * Offsets and sizes are whole floats: copyBufferToBuffer needs 4-byte multiples.
    */
   private async readRanges(

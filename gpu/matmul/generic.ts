@@ -62,8 +62,9 @@ export function planGeneric(s: MatmulShape, tuning: MatmulTuning): MatmulPlan {
   const kSlice = K / splits;
   // C (with addend, aux and bias) as vec4 along n where every block starts on
   // a 4-float boundary: a quarter of the store instructions, each lane
-  // writing 16 contiguous bytes (the lm head's 1 GiB of logits at the
-  // paper's batch was written at 72 GB/s with scalar stores on an H100).
+  // writing 16 contiguous bytes: with scalar stores the lm head's logits at
+  // the paper's batch were written far below a GPU's memory bandwidth
+  // (docs/performance.md, "Notes from source comments", vec4 stores).
   const vecC = N % 4 === 0 && rn % 4 === 0 && st.c % 4 === 0 &&
     (!s.bias || st.bias % 4 === 0) && (splits === 1 || s.splitScratch! % 4 === 0);
   const arrC = vecC ? "array<vec4<f32>>" : "array<f32>";

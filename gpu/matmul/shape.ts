@@ -88,7 +88,9 @@ export interface MatmulTuning {
   threads?: number;
   /**
    * "shared": largest register block rm * rn (default 1024). 2048 (64 x 32)
-   * runs the lm-head shapes 10-20% faster but compiles for ~12 s each.
+   * runs the lm-head shapes a little faster but takes far longer to compile
+   * (docs/performance.md, "Notes from source comments", the "shared"
+   * matmul's cost model).
    */
   maxBlock?: number;
   /**
@@ -109,11 +111,10 @@ export const SOFTWARE_TUNING: MatmulTuning = {
 export const HARDWARE_TUNING: MatmulTuning = {
   maxRm: 4,
   maxRn: 4,
-  // On an H100 at the paper's batch (bench/matmul_bench.ts --paper), 8x8
-  // blocks ran the lm-head logits (131072 x 2048 x 32, 16.8M threads at
-  // 4x4) in 1.47 ms against 2.56 ms, and fc.dx (1M threads) in 0.13 against
-  // 0.18 ms; on shapes of fewer threads they were no faster, or slower
-  // (docs/results/gpu-h100/lease2-matmul.txt).
+  // 8x8 blocks only where 4x4 ones would give a million threads or more:
+  // there they load less per output with the GPU still full; on smaller
+  // shapes they were no faster, or slower (docs/performance.md, "Notes from
+  // source comments", 8x8 blocks on a GPU).
   largeBlock: { minThreads: 1 << 20, maxRm: 8, maxRn: 8 },
   workgroupSize: 64,
   maxWorkgroupsPerDim: 65535,

@@ -59,20 +59,18 @@ function sharedVecs(s: MatmulShape, rm: number, rn: number) {
   return { vecA, vecB, vecC, vecBias };
 }
 
-// Cost model of the "shared" kernel on llvmpipe (Mesa 22.3, fitted to
-// single-thread timings on an AVX-512 EPYC at 2.6 GHz). A storage load or
-// store runs a loop over the 8 lanes, whatever the addresses: ~27 ns for a
-// vec4 load, ~10 ns for a scalar one, ~43 / ~16 ns for stores. An fma is a
-// separate mul and add for all 8 lanes plus spill traffic: ~0.25 ns. A
-// workgroup costs ~2 us on its own. Compiling costs ~0.3 ms per fma in the
-// code and ~5 ms per load or store (each is a lane loop), growing faster
-// than linearly with the latter, and steeply once the code holds more fmas
-// than a 32 x 32 block (cold compiles on Mesa 22.3, 2026-11-27: 8 x 8 ~0.2 s,
-// 16 x 16 ~0.7 s, 32 x 32 ~3.3 s, 32 x 64 and 64 x 32 14-25 s, where the two
-// terms alone say 3.4 s: hence the factor past COMPILE_CLIFF_FMAS, which
-// only blocks beyond the default maxBlock, or 32 x 32 with a k tail, reach;
-// the default picks of the bench's shapes and 200 random ones stayed the
-// same); it is charged as if spread over `compileAmortization` dispatches.
+// Cost model of the "shared" kernel on llvmpipe, fitted to single-thread
+// timings (the constants below, in ns). A storage load or store runs a loop
+// over the 8 lanes, whatever the addresses, so it costs far more than an fma
+// (a separate mul and add for all 8 lanes plus spill traffic); a workgroup
+// has a fixed cost of its own. Compiling costs a share per fma in the code
+// and more per load or store (each is a lane loop), growing faster than
+// linearly with the latter, and steeply once the code holds more fmas than a
+// 32 x 32 block: hence the factor past COMPILE_CLIFF_FMAS, which only blocks
+// beyond the default maxBlock, or 32 x 32 with a k tail, reach. Compile time
+// is charged as if spread over `compileAmortization` dispatches
+// (docs/performance.md, "Notes from source comments", the "shared" matmul's
+// cost model).
 const NS_LOAD4 = 27;
 const NS_LOAD1 = 10;
 const NS_STORE4 = 43;

@@ -68,9 +68,9 @@ export interface QkvShape extends RowKernelFrame {
 
 /**
  * Widest C fused. LLVM's compile time grows steeply with the weights a
- * kernel holds: cold, on Mesa 22.3 (AMD EPYC Zen 4), each MLP kernel (8C²
- * weights) took ~1.5 s at C 8 and ~30 s at C 16, each qkv kernel ~4 s at
- * C 16 (README, "Fused kernels for small models").
+ * kernel holds (an MLP kernel holds 8C²): at C 16 a cold compile already
+ * takes tens of seconds (docs/performance.md, "Fused kernels for small
+ * models", and "Notes from source comments", fused kernels' compile times).
  */
 export const MAX_FUSED_BLOCK = 16;
 
@@ -260,7 +260,7 @@ export interface ProjShape extends RowKernelFrame {
  * a = the attention output, x = the residual stream, Wp = attproj_w [C, C]:
  * out = x + a · Wp + bp. It holds C² weights, so it stays a kernel of its
  * own: joined to the MLP kernels it made them hold more and run slower
- * (README, "Fused kernels for small models").
+ * (docs/performance.md, "Fused kernels for small models").
  */
 export function projForward(s: ProjShape): RowKernel {
   checkProj(s);

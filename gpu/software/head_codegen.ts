@@ -56,8 +56,9 @@ export interface HeadShape extends RowKernelFrame {
 
 /**
  * Largest V · C fused. The code holds V · C / 4 weight vectors and 2 V C
- * fmas per row, and LLVM's compile time grows steeply with them (cold, Mesa
- * 22.3, AMD EPYC Zen 4: V 64 × C 16 ~6 s, × 32 ~17 s, × 64 ~80 s).
+ * fmas per row, and LLVM's compile time grows steeply with them
+ * (docs/performance.md, "Notes from source comments", fused kernels'
+ * compile times).
  */
 export const MAX_FUSED_HEAD = 64 * 16;
 

@@ -58,12 +58,9 @@ export interface Binding {
 /**
  * Rows per lane: the most (up to 256) that still leaves 4 workgroups per CPU
  * thread. A workgroup's first act is loading the kernel's weights, every
- * lane the same vec4s, each load a loop over the lanes (~20 µs per
- * workgroup for 2,048 weights), so more rows per lane spread that over more
- * work. On the sweep's shape (fleet 5, B·T 2,048: 128 rows) the five fused
- * kernels took 6.78 ms against 7.89 ms with at most 32 (sums of their
- * fastest of 15 interleaved timings each, 2026-11-27, AMD EPYC Zen 4, Mesa
- * 22.3).
+ * lane the same vec4s, each load a loop over the lanes, so more rows per
+ * lane spread that over more work (docs/performance.md, "What a lane's
+ * weights cost" (1)).
  */
 export function rowsPerLane(f: RowKernelFrame): number {
   const want = 4 * (f.threads ?? 2);
@@ -158,12 +155,10 @@ export function rowKernel(
  * The loop over a lane's rows, `first` .. its end: the body per row (or per
  * two, pairRows). Where there are partial sums, the accumulators are
  * declared before it, and after each group of dims.groupRows rows (and at
- * the lane's end) the epilogue stores them and they restart. (A loop per
- * group inside the lane's loop did no better, within the noise of 25
- * interleaved timings.) Against no groups at all, the sweep's shape pays
- * ~3-4% in train_head and -3% to +10% in the backward kernels over two
- * runs (fastest of 25 interleaved timings each, 2026-11-27; this machine's
- * noise is about that).
+ * the lane's end) the epilogue stores them and they restart. A loop per
+ * group inside the lane's loop did no better, and the groups cost little
+ * against none at all (docs/performance.md, "Notes from source comments",
+ * groups of rows).
  */
 function rowLoops(parts: {
   body: string[];
@@ -206,10 +201,10 @@ function rowLoops(parts: {
  * statement followed by its copy for row B, so both rows' products use each
  * weight while it is at hand: on llvmpipe a lane's weights are 8-wide
  * vectors on the stack (32 bytes each; 2,048 weights are 64 KiB, past L1),
- * and reading each of them once per two rows took a chain of [16]·[16,64]
- * ·[64,16] products from 44 to 73 GFLOP/s (a microbenchmark without loads
- * or stores, 2026-11-27, AMD EPYC Zen 4, Mesa 22.3); four rows gained no
- * more. Row B's copy renames what the body declares (`let` / `var`) and
+ * and reading each of them once per two rows ran a chain of products much
+ * faster; four rows gained no more (docs/performance.md, "What a lane's
+ * weights cost" (2), and "Notes from source comments", two rows per
+ * iteration). Row B's copy renames what the body declares (`let` / `var`) and
  * `row` / `r`. At an odd end row B is row A again: its stores write the
  * same values again (its loads come before row A's stores, statement by
  * statement), and its `x += e;` into lane accumulators (vec4s declared

@@ -14,9 +14,9 @@
 // at C 16): 8 × 8 blocks keep the workgroups busy but load each row of A and
 // dY once per block. With lanes along the rows the blocks can be 16 × 16, a
 // half of the loads per fma; on llvmpipe every storage load is a loop over a
-// workgroup's 8 lanes, so that is what counts. fc.dw at V 64, C 16, fleet 5,
-// B·T 2,048 took 0.7-1.5 ms against 0.9-2.2 ms for the matmul, interleaved
-// (without the sum, ~0.1 ms; 2026-11-27, AMD EPYC Zen 4, Mesa 22.3).
+// workgroup's 8 lanes, so that is what counts, and the small models' weight
+// gradients ran faster so (docs/performance.md, "Notes from source comments",
+// row-split weight gradients).
 //
 // Layouts: A [K, BT, M] and dY [K, BT, N] row-major, vec4; the scratch
 // [K, scratchStride] holds slice s's partials at s · (M·N + N'): dW
@@ -54,11 +54,11 @@ const COMP = ["x", "y", "z", "w"];
 
 /**
  * Largest dW (M · N) taken by this kernel: the small models', where the
- * matmul planner picks 8 × 8 blocks (32 × 32 at fleet 8, B·T 512 took
- * 0.41-0.67 ms here, median 0.44, against 0.44-0.82 ms, median 0.68, for the
- * matmul, 10 interleaved timings each, without the sum). Larger ones get up
- * to 32 × 32 blocks from the planner, fewer loads per fma than these 16 × 16
- * ones; not measured against this kernel.
+ * matmul planner picks 8 × 8 blocks, and where this kernel was faster.
+ * Larger ones get up to 32 × 32 blocks from the planner, fewer loads per fma
+ * than these 16 × 16 ones, and were not compared with this kernel
+ * (docs/performance.md, "Notes from source comments", row-split weight
+ * gradients).
  */
 export const MAX_ROW_SPLIT_OUTPUTS = 1024;
 
@@ -79,15 +79,15 @@ function chunkCount(s: WeightGradShape, blocks: number): number {
   const few = (c: number) =>
     s.fleet * Math.ceil((blocks * c) / LANES) < want ||
     // A workgroup runs its 8 lanes in one vector whether or not they have
-    // work: attproj.dw (1 block) at fleet 9, B·T 2,048, ran one chunk per
-    // model, one lane of eight busy: 1.39 ms, against 0.38 ms with 8 chunks.
+    // work: attproj.dw (1 block) in a large fleet ran one chunk per model,
+    // one lane of eight busy, several times slower than with 8 chunks
+    // (docs/performance.md, "Fleet-independent sums").
     blocks * c < LANES;
   let chunks = 1;
   while (few(chunks) && s.BT / (chunks * 2) >= 128) chunks *= 2;
   // A workgroup runs all its lanes' work, used or not: fill the last one
-  // where doubling does (qkv.dw at C 16: 3 blocks × 8 chunks, 0.82 and 0.96
-  // against 1.05 and 1.14 ms with 3 × 4, medians of 15 interleaved timings
-  // in two runs).
+  // where doubling does (qkv.dw at C 16: 3 blocks × 8 chunks beat 3 × 4;
+  // docs/performance.md, "What a lane's weights cost" (5)).
   const fills = (c: number) => (blocks * c) % LANES === 0;
   if (!fills(chunks) && fills(2 * chunks) && s.BT / (chunks * 2) >= 128) chunks *= 2;
   return chunks;
@@ -196,8 +196,9 @@ export function planWeightGrad(s: WeightGradShape, scratchFloats: number): Weigh
     S.push(`  }`);
   }
   // A chunk's slices one after another, unrolled: on llvmpipe a loop around
-  // the rows' loop cost the kernel ~10% even where it ran once (qkv.dw at
-  // C 16, fleet 5: 0.57 against 0.52 ms, fastest of 25 interleaved timings).
+  // the rows' loop slowed the kernel even where it ran once
+  // (docs/performance.md, "Notes from source comments", row-split weight
+  // gradients).
   if (perChunk === 1) L.push(`  let slice = chunk;`, ...S);
   for (let k = 0; k < perChunk && perChunk > 1; k++) {
     L.push(
