@@ -1,6 +1,6 @@
 // The compute engine: answers likelihood and greedy-decoding requests and runs the GPU jobs
 // (training runs, capacity sweeps) that the job queue hands it. Routes reach
-// it only through the Engine interface (lib/engine.ts).
+// it only through the Engine interface (lib/engine_interface.ts).
 import type { Gpu } from "./device.ts";
 import { GptFleet } from "./fleet/gpt_fleet.ts";
 import { sequenceNll } from "./likelihood.ts";
@@ -15,7 +15,7 @@ import type {
   JobKind,
   LikelihoodRequest,
   LikelihoodResult,
-} from "../lib/engine.ts";
+} from "../lib/engine_interface.ts";
 import { trainRunJob } from "./jobs/train_run.ts";
 import { capacitySweepJob } from "./jobs/capacity_sweep.ts";
 import type { GpuSummary } from "../lib/http/deps.ts";

@@ -4,7 +4,12 @@
 // the WebGPU runtime) ends this process, not the HTTP service.
 import { getGpu } from "./device.ts";
 import { GpuEngine } from "./engine.ts";
-import type { GreedyDecodeRequest, JobHost, JobKind, LikelihoodRequest } from "../lib/engine.ts";
+import type {
+  GreedyDecodeRequest,
+  JobHost,
+  JobKind,
+  LikelihoodRequest,
+} from "../lib/engine_interface.ts";
 import { Peer } from "../lib/rpc/peer.ts";
 import type { ModelWeightsPatch } from "../lib/model_store/models.ts";
 import type { ParentWatch } from "./parent_watch.ts";

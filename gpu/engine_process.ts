@@ -13,7 +13,7 @@ import type {
   JobKind,
   LikelihoodRequest,
   LikelihoodResult,
-} from "../lib/engine.ts";
+} from "../lib/engine_interface.ts";
 import type { GpuSummary } from "../lib/http/deps.ts";
 import { JobFailure } from "../lib/jobs/queue.ts";
 import type { Metrics } from "../lib/metrics.ts";

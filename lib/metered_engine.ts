@@ -1,7 +1,7 @@
 // An Engine that counts what it does into the metrics: wall time of jobs,
 // likelihood and greedy-decoding requests, and training tokens from the jobs' progress reports
 // (their `tokensTrained`: tokens processed in this attempt).
-import type { Engine, JobHost, JobKind } from "./engine.ts";
+import type { Engine, JobHost, JobKind } from "./engine_interface.ts";
 import type { Metrics } from "./metrics.ts";
 
 export function meteredEngine(engine: Engine, metrics: Metrics): Engine {

@@ -1,25 +1,17 @@
-// Capacity sweeps: POST starts one (202), GET reads it, plot.svg draws the
-// paper's Figure 1 for the model (memorized bits against dataset bits).
+// Capacity sweeps, a job collection (lib/http/job_resource.ts): POST starts one (202), GET
+// reads it, plot.svg draws the paper's Figure 1 for the model (memorized bits against
+// dataset bits). A sweep whose fleets cannot fit the adapter is refused before it is queued.
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import {
-  ApiError,
-  ErrorBody,
-  STORAGE_FULL_RESPONSE,
-  UNAVAILABLE_RESPONSE,
-} from "../lib/http/errors.ts";
-import { jobEventStream } from "../lib/http/job_events.ts";
-import { ApiRouter, defineRoute } from "../lib/http/route.ts";
-import { type Job, type JobBody, jobFromRecord, QueueFullError } from "../lib/jobs/queue.ts";
-import { JobAccepted } from "../lib/jobs/schemas.ts";
+import { ApiError, ErrorBody } from "../lib/http/errors.ts";
+import { jobResourceRoutes } from "../lib/http/job_resource.ts";
+import { type ApiRouter, defineRoute } from "../lib/http/route.ts";
+import type { Job } from "../lib/jobs/queue.ts";
 import { CapacityCreateRequest, planCapacity } from "../lib/capacity/plan.ts";
-import type { Engine, FitQuery } from "../lib/engine.ts";
+import type { Engine, FitQuery } from "../lib/engine_interface.ts";
 import { parameterCount } from "../lib/model/config.ts";
 import { CapacitySweep, type SweepProgress, type SweepResult } from "../lib/capacity/sweep.ts";
 import { capacityPlotSvg } from "../lib/plot/capacity_plot.ts";
-import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
-import { isValidId } from "../lib/store/store.ts";
-import { listPage } from "./datasets.ts";
 import { admit, capacityCost, DEFAULT_BUDGETS } from "../lib/admission.ts";
 
 const IdParams = z.object({ id: z.string().describe("Sweep id (cap_...).") });
@@ -47,57 +39,6 @@ function sweepResponse(job: SweepJob): CapacitySweep {
   };
 }
 
-const createSweep = defineRoute({
-  method: "post",
-  path: "/v1/capacity",
-  summary: "Start a capacity sweep (a job)",
-  description: "Trains one model of `config` per dataset size and seed on uniform random " +
-    "tokens, in fleets, each until it saturates or `training.maxSteps`; reports memorized " +
-    "bits per size, the plateau (capacity) and bits per parameter.",
-  tags: ["capacity"],
-  body: CapacityCreateRequest,
-  responses: {
-    202: {
-      schema: JobAccepted,
-      description: "Queued",
-      example: { id: "cap_01jz3k5q7r8s9t0v1w2x", status: "queued" },
-    },
-    422: {
-      schema: ErrorBody,
-      description: "Invalid input, or too large for the GPU adapter (`too_large`): " +
-        "`body.config` when one model does not fit, `body.maxFleetSize` when the fleet does " +
-        "not (`details.largestFleetSize` says what fits); or over a budget of the service " +
-        "(`over_budget`: host memory, training tokens or disk, see lib/admission.ts)",
-    },
-    429: { schema: ErrorBody, description: "The job queue is full" },
-    503: UNAVAILABLE_RESPONSE,
-    507: STORAGE_FULL_RESPONSE,
-  },
-});
-
-const listSweeps = defineRoute({
-  method: "get",
-  path: "/v1/capacity",
-  summary: "List capacity sweeps, newest first",
-  tags: ["capacity"],
-  query: ListQuery,
-  responses: {
-    200: { schema: pageSchema(CapacitySweep, "CapacitySweepPage"), description: "A page" },
-  },
-});
-
-const getSweep = defineRoute({
-  method: "get",
-  path: "/v1/capacity/:id",
-  summary: "One capacity sweep: status, points, capacityBits, bitsPerParameter",
-  tags: ["capacity"],
-  params: IdParams,
-  responses: {
-    200: { schema: CapacitySweep, description: "The sweep" },
-    404: { schema: ErrorBody, description: "No such sweep" },
-  },
-});
-
 const plotSweep = defineRoute({
   method: "get",
   path: "/v1/capacity/:id/plot.svg",
@@ -108,46 +49,6 @@ const plotSweep = defineRoute({
     200: { contentType: "image/svg+xml", description: "An SVG figure" },
     404: { schema: ErrorBody, description: "No such sweep" },
     409: { schema: ErrorBody, description: "The sweep has not finished" },
-  },
-});
-
-const deleteSweep = defineRoute({
-  method: "delete",
-  path: "/v1/capacity/:id",
-  summary: "Delete a finished capacity sweep",
-  tags: ["capacity"],
-  params: IdParams,
-  responses: {
-    204: { description: "Deleted" },
-    404: { schema: ErrorBody, description: "No such sweep" },
-    409: { schema: ErrorBody, description: "Still queued or running (cancel it first)" },
-  },
-});
-
-const sweepEvents = defineRoute({
-  method: "get",
-  path: "/v1/capacity/:id/events",
-  summary: "Progress of a capacity sweep as Server-Sent Events",
-  description: "Events: `status` (the whole CapacitySweep, on every change of state) and " +
-    "`progress` (CapacityProgress: models done of planned, the fleet and its step, tokens/s). " +
-    "The stream starts with the current state and ends when the sweep ends.",
-  tags: ["capacity"],
-  params: IdParams,
-  responses: {
-    200: { contentType: "text/event-stream", description: "An SSE stream" },
-    404: { schema: ErrorBody, description: "No such capacity sweep" },
-  },
-});
-
-const cancelSweep = defineRoute({
-  method: "post",
-  path: "/v1/capacity/:id/cancel",
-  summary: "Cancel a capacity sweep",
-  tags: ["capacity"],
-  params: IdParams,
-  responses: {
-    200: { schema: CapacitySweep, description: "The sweep" },
-    404: { schema: ErrorBody, description: "No such sweep" },
   },
 });
 
@@ -203,62 +104,66 @@ async function fitError(engine: Engine, q: FitQuery): Promise<RangeError | null>
 export function capacityRouter(
   deps: Required<Pick<AppDeps, "store" | "jobs">> & AppDeps,
 ): ApiRouter {
-  const { store, jobs } = deps;
-  const find = async (id: string): Promise<SweepJob> => {
-    const job = isValidId(id, "capacity") ? await jobs.get("capacity", id) : null;
-    if (!job) throw ApiError.notFound(`params.id: no capacity sweep ${id}`);
-    return job as SweepJob;
-  };
-  return new ApiRouter()
-    .add(createSweep, async (c, { body }) => {
+  const { router, find } = jobResourceRoutes<
+    CapacityCreateRequest,
+    SweepProgress,
+    SweepResult,
+    CapacitySweep
+  >({
+    collection: "capacity",
+    kind: "capacity",
+    path: "/v1/capacity",
+    tag: "capacity",
+    noun: "capacity sweep",
+    idDescription: "Sweep id (cap_...).",
+    body: CapacityCreateRequest,
+    present: sweepResponse,
+    schema: CapacitySweep,
+    pageName: "CapacitySweepPage",
+    create: {
+      summary: "Start a capacity sweep (a job)",
+      description: "Trains one model of `config` per dataset size and seed on uniform random " +
+        "tokens, in fleets, each until it saturates or `training.maxSteps`; reports memorized " +
+        "bits per size, the plateau (capacity) and bits per parameter.",
+      example: { id: "cap_01jz3k5q7r8s9t0v1w2x", status: "queued" },
+      responses: {
+        422: {
+          schema: ErrorBody,
+          description: "Invalid input, or too large for the GPU adapter (`too_large`): " +
+            "`body.config` when one model does not fit, `body.maxFleetSize` when the fleet " +
+            "does not (`details.largestFleetSize` says what fits); or over a budget of the " +
+            "service (`over_budget`: host memory, training tokens or disk, see " +
+            "lib/admission.ts)",
+        },
+      },
+    },
+    words: {
+      list: "List capacity sweeps, newest first",
+      get: "One capacity sweep: status, points, capacityBits, bitsPerParameter",
+      cancel: "Cancel a capacity sweep",
+      events: "Progress of a capacity sweep as Server-Sent Events",
+      eventsDescription: "Events: `status` (the whole CapacitySweep, on every change of " +
+        "state) and `progress` (CapacityProgress: models done of planned, the fleet and its " +
+        "step, tokens/s). The stream starts with the current state and ends when the sweep " +
+        "ends.",
+    },
+    admit: async (body) => {
       const budgets = deps.budgets ?? DEFAULT_BUDGETS;
       admit(capacityCost(body, budgets), budgets);
       if (deps.engine) await checkSweepFits(deps.engine, body);
-      try {
-        const job = await jobs.enqueue("capacity", "capacity", body);
-        return c.json({ id: job.id, status: job.status }, 202);
-      } catch (err) {
-        if (err instanceof QueueFullError) throw new ApiError(429, "queue_full", err.message);
-        throw err;
-      }
-    })
-    .add(listSweeps, async (c, { query }) =>
-      c.json(
-        await listPage<JobBody, CapacitySweep>(
-          store,
-          "capacity",
-          query,
-          (rec) => sweepResponse(jobFromRecord(rec) as SweepJob),
-        ),
-        200,
-      ))
-    .add(getSweep, async (c, { params }) => c.json(sweepResponse(await find(params.id)), 200))
-    .add(sweepEvents, async (c, { params }) => {
-      await find(params.id);
-      return jobEventStream(c, jobs, () => find(params.id), sweepResponse);
-    })
-    .add(cancelSweep, async (c, { params }) => {
-      await find(params.id);
-      return c.json(sweepResponse((await jobs.cancel("capacity", params.id)) as SweepJob), 200);
-    })
-    .add(plotSweep, async (c, { params }) => {
-      const job = await find(params.id);
-      if (!job.result) {
-        throw ApiError.conflict(`capacity sweep ${job.id} is ${job.status}; no result to plot`);
-      }
-      const cfg = job.input.config;
-      const svg = capacityPlotSvg(job.result, {
-        title: `${cfg.layers} layer${cfg.layers > 1 ? "s" : ""}, d=${cfg.dModel}, ` +
-          `V=${cfg.vocabSize}, S=${cfg.seqLen}, ${job.input.precision}`,
-      });
-      return c.body(svg, 200, { "content-type": "image/svg+xml; charset=utf-8" });
-    })
-    .add(deleteSweep, async (c, { params }) => {
-      const job = await find(params.id);
-      if (job.status === "queued" || job.status === "running") {
-        throw ApiError.conflict(`capacity sweep ${job.id} is ${job.status}; cancel it first`);
-      }
-      await store.delete("capacity", job.id);
-      return c.body(null, 204);
+      return undefined;
+    },
+  }, deps);
+  return router.add(plotSweep, async (c, { params }) => {
+    const job = await find(params.id);
+    if (!job.result) {
+      throw ApiError.conflict(`capacity sweep ${job.id} is ${job.status}; no result to plot`);
+    }
+    const cfg = job.input.config;
+    const svg = capacityPlotSvg(job.result, {
+      title: `${cfg.layers} layer${cfg.layers > 1 ? "s" : ""}, d=${cfg.dModel}, ` +
+        `V=${cfg.vocabSize}, S=${cfg.seqLen}, ${job.input.precision}`,
     });
+    return c.body(svg, 200, { "content-type": "image/svg+xml; charset=utf-8" });
+  });
 }

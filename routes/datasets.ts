@@ -31,6 +31,7 @@ import {
   VALIDATION_STATUS,
 } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
+import { listPage } from "../lib/http/list_page.ts";
 import { admit, datasetCost, DEFAULT_BUDGETS } from "../lib/admission.ts";
 import {
   ACTIVE_STATUSES,
@@ -39,7 +40,7 @@ import {
   type JobStatus,
 } from "../lib/jobs/queue.ts";
 import { ListQuery, pageSchema } from "../lib/store/schemas.ts";
-import { type Collection, InvalidCursorError, type Rec, type Store } from "../lib/store/store.ts";
+import type { Store } from "../lib/store/store.ts";
 
 export const DatasetPage = pageSchema(Dataset, "DatasetPage");
 
@@ -124,24 +125,6 @@ export const deleteDatasetRoute = defineRoute({
   params: IdParams,
   responses: { 204: { description: "Deleted" }, 404: notFound, 409: inUse },
 });
-
-/** A store page as the API returns it; a bad cursor is a 422 naming `query.cursor`. */
-export async function listPage<B, T>(
-  store: Store,
-  collection: Collection,
-  query: ListQuery,
-  toItem: (rec: Rec<B>) => T,
-): Promise<{ items: T[]; nextCursor: string | null }> {
-  try {
-    const page = await store.list<B>(collection, { limit: query.limit, cursor: query.cursor });
-    return { items: page.items.map(toItem), nextCursor: page.nextCursor };
-  } catch (e) {
-    if (e instanceof InvalidCursorError) {
-      throw new ApiError(VALIDATION_STATUS, "validation_error", `query.cursor: ${e.message}`);
-    }
-    throw e;
-  }
-}
 
 /** Active jobs (queued or running) whose refs include `id`. */
 async function activeJobsUsing(

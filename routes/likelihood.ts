@@ -4,7 +4,7 @@ import type { AppDeps } from "../lib/http/deps.ts";
 import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts";
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import { LikelihoodRequest, LikelihoodResponse } from "../lib/likelihood/schemas.ts";
-import type { Engine } from "../lib/engine.ts";
+import type { Engine } from "../lib/engine_interface.ts";
 import type { Store } from "../lib/store/store.ts";
 import { isValidId } from "../lib/store/store.ts";
 import { getDataset, loadDatasetTokens } from "../lib/datasets/dataset.ts";

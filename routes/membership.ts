@@ -20,7 +20,7 @@ import {
 import { rocPlotSvg } from "../lib/plot/roc_plot.ts";
 import { ListQuery } from "../lib/store/schemas.ts";
 import { isValidId, type Rec } from "../lib/store/store.ts";
-import { listPage } from "./datasets.ts";
+import { listPage } from "../lib/http/list_page.ts";
 import { datasetFor, loadModelOr404 } from "./likelihood.ts";
 
 const IdParams = z.object({ id: z.string().describe("Result id (mia_...).") });

@@ -31,7 +31,8 @@ import {
 import { SafetensorsError } from "../lib/safetensors.ts";
 import { ListQuery } from "../lib/store/schemas.ts";
 import type { Store } from "../lib/store/store.ts";
-import { listPage, refuseWhileInUse } from "./datasets.ts";
+import { refuseWhileInUse } from "./datasets.ts";
+import { listPage } from "../lib/http/list_page.ts";
 
 const IdParams = z.object({
   id: z.string().describe("The model's id (mdl_...)."),

@@ -38,7 +38,7 @@ import {
   throwIfAbortedSaving,
   writeModelState,
 } from "./checkpoint.ts";
-import type { JobHost } from "../../lib/engine.ts";
+import type { JobHost } from "../../lib/engine_interface.ts";
 import { decidingSizes, fitCapacity, needsLargerDatasets } from "../../lib/capacity/fit.ts";
 import {
   type CapacityCreateRequest,

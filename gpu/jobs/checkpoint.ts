@@ -7,7 +7,7 @@
 // a resumed model continues bit-identically to an uninterrupted one.
 import type { GptFleet } from "../fleet/gpt_fleet.ts";
 import { Precision } from "../../lib/model/config.ts";
-import type { JobHost } from "../../lib/engine.ts";
+import type { JobHost } from "../../lib/engine_interface.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,

@@ -30,7 +30,7 @@ import {
   float32Bytes,
   tensorToFloat32,
 } from "../../lib/safetensors.ts";
-import type { JobHost } from "../../lib/engine.ts";
+import type { JobHost } from "../../lib/engine_interface.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { saturation } from "../../lib/training/saturation.ts";
 import type {

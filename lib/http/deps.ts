@@ -1,7 +1,7 @@
 // What the HTTP layer needs from the rest of the process. main.ts builds these from the real
 // parts (GPU device, store, job queue); tests pass fakes. Nothing here imports gpu/.
 
-import type { Engine } from "../engine.ts";
+import type { Engine } from "../engine_interface.ts";
 import type { JobQueue } from "../jobs/queue.ts";
 import type { Store } from "../store/store.ts";
 import type { Metrics } from "../metrics.ts";

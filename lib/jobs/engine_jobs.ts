@@ -1,5 +1,5 @@
 // The GPU job kinds the queue hands to the engine, wherever it runs.
-import type { Engine, JobKind } from "../engine.ts";
+import type { Engine, JobKind } from "../engine_interface.ts";
 import type { JobQueue } from "./queue.ts";
 import { storeHost } from "./store_host.ts";
 

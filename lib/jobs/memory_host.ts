@@ -2,7 +2,7 @@
 // in-process: artifacts (checkpoints) live in a Map the caller may keep to
 // resume the job, progress goes to an optional callback, and models, datasets
 // and trained weights are Maps too.
-import type { JobHost, JobModel } from "../engine.ts";
+import type { JobHost, JobModel } from "../engine_interface.ts";
 import type { Dataset } from "../datasets/codec.ts";
 
 export interface MemoryHostOptions<P> {

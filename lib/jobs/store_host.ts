@@ -1,6 +1,6 @@
 // The JobHost of a job running in this process: the job queue's context and
 // the store behind it.
-import type { JobHost } from "../engine.ts";
+import type { JobHost } from "../engine_interface.ts";
 import type { JobCollection, JobContext } from "./queue.ts";
 import { loadDatasetTokens } from "../datasets/dataset.ts";
 import { loadModelWeights, saveModelWeights } from "../model_store/models.ts";

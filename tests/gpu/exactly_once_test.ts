@@ -15,7 +15,7 @@ import { GpuEngine } from "../../gpu/engine.ts";
 import { COMPLETION_ARTIFACT, trainRunJob } from "../../gpu/jobs/train_run.ts";
 import { capacitySweepJob } from "../../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../../lib/jobs/memory_host.ts";
-import type { JobHost, JobModel } from "../../lib/engine.ts";
+import type { JobHost, JobModel } from "../../lib/engine_interface.ts";
 import { generateUniform } from "../../lib/datasets/uniform.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { parameterCount } from "../../lib/model/config.ts";

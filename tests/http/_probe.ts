@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { ApiRouter, defineRoute } from "../../lib/http/route.ts";
 import type { AppDeps } from "../../lib/http/deps.ts";
-import type { Engine } from "../../lib/engine.ts";
+import type { Engine } from "../../lib/engine_interface.ts";
 import { createApp } from "../../routes/app.ts";
 
 export const ProbeConfig = z.object({

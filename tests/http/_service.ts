@@ -4,7 +4,7 @@
 // timeout). Everything is closed and removed afterwards.
 import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
-import type { Engine } from "../../lib/engine.ts";
+import type { Engine } from "../../lib/engine_interface.ts";
 import { registerEngineJobs } from "../../lib/jobs/engine_jobs.ts";
 import { createApp } from "../../routes/app.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";

@@ -8,7 +8,7 @@ import {
   MAX_TEXT_BYTES,
 } from "../../lib/datasets/schemas.ts";
 import { MAX_DATASET_TOKENS } from "../../lib/datasets/tokens.ts";
-import type { Engine } from "../../lib/engine.ts";
+import type { Engine } from "../../lib/engine_interface.ts";
 import { toOpenApiPath } from "../../lib/http/route.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { parameterCount } from "../../lib/model/config.ts";

@@ -10,7 +10,7 @@ import { GpuEngine } from "../../gpu/engine.ts";
 import { getGpu } from "../../gpu/device.ts";
 import { createApp } from "../../routes/app.ts";
 import { openStore } from "../../lib/store/mod.ts";
-import type { Engine, GreedyDecodeRequest } from "../../lib/engine.ts";
+import type { Engine, GreedyDecodeRequest } from "../../lib/engine_interface.ts";
 import { loadModelWeights } from "../../lib/model_store/models.ts";
 import { loadDatasetTokens } from "../../lib/datasets/dataset.ts";
 import { matchSuffixes } from "../../lib/privacy/extraction.ts";

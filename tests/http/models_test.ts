@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createApp } from "../../routes/app.ts";
-import type { Engine } from "../../lib/engine.ts";
+import type { Engine } from "../../lib/engine_interface.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
 import { initialParameters } from "../../lib/model/init.ts";

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { createApp } from "../../routes/app.ts";
 import { EngineCrashedError, EngineProcess } from "../../gpu/engine_process.ts";
 import { ConfigEnv, configHelp, isLoopback, loadConfig } from "../../lib/service_config.ts";
-import type { Engine } from "../../lib/engine.ts";
+import type { Engine } from "../../lib/engine_interface.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
 import { RemoteError } from "../../lib/rpc/peer.ts";
 import { Metrics } from "../../lib/metrics.ts";

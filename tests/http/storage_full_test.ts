@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { statfs } from "node:fs/promises";
 import { z } from "zod";
-import type { Engine } from "../../lib/engine.ts";
+import type { Engine } from "../../lib/engine_interface.ts";
 import { ApiRouter, defineRoute } from "../../lib/http/route.ts";
 import { type JobBody, JobQueue } from "../../lib/jobs/queue.ts";
 import { DiskSpace, openStore, StorageFullError } from "../../lib/store/mod.ts";
