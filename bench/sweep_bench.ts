@@ -21,7 +21,7 @@ import { fastestStepKernel } from "./ceiling.ts";
 import { trainFlopsPerStep } from "./train_bench.ts";
 
 const CONFIG = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 };
-/** 184·1.5^i: around the 1-layer d=16 model's plateau (PAPER.md), as pytorch_gpt.py's default. */
+/** 184·1.5^i: around the 1-layer d=16 model's plateau (docs/method.md), as pytorch_gpt.py's default. */
 const SIZES = [0, 1, 2, 3, 4].map((i) => Math.round(184 * 1.5 ** i));
 const BATCH = 128;
 

@@ -1,4 +1,4 @@
-// Greedy decoding on the GPU for extraction (PAPER.md "Text experiment"): from the first p
+// Greedy decoding on the GPU for extraction (docs/method.md, "Text experiment"): from the first p
 // tokens of each sequence, append the argmax token (ties to the lowest id) until S tokens.
 //
 // One forward pass per decoded position over a whole batch. Positions after the one being

@@ -1,4 +1,4 @@
-// Memorization in bits (Morris et al. 2025, PAPER.md "Definitions").
+// Memorization in bits (Morris et al. 2025, docs/method.md, "Definitions").
 //
 // Every quantity here is a code length in bits over tokens 2..S of a sequence
 // of S tokens: the first token has no prefix, so a model never predicts it and

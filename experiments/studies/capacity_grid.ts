@@ -41,7 +41,7 @@ const PAPER_ALPHA: Record<string, [number, number]> = {
   "8x128": [3.89, 3.49],
   "8x256": [3.96, 3.65],
 };
-/** The paper's bf16 figures name no mode (PAPER.md); both of memcap's bf16 modes face them. */
+/** The paper's bf16 figures name no mode (docs/method.md); both of memcap's bf16 modes face them. */
 const PAPER_MEAN_ALPHA: Record<Precision, number> = { fp32: 3.83, bf16: 3.51, "bf16-pure": 3.51 };
 
 export function gridShapes(scale: Scale) {
@@ -394,7 +394,7 @@ function againstPaper(
           withArticle(int(t.maxSteps!))
         }-step budget at batch ${t.batchSize} against the paper's up to ` +
         "10^6 steps at batch 2048. Our PyTorch reference study on the same tiny shapes " +
-        "(PAPER.md) found α ≈ 2.6 after 30–40k steps."
+        "(docs/method.md) found α ≈ 2.6 after 30–40k steps."
       : `- Budget: at most ${int(t.maxSteps!)} steps at batch ${t.batchSize}, against the ` +
         "paper's up to 10^6 steps at batch 2048; models of " + `${sizes} parameters.`,
     "",

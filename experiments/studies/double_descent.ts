@@ -1,5 +1,5 @@
 // double-descent: one model size, many dataset sizes from well below to well
-// above its capacity, and train/test loss on each (PAPER.md: test loss peaks
+// above its capacity, and train/test loss on each (docs/method.md: test loss peaks
 // where dataset bits / capacity ≈ 1). On uniform tokens no model can beat
 // log2 V bits per token on held-out data; memorizing its training set pulls
 // its predictions away from uniform and pushes test loss above that floor,

@@ -1,6 +1,6 @@
 // reference: memcap's certified capacities against independent numbers. At
 // cpu scale, three tiny shapes an independent PyTorch implementation measured
-// on our machines (PAPER.md); at paper scale, Table 1's 1-layer d=32 cell.
+// on our machines (docs/method.md); at paper scale, Table 1's 1-layer d=32 cell.
 // Each sweep trains until its verdict is certified (or its token budget is
 // spent) and the report says, shape by shape, whether memcap agrees: a
 // certified capacity no more than 3% under the reference figure.
@@ -48,7 +48,7 @@ function references(scale: Scale): Reference[] {
       datasetSizes: [1000, 2000],
     }];
   }
-  const pytorch = "PyTorch 1.13 on our CPUs (PAPER.md)";
+  const pytorch = "PyTorch 1.13 on our CPUs (docs/method.md)";
   return [
     {
       label: "L1 d16",

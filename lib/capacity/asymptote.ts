@@ -1,5 +1,5 @@
 // Extrapolating memorized bits to unlimited training. Capacity is defined on
-// models trained to saturation (PAPER.md), but runs stop at a step budget; a
+// models trained to saturation (docs/method.md), but runs stop at a step budget; a
 // curve still rising at the last checkpoint would understate capacity. We fit
 //   m(t) = mInf − a·t^(−b)
 // (a power-law approach to an asymptote) and report mInf with a bootstrap

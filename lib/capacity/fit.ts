@@ -1,6 +1,6 @@
 // Capacity from a finished sweep. Each point is one dataset size with the
 // memorized bits (tokens 2..S, lib/memorization.ts) of the model trained on it,
-// one value per seed. PAPER.md: memorized bits follow min(H(X), capacity) —
+// one value per seed. docs/method.md: memorized bits follow min(H(X), capacity) —
 // all of a small dataset, then a plateau that no more data raises.
 //
 // A capacity is only as good as the points it comes from, so the fit also

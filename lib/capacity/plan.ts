@@ -1,7 +1,7 @@
 // Planning a capacity sweep (POST /v1/capacity): which dataset sizes to train
 // on, with which seeds and training settings.
 //
-// Capacity (PAPER.md) is the plateau of memorized bits against dataset size
+// Capacity (docs/method.md) is the plateau of memorized bits against dataset size
 // for models trained to saturation. A sweep trains one model per (dataset
 // size, seed) on uniform random tokens; small datasets are memorized whole
 // (data-limited), large ones fill the model (capacity-limited). The automatic

@@ -1,4 +1,4 @@
-// Extraction by greedy decoding (PAPER.md, "Text experiment"): the pure parts. The engine
+// Extraction by greedy decoding (docs/method.md, "Text experiment"): the pure parts. The engine
 // decodes; this file picks the argmax, checks prefix lengths, samples the sequences and
 // counts how much of each true suffix came back.
 //

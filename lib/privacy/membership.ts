@@ -1,4 +1,4 @@
-// Loss-threshold membership inference (PAPER.md "Membership inference").
+// Loss-threshold membership inference (docs/method.md, "Membership inference").
 //
 // Convention: a score is a sequence's NLL in bits (tokens 2..S) under the
 // model, and LOWER means "member" (the model codes its training data

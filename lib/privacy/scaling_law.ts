@@ -1,5 +1,5 @@
 // Predicting memorization and membership inference from sizes alone
-// (PAPER.md "Synthetic experiment" and "Membership inference").
+// (docs/method.md, "Synthetic experiment" and "Membership inference").
 //
 //   capacity       = α · parameters                    α per precision
 //   datasetBits    = |D| · (S-1) · log2 V              tokens 2..S (memcap's convention)

@@ -1,4 +1,4 @@
-// TF-IDF of a sample against its dataset, as PAPER.md ("Text experiment") prints it:
+// TF-IDF of a sample against its dataset, as docs/method.md ("Text experiment") defines it:
 //
 //   tfidf(d) = (1/|d|) Σ_{w ∈ d} log(|D| / tf(w, D))
 //

@@ -1,12 +1,12 @@
 // When has a model stopped memorizing? Capacity is measured on models trained
-// to saturation (PAPER.md), so the stop rule decides how much we under-measure.
+// to saturation (docs/method.md), so the stop rule decides how much we under-measure.
 //
 // Why the window doubles instead of staying fixed: on random tokens memorized
 // bits creep up roughly like m(t) ≈ c + a·ln t long after the loss looks flat.
 // Over a fixed window of w steps that curve gains m(t) - m(t-w) ≈ a·w/t bits,
 // a relative gain that shrinks like 1/t whether or not the model is still
 // learning: a rule such as "< 0.5% gain over 500 steps" fires after a few
-// thousand steps. In our CPU study (PAPER.md) it fired at 2-5.5k steps and
+// thousand steps. In the PyTorch reference runs (docs/method.md) it fired at 2-5.5k steps and
 // under-measured capacity by 11-22%. Over the last doubling of steps the same
 // curve gains a·ln 2 bits every time: the test is scale-free, so it keeps a
 // log-growing curve running and stops only once a doubling of the training

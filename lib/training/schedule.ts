@@ -1,4 +1,4 @@
-// Learning-rate schedules. PAPER.md (our CPU study): linear warmup then cosine
+// Learning-rate schedules. docs/method.md ("Reference runs on our CPUs"): linear warmup then cosine
 // decay memorized ~5.6% more than a constant rate at equal steps.
 //
 // Why "cosine-restarts": an annealed model memorizes markedly more than the

@@ -51,7 +51,7 @@ Deno.test("123.7M params: what the law gives, against observed 0.534 / 0.657 / 0
 });
 
 Deno.test("capacity, dataset bits and expected memorization (tokens 2..S)", () => {
-  // 1 layer, d=32, V=2048, S=64: 80,352 params (PAPER.md Table 1).
+  // 1 layer, d=32, V=2048, S=64: 80,352 params (docs/method.md, the paper's Table 1).
   const base = { parameters: 80_352, seqLen: 64, vocabSize: 2048, datasetSequences: 100 };
   const fp32 = predict({ ...base, precision: "fp32" }, PAPER_CONSTANTS);
   near(fp32.capacityBits, 3.83 * 80_352, 1e-6);
