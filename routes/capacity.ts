@@ -17,6 +17,17 @@ import { admit, capacityCost, DEFAULT_BUDGETS } from "../lib/admission.ts";
 const IdParams = z.object({ id: z.string().describe("Sweep id (cap_...).") });
 type SweepJob = Job<CapacityCreateRequest, SweepProgress, SweepResult>;
 
+/** Progress stored before phases and the ETA existed reads as training, with no estimate. */
+function storedProgress(p: Partial<SweepProgress>): SweepProgress {
+  return {
+    phase: "training",
+    stepsPlanned: p.step,
+    elapsedSeconds: 0,
+    etaSeconds: null,
+    ...p,
+  } as SweepProgress;
+}
+
 function sweepResponse(job: SweepJob): CapacitySweep {
   return {
     id: job.id,
@@ -28,7 +39,7 @@ function sweepResponse(job: SweepJob): CapacitySweep {
     verdict: job.result?.verdict ?? null,
     reasons: job.result?.reasons ?? null,
     input: job.input,
-    progress: job.progress,
+    progress: job.progress && storedProgress(job.progress),
     // Sweeps stored before resumedFrom existed are reported as never resumed.
     result: job.result && { ...job.result, resumedFrom: job.result.resumedFrom ?? [] },
     error: job.error,

@@ -14,6 +14,11 @@ import { admit, DEFAULT_BUDGETS, runCost } from "../lib/admission.ts";
 
 type RunJob = Job<RunCreateRequest, RunProgress, RunResult>;
 
+/** Progress stored before phases and the ETA existed reads as training, with no estimate. */
+function storedProgress(p: Partial<RunProgress>): RunProgress {
+  return { phase: "training", elapsedSeconds: 0, etaSeconds: null, ...p } as RunProgress;
+}
+
 export function runResponse(job: RunJob): Run {
   return {
     id: job.id,
@@ -24,7 +29,7 @@ export function runResponse(job: RunJob): Run {
     modelId: job.input.modelId,
     datasetId: job.input.datasetId,
     input: job.input,
-    progress: job.progress,
+    progress: job.progress && storedProgress(job.progress),
     // Runs stored before resumedFromSteps existed are reported as never resumed.
     result: job.result && { ...job.result, resumedFromSteps: job.result.resumedFromSteps ?? [] },
     error: job.error,

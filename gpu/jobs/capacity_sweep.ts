@@ -149,6 +149,22 @@ export async function capacitySweepJob(
   }
   const find = (r: RunKey) =>
     done.find((d) => d.datasetSize === r.datasetSize && d.seed === r.seed);
+  const elapsedSeconds = () => (performance.now() - started) / 1000;
+  // Progress from the first second: the test sets and the first compile take a while.
+  await ctx.progress({
+    phase: "preparing",
+    modelsDone: done.length,
+    modelsTotal: plan.runs.length,
+    fleet: 0,
+    fleets: 0,
+    step: 0,
+    stepsPlanned: 0,
+    activeModels: 0,
+    tokensPerSec: 0,
+    tokensTrained: 0,
+    elapsedSeconds: elapsedSeconds(),
+    etaSeconds: null,
+  });
   // Generated in chunks that let the engine's event loop turn: a cancel or a stop of the
   // service (ctx.throwIfAborted) takes effect within one chunk, even for large datasets.
   const testSets = new Map<number, Uint32Array>();
@@ -174,9 +190,14 @@ export async function capacitySweepJob(
    */
   const train = async (g: Group) => {
     const fleets = fleetsOf(g.runs, req.maxFleetSize);
+    const todoOf = (fleet: RunKey[]) =>
+      fleet.filter((r) => (find(r)?.steps ?? 0) < g.untilStep && !finished(r));
     for (let f = 0; f < fleets.length; f++) {
-      const todo = fleets[f].filter((r) => (find(r)?.steps ?? 0) < g.untilStep && !finished(r));
+      const todo = todoOf(fleets[f]);
       if (todo.length === 0) continue;
+      // The model-steps the group's later fleets plan, for the ETA.
+      const plannedAfter = fleets.slice(f + 1)
+        .reduce((sum, later) => sum + todoOf(later).length * (g.untilStep - g.fromStep), 0);
       await trainFleetGroup(engine, ctx, {
         group: g,
         fleet: f,
@@ -185,6 +206,8 @@ export async function capacitySweepJob(
         testSets,
         keepStates,
         progress: () => ({ modelsDone: done.length, modelsTotal }),
+        plannedAfter,
+        elapsedSeconds,
         record: async (o) => {
           const i = done.findIndex((d) => d.datasetSize === o.datasetSize && d.seed === o.seed);
           if (i >= 0) done[i] = o;
@@ -332,6 +355,9 @@ async function trainFleetGroup(
     testSets: Map<number, Uint32Array>;
     keepStates: boolean;
     progress: () => { modelsDone: number; modelsTotal: number };
+    /** Model-steps planned after this fleet (the ETA counts them). */
+    plannedAfter: number;
+    elapsedSeconds: () => number;
     record: (o: Outcome) => Promise<void>;
     counters: { tokensTrained: number; trainSeconds: number };
     resumedFrom: SweepResult["resumedFrom"];
@@ -365,6 +391,32 @@ async function trainFleetGroup(
     } else starts.push({ state: null, curve: [] });
   }
   const startStep = saved?.checkpoint.step ?? g.fromStep;
+  let active = o.runs.length;
+  let tokensPerSec = 0;
+  const report = async (
+    phase: SweepProgress["phase"],
+    step: number,
+    tokensTrained: number,
+    persist = false,
+  ) => {
+    // Model-steps per second from the fleet's throughput, over those left in the plan.
+    const rate = tokensPerSec / o.tokensPerStep;
+    const left = active * (g.untilStep - step) + o.plannedAfter;
+    await ctx.progress({
+      phase,
+      ...o.progress(),
+      fleet: o.fleet,
+      fleets: o.fleets,
+      step,
+      stepsPlanned: g.untilStep,
+      activeModels: active,
+      tokensPerSec,
+      tokensTrained,
+      elapsedSeconds: o.elapsedSeconds(),
+      etaSeconds: rate > 0 ? left / rate : null,
+    }, { persist });
+  };
+  await report("preparing", startStep, o.counters.tokensTrained);
   // Each model's dataset, in chunks that a cancel or stop can interrupt (generateUniformAsync).
   const datasets: Uint32Array[] = [];
   for (const r of o.runs) {
@@ -390,6 +442,7 @@ async function trainFleetGroup(
     curve: starts[i].curve,
     testTokens: o.testSets.get(r.seed)!,
   }));
+  await report("compiling", startStep, o.counters.tokensTrained);
   let fleet = await newFleet(engine, req, members.length);
   if (saved) o.resumedFrom.push({ group: g.key, fleet: o.fleet, step: startStep });
   members.forEach((m, z) => {
@@ -410,27 +463,11 @@ async function trainFleetGroup(
     );
     checkpointedAt = performance.now();
   };
-  const report = async (
-    step: number,
-    tokensPerSec: number,
-    tokensTrained: number,
-    persist = false,
-  ) =>
-    await ctx.progress({
-      ...o.progress(),
-      fleet: o.fleet,
-      fleets: o.fleets,
-      step,
-      activeModels: members.length,
-      tokensPerSec,
-      tokensTrained,
-    }, { persist });
   try {
     while (members.length > 0) {
       const t0 = performance.now();
       const before = fleet.step;
       const until = evalSteps.find((e) => e > fleet.step) ?? g.untilStep;
-      let tokensPerSec = 0;
       await trainSteps(fleet, {
         data: members,
         optimizer,
@@ -446,13 +483,14 @@ async function trainFleetGroup(
           if (performance.now() - checkpointedAt >= checkpointMs) await checkpoint();
           tokensPerSec = p.tokensPerSecond;
           const partial = (p.step - before) * members.length * o.tokensPerStep;
-          await report(p.step, tokensPerSec, o.counters.tokensTrained + partial);
+          await report("training", p.step, o.counters.tokensTrained + partial);
         },
       });
       o.counters.trainSeconds += (performance.now() - t0) / 1000;
       o.counters.tokensTrained += (fleet.step - before) * members.length * o.tokensPerStep;
       // Checked before every batch: evaluating a large dataset takes long, and a cancel or a
       // stop must not wait for it (a stop resumes from the last fleet checkpoint).
+      await report("evaluating", fleet.step, o.counters.tokensTrained);
       const nll = await fleetSequenceNll(fleet, members.map((m) => m.tokens), false, ctx);
       const leaving: number[] = [];
       members.forEach((m, z) => {
@@ -501,10 +539,16 @@ async function trainFleetGroup(
       const stay = members.filter((_, z) => !leaving.includes(z));
       if (stay.length > 0) fleet = await shrink(engine, req, fleet, members, stay);
       members = stay;
+      active = members.length;
       // An older fleet checkpoint may still hold the models that just left: a resume takes
       // only the ones the outcomes lack (savedFleet), so it need not be rewritten here.
       if (members.length === 0) await ctx.deleteArtifact(FLEET_ARTIFACT);
-      await report(fleet.step, tokensPerSec, o.counters.tokensTrained, true);
+      await report(
+        members.length > 0 ? "training" : "evaluating",
+        fleet.step,
+        o.counters.tokensTrained,
+        true,
+      );
     }
   } finally {
     fleet.destroy();

@@ -126,6 +126,23 @@ export async function trainRunJob(
   const checkpointEvery = input.checkpointEvery ?? evalEvery;
   const uniformBits = uniformSequenceBits(c.seqLen, c.vocabSize);
   const datasetBits = uniformBits * data.count;
+  const tokensPerStep = input.batchSize * c.seqLen;
+  const elapsedSeconds = () => (performance.now() - started) / 1000;
+  let progress: RunProgress = {
+    phase: "compiling",
+    step: 0,
+    totalSteps,
+    loss: null,
+    tokensPerSec: 0,
+    memorizedBits: null,
+    datasetBits,
+    saturated: false,
+    tokensTrained: 0,
+    elapsedSeconds: elapsedSeconds(),
+    etaSeconds: null,
+  };
+  // Progress from the first second: the first compile of a shape takes a while on a CPU.
+  await ctx.progress(progress);
 
   const fleet = await GptFleet.create(await engine.open(), {
     config: c,
@@ -154,21 +171,25 @@ export async function trainRunJob(
       fleet.setParameters(0, params);
     }
     const evaluate = async (step: number, loss: number) => {
+      await ctx.progress({
+        ...progress,
+        phase: "evaluating",
+        step,
+        etaSeconds: null,
+        elapsedSeconds: elapsedSeconds(),
+      });
       // Checked before every batch, so a cancel or stop need not wait for a large dataset.
       const nll = await sequenceNll(fleet, data.tokens, false, ctx);
       const bits = memorizedBits(nll.bits, uniformBits);
       curve.push({ step, loss, memorizedBits: bits });
       return bits;
     };
-    let progress: RunProgress = {
+    progress = {
+      ...progress,
+      phase: "training",
       step: startStep,
-      totalSteps,
-      loss: null,
-      tokensPerSec: 0,
       memorizedBits: curve.at(-1)?.memorizedBits ?? null,
-      datasetBits,
-      saturated: false,
-      tokensTrained: 0,
+      elapsedSeconds: elapsedSeconds(),
     };
     /** Parameters, Adam state and batch order at `step`, with the curve so far. */
     const saveCheckpoint = async (step: number) => {
@@ -215,7 +236,9 @@ export async function trainRunJob(
             ).saturated;
           }
         }
+        const stepsPerSec = p.tokensPerSecond / tokensPerStep;
         progress = {
+          phase: "training",
           step: p.step,
           totalSteps,
           loss,
@@ -223,7 +246,9 @@ export async function trainRunJob(
           memorizedBits: bits,
           datasetBits,
           saturated,
-          tokensTrained: (p.step - startStep) * input.batchSize * c.seqLen,
+          tokensTrained: (p.step - startStep) * tokensPerStep,
+          elapsedSeconds: elapsedSeconds(),
+          etaSeconds: stepsPerSec > 0 ? (totalSteps - p.step) / stepsPerSec : null,
         };
         const checkpoint = p.step % checkpointEvery === 0 && p.step < totalSteps;
         if (checkpoint) await saveCheckpoint(p.step);

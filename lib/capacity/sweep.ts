@@ -224,26 +224,43 @@ export const SweepResult = CapacityResult.extend({
 });
 export type SweepResult = z.infer<typeof SweepResult>;
 
+export const SweepPhase = z.enum(["preparing", "compiling", "training", "evaluating"]).describe(
+  "What the sweep is doing: generating datasets, compiling a fleet's shaders (on a CPU adapter " +
+    "the first compile of a shape takes tens of seconds), training, or measuring memorized bits.",
+);
+
 export const SweepProgress = z.object({
+  phase: SweepPhase,
   modelsDone: z.number().int(),
   modelsTotal: z.number().int(),
   fleet: z.number().int().describe("Index of the fleet training now (0-based)."),
   fleets: z.number().int(),
   step: z.number().int().describe("Step of the fleet training now."),
+  stepsPlanned: z.number().int().describe("The step that fleet trains to."),
   activeModels: z.number().int().describe("Models of that fleet still training."),
   tokensPerSec: z.number(),
   tokensTrained: z.number().describe("Training tokens processed since this attempt started."),
+  elapsedSeconds: z.number().describe("Since this attempt started."),
+  etaSeconds: z.number().nullable().describe(
+    "Seconds until the planned training ends, from the throughput so far and the model-steps " +
+      "left in the plan; null until measured. Models that saturate early end it sooner; " +
+      '`until: "certified"` and added dataset sizes may plan more.',
+  ),
 }).meta({
   id: "CapacityProgress",
   example: {
+    phase: "training",
     modelsDone: 3,
     modelsTotal: 5,
     fleet: 0,
     fleets: 1,
     step: 4200,
+    stepsPlanned: 16000,
     activeModels: 2,
     tokensPerSec: 410000,
     tokensTrained: 9830400,
+    elapsedSeconds: 31.5,
+    etaSeconds: 29.5,
   },
 });
 export type SweepProgress = z.infer<typeof SweepProgress>;
@@ -312,14 +329,18 @@ export const CapacitySweep = z.object({
       testSequences: 256,
     },
     progress: {
+      phase: "evaluating",
       modelsDone: 5,
       modelsTotal: 5,
       fleet: 0,
       fleets: 1,
       step: 8000,
+      stepsPlanned: 8000,
       activeModels: 0,
       tokensPerSec: 410000,
       tokensTrained: 24576000,
+      elapsedSeconds: 95.2,
+      etaSeconds: 0,
     },
     // The same result CapacitySweepResult documents.
     result: SweepResult.meta()?.example,

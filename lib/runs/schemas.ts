@@ -88,6 +88,10 @@ export const CurvePoint = z.object({
 export type CurvePoint = z.infer<typeof CurvePoint>;
 
 export const RunProgress = z.object({
+  phase: z.enum(["compiling", "training", "evaluating"]).describe(
+    "What the run is doing: compiling its shaders (on a CPU adapter the first compile of a " +
+      "shape takes tens of seconds), training, or measuring memorized bits.",
+  ),
   step: z.number().int().describe("Optimizer steps done."),
   totalSteps: z.number().int(),
   loss: z.number().nullable().describe("Mean training token loss (nats) at the last read."),
@@ -100,9 +104,15 @@ export const RunProgress = z.object({
   tokensTrained: z.number().int().describe(
     "Training tokens processed since this attempt started (a resumed run restarts the count).",
   ),
+  elapsedSeconds: z.number().describe("Since this attempt started."),
+  etaSeconds: z.number().nullable().describe(
+    "Seconds until totalSteps at the throughput so far; null until measured. A run with " +
+      "stopOnSaturation may end sooner.",
+  ),
 }).meta({
   id: "RunProgress",
   example: {
+    phase: "training",
     step: 400,
     totalSteps: 1000,
     loss: 2.1,
@@ -111,6 +121,8 @@ export const RunProgress = z.object({
     datasetBits: 6300,
     saturated: false,
     tokensTrained: 3276800,
+    elapsedSeconds: 30.1,
+    etaSeconds: 41.2,
   },
 });
 export type RunProgress = z.infer<typeof RunProgress>;
