@@ -5,14 +5,16 @@
 // its report) finds its sweeps instead of training them again.
 import type { Service } from "./service.ts";
 import type { CapacityCreateInput } from "../lib/capacity/plan.ts";
-import type { CapacitySweep, SweepResult } from "../lib/capacity/sweep.ts";
+import type { SweepResult } from "../lib/capacity/sweep.ts";
+import {
+  type Api,
+  memcapClient,
+  ServiceError,
+  waitForRun,
+  waitForSweep,
+} from "../clients/ts/client.ts";
 
-/** An error response of the service, as its client sees it. */
-export class ServiceError extends Error {
-  constructor(readonly status: number, readonly body: unknown, what: string) {
-    super(`${what}: HTTP ${status} ${JSON.stringify(body)}`);
-  }
-}
+export { ServiceError };
 
 interface SavedSweep {
   id: string;
@@ -22,6 +24,8 @@ interface SavedSweep {
 
 export class ExperimentClient {
   #saved: Record<string, SavedSweep> = {};
+  /** The typed client (clients/ts/client.ts) the waits go through. */
+  readonly api: Api;
 
   private constructor(
     readonly service: Service,
@@ -29,7 +33,9 @@ export class ExperimentClient {
     readonly log: (line: string) => void,
     /** Overrides every sweep's maxFleetSize (`--max-fleet-size`: 1 trains without fleets). */
     readonly maxFleetSize?: number,
-  ) {}
+  ) {
+    this.api = memcapClient(service.url, service.token);
+  }
 
   static async open(
     service: Service,
@@ -100,45 +106,35 @@ export class ExperimentClient {
   /** Waits for a training run to succeed; throws when it fails. */
   async waitRun(label: string, id: string): Promise<void> {
     let lastLog = 0;
-    for (;;) {
-      const r = await this.request<{
-        status: string;
-        progress: { step: number; totalSteps?: number } | null;
-        error?: unknown;
-      }>("GET", `/v1/runs/${id}`);
-      if (r.status === "succeeded") return;
-      if (r.status === "failed" || r.status === "cancelled") {
-        throw new Error(`run ${label} (${id}) ${r.status}: ${JSON.stringify(r.error)}`);
-      }
-      if (Date.now() - lastLog > 30_000) {
-        lastLog = Date.now();
-        this.log(`  ${label}: ${r.status}${r.progress ? `, step ${r.progress.step}` : ""}`);
-      }
-      await new Promise((res) => setTimeout(res, 500));
+    const r = await waitForRun(this.api, id, (r) => {
+      if (Date.now() - lastLog < 30_000 || r.status === "succeeded") return;
+      lastLog = Date.now();
+      this.log(`  ${label}: ${r.status}${r.progress ? `, step ${r.progress.step}` : ""}`);
+    }, 500);
+    if (r.status !== "succeeded") {
+      throw new Error(`run ${label} (${id}) ${r.status}: ${JSON.stringify(r.error)}`);
     }
   }
 
   /** Waits for a sweep, logging its progress now and then; throws when it fails. */
   async waitSweep(label: string, id: string): Promise<SweepResult> {
     let lastLog = 0;
-    for (;;) {
-      const s = await this.request<CapacitySweep>("GET", `/v1/capacity/${id}`);
-      if (s.status === "succeeded" && s.result) return s.result;
-      if (s.status === "failed" || s.status === "cancelled") {
-        throw new Error(`sweep ${label} (${id}) ${s.status}: ${JSON.stringify(s.error)}`);
-      }
-      if (Date.now() - lastLog > 30_000) {
-        lastLog = Date.now();
-        const p = s.progress;
-        this.log(
-          p
-            ? `  ${label}: ${s.status}, models ${p.modelsDone}/${p.modelsTotal}, step ` +
-              `${p.step}, ${p.activeModels} training, ${Math.round(p.tokensPerSec)} tokens/s`
-            : `  ${label}: ${s.status}`,
-        );
-      }
-      await new Promise((r) => setTimeout(r, 1000));
+    const s = await waitForSweep(this.api, id, (s) => {
+      if (Date.now() - lastLog < 30_000 || s.status === "succeeded") return;
+      lastLog = Date.now();
+      const p = s.progress;
+      this.log(
+        p
+          ? `  ${label}: ${s.status}, ${p.phase}, models ${p.modelsDone}/${p.modelsTotal}, step ` +
+            `${p.step}/${p.stepsPlanned}, ${p.activeModels} training, ` +
+            `${Math.round(p.tokensPerSec)} tokens/s`
+          : `  ${label}: ${s.status}`,
+      );
+    });
+    if (s.status !== "succeeded" || !s.result) {
+      throw new Error(`sweep ${label} (${id}) ${s.status}: ${JSON.stringify(s.error)}`);
     }
+    return s.result as SweepResult;
   }
 
   async #persist() {

@@ -1,0 +1,76 @@
+// The CLI against a live service (main.ts in its own process): a tiny capacity sweep with
+// --wait prints bits per parameter with its verdict and saves the figure; bad flags and a
+// service that is not there end with a message and a non-zero exit.
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { startMain } from "../http/_main_process.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+async function memcap(...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "cli/memcap.ts", ...args],
+    cwd: ROOT,
+    env: { MEMCAP_TOKEN: "" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+Deno.test("memcap capacity --wait: progress, bits per parameter with the verdict, the figure", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memcap-cli-" });
+  const main = await startMain(`${dir}/data`);
+  try {
+    const health = await memcap("--url", main.url, "health");
+    assert.equal(health.code, 0, health.stderr);
+    assert.match(health.stdout, /^(ok|degraded): memcap /);
+
+    const svg = `${dir}/figure.svg`;
+    const r = await memcap(
+      "--url",
+      main.url,
+      "capacity",
+      ...["--layers", "1", "--d-model", "8", "--heads", "1", "--vocab-size", "16"],
+      ...["--seq-len", "8", "--sizes", "8,24", "--max-steps", "500", "--batch-size", "8"],
+      ...["--wait", "--svg", svg],
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.match(/^(cap_\w+) succeeded$/m)?.[1];
+    assert.ok(id, r.stdout);
+    // The answer with its verdict; a lower bound says so and why.
+    const answer = r.stdout.match(
+      /^capacity (≥ )?[\d,]+ bits, (≥ )?\d+\.\d\d bits per parameter \(1,080 parameters\): (certified|lower-bound)$/m,
+    );
+    assert.ok(answer, r.stdout);
+    if (answer[3] === "lower-bound") assert.match(r.stdout, /^ {2}- /m);
+    assert.match(r.stdout, new RegExp(`^figure: ${svg}$`, "m"));
+    assert.match(await Deno.readTextFile(svg), /^<svg /);
+    // Progress went to stderr, phase by phase.
+    assert.match(r.stderr, /(preparing|compiling|training|evaluating) models \d+\/\d+/);
+
+    // The sweep again by id, as JSON, is the service's own answer.
+    const again = await memcap("--url", main.url, "--json", "sweep", id);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).id, id);
+  } finally {
+    await main.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("memcap: a wrong flag, a missing one and no service each end with a message", async () => {
+  const typo = await memcap("capacity", "--layer", "1");
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /Unknown option '--layer'/);
+  const missing = await memcap("capacity", "--layers", "1");
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--d-model is required|--vocab-size is required/);
+  const away = await memcap("--url", "http://127.0.0.1:9", "health");
+  assert.equal(away.code, 1);
+  assert.match(away.stderr, /cannot reach the service/);
+  const help = await memcap("--help");
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: deno task memcap/m);
+});
