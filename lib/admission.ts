@@ -28,7 +28,7 @@ import {
 import type { Schedule } from "./training/schedule.ts";
 import { encodedSize, tokenBytesFor } from "./datasets/codec.ts";
 import type { DatasetCreateRequest } from "./datasets/schemas.ts";
-import type { RunCreateRequest } from "./runs/schemas.ts";
+import { type RunCreateRequest, runSteps } from "./runs/schemas.ts";
 import { MAX_TEXT_BYTES } from "./datasets/schemas.ts";
 
 /** What one request may cost; Infinity: no limit. */
@@ -299,7 +299,7 @@ export function runCost(
   ds: DatasetShape,
 ): Cost {
   const P = parameterCount(model.config);
-  const steps = req.steps ?? req.epochs! * Math.ceil(ds.count / req.batchSize);
+  const steps = runSteps(req, ds.count);
   const host = loadedDatasetBytes(ds) + ds.count * PER_SEQUENCE_OVERHEAD + P * PER_PARAMETER;
   const disk = checkpointBytes(P, ds.count) + 4 * P + 4 * P; // + completion record + weights
   return {
@@ -310,7 +310,7 @@ export function runCost(
     },
     tokens: {
       amount: steps * req.batchSize * ds.seqLen,
-      field: req.steps !== undefined ? "body.steps" : "body.epochs",
+      field: req.epochs !== undefined ? "body.epochs" : "body.steps",
       why: `${steps} steps × batchSize ${req.batchSize} × seqLen ${ds.seqLen}`,
     },
     disk: {

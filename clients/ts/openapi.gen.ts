@@ -1638,9 +1638,14 @@ export interface components {
             modelId: string;
             /** @description Training sequences; vocabSize and seqLen must match the model. */
             datasetId: string;
+            /** @description Default: AdamW at lr 1e-2, the best setting of our reference runs (docs/method.md). */
             optimizer: components["schemas"]["OptimizerSpec"];
-            /** @description Sequences per step. batchSize = dataset size with sgd makes one step exactly w -= lr * grad(mean token loss in nats). */
+            /**
+             * @description Sequences per step (default 128). batchSize = dataset size with sgd makes one step exactly w -= lr * grad(mean token loss in nats).
+             * @default 128
+             */
             batchSize: number;
+            /** @description Optimizer steps (default 2000 when epochs is not given either). */
             steps?: number;
             /** @description Alternative to steps: epochs * ceil(count / batchSize) steps. */
             epochs?: number;
@@ -1683,9 +1688,20 @@ export interface components {
             modelId: string;
             /** @description Training sequences; vocabSize and seqLen must match the model. */
             datasetId: string;
-            optimizer: components["schemas"]["OptimizerSpecInput"];
-            /** @description Sequences per step. batchSize = dataset size with sgd makes one step exactly w -= lr * grad(mean token loss in nats). */
-            batchSize: number;
+            /**
+             * @description Default: AdamW at lr 1e-2, the best setting of our reference runs (docs/method.md).
+             * @default {
+             *       "type": "adamw",
+             *       "lr": 0.01
+             *     }
+             */
+            optimizer?: components["schemas"]["OptimizerSpecInput"];
+            /**
+             * @description Sequences per step (default 128). batchSize = dataset size with sgd makes one step exactly w -= lr * grad(mean token loss in nats).
+             * @default 128
+             */
+            batchSize?: number;
+            /** @description Optimizer steps (default 2000 when epochs is not given either). */
             steps?: number;
             /** @description Alternative to steps: epochs * ceil(count / batchSize) steps. */
             epochs?: number;

@@ -33,11 +33,12 @@ import {
 import type { JobHost } from "../../lib/engine_interface.ts";
 import { uniformSequenceBits } from "../../lib/memorization.ts";
 import { saturation } from "../../lib/training/saturation.ts";
-import type {
-  CurvePoint,
-  RunCreateRequest,
-  RunProgress,
-  RunResult,
+import {
+  type CurvePoint,
+  type RunCreateRequest,
+  type RunProgress,
+  type RunResult,
+  runSteps,
 } from "../../lib/runs/schemas.ts";
 
 const MAX_CURVE_POINTS = 400;
@@ -97,10 +98,6 @@ export function thinCurve<T>(points: T[], max: number): T[] {
   return out;
 }
 
-export function planSteps(input: RunCreateRequest, count: number): number {
-  return input.steps ?? input.epochs! * Math.ceil(count / input.batchSize);
-}
-
 export async function trainRunJob(
   engine: GpuEngine,
   ctx: JobHost<RunCreateRequest, RunProgress>,
@@ -121,7 +118,7 @@ export async function trainRunJob(
         `fit model ${input.modelId} (vocabSize ${c.vocabSize}, seqLen ${c.seqLen})`,
     );
   }
-  const totalSteps = planSteps(input, data.count);
+  const totalSteps = runSteps(input, data.count);
   const evalEvery = input.evalEvery ?? Math.max(1, Math.ceil(totalSteps / 20));
   const checkpointEvery = input.checkpointEvery ?? evalEvery;
   const uniformBits = uniformSequenceBits(c.seqLen, c.vocabSize);

@@ -242,3 +242,31 @@ Deno.test("a run given epochs trains epochs × ceil(count / batchSize) steps", a
     assert.equal(run.memorizedBits, run.result.memorizedBits);
   });
 });
+
+Deno.test("a run needs only its model and dataset: AdamW at lr 1e-2, batch 128, 2,000 steps", async () => {
+  await withService(async (service) => {
+    const { datasetId, modelId } = await runFixture(service.app);
+    const run = await call(service.app, "POST", "/v1/runs", { modelId, datasetId });
+    assert.equal(run.status, 202, JSON.stringify(run.json));
+    const id = run.json.id;
+    // The defaults, as the run records its input; the progress plans 2,000 steps.
+    let seen = (await call(service.app, "GET", `/v1/runs/${id}`)).json;
+    for (const until = Date.now() + 120_000; !(seen.progress?.step > 0);) {
+      assert.ok(Date.now() < until, `no training progress: ${JSON.stringify(seen)}`);
+      await new Promise((r) => setTimeout(r, 100));
+      seen = (await call(service.app, "GET", `/v1/runs/${id}`)).json;
+    }
+    const input = seen.input;
+    assert.deepEqual(input.optimizer, {
+      type: "adamw",
+      lr: 0.01,
+      betas: [0.9, 0.999],
+      eps: 1e-8,
+      weightDecay: 0,
+    });
+    assert.equal(input.batchSize, 128);
+    assert.equal(input.steps, undefined);
+    assert.equal(seen.progress.totalSteps, 2000);
+    await call(service.app, "POST", `/v1/runs/${id}/cancel`);
+  });
+});
