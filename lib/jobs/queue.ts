@@ -549,6 +549,28 @@ export class JobQueue {
 
     let lastPersist = 0;
     let unpersisted: { p: unknown } | null = null;
+    // Writes go one at a time; a report skipped by the interval is written when it ends
+    // (trailing edge), so GET never shows progress older than persistProgressMs.
+    let writes: Promise<void> = Promise.resolve();
+    let trailing: ReturnType<typeof setTimeout> | null = null;
+    const persist = (p: unknown) => {
+      lastPersist = Date.now();
+      unpersisted = null;
+      const write = writes.then(async () => {
+        const after = await this.store.atomicUpdate<JobBody>(
+          collection,
+          id,
+          (cur) => cur.status === "running" ? { body: { ...cur.body, progress: p } } : undefined,
+        );
+        // A cancel may have been requested elsewhere (another process).
+        if (after?.body.cancelRequested && !entry.cancelled) {
+          entry.cancelled = true;
+          if (!signal.aborted) entry.controller.abort(new JobCancelledError());
+        }
+      });
+      writes = write.catch(() => {});
+      return write;
+    };
     const ctx: JobContext = {
       id,
       collection,
@@ -566,20 +588,12 @@ export class JobQueue {
       progress: async (p, opts = {}) => {
         this.emit({ type: "progress", id, progress: p });
         unpersisted = { p };
-        const now = Date.now();
-        if (!opts.persist && now - lastPersist < this.persistProgressMs) return;
-        lastPersist = now;
-        unpersisted = null;
-        const after = await this.store.atomicUpdate<JobBody>(
-          collection,
-          id,
-          (cur) => cur.status === "running" ? { body: { ...cur.body, progress: p } } : undefined,
-        );
-        // A cancel may have been requested elsewhere (another process).
-        if (after?.body.cancelRequested && !entry.cancelled) {
-          entry.cancelled = true;
-          if (!signal.aborted) entry.controller.abort(new JobCancelledError());
-        }
+        const wait = lastPersist + this.persistProgressMs - Date.now();
+        if (opts.persist || wait <= 0) return await persist(p);
+        trailing ??= setTimeout(() => {
+          trailing = null;
+          if (unpersisted) persist(unpersisted.p).catch((e) => this.log(`job ${id}: progress`, e));
+        }, wait);
       },
     };
 
@@ -600,6 +614,8 @@ export class JobQueue {
 
     const interrupted = !outcome.ok && signal.aborted &&
       signal.reason instanceof JobInterruptedError && !entry.cancelled;
+    if (trailing !== null) clearTimeout(trailing);
+    await writes;
     const finalProgress = unpersisted as { p: unknown } | null;
     const finish = (cur: Rec<JobBody>, withResult: boolean) => {
       if (cur.status !== "running") return undefined;

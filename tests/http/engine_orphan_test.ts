@@ -75,11 +75,14 @@ Deno.test({
       assert.equal(r.status, 202, JSON.stringify(r.json));
       const engine = await engineOf(main.pid);
       // Busy: evaluating a million sequences in batches of two, after its first step.
-      for (;;) {
+      for (const deadline = Date.now() + 120_000;; await sleep(50)) {
         const s = (await api(main.url, "GET", `/v1/capacity/${r.json.id}`)).json;
         if ((s.progress?.step ?? 0) >= 1) break;
         assert.equal(s.status === "queued" || s.status === "running", true, JSON.stringify(s));
-        await sleep(50);
+        if (Date.now() > deadline) {
+          await main.stop("SIGKILL");
+          assert.fail(`no step reported in 120 s: ${JSON.stringify(s)}`);
+        }
       }
       const t0 = performance.now();
       await main.stop("SIGKILL");

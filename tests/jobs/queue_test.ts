@@ -196,6 +196,32 @@ Deno.test("queue: progress and outcomes are persisted; events reach subscribers"
   });
 });
 
+// A job that reports twice in quick succession and then works long without reporting (a
+// sweep's first step, then its evaluation) must not leave its stored progress at the first.
+Deno.test("queue: a throttled report is stored once the interval ends", async () => {
+  await withDir(async (dir) => {
+    await withQueue(dir, { persistProgressMs: 200 }, async (q, store) => {
+      const gate = deferred();
+      q.register("train", async (ctx) => {
+        await ctx.progress({ phase: "compiling", step: 0 }); // persisted at once
+        await ctx.progress({ phase: "training", step: 1 }); // throttled, then written
+        await gate.promise; // a long evaluation with no report
+        return {};
+      });
+      const job = await q.enqueue("runs", "train", {});
+      await q.start();
+      let stored: unknown = null;
+      for (const deadline = Date.now() + 5_000; Date.now() < deadline; await tick(20)) {
+        stored = (await store.get<JobBody>("runs", job.id))?.body.progress ?? null;
+        if ((stored as { step?: number } | null)?.step === 1) break;
+      }
+      gate.resolve();
+      assert.deepEqual(stored, { phase: "training", step: 1 });
+      assert.equal((await q.wait("runs", job.id, 10_000)).status, "succeeded");
+    });
+  });
+});
+
 Deno.test("queue: max queue length gives QueueFullError; refs give active users", async () => {
   await withDir(async (dir) => {
     await withQueue(dir, { maxQueued: 2 }, async (q, store) => {
