@@ -7,6 +7,7 @@ import { bearerAuth } from "hono/bearer-auth";
 import type { OpenAPIObject } from "openapi3-ts/oas31";
 import { healthRouter } from "./health.ts";
 import { docsRouter } from "./docs.ts";
+import { dashboardRouter } from "./dashboard.ts";
 import { datasetsRouter } from "./datasets.ts";
 import { modelsRouter } from "./models.ts";
 import { runsRouter } from "./runs.ts";
@@ -112,7 +113,7 @@ export function createApp(deps: AppDeps, options: AppOptions = {}): Hono<AppEnv>
       auth: Boolean(deps.token),
     })
   );
-  routers.push(docs);
+  routers.push(docs, dashboardRouter());
   for (const r of routers) routes.push(...r.routes);
 
   const app = new Hono<AppEnv>();
