@@ -97,6 +97,38 @@ function line(name: string, t: Tally): string {
     `p99 ${percentile(sorted, 99).toFixed(1)} ms, ${n} requests, ${t.errors} errors`;
 }
 
+/**
+ * Health alone while `count` attacker connections are held and nothing trains (issue 25's
+ * condition: health within 50 ms p99 while 2,000 idle or slow connections are held): 4
+ * clients for 10 s, after the attackers had 2 s to connect.
+ */
+async function healthUnderAttack(url: string, count: number, timeoutMs: number) {
+  const deadline = performance.now() + 12_000;
+  const attacking = attack(Number(new URL(url).port), count, deadline);
+  await new Promise((r) => setTimeout(r, 2000));
+  const tally: Tally = { ms: [], errors: 0 };
+  await Promise.all(Array.from({ length: 4 }, async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      try {
+        const res = await fetch(`${url}/v1/health`, { signal: AbortSignal.timeout(timeoutMs) });
+        await res.text();
+        if (!res.ok) throw new Error(`${res.status}`);
+        tally.ms.push(performance.now() - t0);
+      } catch (e) {
+        tally.errors++;
+        tally.firstError ??= e instanceof Error ? e.message : String(e);
+      }
+    }
+  }));
+  const attacked = await attacking;
+  console.log(
+    `${line("hostile-health-alone", tally)} (4 clients, ${count} attacker connections held, ` +
+      `nothing training; ${attacked.opened} opened, ${attacked.closedByService} closed by the ` +
+      "service)",
+  );
+}
+
 export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
   const clients = options.clients ?? 50;
   const seconds = options.seconds ?? 30;
@@ -124,6 +156,7 @@ export async function loadBench(options: LoadBenchOptions = {}): Promise<void> {
       .sequences;
     // Compile the likelihood kernels before the GPU gets busy, so that no client measures that.
     await json(url, "POST", `/v1/models/${model.id}/likelihood`, { sequences });
+    if ((options.hostile ?? 0) > 0) await healthUnderAttack(url, options.hostile!, timeoutMs);
     const run = await json(url, "POST", "/v1/runs", {
       modelId: model.id,
       datasetId: ds.id,

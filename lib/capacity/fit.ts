@@ -331,7 +331,8 @@ function judgePlateau(points: CapacityPoint[], tol: number) {
     reasons.push({
       code: "not-saturated",
       message: `${unsaturated.length} of ${runs.length} runs at capacity-limited points did not ` +
-        `saturate (${parts.join(", ")}): train longer, or ask for until: "certified"`,
+        `saturate (${parts.join(", ")}): the capacity is a lower bound; raise ` +
+        `training.maxSteps, or ask for until: "certified"`,
     });
   }
   const values = plateau.map((p) => p.meanBits);

@@ -15,14 +15,14 @@ export interface CapacityPlotOptions {
   idPrefix?: string;
 }
 
-/** Legend text of the plateau, e.g. "capacity 12.1 kbit = 2.63 bits/param (certified)". */
+/** Legend text of the plateau, e.g. "capacity 12.1 kbit, 2.63 bits/param (certified)". */
 export function capacityLabel(
   r: Pick<CapacityResult, "capacityBits" | "bitsPerParameter" | "verdict">,
 ): string {
   const certified = r.verdict === "certified";
   const rel = certified ? "" : "≥ ";
   const tail = certified ? " (certified)" : " (lower bound)";
-  return `capacity ${rel}${formatBits(r.capacityBits)} = ${rel}${r.bitsPerParameter.toFixed(2)} ` +
+  return `capacity ${rel}${formatBits(r.capacityBits)}, ${rel}${r.bitsPerParameter.toFixed(2)} ` +
     `bits/param${tail}`;
 }
 
@@ -82,14 +82,15 @@ export function capacityPlotSvg(
         width: 1.5,
       }]
       : []),
-    ...runSeries(points, seeds),
+    // The mean first: one seed's marker sits on it, and its fill (saturated or not) must show.
     {
       label: "mean memorized",
       points: points.map((p) => [p.datasetBits, p.meanBits] as const),
       marker: "square",
-      markerSize: 3,
+      markerSize: 2,
       color: "#0072B2",
     },
+    ...runSeries(points, seeds),
   ];
   return plotSvg({
     width: opts.width,
@@ -119,7 +120,7 @@ function runSeries(points: CapacityResult["points"], seeds: number): SeriesSpec[
     line: false,
     marker: "circle",
     color: "#56B4E9",
-    markerSize: 3.5,
+    markerSize: 5,
     fillOpacity: saturated ? 0.6 : 0,
   });
   const filled = runs.filter((r) => r.saturated).length;

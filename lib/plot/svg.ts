@@ -43,7 +43,7 @@ export interface SeriesSpec {
 }
 
 export interface PlotSpec {
-  /** Pixels (default 640 x 420). */
+  /** Pixels (default 640 x 420); a legend "outside" adds its own width to the right. */
   width?: number;
   height?: number;
   title?: string;
@@ -229,14 +229,16 @@ function markerSvg(shape: MarkerShape, x: number, y: number, r: number, style: s
 
 /** Renders a plot as a standalone SVG document. */
 export function plotSvg(spec: PlotSpec): string {
-  const width = spec.width ?? 640, height = spec.height ?? 420;
-  const id = (spec.idPrefix ?? "plot").replace(/[^A-Za-z0-9_-]/g, "_");
-  const xAxis = spec.x ?? {}, yAxis = spec.y ?? {};
   const legendBox = legendSize(spec);
   const outside = spec.legend === "outside" && legendBox !== null;
+  // A legend outside widens the picture: the plot area keeps the width asked for.
+  const width = (spec.width ?? 640) + (outside ? Math.ceil(legendBox.w + 10) : 0);
+  const height = spec.height ?? 420;
+  const id = (spec.idPrefix ?? "plot").replace(/[^A-Za-z0-9_-]/g, "_");
+  const xAxis = spec.x ?? {}, yAxis = spec.y ?? {};
   const margin = {
     left: 72,
-    right: 20 + (outside ? legendBox.w + 10 : 0),
+    right: 20 + (outside ? Math.ceil(legendBox.w + 10) : 0),
     top: spec.title ? 40 : 16,
     bottom: 52,
   };

@@ -8,11 +8,11 @@ const example = CapacityResult.parse(CapacityResult.meta()?.example);
 Deno.test("capacityLabel: value in kbit and bits/param; lower bound unless certified", () => {
   assert.equal(
     capacityLabel({ capacityBits: 12066, bitsPerParameter: 12066 / 4592, verdict: "certified" }),
-    "capacity 12.1 kbit = 2.63 bits/param (certified)",
+    "capacity 12.1 kbit, 2.63 bits/param (certified)",
   );
   assert.equal(
     capacityLabel({ capacityBits: 88215, bitsPerParameter: 3.147, verdict: "lower-bound" }),
-    "capacity ≥ 88.2 kbit = ≥ 3.15 bits/param (lower bound)",
+    "capacity ≥ 88.2 kbit, ≥ 3.15 bits/param (lower bound)",
   );
 });
 
@@ -48,7 +48,7 @@ Deno.test("capacityPlotSvg: Figure 1 for one model, well-formed with the expecte
   for (
     const t of [
       "1 layer, d=16 <tiny> & fp32",
-      "capacity 12.1 kbit = 2.63 bits/param (certified)",
+      "capacity 12.1 kbit, 2.63 bits/param (certified)",
       "all data memorized (y = x)",
       "mean memorized",
       "saturated runs (1 seed)",
