@@ -13,7 +13,7 @@
 import { getGpu } from "../gpu/device.ts";
 import { HARDWARE_TUNING, SOFTWARE_TUNING } from "../gpu/matmul/shape.ts";
 import { Kernels, type Op } from "../gpu/kernels.ts";
-import type { ModelConfig } from "../lib/model/config.ts";
+import type { ModelConfig } from "../lib/model/schemas.ts";
 import { type BenchCase, benchCase, type BenchResult } from "./matmul_bench.ts";
 import { fleetAfterOneStep } from "./profile_bench.ts";
 

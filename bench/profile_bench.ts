@@ -13,7 +13,7 @@
 import { getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/fleet/gpt_fleet.ts";
 import { Kernels, type Op } from "../gpu/kernels.ts";
-import type { ModelConfig } from "../lib/model/config.ts";
+import type { ModelConfig } from "../lib/model/schemas.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
 

@@ -14,10 +14,11 @@ import { GptFleet, type StepHyper } from "../gpu/fleet/gpt_fleet.ts";
 import { fleetSequenceNll } from "../gpu/likelihood.ts";
 import { memorizedBits } from "../gpu/jobs/train_run.ts";
 import { generateUniform } from "../lib/datasets/uniform.ts";
-import { uniformSequenceBits } from "../lib/memorization.ts";
+import { uniformSequenceBits } from "../lib/memorization/memorization.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { BatchSampler, gatherSequences } from "../lib/training/batches.ts";
-import { learningRate, Schedule } from "../lib/training/schedule.ts";
+import { learningRate } from "../lib/training/schedule.ts";
+import { Schedule } from "../lib/training/schemas.ts";
 
 const N = Number(Deno.args[0] ?? 500);
 const STEPS = Number(Deno.args[1] ?? 40_000);

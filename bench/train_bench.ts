@@ -3,7 +3,7 @@
 // small models against the same 8 trained one after another.
 import { describeAdapter, getGpu } from "../gpu/device.ts";
 import { GptFleet } from "../gpu/fleet/gpt_fleet.ts";
-import type { ModelConfig } from "../lib/model/config.ts";
+import type { ModelConfig } from "../lib/model/schemas.ts";
 import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
 import { fastestMatmul } from "./ceiling.ts";

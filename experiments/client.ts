@@ -4,8 +4,7 @@
 // file, so a study that is run again (after an interruption, or to rewrite
 // its report) finds its sweeps instead of training them again.
 import type { Service } from "./service.ts";
-import type { CapacityCreateInput } from "../lib/capacity/plan.ts";
-import type { SweepResult } from "../lib/capacity/sweep.ts";
+import type { CapacityCreateInput, SweepResult } from "../lib/capacity/schemas.ts";
 import {
   type Api,
   memcapClient,

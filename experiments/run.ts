@@ -19,7 +19,7 @@ import { schedules } from "./studies/schedules.ts";
 import { textMemorization } from "./studies/text_memorization.ts";
 import { membershipLaw } from "./studies/membership_law.ts";
 import { reference } from "./studies/reference.ts";
-import { Precision } from "../lib/model/config.ts";
+import { Precision } from "../lib/model/schemas.ts";
 import type { Health } from "../routes/health.ts";
 
 export const STUDIES: Study[] = [

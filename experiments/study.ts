@@ -2,8 +2,8 @@
 // goes, which scale), the training settings of each scale, and small helpers
 // to write a self-contained report folder.
 import type { ExperimentClient } from "./client.ts";
-import type { CapacityCreateInput } from "../lib/capacity/plan.ts";
-import type { ModelConfig, Precision } from "../lib/model/config.ts";
+import type { CapacityCreateInput } from "../lib/capacity/schemas.ts";
+import type { ModelConfig, Precision } from "../lib/model/schemas.ts";
 
 export type Scale = "cpu" | "paper";
 

@@ -19,7 +19,7 @@ import type {
 import { trainRunJob } from "./jobs/train_run.ts";
 import { capacitySweepJob } from "./jobs/capacity_sweep.ts";
 import type { GpuSummary } from "../lib/http/deps.ts";
-import type { ModelConfig } from "../lib/model/config.ts";
+import type { ModelConfig } from "../lib/model/schemas.ts";
 
 export interface EngineOptions {
   /** Cap on one fleet's GPU memory (bytes); default: only the adapter's buffer limits. */

@@ -1,11 +1,7 @@
 // Sizes of every GPU buffer a fleet needs, computed before any GPU work so a
 // model too large for the adapter is refused with a clear message.
-import {
-  keepsMasterWeights,
-  type ModelConfig,
-  parameterCount,
-  type Precision,
-} from "../lib/model/config.ts";
+import { keepsMasterWeights, parameterCount } from "../lib/model/config.ts";
+import type { ModelConfig, Precision } from "../lib/model/schemas.ts";
 import { tensorLayout, type TensorSpec } from "../lib/model/layout.ts";
 import { SPLIT_SCRATCH_FLOATS } from "./split_sum.ts";
 import { usesJointAttention } from "./attention_codegen.ts";

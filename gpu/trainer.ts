@@ -5,7 +5,8 @@
 import { setImmediate } from "node:timers";
 import type { GptFleet, StepHyper } from "./fleet/gpt_fleet.ts";
 import { BatchSampler, gatherSequences } from "../lib/training/batches.ts";
-import { learningRate, type Schedule } from "../lib/training/schedule.ts";
+import { learningRate } from "../lib/training/schedule.ts";
+import type { Schedule } from "../lib/training/schemas.ts";
 
 export interface OptimizerSettings {
   lr: number;

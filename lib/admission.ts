@@ -18,14 +18,11 @@
 // - Creating a uniform dataset writes it to its file from a Worker a chunk at a time
 //   (lib/datasets/uniform_file.ts), so its host memory is a chunk; its disk is the file.
 import { ApiError } from "./http/errors.ts";
-import { type ModelConfig, parameterCount, type Precision } from "./model/config.ts";
-import {
-  type CapacityCreateRequest,
-  extraDatasetSize,
-  fleetsOf,
-  planCapacity,
-} from "./capacity/plan.ts";
-import type { Schedule } from "./training/schedule.ts";
+import { parameterCount } from "./model/config.ts";
+import type { ModelConfig, Precision } from "./model/schemas.ts";
+import { extraDatasetSize, fleetsOf, planCapacity } from "./capacity/plan.ts";
+import type { CapacityCreateRequest } from "./capacity/schemas.ts";
+import type { Schedule } from "./training/schemas.ts";
 import { encodedSize, tokenBytesFor } from "./datasets/codec.ts";
 import type { DatasetCreateRequest } from "./datasets/schemas.ts";
 import { type RunCreateRequest, runSteps } from "./runs/schemas.ts";

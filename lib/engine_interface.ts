@@ -1,7 +1,7 @@
 // What the routes and job handlers ask of the compute engine, as plain data,
 // so the engine can live in this process or behind a process boundary. The
 // implementation is gpu/engine.ts.
-import type { ModelConfig, Precision } from "./model/config.ts";
+import type { ModelConfig, Precision } from "./model/schemas.ts";
 import type { GpuSummary } from "./http/deps.ts";
 import type { Dataset as TokenData } from "./datasets/codec.ts";
 import type { Model } from "./model_store/schemas.ts";

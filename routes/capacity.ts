@@ -7,10 +7,15 @@ import { ApiError, ErrorBody } from "../lib/http/errors.ts";
 import { jobResourceRoutes } from "../lib/http/job_resource.ts";
 import { type ApiRouter, defineRoute } from "../lib/http/route.ts";
 import type { Job } from "../lib/jobs/queue.ts";
-import { CapacityCreateRequest, planCapacity } from "../lib/capacity/plan.ts";
+import { planCapacity } from "../lib/capacity/plan.ts";
+import {
+  CapacityCreateRequest,
+  CapacitySweep,
+  type SweepProgress,
+  type SweepResult,
+} from "../lib/capacity/schemas.ts";
 import type { Engine, FitQuery } from "../lib/engine_interface.ts";
 import { parameterCount } from "../lib/model/config.ts";
-import { CapacitySweep, type SweepProgress, type SweepResult } from "../lib/capacity/sweep.ts";
 import { capacityPlotSvg } from "../lib/plot/capacity_plot.ts";
 import { admit, capacityCost, DEFAULT_BUDGETS } from "../lib/admission.ts";
 

@@ -6,11 +6,10 @@ import { ApiError, ErrorBody, UNAVAILABLE_RESPONSE } from "../lib/http/errors.ts
 import { ApiRouter, defineRoute } from "../lib/http/route.ts";
 import {
   memorizationFromBits,
-  MemorizationReference,
-  MemorizationResult,
   toMemorizationResult,
   uniformSequenceBits,
-} from "../lib/memorization.ts";
+} from "../lib/memorization/memorization.ts";
+import { MemorizationReference, MemorizationResult } from "../lib/memorization/schemas.ts";
 import { tfidfView } from "../lib/privacy/memorized_samples.ts";
 import { getDataset } from "../lib/datasets/dataset.ts";
 import { loadModelOr404, tokensFor } from "./likelihood.ts";

@@ -5,10 +5,11 @@
 // min(capacity, H(X)) with the α measured by capacity-grid; the report gives
 // the mean relative error of that prediction.
 import { meanRelativeError } from "../../lib/capacity/alpha.ts";
-import { datasetBits } from "../../lib/capacity/plan.ts";
-import type { SweepResult } from "../../lib/capacity/sweep.ts";
-import { paperConventionFactor } from "../../lib/memorization.ts";
-import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import { datasetBits } from "../../lib/capacity/grid.ts";
+import type { SweepResult } from "../../lib/capacity/schemas.ts";
+import { paperConventionFactor } from "../../lib/memorization/memorization.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { Precision } from "../../lib/model/schemas.ts";
 import { predictionSvg } from "../../lib/plot/study_plots.ts";
 import {
   fmt,

@@ -4,8 +4,9 @@
 // training budget and extrapolated to unlimited training. Then capacity =
 // α·params fitted across sizes, per precision, with a confidence interval.
 import { fitAlpha } from "../../lib/capacity/alpha.ts";
-import type { SweepResult } from "../../lib/capacity/sweep.ts";
-import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import type { SweepResult } from "../../lib/capacity/schemas.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { Precision } from "../../lib/model/schemas.ts";
 import { alphaSvg, curvesSvg, plateausSvg } from "../../lib/plot/study_plots.ts";
 import {
   chosenSweeps,

@@ -5,12 +5,12 @@
 // its predictions away from uniform and pushes test loss above that floor,
 // most where the model is just full. Past capacity it can only memorize a
 // shrinking fraction of the data and its predictions flatten again.
-import type { SweepResult } from "../../lib/capacity/sweep.ts";
-import type { Precision } from "../../lib/model/config.ts";
+import type { SweepResult } from "../../lib/capacity/schemas.ts";
+import type { Precision } from "../../lib/model/schemas.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 import { doubleDescentSvg } from "../../lib/plot/study_plots.ts";
 import { capacityPlotSvg } from "../../lib/plot/capacity_plot.ts";
-import { predictedPlateauSize } from "../../lib/capacity/plan.ts";
+import { predictedPlateauSize } from "../../lib/capacity/grid.ts";
 import {
   fmt,
   int,

@@ -8,7 +8,8 @@
 // points. The pure steps (points, α, the fit) are exported so tests can redo
 // them from the committed reports without a service.
 import { fitMembershipLaw, type LawFit, type LawPoint, lawRms } from "../../lib/privacy/law_fit.ts";
-import { FITTED_CONSTANTS_URL, FittedConstantsFile } from "../../lib/privacy/fitted_constants.ts";
+import { FITTED_CONSTANTS_URL } from "../../lib/privacy/fitted_constants.ts";
+import { FittedConstantsFile } from "../../lib/privacy/schemas.ts";
 import {
   type LawPrecision,
   lawX,

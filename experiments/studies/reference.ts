@@ -4,8 +4,9 @@
 // Each sweep trains until its verdict is certified (or its token budget is
 // spent) and the report says, shape by shape, whether memcap agrees: a
 // certified capacity no more than 3% under the reference figure.
-import type { SweepResult } from "../../lib/capacity/sweep.ts";
-import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import type { SweepResult } from "../../lib/capacity/schemas.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { Precision } from "../../lib/model/schemas.ts";
 import { capacityPlotSvg } from "../../lib/plot/capacity_plot.ts";
 import { curvesSvg } from "../../lib/plot/study_plots.ts";
 import {

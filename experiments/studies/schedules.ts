@@ -3,9 +3,10 @@
 // capacity (so it is capacity-limited), one sweep per setting through the
 // same API; each reports its memorized bits along the way, whether it
 // saturated, and the wall time. The winner sets trainingFor("cpu").
-import type { ScheduleInput } from "../../lib/training/schedule.ts";
-import { predictedPlateauSize } from "../../lib/capacity/plan.ts";
-import { parameterCount, type Precision } from "../../lib/model/config.ts";
+import type { ScheduleInput } from "../../lib/training/schemas.ts";
+import { predictedPlateauSize } from "../../lib/capacity/grid.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { Precision } from "../../lib/model/schemas.ts";
 import { curvesSvg } from "../../lib/plot/study_plots.ts";
 import {
   fmt,

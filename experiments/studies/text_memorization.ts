@@ -19,7 +19,8 @@ import {
   table,
   writeReport,
 } from "../study.ts";
-import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { PALETTE, plotSvg } from "../../lib/plot/svg.ts";
 
 interface TextScale {

@@ -26,12 +26,8 @@ import {
   splitScratchFloats,
 } from "../memory_plan.ts";
 import { SoftwareFamily } from "../software/family.ts";
-import {
-  bf16Weights,
-  checkModelConfig,
-  type ModelConfig,
-  type Precision,
-} from "../../lib/model/config.ts";
+import { bf16Weights, checkModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig, Precision } from "../../lib/model/schemas.ts";
 import { roundToBf16 } from "../../lib/bf16.ts";
 import { FleetBuffers } from "./buffers.ts";
 import type { KernelFamily } from "./family.ts";

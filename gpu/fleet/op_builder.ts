@@ -14,7 +14,7 @@ import type { MatmulShape, MatmulTuning } from "../matmul/shape.ts";
 import { planMatmul } from "../matmul/plan.ts";
 import { type FleetShape, positionsOf } from "../memory_plan.ts";
 import type { SplitSumPlan } from "../split_sum.ts";
-import type { ModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import type { FleetBuffers } from "./buffers.ts";
 
 /** Threads per workgroup of the static shaders and the sums. */

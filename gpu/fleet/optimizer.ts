@@ -3,7 +3,7 @@
 // on the matrices and embeddings only. Each model's lr, betas and bias
 // corrections come from the hyper buffer, written before every step.
 import { gridFor, Kernels, type Op } from "../kernels.ts";
-import type { Precision } from "../../lib/model/config.ts";
+import type { Precision } from "../../lib/model/schemas.ts";
 import type { TensorRole } from "../../lib/model/layout.ts";
 import type { FleetBuffers } from "./buffers.ts";
 import { WG } from "./op_builder.ts";

@@ -41,25 +41,23 @@ import {
 import type { JobHost } from "../../lib/engine_interface.ts";
 import { decidingSizes, fitCapacity, needsLargerDatasets } from "../../lib/capacity/fit.ts";
 import {
-  type CapacityCreateRequest,
-  datasetBits,
   extraDatasetSize,
   fleetsOf,
   MAX_CERTIFY_STEPS,
   planCapacity,
 } from "../../lib/capacity/plan.ts";
-import {
-  extrapolateCapacity,
-  sweepDataSeed,
-  type SweepProgress,
-  type SweepResult,
-  type SweepRun,
-  sweepTestSeed,
-} from "../../lib/capacity/sweep.ts";
+import { datasetBits } from "../../lib/capacity/grid.ts";
+import type {
+  CapacityCreateRequest,
+  SweepProgress,
+  SweepResult,
+  SweepRun,
+} from "../../lib/capacity/schemas.ts";
+import { extrapolateCapacity, sweepDataSeed, sweepTestSeed } from "../../lib/capacity/sweep.ts";
 import { fitAsymptote } from "../../lib/capacity/asymptote.ts";
 import { evaluationSteps } from "../../lib/training/schedule.ts";
 import { generateUniformAsync } from "../../lib/datasets/uniform.ts";
-import { uniformSequenceBits } from "../../lib/memorization.ts";
+import { uniformSequenceBits } from "../../lib/memorization/memorization.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { certify, type CurvePoint, saturation } from "../../lib/training/saturation.ts";
 

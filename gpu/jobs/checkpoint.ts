@@ -6,7 +6,7 @@
 // precision) model's f32 master weights, whose bf16 rounding is the model, so
 // a resumed model continues bit-identically to an uninterrupted one.
 import type { GptFleet } from "../fleet/gpt_fleet.ts";
-import { Precision } from "../../lib/model/config.ts";
+import { Precision } from "../../lib/model/schemas.ts";
 import type { JobHost } from "../../lib/engine_interface.ts";
 import {
   decodeSafetensors,

@@ -31,7 +31,7 @@ import {
   tensorToFloat32,
 } from "../../lib/safetensors.ts";
 import type { JobHost } from "../../lib/engine_interface.ts";
-import { uniformSequenceBits } from "../../lib/memorization.ts";
+import { uniformSequenceBits } from "../../lib/memorization/memorization.ts";
 import { saturation } from "../../lib/training/saturation.ts";
 import {
   type CurvePoint,

@@ -1,5 +1,5 @@
 // Capacity from a finished sweep. Each point is one dataset size with the
-// memorized bits (tokens 2..S, lib/memorization.ts) of the model trained on it,
+// memorized bits (tokens 2..S, lib/memorization/memorization.ts) of the model trained on it,
 // one value per seed. docs/method.md: memorized bits follow min(H(X), capacity) —
 // all of a small dataset, then a plateau that no more data raises.
 //
@@ -7,8 +7,8 @@
 // says whether it can be trusted (the verdict): it must come from
 // capacity-limited points that lie on a flat plateau, every one of them from
 // a saturated run. Anything else is a lower bound, with the reasons in words.
-import { z } from "zod";
 import type { RunStatus } from "../training/saturation.ts";
+import { type CapacityResult, DEFAULT_PLATEAU_TOLERANCE } from "./schemas.ts";
 
 export interface CapacityPointInput {
   /** Sequences in the dataset (N). */
@@ -33,8 +33,6 @@ export interface FitOptions {
   plateauTolerance?: number;
 }
 
-/** The default `plateauTolerance`. */
-export const DEFAULT_PLATEAU_TOLERANCE = 0.03;
 /**
  * A capacity-limited point counts as past the knee of min(H, c) once it
  * memorized at most this fraction of its data: near the knee the curve bends
@@ -349,163 +347,3 @@ function judgePlateau(points: CapacityPoint[], tol: number) {
     },
   };
 }
-
-// ---------------------------------------------------------------------------
-// Response shapes (GET /v1/capacity/{id} carries a CapacityResult)
-
-/** A sweep of the 1-layer d=16 model (V=64, S=16): the examples of CapacityPoint and CapacityResult. */
-const EXAMPLE_POINTS = [
-  {
-    datasetSize: 46,
-    datasetBits: 4140,
-    memorizedBits: [4101],
-    meanBits: 4101,
-    minBits: 4101,
-    maxBits: 4101,
-    fractionMemorized: 0.9906,
-    regime: "data-limited",
-  },
-  {
-    datasetSize: 92,
-    datasetBits: 8280,
-    memorizedBits: [8104],
-    meanBits: 8104,
-    minBits: 8104,
-    maxBits: 8104,
-    fractionMemorized: 0.9787,
-    regime: "data-limited",
-  },
-  {
-    datasetSize: 184,
-    datasetBits: 16560,
-    memorizedBits: [11802],
-    meanBits: 11802,
-    minBits: 11802,
-    maxBits: 11802,
-    fractionMemorized: 0.7127,
-    regime: "capacity-limited",
-  },
-  {
-    datasetSize: 368,
-    datasetBits: 33120,
-    memorizedBits: [12066],
-    meanBits: 12066,
-    minBits: 12066,
-    maxBits: 12066,
-    fractionMemorized: 0.3643,
-    regime: "capacity-limited",
-  },
-  {
-    datasetSize: 735,
-    datasetBits: 66150,
-    memorizedBits: [11950],
-    meanBits: 11950,
-    minBits: 11950,
-    maxBits: 11950,
-    fractionMemorized: 0.1807,
-    regime: "capacity-limited",
-  },
-];
-
-const RunStatusSchema = z.enum(["saturated", "unstable", "budget-exhausted"]).describe(
-  "saturated: gained less than the saturation fraction (and ≥ 0) over its last doubling of " +
-    "steps; unstable: its memorized bits fell (its result is its best annealed measurement); " +
-    "budget-exhausted: still gaining when its steps ran out.",
-);
-
-export const CapacityPoint = z.object({
-  datasetSize: z.number().int().describe("Sequences (N)."),
-  datasetBits: z.number().describe("N·(S-1)·log2 V: bits in the dataset, tokens 2..S."),
-  memorizedBits: z.array(z.number()).describe("Memorized bits, one per seed (tokens 2..S)."),
-  meanBits: z.number().describe("Mean of memorizedBits."),
-  minBits: z.number(),
-  maxBits: z.number(),
-  fractionMemorized: z.number().describe("meanBits / datasetBits."),
-  regime: z.enum(["data-limited", "capacity-limited"]).describe(
-    "data-limited: memorized ≥ 1 - tolerance of its dataset (the data was the limit); " +
-      "capacity-limited: memorized less (the model was full, or undertrained).",
-  ),
-  statuses: z.array(RunStatusSchema).optional().describe(
-    "How each seed's run ended (its certificate's status), in memorizedBits' order.",
-  ),
-}).meta({
-  id: "CapacityPoint",
-  example: EXAMPLE_POINTS[3],
-});
-
-export const CapacityFit = z.object({
-  capacityBits: z.number().describe("c of the least-squares fit memorized = min(datasetBits, c)."),
-  rmsBits: z.number().describe("Root-mean-square residual of that fit, bits."),
-  relativeRms: z.number().describe("rmsBits / capacityBits."),
-  observations: z.number().int().describe("Values fitted (dataset sizes × seeds)."),
-  bounded: z.boolean().describe(
-    "false when no dataset holds more than (1 + tolerance)·c bits: c is then only a lower bound.",
-  ),
-});
-
-/** The example of CapacityResult; CapacitySweepResult extends it (lib/capacity/sweep.ts). */
-export const CAPACITY_RESULT_EXAMPLE = {
-  parameterCount: 4592,
-  capacityBits: 12066,
-  bitsPerParameter: 2.6276,
-  capacityDatasetSize: 368,
-  verdict: "certified",
-  reasons: [],
-  plateauReached: true,
-  plateau: { datasetSizes: [368, 735], spread: 0.00961, trend: "flat" },
-  tolerance: 0.1,
-  plateauTolerance: 0.03,
-  fit: {
-    capacityBits: 11939.33,
-    rmsBits: 116.2,
-    relativeRms: 0.00973,
-    observations: 5,
-    bounded: true,
-  },
-  points: EXAMPLE_POINTS.map((p) => ({ ...p, statuses: ["saturated"] })),
-};
-
-export const CapacityResult = z.object({
-  parameterCount: z.number().int().describe("GPT-2 parameters with tied embeddings."),
-  capacityBits: z.number().describe(
-    "The largest mean memorized bits over the capacity-limited dataset sizes (tokens 2..S); " +
-      "over all sizes when none is capacity-limited. A capacity only when verdict is certified.",
-  ),
-  bitsPerParameter: z.number().describe("capacityBits / parameterCount (α)."),
-  capacityDatasetSize: z.number().int().describe("The dataset size holding capacityBits."),
-  verdict: z.enum(["certified", "lower-bound"]).describe(
-    "certified: capacityBits comes from saturated runs at capacity-limited points on a flat " +
-      "plateau. lower-bound: something in `reasons` keeps it from being the capacity; the " +
-      "true capacity is at least capacityBits (as far as the measured runs go).",
-  ),
-  reasons: z.array(z.object({
-    code: z.enum([
-      "no-capacity-limited-point",
-      "still-rising",
-      "too-few-plateau-points",
-      "falling",
-      "not-flat",
-      "not-saturated",
-      "saturation-unknown",
-    ]),
-    message: z.string(),
-  })).describe("Why the verdict is lower-bound, in plain words; empty when certified."),
-  plateauReached: z.boolean().describe(
-    "The shape part of the verdict: two or more points past the knee, flat within " +
-      "plateauTolerance, neither rising at the largest size nor falling with N.",
-  ),
-  plateau: z.object({
-    datasetSizes: z.array(z.number().int()).describe(
-      "Capacity-limited sizes past the knee (memorized ≤ 2/3 of their data).",
-    ),
-    spread: z.number().nullable().describe(
-      "(max - min) / capacityBits of their mean bits; null with fewer than 2.",
-    ),
-    trend: z.enum(["flat", "rising", "falling", "none"]),
-  }),
-  tolerance: z.number().describe("Relative tolerance of the regime labels."),
-  plateauTolerance: z.number().describe("How far below capacityBits a plateau point may lie."),
-  fit: CapacityFit,
-  points: z.array(CapacityPoint).describe("One per dataset size, ascending."),
-}).meta({ id: "CapacityResult", example: CAPACITY_RESULT_EXAMPLE });
-export type CapacityResult = z.infer<typeof CapacityResult>;

@@ -15,7 +15,7 @@
 //   x = x + attproj(attention(qkv(LN1(x))));  x = x + fcproj(gelu(fc(LN2(x))));
 // logits = LNf(x)·wteᵀ; position t predicts token t+1 for t < T-1, and the
 // loss is the mean token NLL (nats) over the B*(T-1) predictions.
-import type { ModelConfig } from "./config.ts";
+import type { ModelConfig } from "./schemas.ts";
 import { tensorLayout } from "./layout.ts";
 
 export const LN_EPS = 1e-5;

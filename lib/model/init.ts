@@ -1,6 +1,7 @@
 // GPT-2 initialisation, seeded: weights N(0, 0.02), residual projections
 // (attn.c_proj, mlp.c_proj) N(0, 0.02/sqrt(2L)), biases 0, LayerNorm 1/0.
-import { bf16Weights, type ModelConfig, type Precision } from "./config.ts";
+import { bf16Weights } from "./config.ts";
+import type { ModelConfig, Precision } from "./schemas.ts";
 import { tensorLayout } from "./layout.ts";
 import { Rng } from "../prng.ts";
 import { roundToBf16 } from "../bf16.ts";

@@ -2,7 +2,7 @@
 // Float32Array, in this order. Matrices use the Hugging Face GPT-2 Conv1D
 // layout [in, out] (y = x·W + b), so export needs no transposes.
 // wte is [V, d] and is tied: logits = h·wteᵀ.
-import type { ModelConfig } from "./config.ts";
+import type { ModelConfig } from "./schemas.ts";
 
 export type TensorRole =
   | "wte"

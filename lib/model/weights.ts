@@ -6,13 +6,8 @@
 // the "transformer." prefix, tolerates GPT-2's attn.bias / attn.masked_bias
 // buffers and a tied lm_head.weight, and rejects everything else it does not
 // expect with an error that names the tensor.
-import {
-  bf16Weights,
-  checkModelConfig,
-  type ModelConfig,
-  parameterCount,
-  Precision,
-} from "./config.ts";
+import { bf16Weights, checkModelConfig, parameterCount } from "./config.ts";
+import { type ModelConfig, Precision } from "./schemas.ts";
 import { tensorLayout } from "./layout.ts";
 import { roundToBf16 } from "../bf16.ts";
 import {

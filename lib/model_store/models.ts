@@ -6,7 +6,8 @@
 // Order of writes: weights first, then the record. A crash in between leaves an artifact
 // folder without a record, which the store sweeps on open; a record never lacks its weights.
 import type { Rec, Store } from "../store/store.ts";
-import { type ModelConfig, parameterCount } from "../model/config.ts";
+import { parameterCount } from "../model/config.ts";
+import type { ModelConfig } from "../model/schemas.ts";
 import { initialParameters } from "../model/init.ts";
 import {
   configFromMetadata,

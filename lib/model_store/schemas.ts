@@ -1,7 +1,8 @@
 // Request and response shapes for /v1/models (zod v4; `.meta({id})` makes each one a named
-// component in the OpenAPI document). The model's shape itself is lib/model/config.ts.
+// component in the OpenAPI document). The model's shape itself is lib/model/schemas.ts.
 import { z } from "zod";
-import { ModelConfig, parameterCount, Precision } from "../model/config.ts";
+import { parameterCount } from "../model/config.ts";
+import { ModelConfig, Precision } from "../model/schemas.ts";
 import { pageSchema } from "../store/schemas.ts";
 
 /**

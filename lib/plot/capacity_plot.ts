@@ -2,7 +2,7 @@
 // memorized bits against dataset bits on log-log axes. Small datasets sit on
 // the y = x line (all data memorized); large ones on the horizontal plateau,
 // the capacity.
-import type { CapacityResult } from "../capacity/fit.ts";
+import type { CapacityResult } from "../capacity/schemas.ts";
 import { formatBits, plotSvg, type SeriesSpec } from "./svg.ts";
 
 export interface CapacityPlotOptions {

@@ -10,26 +10,10 @@
 // c1..c3 are for the law's token-form x = 1000·|D|·S/(64·params) (`lawX` in
 // scaling_law.ts); files written before that form (x = 1000·|D|/params, equal
 // only at S = 64) must be refitted by the study.
-import { z } from "zod";
 import type { LawConstants } from "./scaling_law.ts";
+import { FittedConstantsFile } from "./schemas.ts";
 
 export const FITTED_CONSTANTS_URL = new URL("./fitted_constants.json", import.meta.url);
-
-const Finite = z.number().refine(Number.isFinite, "must be finite");
-const Alpha = z.number().positive().refine(Number.isFinite, "must be finite");
-
-/** Version 1 of fitted_constants.json; a new shape gets a new version number. */
-export const FittedConstantsFile = z.object({
-  version: z.literal(1),
-  fittedAt: z.iso.datetime({ offset: true }).describe("When the study fitted them (ISO 8601)."),
-  source: z.string().min(1).describe("What produced them: study name, commit, adapter."),
-  alpha: z.object({ fp32: Alpha, bf16: Alpha }).describe("Bits per parameter by precision."),
-  c1: Finite.describe("Membership law ½(1 + c1·σ(c2·(x + c3))), x = 1000·|D|·S/(64·params)."),
-  c2: Finite,
-  c3: Finite,
-  runs: z.number().int().min(1).describe("How many training runs the fit used."),
-});
-export type FittedConstantsFile = z.infer<typeof FittedConstantsFile>;
 
 /** The file exists but is not valid JSON or not a valid version-1 document. */
 export class FittedConstantsError extends Error {

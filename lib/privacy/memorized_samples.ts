@@ -2,20 +2,12 @@
 // per-sample TF-IDF, its Spearman correlation with per-sample unintended memorization, and
 // the most memorized samples. The paper finds those to be the high-TF-IDF ones (rare
 // tokens); a positive correlation on text data is that finding.
-import { z } from "zod";
+import type { MemorizedSample } from "./schemas.ts";
 import { tfidf } from "./tfidf.ts";
 import { spearman } from "./spearman.ts";
 
 /** Samples listed in topMemorized. */
 export const TOP_MEMORIZED = 10;
-
-export const MemorizedSample = z.object({
-  index: z.int().describe("Position in the dataset."),
-  bits: z.number().describe("Its unintended memorization in bits."),
-  tfidf: z.number().describe("Its TF-IDF against the dataset."),
-  tokens: z.array(z.int()).describe("Its token ids."),
-});
-export type MemorizedSample = z.infer<typeof MemorizedSample>;
 
 export interface TfidfView {
   tfidf: number[];

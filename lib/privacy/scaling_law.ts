@@ -20,7 +20,7 @@
 
 /**
  * The weight precisions the law has an α for: the paper's two. Kept apart from the
- * model's precisions (lib/model/config.ts), which may grow, so a new model precision
+ * model's precisions (lib/model/schemas.ts), which may grow, so a new model precision
  * needs an explicit α here rather than falling through.
  */
 export const LAW_PRECISIONS = ["fp32", "bf16"] as const;

@@ -1,6 +1,7 @@
 // The request and response shapes of the privacy endpoints (zod v4; `.meta({id})` makes each
 // a named component of the OpenAPI document): membership inference, extraction and the
-// scaling-law prediction, with the steps that turn their results into responses.
+// scaling-law prediction, with the steps that turn their results into responses; the file of
+// fitted scaling-law constants; the most memorized samples of a memorization result.
 import { z } from "zod";
 import { pageSchema } from "../store/schemas.ts";
 import { auc, bestF1, f1AtMemberCount, rocCurve, thinRoc, tprAtFpr } from "./membership.ts";
@@ -377,3 +378,31 @@ export const PredictResponse = PredictResponseShape.meta({
     PAPER_META,
   ),
 });
+
+// ---- fitted_constants.json: memcap's own scaling-law constants, which POST /v1/predict uses
+// with `constants: "fitted"` (fitted_constants.ts reads the file).
+const Finite = z.number().refine(Number.isFinite, "must be finite");
+const Alpha = z.number().positive().refine(Number.isFinite, "must be finite");
+
+/** Version 1 of fitted_constants.json; a new shape gets a new version number. */
+export const FittedConstantsFile = z.object({
+  version: z.literal(1),
+  fittedAt: z.iso.datetime({ offset: true }).describe("When the study fitted them (ISO 8601)."),
+  source: z.string().min(1).describe("What produced them: study name, commit, adapter."),
+  alpha: z.object({ fp32: Alpha, bf16: Alpha }).describe("Bits per parameter by precision."),
+  c1: Finite.describe("Membership law ½(1 + c1·σ(c2·(x + c3))), x = 1000·|D|·S/(64·params)."),
+  c2: Finite,
+  c3: Finite,
+  runs: z.number().int().min(1).describe("How many training runs the fit used."),
+});
+export type FittedConstantsFile = z.infer<typeof FittedConstantsFile>;
+
+// ---- The most memorized samples of a memorization result's TF-IDF view (POST /v1/memorization
+// with `tfidf: true`; memorized_samples.ts picks them).
+export const MemorizedSample = z.object({
+  index: z.int().describe("Position in the dataset."),
+  bits: z.number().describe("Its unintended memorization in bits."),
+  tfidf: z.number().describe("Its TF-IDF against the dataset."),
+  tokens: z.array(z.int()).describe("Its token ids."),
+});
+export type MemorizedSample = z.infer<typeof MemorizedSample>;

@@ -2,7 +2,7 @@
 // trains, and its result (zod v4; the same schemas validate and document).
 import { z } from "zod";
 import { JobError, JobStatus } from "../jobs/schemas.ts";
-import { Schedule } from "../training/schedule.ts";
+import { Schedule } from "../training/schemas.ts";
 import {
   DEFAULT_SATURATION_FRACTION,
   DEFAULT_SATURATION_MIN_STEPS,

@@ -12,7 +12,7 @@
 // log-growing curve running and stops only once a doubling of the training
 // budget buys less than `fraction` of what is already memorized.
 //
-// All values are memorized bits (tokens 2..S, see lib/memorization.ts) at an
+// All values are memorized bits (tokens 2..S, see lib/memorization/memorization.ts) at an
 // optimizer step count.
 
 /** Memorized bits measured after `step` optimizer steps. */

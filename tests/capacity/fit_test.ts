@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { z } from "zod";
 import {
   type CapacityPointInput,
-  CapacityResult,
   decidingSizes,
   fitCapacity,
   fitMinModel,
   needsLargerDatasets,
 } from "../../lib/capacity/fit.ts";
-import { autoDatasetSizes, datasetBits } from "../../lib/capacity/plan.ts";
+import { CapacityResult } from "../../lib/capacity/schemas.ts";
+import { autoDatasetSizes, datasetBits } from "../../lib/capacity/grid.ts";
 import { Rng } from "../../lib/prng.ts";
 
 const tiny = { vocabSize: 64, seqLen: 16, layers: 1, dModel: 16, heads: 2 }; // 4,592 params

@@ -1,14 +1,8 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import {
-  autoDatasetSizes,
-  CapacityCreateRequest,
-  datasetBits,
-  MAX_CAPACITY_RUNS,
-  planCapacity,
-  predictedPlateauSize,
-  resolveSeeds,
-} from "../../lib/capacity/plan.ts";
+import { planCapacity, resolveSeeds } from "../../lib/capacity/plan.ts";
+import { autoDatasetSizes, datasetBits, predictedPlateauSize } from "../../lib/capacity/grid.ts";
+import { CapacityCreateRequest, MAX_CAPACITY_RUNS } from "../../lib/capacity/schemas.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 
 const paper1x32 = { vocabSize: 2048, seqLen: 64, layers: 1, dModel: 32, heads: 4 };

@@ -2,7 +2,8 @@
 // running `--scale paper` is not the first to find a bad one), and the
 // report helpers do what the reports rely on.
 import assert from "node:assert/strict";
-import { CapacityCreateRequest, planCapacity } from "../../lib/capacity/plan.ts";
+import { planCapacity } from "../../lib/capacity/plan.ts";
+import { CapacityCreateRequest } from "../../lib/capacity/schemas.ts";
 import { describeHardware, STUDIES } from "../../experiments/run.ts";
 import { unknownKeys } from "../../lib/http/unknown_keys.ts";
 import { chosenSweeps, type StudyContext, table } from "../../experiments/study.ts";

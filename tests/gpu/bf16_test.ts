@@ -14,12 +14,12 @@ import {
   parseFleetCheckpoint,
   writeModelState,
 } from "../../gpu/jobs/checkpoint.ts";
-import type { ModelConfig, Precision } from "../../lib/model/config.ts";
+import type { ModelConfig, Precision } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { exportWeights, importWeights, precisionFromMetadata } from "../../lib/model/weights.ts";
 import { BatchSampler } from "../../lib/training/batches.ts";
-import type { Schedule } from "../../lib/training/schedule.ts";
+import type { Schedule } from "../../lib/training/schemas.ts";
 import { bf16Round } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";
 import { randomTokens } from "./helpers.ts";

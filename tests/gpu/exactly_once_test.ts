@@ -20,8 +20,11 @@ import { generateUniform } from "../../lib/datasets/uniform.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 import { RunCreateRequest, type RunProgress, type RunResult } from "../../lib/runs/schemas.ts";
-import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
-import type { SweepProgress, SweepResult } from "../../lib/capacity/sweep.ts";
+import {
+  CapacityCreateRequest,
+  type SweepProgress,
+  type SweepResult,
+} from "../../lib/capacity/schemas.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import { type JobBody, type JobContext, JobQueue } from "../../lib/jobs/queue.ts";
 import { registerEngineJobs } from "../../lib/jobs/engine_jobs.ts";

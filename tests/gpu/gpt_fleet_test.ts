@@ -17,7 +17,7 @@ import { blockFusable } from "../../gpu/software/block_codegen.ts";
 import { MAX_JOINT_ATTENTION_T } from "../../gpu/attention_codegen.ts";
 import { weightGradChunks, weightGradFits } from "../../gpu/software/weight_grad_codegen.ts";
 import { rowsPerLane } from "../../gpu/software/row_codegen.ts";
-import type { ModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
 import { cpuForward, cpuLossAndGrad } from "../../lib/model/gpt_reference.ts";

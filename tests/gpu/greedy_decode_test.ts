@@ -6,7 +6,7 @@ import { getGpu } from "../../gpu/device.ts";
 import { GpuEngine } from "../../gpu/engine.ts";
 import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
 import { greedyDecode } from "../../gpu/greedy_decode.ts";
-import type { ModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { Rng } from "../../lib/prng.ts";
 import { cpuForward } from "../../lib/model/gpt_reference.ts";

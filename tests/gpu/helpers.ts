@@ -1,5 +1,5 @@
 // Shared test inputs for the GPU tests.
-import type { ModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { Rng } from "../../lib/prng.ts";
 

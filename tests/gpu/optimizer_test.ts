@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { getGpu } from "../../gpu/device.ts";
 import { GptFleet, type StepHyper } from "../../gpu/fleet/gpt_fleet.ts";
-import type { ModelConfig, Precision } from "../../lib/model/config.ts";
+import type { ModelConfig, Precision } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { bf16Round } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";

@@ -8,8 +8,7 @@ import { GpuEngine } from "../../gpu/engine.ts";
 import { capacitySweepJob } from "../../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../../lib/jobs/memory_host.ts";
 import { oneFleetSweep } from "../http/_fixtures.ts";
-import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
-import type { SweepProgress } from "../../lib/capacity/sweep.ts";
+import { CapacityCreateRequest, type SweepProgress } from "../../lib/capacity/schemas.ts";
 
 const STEPS = 1200;
 const input = CapacityCreateRequest.parse(oneFleetSweep(STEPS));

@@ -7,8 +7,7 @@ import { GpuEngine } from "../../gpu/engine.ts";
 import { capacitySweepJob } from "../../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../../lib/jobs/memory_host.ts";
 import { oneFleetSweep } from "../http/_fixtures.ts";
-import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
-import type { SweepProgress } from "../../lib/capacity/sweep.ts";
+import { CapacityCreateRequest, type SweepProgress } from "../../lib/capacity/schemas.ts";
 
 Deno.test("a sweep's progress names its phase from the start and gives an ETA while it trains", async () => {
   const steps = 1200;

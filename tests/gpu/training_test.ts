@@ -7,7 +7,7 @@ import { getGpu } from "../../gpu/device.ts";
 import { GptFleet } from "../../gpu/fleet/gpt_fleet.ts";
 import { sequenceNll } from "../../gpu/likelihood.ts";
 import { trainFleet } from "../../gpu/trainer.ts";
-import type { ModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { bf16Round } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";

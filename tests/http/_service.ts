@@ -13,7 +13,7 @@ import { Metrics } from "../../lib/metrics.ts";
 import { meteredEngine } from "../../lib/metered_engine.ts";
 import { openStore } from "../../lib/store/mod.ts";
 import type { Store } from "../../lib/store/store.ts";
-import type { ModelConfig } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 
 export type App = ReturnType<typeof createApp>;
 

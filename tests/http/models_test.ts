@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { createApp } from "../../routes/app.ts";
 import type { Engine } from "../../lib/engine_interface.ts";
 import { JobQueue } from "../../lib/jobs/queue.ts";
-import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import {

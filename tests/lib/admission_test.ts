@@ -11,7 +11,7 @@ import {
   overBudget,
   runCost,
 } from "../../lib/admission.ts";
-import { CapacityCreateRequest } from "../../lib/capacity/plan.ts";
+import { CapacityCreateRequest } from "../../lib/capacity/schemas.ts";
 import { loadConfig } from "../../lib/service_config.ts";
 import { DatasetCreateRequest } from "../../lib/datasets/schemas.ts";
 import { STUDIES } from "../../experiments/run.ts";

@@ -2,7 +2,8 @@
 // finite differences, its forward pass against a second, deliberately naive
 // implementation written from the model's definition, and sanity checks.
 import assert from "node:assert/strict";
-import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { Rng } from "../../lib/prng.ts";

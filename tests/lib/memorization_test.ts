@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import {
   memorizationFromBits,
-  MemorizationResult,
   paperConventionFactor,
   toMemorizationResult,
   uniformSequenceBits,
-} from "../../lib/memorization.ts";
+} from "../../lib/memorization/memorization.ts";
+import { MemorizationResult } from "../../lib/memorization/schemas.ts";
 
 const close = (a: number, b: number, eps = 1e-9) =>
   assert.ok(Math.abs(a - b) <= eps * Math.max(1, Math.abs(b)), `${a} != ${b}`);

@@ -4,7 +4,8 @@
 // /usr/bin/python3 and the test may spawn it (--allow-run); ignored otherwise.
 import assert from "node:assert/strict";
 import { exportWeights } from "../../lib/model/weights.ts";
-import { type ModelConfig, parameterCount, type Precision } from "../../lib/model/config.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { ModelConfig, Precision } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { roundToBf16 } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";

@@ -15,7 +15,8 @@ import {
   precisionFromMetadata,
   WeightsError,
 } from "../../lib/model/weights.ts";
-import { type ModelConfig, parameterCount } from "../../lib/model/config.ts";
+import { parameterCount } from "../../lib/model/config.ts";
+import type { ModelConfig } from "../../lib/model/schemas.ts";
 import { tensorLayout } from "../../lib/model/layout.ts";
 import { initialParameters } from "../../lib/model/init.ts";
 import { roundToBf16 } from "../../lib/bf16.ts";

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { evaluationSteps, learningRate, Schedule } from "../../lib/training/schedule.ts";
+import { evaluationSteps, learningRate } from "../../lib/training/schedule.ts";
+import { Schedule } from "../../lib/training/schemas.ts";
 
 const close = (a: number, b: number, what: string) =>
   assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);

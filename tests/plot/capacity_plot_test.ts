@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { CapacityResult, fitCapacity } from "../../lib/capacity/fit.ts";
+import { fitCapacity } from "../../lib/capacity/fit.ts";
+import { CapacityResult } from "../../lib/capacity/schemas.ts";
 import { capacityLabel, capacityPlotSvg } from "../../lib/plot/capacity_plot.ts";
 import { parseXml } from "./xml.ts";
 
