@@ -22,6 +22,16 @@ export const ConfigEnv = z.object({
     .meta({ description: "Listen address." }),
   MEMCAP_DATA: z.preprocess(emptyToUndefined, z.string().min(1).default("./data"))
     .meta({ description: "Store and artifacts folder." }),
+  MEMCAP_DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^postgres(?:ql)?:\/\/\S+$/, {
+      message: "must be a PostgreSQL URL, postgres://user:password@host:port/database",
+    }).optional(),
+  ).meta({
+    description: "PostgreSQL URL (postgres://user:password@host:port/database): records and " +
+      "artifacts live in that database instead of Deno KV in MEMCAP_DATA. One node per " +
+      "database for now (a second is refused at start). Unset: Deno KV.",
+  }),
   MEMCAP_TOKEN: z.preprocess(
     emptyToUndefined,
     z.string().regex(TOKEN_PATTERN, {
@@ -105,6 +115,8 @@ export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /** MEMCAP_DATABASE_URL: the PostgreSQL store's URL; undefined: Deno KV in dataDir. */
+  databaseUrl?: string;
   token?: string;
   maxBodyBytes: number;
   gpuMemoryBytes?: number;
@@ -147,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     port: e.PORT,
     host: e.HOST,
     dataDir: e.MEMCAP_DATA,
+    databaseUrl: e.MEMCAP_DATABASE_URL,
     token: e.MEMCAP_TOKEN,
     maxBodyBytes: Math.floor(e.MEMCAP_MAX_BODY_MB * 1024 * 1024),
     gpuMemoryBytes: e.MEMCAP_GPU_MEMORY_MB

@@ -1,6 +1,7 @@
 // The store's front door: main.ts opens the store here and passes the
-// `Store` interface on; nothing else needs to know it is Deno KV.
+// `Store` interface on; nothing else needs to know whether it is Deno KV or PostgreSQL.
 import { KvStore } from "./kv_store.ts";
+import { PgStore } from "./pg_store.ts";
 import { type DiskSpace, guardStore } from "./disk_space.ts";
 import type { Store } from "./store.ts";
 
@@ -15,13 +16,17 @@ export interface OpenStoreOptions {
    * writes fail with StorageFullError once less than half of it would stay free.
    */
   space?: DiskSpace;
+  /**
+   * PostgreSQL URL (MEMCAP_DATABASE_URL): when given, records and artifacts live in that
+   * database (PgStore) instead of Deno KV in `dataDir`.
+   */
+  databaseUrl?: string;
 }
 
-/**
- * Opens the configured store. Today always Deno KV in `dataDir`; a
- * PostgreSQL implementation would be chosen here (e.g. from a URL option).
- */
+/** Opens the configured store: PostgreSQL when `databaseUrl` is given, else Deno KV in `dataDir`. */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
-  const store = await KvStore.open(opts.dataDir);
+  const store: Store = opts.databaseUrl
+    ? await PgStore.open(opts.databaseUrl, { soleNode: true })
+    : await KvStore.open(opts.dataDir);
   return opts.space ? guardStore(store, opts.space) : store;
 }

@@ -3,7 +3,7 @@
 // Records are small JSON documents in five collections (datasets, models,
 // runs, capacity, membership); artifacts are binary blobs that belong to one record
 // (dataset tokens, model weights, checkpoints). Deno KV (kv_store.ts) is the
-// embedded implementation; a PostgreSQL one can come later. Code outside
+// embedded implementation, PostgreSQL (pg_store.ts) the shared one. Code outside
 // lib/store/ talks to `Store` only and never learns which implementation runs.
 //
 // Guarantees every implementation must keep:
