@@ -23,7 +23,12 @@ await Deno.mkdir(config.dataDir, { recursive: true });
 
 // Under MEMCAP_MIN_FREE_MB free, new work is refused (507) so deletes and job state always fit.
 const space = new DiskSpace(config.dataDir, config.minFreeBytes);
-const store = await openStore({ dataDir: config.dataDir, space, databaseUrl: config.databaseUrl });
+const store = await openStore({ dataDir: config.dataDir, space, databaseUrl: config.databaseUrl })
+  .catch((e) => {
+    // A database that is unreachable or held by another node: say so in one line.
+    console.error(`memcap: cannot open the store: ${e instanceof Error ? e.message : e}`);
+    Deno.exit(1);
+  });
 const jobs = new JobQueue(store, { maxQueued: config.maxQueued });
 const metrics = new Metrics();
 metrics.addGauge(jobsGauge(store));

@@ -95,7 +95,8 @@ export async function startMain(
   try {
     const url = await Promise.race([
       listening,
-      exited.then((s) => {
+      exited.then(async (s) => {
+        await reading; // its last words, all of them
         throw new Error(`main.ts exited (${s.code}) early:\n${out.join("\n")}\n${err.join("\n")}`);
       }),
       new Promise<never>((_, reject) => {

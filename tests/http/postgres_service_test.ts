@@ -1,0 +1,90 @@
+// main.ts on PostgreSQL (MEMCAP_DATABASE_URL), end to end on a real server: a dataset, a
+// model, a training run and its memorization, a capacity sweep; the data outlives the
+// process (a restart with an empty MEMCAP_DATA finds it all); a second node on the same
+// database is refused at start, since the queue has no job leases yet.
+import assert from "node:assert/strict";
+import { type MainProcess, startMain } from "./_main_process.ts";
+import { fetchJson as api, fetchOk as ok } from "./_client.ts";
+import { oneFleetSweep } from "./_fixtures.ts";
+import { startPostgres } from "../store/_postgres.ts";
+
+/** Polls `path` until its status is terminal (at most `ms`); returns the record. */
+async function settled(url: string, path: string, ms = 120_000) {
+  for (const deadline = Date.now() + ms;; await new Promise((r) => setTimeout(r, 100))) {
+    const rec = await ok(url, "GET", path);
+    if (!["queued", "running"].includes(rec.status)) return rec;
+    if (Date.now() > deadline) throw new Error(`${path} still ${rec.status} after ${ms} ms`);
+  }
+}
+
+Deno.test("main.ts on PostgreSQL: train, measure, sweep, restart; a second node is refused", async () => {
+  const pg = await startPostgres();
+  const dirs: string[] = [];
+  const dataDir = async () => {
+    dirs.push(await Deno.makeTempDir({ prefix: "memcap-pg-service-" }));
+    return dirs.at(-1)!;
+  };
+  let main: MainProcess | null = null;
+  try {
+    const env = { MEMCAP_DATABASE_URL: await pg.newDatabase() };
+    main = await startMain(await dataDir(), env);
+    const url = main.url;
+    const ds = await ok(url, "POST", "/v1/datasets", {
+      kind: "uniform",
+      vocabSize: 16,
+      seqLen: 8,
+      count: 32,
+      seed: 3,
+    });
+    const model = await ok(url, "POST", "/v1/models", {
+      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 },
+      seed: 3,
+    });
+    const run = await ok(url, "POST", "/v1/runs", {
+      modelId: model.id,
+      datasetId: ds.id,
+      batchSize: 8,
+      steps: 200,
+    });
+    const trained = await settled(url, `/v1/runs/${run.id}`);
+    assert.equal(trained.status, "succeeded", JSON.stringify(trained.error));
+    const memorized = await ok(url, "POST", "/v1/memorization", {
+      modelId: model.id,
+      datasetId: ds.id,
+      reference: { kind: "uniform" },
+    });
+    assert.ok(memorized.totalBits > 0, JSON.stringify(memorized));
+    const sweep = await ok(url, "POST", "/v1/capacity", oneFleetSweep(40));
+    const swept = await settled(url, `/v1/capacity/${sweep.id}`);
+    assert.equal(swept.status, "succeeded", JSON.stringify(swept.error));
+
+    // A second node on the same database stops at start, saying why.
+    await assert.rejects(
+      startMain(await dataDir(), env),
+      /another memcap node holds this database/,
+    );
+
+    // Everything is in the database: a restart with an empty data folder serves it.
+    assert.equal(await main.stop("SIGTERM"), 0);
+    main = await startMain(await dataDir(), env);
+    const again = await ok(main.url, "GET", `/v1/runs/${run.id}`);
+    assert.equal(again.memorizedBits, trained.memorizedBits);
+    const weights = await fetch(`${main.url}/v1/models/${model.id}/weights`);
+    assert.equal(weights.status, 200);
+    assert.ok((await weights.arrayBuffer()).byteLength > 1000);
+    const remeasured = await ok(main.url, "POST", "/v1/memorization", {
+      modelId: model.id,
+      datasetId: ds.id,
+      reference: { kind: "uniform" },
+    });
+    assert.equal(remeasured.totalBits, memorized.totalBits);
+    assert.equal(
+      (await api(main.url, "GET", `/v1/capacity/${sweep.id}`)).json.capacityBits,
+      swept.capacityBits,
+    );
+  } finally {
+    await main?.stop("SIGKILL");
+    await pg.stop();
+    for (const d of dirs) await Deno.remove(d, { recursive: true });
+  }
+});
