@@ -22,7 +22,6 @@ import {
   assertArtifactName,
   assertCollection,
   assertId,
-  checkRecordSize,
   clampLimit,
   type Collection,
   COLLECTIONS,
@@ -34,8 +33,11 @@ import {
   isValidId,
   type ListOptions,
   newId,
+  newRecord,
   type Page,
   type Patch,
+  patchAtVersion,
+  patchedRecord,
   type Rec,
   type Store,
 } from "./store.ts";
@@ -78,22 +80,8 @@ export class KvStore implements Store {
   // ---------------------------------------------------------------- records
 
   async create<T>(collection: Collection, body: T, opts: CreateOptions = {}): Promise<Rec<T>> {
-    assertCollection(collection);
-    const id = opts.id ?? newId(collection);
-    assertId(id, collection);
-    const refs = normRefs(opts.refs);
-    const now = new Date().toISOString();
-    const rec: Rec<T> = {
-      id,
-      collection,
-      createdAt: now,
-      updatedAt: now,
-      version: 1,
-      status: opts.status ?? null,
-      refs,
-      body,
-    };
-    checkRecordSize(rec);
+    const rec = newRecord(collection, body, opts);
+    const { id } = rec;
     const key = recKey(collection, id);
     const op = this.kv.atomic().check({ key, versionstamp: null }).set(key, rec);
     addIndexes(op, rec);
@@ -114,14 +102,7 @@ export class KvStore implements Store {
     patch: Patch<T>,
     expectedVersion?: number,
   ): Promise<Rec<T> | null> {
-    return await this.atomicUpdate<T>(collection, id, (cur) => {
-      if (expectedVersion !== undefined && cur.version !== expectedVersion) {
-        throw new ConflictError(
-          `${collection}/${id} is at version ${cur.version}, not ${expectedVersion}`,
-        );
-      }
-      return patch;
-    });
+    return await this.atomicUpdate<T>(collection, id, patchAtVersion(patch, expectedVersion));
   }
 
   async atomicUpdate<T>(
@@ -138,15 +119,7 @@ export class KvStore implements Store {
       if (!cur) return null;
       const patch = fn(structuredClone(cur));
       if (patch === undefined) return cur;
-      const next: Rec<T> = {
-        ...cur,
-        body: "body" in patch ? patch.body as T : cur.body,
-        status: "status" in patch ? patch.status ?? null : cur.status,
-        refs: "refs" in patch ? normRefs(patch.refs) : cur.refs,
-        version: cur.version + 1,
-        updatedAt: new Date().toISOString(),
-      };
-      checkRecordSize(next);
+      const next = patchedRecord(cur, patch);
       const op = this.kv.atomic().check(entry).set(key, next);
       updateIndexes(op, cur, next);
       if ((await op.commit()).ok) return next;
@@ -460,12 +433,6 @@ export class KvStore implements Store {
 
 function recKey(collection: Collection, id: string): Deno.KvKey {
   return ["rec", collection, id];
-}
-
-function normRefs(refs: string[] | undefined): string[] {
-  const out = [...new Set(refs ?? [])];
-  for (const r of out) assertId(r);
-  return out;
 }
 
 function addIndexes(op: Deno.AtomicOperation, rec: Rec<unknown>): void {

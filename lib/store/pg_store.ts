@@ -27,7 +27,6 @@ import {
   assertArtifactName,
   assertCollection,
   assertId,
-  checkRecordSize,
   clampLimit,
   type Collection,
   ConflictError,
@@ -37,8 +36,11 @@ import {
   isValidId,
   type ListOptions,
   newId,
+  newRecord,
   type Page,
   type Patch,
+  patchAtVersion,
+  patchedRecord,
   type Rec,
   type Store,
   StoreError,
@@ -110,26 +112,12 @@ export class PgStore implements Store {
   // ---------------------------------------------------------------- records
 
   async create<T>(collection: Collection, body: T, opts: CreateOptions = {}): Promise<Rec<T>> {
-    assertCollection(collection);
-    const id = opts.id ?? newId(collection);
-    assertId(id, collection);
-    const refs = normRefs(opts.refs);
-    const now = new Date().toISOString();
-    const rec: Rec<T> = {
-      id,
-      collection,
-      createdAt: now,
-      updatedAt: now,
-      version: 1,
-      status: opts.status ?? null,
-      refs,
-      body,
-    };
-    checkRecordSize(rec);
+    const rec = newRecord(collection, body, opts);
+    const { id } = rec;
     const rows = await this.sql`
       INSERT INTO memcap_records (id, collection, version, status, created_at, updated_at, refs, body)
-      VALUES (${id}, ${collection}, 1, ${rec.status}, ${now}::timestamptz, ${now}::timestamptz,
-              ${refs}::text[], ${this.json(body)}::json)
+      VALUES (${id}, ${collection}, 1, ${rec.status}, ${rec.createdAt}::timestamptz,
+              ${rec.createdAt}::timestamptz, ${rec.refs}::text[], ${this.json(body)}::json)
       ON CONFLICT (id) DO NOTHING
       RETURNING id`;
     if (rows.length === 0) throw new ConflictError(`${collection}/${id} already exists`);
@@ -150,14 +138,7 @@ export class PgStore implements Store {
     patch: Patch<T>,
     expectedVersion?: number,
   ): Promise<Rec<T> | null> {
-    return await this.atomicUpdate<T>(collection, id, (cur) => {
-      if (expectedVersion !== undefined && cur.version !== expectedVersion) {
-        throw new ConflictError(
-          `${collection}/${id} is at version ${cur.version}, not ${expectedVersion}`,
-        );
-      }
-      return patch;
-    });
+    return await this.atomicUpdate<T>(collection, id, patchAtVersion(patch, expectedVersion));
   }
 
   async atomicUpdate<T>(
@@ -172,15 +153,7 @@ export class PgStore implements Store {
       if (!cur) return null;
       const patch = fn(structuredClone(cur));
       if (patch === undefined) return cur;
-      const next: Rec<T> = {
-        ...cur,
-        body: "body" in patch ? patch.body as T : cur.body,
-        status: "status" in patch ? patch.status ?? null : cur.status,
-        refs: "refs" in patch ? normRefs(patch.refs) : cur.refs,
-        version: cur.version + 1,
-        updatedAt: new Date().toISOString(),
-      };
-      checkRecordSize(next);
+      const next = patchedRecord(cur, patch);
       // The version check makes this a compare-and-set: it writes only if no one else
       // wrote since our read.
       const rows = await this.sql`
@@ -582,12 +555,6 @@ function toRec<T>(r: RecRow): Rec<T> {
     refs: r.refs,
     body: r.body as T,
   };
-}
-
-function normRefs(refs: string[] | undefined): string[] {
-  const out = [...new Set(refs ?? [])];
-  for (const r of out) assertId(r);
-  return out;
 }
 
 /** A plain Uint8Array view of a Buffer (so callers never see Node's Buffer). */

@@ -337,3 +337,62 @@ export function checkRecordSize(rec: Rec<unknown>): void {
   const bytes = new TextEncoder().encode(JSON.stringify(rec)).length;
   if (bytes > MAX_RECORD_BYTES) throw new RecordTooLargeError(bytes);
 }
+
+// ---------------------------------------------------------------------------
+// Records as every implementation builds them (only how they are stored differs).
+
+/** A new record (version 1), its id and refs checked and its size within the limit. */
+export function newRecord<T>(collection: Collection, body: T, opts: CreateOptions = {}): Rec<T> {
+  assertCollection(collection);
+  const id = opts.id ?? newId(collection);
+  assertId(id, collection);
+  const now = new Date().toISOString();
+  const rec: Rec<T> = {
+    id,
+    collection,
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+    status: opts.status ?? null,
+    refs: normRefs(opts.refs),
+    body,
+  };
+  checkRecordSize(rec);
+  return rec;
+}
+
+/** `cur` with `patch` applied and its version bumped, its size within the limit. */
+export function patchedRecord<T>(cur: Rec<T>, patch: Patch<T>): Rec<T> {
+  const next: Rec<T> = {
+    ...cur,
+    body: "body" in patch ? patch.body as T : cur.body,
+    status: "status" in patch ? patch.status ?? null : cur.status,
+    refs: "refs" in patch ? normRefs(patch.refs) : cur.refs,
+    version: cur.version + 1,
+    updatedAt: new Date().toISOString(),
+  };
+  checkRecordSize(next);
+  return next;
+}
+
+/** An atomicUpdate step for `update`: `patch`, once the stored version is `expected`. */
+export function patchAtVersion<T>(
+  patch: Patch<T>,
+  expected: number | undefined,
+): (cur: Rec<T>) => Patch<T> {
+  return (cur) => {
+    if (expected !== undefined && cur.version !== expected) {
+      throw new ConflictError(
+        `${cur.collection}/${cur.id} is at version ${cur.version}, not ${expected}`,
+      );
+    }
+    return patch;
+  };
+}
+
+/** Refs without repeats, each a well-formed id. */
+export function normRefs(refs: string[] | undefined): string[] {
+  const out = [...new Set(refs ?? [])];
+  for (const r of out) assertId(r);
+  return out;
+}
