@@ -25,11 +25,17 @@ await Deno.mkdir(config.dataDir, { recursive: true });
 const space = new DiskSpace(config.dataDir, config.minFreeBytes);
 const store = await openStore({ dataDir: config.dataDir, space, databaseUrl: config.databaseUrl })
   .catch((e) => {
-    // A database that is unreachable or held by another node: say so in one line.
+    // A database that is unreachable: say so in one line.
     console.error(`memcap: cannot open the store: ${e instanceof Error ? e.message : e}`);
     Deno.exit(1);
   });
-const jobs = new JobQueue(store, { maxQueued: config.maxQueued });
+// On PostgreSQL other nodes may share the queue: jobs carry leases, and a job whose node died
+// is taken over once its lease (MEMCAP_JOB_LEASE_S) runs out.
+const jobs = new JobQueue(store, {
+  maxQueued: config.maxQueued,
+  leaseMs: config.jobLeaseMs,
+  shared: Boolean(config.databaseUrl),
+});
 const metrics = new Metrics();
 metrics.addGauge(jobsGauge(store));
 // The GPU engine runs in a supervised child process: see gpu/engine_process.ts. It counts

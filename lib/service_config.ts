@@ -29,8 +29,9 @@ export const ConfigEnv = z.object({
     }).optional(),
   ).meta({
     description: "PostgreSQL URL (postgres://user:password@host:port/database): records and " +
-      "artifacts live in that database instead of Deno KV in MEMCAP_DATA. One node per " +
-      "database for now (a second is refused at start). Unset: Deno KV.",
+      "artifacts live in that database instead of Deno KV in MEMCAP_DATA. Several nodes may " +
+      "share one database: each runs jobs from the shared queue, and a job whose node died is " +
+      "taken over by another (MEMCAP_JOB_LEASE_S). Unset: Deno KV.",
   }),
   MEMCAP_TOKEN: z.preprocess(
     emptyToUndefined,
@@ -52,6 +53,11 @@ export const ConfigEnv = z.object({
   ).meta({ description: "Seconds a /v1 request may run before it answers 504." }),
   MEMCAP_MAX_QUEUED: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).default(100))
     .meta({ description: "Most queued jobs; more are refused with 429." }),
+  MEMCAP_JOB_LEASE_S: z.preprocess(emptyToUndefined, z.coerce.number().min(1).default(30))
+    .meta({
+      description: "Seconds a node's claim on a running job lasts without a heartbeat (renewed " +
+        "every third of it); a job whose node died is taken over by another node after this.",
+    }),
   MEMCAP_ENGINE_WATCHDOG_S: z.preprocess(
     emptyToUndefined,
     z.coerce.number().min(0).default(600),
@@ -121,6 +127,8 @@ export interface Config {
   maxBodyBytes: number;
   gpuMemoryBytes?: number;
   maxQueued: number;
+  /** MEMCAP_JOB_LEASE_S in ms: a node's claim on a running job without a heartbeat. */
+  jobLeaseMs: number;
   requestTimeoutMs: number;
   /** 0: no watchdog (gpu/engine_process.ts). */
   engineWatchdogMs: number;
@@ -166,6 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       ? Math.floor(e.MEMCAP_GPU_MEMORY_MB * 2 ** 20)
       : undefined,
     maxQueued: e.MEMCAP_MAX_QUEUED,
+    jobLeaseMs: e.MEMCAP_JOB_LEASE_S * 1000,
     requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
     engineWatchdogMs: e.MEMCAP_ENGINE_WATCHDOG_S * 1000,
     maxConnections: e.MEMCAP_MAX_CONNECTIONS,

@@ -18,8 +18,23 @@
 //            handler is then told `resumed` and gets the last persisted progress.
 // In this process a wake-up signal starts a claim as soon as a job is enqueued
 // or a slot frees; a slow poll (pollMs) also picks up jobs written by anyone
-// else. (With a shared PostgreSQL queue, start()'s re-queue must become a
-// lease/heartbeat check so one server does not take a live job of another.)
+// else.
+//
+// Leases (several nodes on one database): a claim also writes
+// `lease: { node, until }` into the body (until = now + leaseMs), and while the
+// job runs a heartbeat renews it every leaseMs/3 with a CAS that only succeeds
+// while the lease is still this node's. A renewal that finds another node's
+// lease (or the job no longer running) means this node lost the job: it aborts
+// the handler (JobInterruptedError) and writes nothing more; the finish CAS
+// checks the lease too, so a node that lost a job never overwrites the new
+// owner's record. With `shared: false` (one node per store, the default)
+// start() re-queues every running job, as they are all orphans after a
+// restart. With `shared: true` other live nodes may hold running jobs, so
+// start() leaves them alone; instead each poll re-queues running jobs whose
+// lease expired (or that have none and were not updated for leaseMs) through
+// the same recovery path (counted, bounded by maxRecoveries), and the node that
+// claims one next resumes it from its last checkpoint. The lease is internal:
+// jobFromRecord leaves it out, so no API response shows it.
 
 import {
   type Collection,
@@ -62,10 +77,22 @@ export interface JobBody<I = unknown, P = unknown, R = unknown> {
   recoveries: number;
   startedAt: string | null;
   finishedAt: string | null;
+  /**
+   * The node that runs the job and until when its claim holds without a heartbeat
+   * (ISO time). Set by a claim, renewed while it runs; internal (not in Job).
+   */
+  lease?: JobLease | null;
+}
+
+/** A node's claim on a running job (see the header comment). */
+export interface JobLease {
+  node: string;
+  until: string;
 }
 
 /** A job as the routes see it. */
-export interface Job<I = unknown, P = unknown, R = unknown> extends JobBody<I, P, R> {
+export interface Job<I = unknown, P = unknown, R = unknown>
+  extends Omit<JobBody<I, P, R>, "lease"> {
   id: string;
   collection: JobCollection;
   status: JobStatus;
@@ -126,6 +153,20 @@ export interface JobQueueOptions {
   persistProgressMs?: number;
   /** How often the worker also looks for work it was not told about (default 1000 ms). */
   pollMs?: number;
+  /** This node's id in job leases (default `<hostname>:<pid>:<6 random hex>`). */
+  nodeId?: string;
+  /**
+   * How long a claim on a running job lasts without a heartbeat (default 30_000 ms); the
+   * heartbeat renews it every leaseMs/3. With `shared`, a running job whose lease expired
+   * is taken over.
+   */
+  leaseMs?: number;
+  /**
+   * Other live nodes share the store (default false). False: start() re-queues every job
+   * left running (all orphans of this node). True: start() leaves running jobs alone and
+   * each poll re-queues those whose lease expired.
+   */
+  shared?: boolean;
   log?: (message: string, error?: unknown) => void;
 }
 
@@ -181,6 +222,8 @@ export function isJobCollection(c: string): c is JobCollection {
 }
 
 export function jobFromRecord<I, P, R>(rec: Rec<JobBody<I, P, R>>): Job<I, P, R> {
+  // The lease is the queue's own bookkeeping: never part of a job as the routes see it.
+  const { lease: _lease, ...body } = rec.body;
   return {
     id: rec.id,
     collection: rec.collection as JobCollection,
@@ -188,14 +231,28 @@ export function jobFromRecord<I, P, R>(rec: Rec<JobBody<I, P, R>>): Job<I, P, R>
     refs: rec.refs,
     createdAt: rec.createdAt,
     updatedAt: rec.updatedAt,
-    ...rec.body,
+    ...body,
   };
 }
 
 interface Running {
   controller: AbortController;
   cancelled: boolean;
+  /** Another node took the job over (a renewal found its lease): write nothing more. */
+  lost: boolean;
   done: Promise<void>;
+}
+
+function defaultNodeId(): string {
+  const hex = [...crypto.getRandomValues(new Uint8Array(3))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  let host = "host";
+  try {
+    host = Deno.hostname();
+  } catch {
+    // no --allow-sys: a random suffix still tells nodes apart
+  }
+  return `${host}:${Deno.pid}:${hex}`;
 }
 
 type Listener = (ev: JobEvent<any>) => void;
@@ -204,6 +261,9 @@ export class JobQueue {
   readonly concurrency: number;
   readonly maxQueued: number;
   readonly maxRecoveries: number;
+  readonly nodeId: string;
+  readonly leaseMs: number;
+  readonly shared: boolean;
   private readonly persistProgressMs: number;
   private readonly pollMs: number;
   private readonly log: (message: string, error?: unknown) => void;
@@ -224,6 +284,9 @@ export class JobQueue {
     this.maxRecoveries = Math.max(0, Math.floor(opts.maxRecoveries ?? 3));
     this.persistProgressMs = opts.persistProgressMs ?? 1000;
     this.pollMs = opts.pollMs ?? 1000;
+    this.nodeId = opts.nodeId ?? defaultNodeId();
+    this.leaseMs = Math.max(1, opts.leaseMs ?? 30_000);
+    this.shared = opts.shared ?? false;
     this.log = opts.log ?? ((m, e) => console.error(`[jobs] ${m}`, e ?? ""));
   }
 
@@ -239,11 +302,15 @@ export class JobQueue {
   /**
    * Re-queues jobs a crashed process left `running` (or ends them: cancelled
    * if a cancel was requested, failed after maxRecoveries), then starts the
-   * worker loop.
+   * worker loop. With `shared`, only those whose lease expired, on each poll.
    */
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    if (this.shared) {
+      this.loopDone = this.loop();
+      return;
+    }
     for (const collection of JOB_COLLECTIONS) {
       let cursor: string | null = null;
       const stale: string[] = [];
@@ -275,6 +342,25 @@ export class JobQueue {
     if (!this.started) return;
     this.wake();
     for (const r of this.running.values()) {
+      if (!r.controller.signal.aborted) r.controller.abort(new JobInterruptedError());
+    }
+    await this.loopDone;
+    await Promise.all([...this.running.values()].map((r) => r.done));
+  }
+
+  /**
+   * For tests only (a node that dies): stops the worker loop and every heartbeat and
+   * aborts running handlers, but writes nothing (no outcome, no re-queue), as a
+   * process killed at this moment would. Its running jobs keep their lease until it
+   * expires; another node with `shared` then takes them over. Call before closing the
+   * store; stop() afterwards only waits.
+   */
+  async abandon(): Promise<void> {
+    this.stopping = true;
+    if (!this.started) return;
+    this.wake();
+    for (const r of this.running.values()) {
+      r.lost = true;
       if (!r.controller.signal.aborted) r.controller.abort(new JobInterruptedError());
     }
     await this.loopDone;
@@ -467,7 +553,17 @@ export class JobQueue {
   }
 
   private async loop(): Promise<void> {
+    let lastSweep = 0;
     while (!this.stopping) {
+      if (this.shared && Date.now() - lastSweep >= this.pollMs) {
+        lastSweep = Date.now();
+        try {
+          await this.recoverExpired();
+        } catch (e) {
+          this.log("could not look for jobs of dead nodes", e);
+        }
+        if (this.stopping) break;
+      }
       if (this.running.size < this.concurrency) {
         let rec: Rec<JobBody> | null = null;
         try {
@@ -516,6 +612,7 @@ export class JobQueue {
             attempts: cur.body.attempts + 1,
             startedAt: new Date().toISOString(),
             error: null,
+            lease: this.newLease(),
           },
         };
       });
@@ -529,6 +626,7 @@ export class JobQueue {
     const entry: Running = {
       controller,
       cancelled: rec.body.cancelRequested,
+      lost: false,
       done: Promise.resolve(),
     };
     this.running.set(rec.id, entry);
@@ -546,6 +644,7 @@ export class JobQueue {
     const job = jobFromRecord(rec);
     this.emit({ type: "status", id, job });
     const signal = entry.controller.signal;
+    const heartbeat = this.heartbeat(collection, id, entry);
 
     let lastPersist = 0;
     let unpersisted: { p: unknown } | null = null;
@@ -557,13 +656,14 @@ export class JobQueue {
       lastPersist = Date.now();
       unpersisted = null;
       const write = writes.then(async () => {
+        if (entry.lost) return;
         const after = await this.store.atomicUpdate<JobBody>(
           collection,
           id,
-          (cur) => cur.status === "running" ? { body: { ...cur.body, progress: p } } : undefined,
+          (cur) => this.holds(cur) ? { body: { ...cur.body, progress: p } } : undefined,
         );
         // A cancel may have been requested elsewhere (another process).
-        if (after?.body.cancelRequested && !entry.cancelled) {
+        if (after && this.holds(after) && after.body.cancelRequested && !entry.cancelled) {
           entry.cancelled = true;
           if (!signal.aborted) entry.controller.abort(new JobCancelledError());
         }
@@ -615,11 +715,16 @@ export class JobQueue {
     const interrupted = !outcome.ok && signal.aborted &&
       signal.reason instanceof JobInterruptedError && !entry.cancelled;
     if (trailing !== null) clearTimeout(trailing);
+    await heartbeat.stop();
     await writes;
+    if (entry.lost) {
+      this.log(`job ${id}: another node took it over; its outcome here is dropped`);
+      return;
+    }
     const finalProgress = unpersisted as { p: unknown } | null;
     const finish = (cur: Rec<JobBody>, withResult: boolean) => {
-      if (cur.status !== "running") return undefined;
-      const body: JobBody = { ...cur.body };
+      if (!this.holds(cur)) return undefined;
+      const body: JobBody = { ...cur.body, lease: null };
       if (finalProgress) body.progress = finalProgress.p;
       const now = new Date().toISOString();
       let status: JobStatus;
@@ -658,13 +763,120 @@ export class JobQueue {
     }
   }
 
+  private newLease(): JobLease {
+    return { node: this.nodeId, until: new Date(Date.now() + this.leaseMs).toISOString() };
+  }
+
+  /**
+   * Whether `cur` is a running job this node may still write: its lease is this node's
+   * (a record without a lease was claimed before leases existed, or by a node without them).
+   */
+  private holds(cur: Rec<JobBody>): boolean {
+    if (cur.status !== "running") return false;
+    const lease = cur.body.lease;
+    return !lease || lease.node === this.nodeId;
+  }
+
+  /**
+   * Renews the lease of a running job every leaseMs/3. A renewal that finds the job no
+   * longer this node's marks it lost and aborts its handler. `stop()` ends the timer and
+   * waits for a renewal in flight.
+   */
+  private heartbeat(
+    collection: JobCollection,
+    id: string,
+    entry: Running,
+  ): { stop(): Promise<void> } {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let inFlight: Promise<void> = Promise.resolve();
+    let stopped = false;
+    const beat = async () => {
+      let held = false;
+      try {
+        const rec = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => {
+          held = this.holds(cur);
+          return held ? { body: { ...cur.body, lease: this.newLease() } } : undefined;
+        });
+        if (!rec) held = false;
+        // A cancel sent to another node reaches this one here too (not only on progress).
+        if (held && rec?.body.cancelRequested && !entry.cancelled) {
+          entry.cancelled = true;
+          if (!entry.controller.signal.aborted) entry.controller.abort(new JobCancelledError());
+        }
+      } catch (e) {
+        // The store is unreachable for now: keep running, try again next beat; if the lease
+        // runs out meanwhile, the next renewal finds the new owner's lease.
+        this.log(`job ${id}: could not renew its lease`, e);
+        return;
+      }
+      if (!held && !stopped && !entry.lost) {
+        entry.lost = true;
+        this.log(`job ${id}: lost its lease to another node; stopping it here`);
+        if (!entry.controller.signal.aborted) {
+          entry.controller.abort(new JobInterruptedError());
+        }
+      }
+    };
+    const schedule = () => {
+      timer = setTimeout(() => {
+        inFlight = beat().finally(() => {
+          if (!stopped && !entry.lost) schedule();
+        });
+      }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    };
+    schedule();
+    return {
+      stop: async () => {
+        stopped = true;
+        clearTimeout(timer);
+        await inFlight;
+      },
+    };
+  }
+
+  /**
+   * With `shared`: re-queues running jobs whose lease expired (their node died), or that
+   * have no lease and were not updated for leaseMs, through recover().
+   */
+  private async recoverExpired(): Promise<void> {
+    const now = Date.now();
+    for (const collection of JOB_COLLECTIONS) {
+      let cursor: string | null = null;
+      const stale: string[] = [];
+      do {
+        const page: Page<JobBody> = await this.store.list<JobBody>(collection, {
+          status: "running",
+          limit: 100,
+          cursor,
+        });
+        for (const r of page.items) {
+          if (!this.running.has(r.id) && this.expired(r, now)) stale.push(r.id);
+        }
+        cursor = page.nextCursor;
+      } while (cursor);
+      for (const id of stale) {
+        await this.recover(collection, id, (cur) => this.expired(cur, Date.now()));
+      }
+    }
+  }
+
+  private expired(r: Rec<JobBody>, now: number): boolean {
+    const lease = r.body.lease;
+    if (lease) return Date.parse(lease.until) < now;
+    return Date.parse(r.updatedAt) + this.leaseMs < now;
+  }
+
   /** A job left running by a crashed process: back to queued (or ended). */
-  private async recover(collection: JobCollection, id: string): Promise<void> {
+  private async recover(
+    collection: JobCollection,
+    id: string,
+    still: (cur: Rec<JobBody>) => boolean = () => true,
+  ): Promise<void> {
     const rec = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => {
-      if (cur.status !== "running") return undefined;
+      if (cur.status !== "running" || !still(cur)) return undefined;
       const now = new Date().toISOString();
       if (cur.body.cancelRequested) {
-        return { status: "cancelled", body: { ...cur.body, finishedAt: now } };
+        return { status: "cancelled", body: { ...cur.body, lease: null, finishedAt: now } };
       }
       const recoveries = (cur.body.recoveries ?? 0) + 1;
       if (recoveries > this.maxRecoveries) {
@@ -672,6 +884,7 @@ export class JobQueue {
           status: "failed",
           body: {
             ...cur.body,
+            lease: null,
             recoveries,
             finishedAt: now,
             error: {
@@ -681,7 +894,7 @@ export class JobQueue {
           },
         };
       }
-      return { status: "queued", body: { ...cur.body, recoveries } };
+      return { status: "queued", body: { ...cur.body, lease: null, recoveries } };
     });
     if (rec) this.emit({ type: "status", id, job: jobFromRecord(rec) });
   }
@@ -692,8 +905,11 @@ export class JobQueue {
       collection,
       id,
       (cur) =>
-        cur.status === "running"
-          ? { status: "queued", body: { ...cur.body, attempts: cur.body.attempts - 1 } }
+        this.holds(cur)
+          ? {
+            status: "queued",
+            body: { ...cur.body, attempts: cur.body.attempts - 1, lease: null },
+          }
           : undefined,
     );
   }

@@ -18,7 +18,7 @@ export interface OpenStoreOptions {
   space?: DiskSpace;
   /**
    * PostgreSQL URL (MEMCAP_DATABASE_URL): when given, records and artifacts live in that
-   * database (PgStore) instead of Deno KV in `dataDir`.
+   * database (PgStore) instead of Deno KV in `dataDir`; several nodes may share it.
    */
   databaseUrl?: string;
 }
@@ -26,7 +26,8 @@ export interface OpenStoreOptions {
 /** Opens the configured store: PostgreSQL when `databaseUrl` is given, else Deno KV in `dataDir`. */
 export async function openStore(opts: OpenStoreOptions): Promise<Store> {
   const store: Store = opts.databaseUrl
-    ? await PgStore.open(opts.databaseUrl, { soleNode: true })
+    // No soleNode: job leases (lib/jobs/queue.ts) let several nodes share one database.
+    ? await PgStore.open(opts.databaseUrl)
     : await KvStore.open(opts.dataDir);
   return opts.space ? guardStore(store, opts.space) : store;
 }

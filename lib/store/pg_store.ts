@@ -72,8 +72,8 @@ export interface PgStoreOptions {
   max?: number;
   /**
    * Hold the database for this process alone (a session advisory lock), refusing to open
-   * when another holds it. The service asks for it: its job queue has no leases yet, so a
-   * second node would take a job running on the first for an orphan and run it again.
+   * when another holds it. The service no longer asks for it: its job queue has leases
+   * (lib/jobs/queue.ts), so several nodes may share one database.
    */
   soleNode?: boolean;
 }

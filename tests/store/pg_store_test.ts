@@ -45,21 +45,39 @@ function pattern(n: number, seed: number): Uint8Array {
   return out;
 }
 
-// The service's job queue has no leases yet: a second node on one database would take the
-// first node's running job for an orphan and run it twice, so the second is refused.
-Deno.test("pg store: the service's store holds its database alone until it closes", async () => {
+// PgStore's soleNode holds a database for one process alone (a session advisory lock): a
+// second soleNode open is refused until the first closes.
+Deno.test("pg store: soleNode holds its database alone until it closes", async () => {
+  const url = await pg.newDatabase();
+  const first = await PgStore.open(url, { soleNode: true });
+  await assert.rejects(
+    PgStore.open(url, { soleNode: true }),
+    (e: Error) => e instanceof StoreError && e.code === "database_in_use",
+  );
+  await first.close();
+  const second = await PgStore.open(url, { soleNode: true });
+  await second.create("runs", { after: true });
+  await second.close();
+});
+
+// The service's job queue has leases (lib/jobs/queue.ts): its store does not ask for soleNode,
+// so several nodes open one database and see each other's records.
+Deno.test("pg store: the service's store lets several nodes share a database", async () => {
   const url = await pg.newDatabase();
   const dataDir = await Deno.makeTempDir({ prefix: "memcap_pg_unused_" });
   try {
     const first = await openStore({ dataDir, databaseUrl: url });
-    await assert.rejects(
-      openStore({ dataDir, databaseUrl: url }),
-      (e: Error) => e instanceof StoreError && e.code === "database_in_use",
-    );
-    await first.close();
-    const second = await openStore({ dataDir, databaseUrl: url });
-    await second.create("runs", { after: true });
-    await second.close();
+    try {
+      const second = await openStore({ dataDir, databaseUrl: url });
+      try {
+        const rec = await first.create("runs", { shared: true });
+        assert.deepEqual(await second.get("runs", rec.id), rec);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first.close();
+    }
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
