@@ -1,12 +1,16 @@
 // The Server-Sent Events stream of one job (GET /v1/{runs,capacity}/{id}/events): the job's
 // whole state first, then `progress` events as the job reports them and `status` events on
 // every change of state, until the job ends. A comment every 15 s keeps the connection from
-// the idle timeout (lib/http/connection_guard.ts) while nothing happens.
+// the idle timeout (lib/http/connection_guard.ts) while nothing happens. A job that runs on
+// another node (a shared database) sends no events here: its record is read every second
+// instead, and a `status` event (which carries the progress) goes out when it changed.
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Job, JobEvent, JobQueue } from "../jobs/queue.ts";
 
 const KEEP_ALIVE_MS = 15_000;
+/** How often the record of a job running elsewhere is read. */
+const STORE_POLL_MS = 1_000;
 const ENDED = ["succeeded", "failed", "cancelled"];
 
 export function jobEventStream<J extends Job<any, any>, R>(
@@ -31,25 +35,44 @@ export function jobEventStream<J extends Job<any, any>, R>(
       const current = await find();
       await stream.writeSSE({ event: "status", data: JSON.stringify(present(current)) });
       let done = ENDED.includes(current.status);
+      let seen = current.updatedAt;
+      let lastWrite = Date.now();
       while (!done && !stream.aborted) {
         if (queue.length === 0) {
+          const elsewhere = !jobs.runsHere(id);
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, KEEP_ALIVE_MS);
+            const timer = setTimeout(resolve, elsewhere ? STORE_POLL_MS : KEEP_ALIVE_MS);
             wake = () => {
               clearTimeout(timer);
               resolve();
             };
           });
-          if (queue.length === 0 && !stream.aborted) await stream.write(": keep-alive\n\n");
+          if (queue.length > 0 || stream.aborted) continue;
+          if (elsewhere) {
+            const latest = await find();
+            if (latest.updatedAt !== seen) {
+              seen = latest.updatedAt;
+              await stream.writeSSE({ event: "status", data: JSON.stringify(present(latest)) });
+              lastWrite = Date.now();
+              done = ENDED.includes(latest.status);
+              continue;
+            }
+          }
+          if (Date.now() - lastWrite >= KEEP_ALIVE_MS || !elsewhere) {
+            await stream.write(": keep-alive\n\n");
+            lastWrite = Date.now();
+          }
           continue;
         }
         const ev = queue.shift()!;
         if (ev.type === "progress") {
           await stream.writeSSE({ event: "progress", data: JSON.stringify(ev.progress) });
         } else {
+          seen = ev.job.updatedAt;
           await stream.writeSSE({ event: "status", data: JSON.stringify(present(ev.job as J)) });
           done = ENDED.includes(ev.job.status);
         }
+        lastWrite = Date.now();
       }
     } finally {
       unsubscribe();

@@ -367,6 +367,11 @@ export class JobQueue {
     await Promise.all([...this.running.values()].map((r) => r.done));
   }
 
+  /** Whether this node runs job `id` now (its events come from here). */
+  runsHere(id: string): boolean {
+    return this.running.has(id);
+  }
+
   /**
    * Persists a new job as `queued` and wakes the worker. `refs` are the ids
    * of records the job uses (model, dataset): a delete of those answers 409

@@ -1,7 +1,8 @@
 // Several nodes on one PostgreSQL database (MEMCAP_DATABASE_URL): two main.ts processes serve
 // the same records, and a training run whose node is killed with SIGKILL is taken over by the
 // other node once its job lease (MEMCAP_JOB_LEASE_S) runs out, resumed from its checkpoint.
-// The killed node's engine child ends on its own (it watches its parent).
+// The killed node's engine child ends on its own (it watches its parent). B's events stream
+// follows the run while A runs it (from the record) and after B took it over (its own events).
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
 import { fetchOk as ok } from "./_client.ts";
@@ -9,6 +10,26 @@ import { startPostgres } from "../store/_postgres.ts";
 
 const CONFIG = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 };
 const CHECKPOINT_EVERY = 100;
+
+/** SSE events of `url` as they come, until the stream ends; `events` fills meanwhile. */
+function followEvents(url: string) {
+  // deno-lint-ignore no-explicit-any
+  const events: { event: string; data: any }[] = [];
+  const ended = (async () => {
+    const res = await fetch(url);
+    let buf = "";
+    for await (const chunk of res.body!.pipeThrough(new TextDecoderStream())) {
+      buf += chunk;
+      for (let i; (i = buf.indexOf("\n\n")) >= 0; buf = buf.slice(i + 2)) {
+        const block = buf.slice(0, i);
+        const event = block.match(/^event: ?(.*)$/m)?.[1];
+        const data = block.match(/^data: ?(.*)$/m)?.[1];
+        if (event && data) events.push({ event, data: JSON.parse(data) });
+      }
+    }
+  })();
+  return { events, ended };
+}
 
 async function waitFor<T>(
   what: string,
@@ -82,6 +103,13 @@ Deno.test("two nodes on one database: a killed node's run is finished by the oth
     assert.equal(still.attempts, 1, "B took over a run whose node is alive");
     // The lease does not leak into the API.
     assert.ok(!("lease" in still), JSON.stringify(still));
+    // B streams the run A trains: status events from the record, steps rising.
+    const stream = followEvents(`${b.url}${path}/events`);
+    await waitFor("B's stream to show A's steps rising", () => {
+      const steps = stream.events.filter((e) => e.event === "status")
+        .map((e) => e.data.progress?.step ?? 0);
+      return Promise.resolve(steps.length >= 2 && steps.at(-1)! > steps[0] ? true : undefined);
+    }, 30_000);
 
     await a.stop("SIGKILL");
     a = null;
@@ -96,6 +124,19 @@ Deno.test("two nodes on one database: a killed node's run is finished by the oth
       200,
     );
     assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+    // The same stream saw the end, once B ran the run itself.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      stream.ended,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("B's stream still open")), 10_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assert.equal(
+      stream.events.at(-1)?.data.status,
+      "succeeded",
+      JSON.stringify(stream.events.at(-1)),
+    );
     assert.ok(
       done.attempts === 2 || done.result.resumedFromSteps.length > 0,
       JSON.stringify(done),
