@@ -312,18 +312,9 @@ export class JobQueue {
       return;
     }
     for (const collection of JOB_COLLECTIONS) {
-      let cursor: string | null = null;
-      const stale: string[] = [];
-      do {
-        const page: Page<JobBody> = await this.store.list<JobBody>(collection, {
-          status: "running",
-          limit: 100,
-          cursor,
-        });
-        stale.push(...page.items.map((r) => r.id));
-        cursor = page.nextCursor;
-      } while (cursor);
-      for (const id of stale) await this.recover(collection, id);
+      for (const id of await this.runningIds(collection, () => true)) {
+        await this.recover(collection, id);
+      }
     }
     this.loopDone = this.loop();
   }
@@ -846,23 +837,33 @@ export class JobQueue {
   private async recoverExpired(): Promise<void> {
     const now = Date.now();
     for (const collection of JOB_COLLECTIONS) {
-      let cursor: string | null = null;
-      const stale: string[] = [];
-      do {
-        const page: Page<JobBody> = await this.store.list<JobBody>(collection, {
-          status: "running",
-          limit: 100,
-          cursor,
-        });
-        for (const r of page.items) {
-          if (!this.running.has(r.id) && this.expired(r, now)) stale.push(r.id);
-        }
-        cursor = page.nextCursor;
-      } while (cursor);
+      const stale = await this.runningIds(
+        collection,
+        (r) => !this.running.has(r.id) && this.expired(r, now),
+      );
       for (const id of stale) {
         await this.recover(collection, id, (cur) => this.expired(cur, Date.now()));
       }
     }
+  }
+
+  /** Ids of the jobs of `collection` stored as running that `keep` accepts, all pages. */
+  private async runningIds(
+    collection: JobCollection,
+    keep: (r: Rec<JobBody>) => boolean,
+  ): Promise<string[]> {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Page<JobBody> = await this.store.list<JobBody>(collection, {
+        status: "running",
+        limit: 100,
+        cursor,
+      });
+      ids.push(...page.items.filter(keep).map((r) => r.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    return ids;
   }
 
   private expired(r: Rec<JobBody>, now: number): boolean {
