@@ -9,7 +9,8 @@
 // (that model's training speed against PyTorch: for GPUs too), sweep (a 5-point capacity sweep
 // in fleets vs PyTorch training the five models one after another), extrapolation (out-of-sample
 // check of the asymptote fit on the committed run curves, bench/extrapolation_check.ts),
-// verdicts (today's certificate and verdict rules applied to the committed capacity reports).
+// verdicts (today's certificate and verdict rules applied to the committed capacity reports),
+// queue (the job queue on PostgreSQL with 3 nodes against Deno KV's, bench/queue_bench.ts).
 import { FLEET_MEMBER, REFERENCE, trainBench, trainPaperBench } from "./train_bench.ts";
 import { profileStep } from "./profile_bench.ts";
 import { httpBench } from "./http_bench.ts";
@@ -17,6 +18,7 @@ import { loadBench } from "./load_bench.ts";
 import { sweepBench } from "./sweep_bench.ts";
 import { extrapolationCheck } from "./extrapolation_check.ts";
 import { reportVerdicts } from "./report_verdicts.ts";
+import { queueBench } from "./queue_bench.ts";
 import { gridShapes } from "../experiments/studies/capacity_grid.ts";
 import { trainingFor } from "../experiments/study.ts";
 
@@ -28,6 +30,7 @@ const benches: Record<string, () => Promise<void>> = {
   sweep: () => sweepBench(),
   extrapolation: () => extrapolationCheck(),
   verdicts: () => Promise.resolve(reportVerdicts()),
+  queue: () => queueBench(),
   profile: async () => {
     await profileStep(REFERENCE, 1, 64);
     await profileStep(FLEET_MEMBER, 1, 32);
