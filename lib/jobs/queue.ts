@@ -18,7 +18,8 @@
 //            handler is then told `resumed` and gets the last persisted progress.
 // In this process a wake-up signal starts a claim as soon as a job is enqueued
 // or a slot frees; a slow poll (pollMs) also picks up jobs written by anyone
-// else.
+// else. On a shared store with signals (PostgreSQL's LISTEN/NOTIFY) every
+// enqueue also wakes the other nodes, so an idle one claims at once.
 //
 // Leases (several nodes on one database): a claim also writes
 // `lease: { node, until }` into the body (until = now + leaseMs), and while the
@@ -53,6 +54,9 @@ export const ACTIVE_STATUSES: readonly JobStatus[] = ["queued", "running"];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 
 /** Collections whose records are jobs. */
+/** The store signal every enqueue sends, so that idle nodes claim at once (StoreSignals). */
+const JOB_CHANNEL = "memcap_jobs";
+
 export const JOB_COLLECTIONS = ["runs", "capacity"] as const satisfies readonly Collection[];
 export type JobCollection = typeof JOB_COLLECTIONS[number];
 
@@ -274,6 +278,8 @@ export class JobQueue {
   private started = false;
   private stopping = false;
   private loopDone: Promise<void> | null = null;
+  /** With `shared` and a store that has signals: stops listening for other nodes' jobs. */
+  private stopListening: (() => Promise<void>) | null = null;
   private wakePending = false;
   private wakeResolve: (() => void) | null = null;
   private enqueueChain: Promise<unknown> = Promise.resolve();
@@ -308,6 +314,8 @@ export class JobQueue {
     if (this.started) return;
     this.started = true;
     if (this.shared) {
+      this.stopListening = await this.store.signals?.listen(JOB_CHANNEL, () => this.wake()) ??
+        null;
       this.loopDone = this.loop();
       return;
     }
@@ -331,6 +339,7 @@ export class JobQueue {
     }
     this.stopping = true; // enqueue refuses from here on
     if (!this.started) return;
+    await this.unlisten();
     this.wake();
     for (const r of this.running.values()) {
       if (!r.controller.signal.aborted) r.controller.abort(new JobInterruptedError());
@@ -349,6 +358,7 @@ export class JobQueue {
   async abandon(): Promise<void> {
     this.stopping = true;
     if (!this.started) return;
+    await this.unlisten();
     this.wake();
     for (const r of this.running.values()) {
       r.lost = true;
@@ -405,6 +415,8 @@ export class JobQueue {
       const job = jobFromRecord(rec);
       this.emit({ type: "status", id: job.id, job });
       this.wake();
+      // Idle nodes sharing the store hear of it now rather than at their next poll.
+      this.store.signals?.notify(JOB_CHANNEL).catch((e) => this.log("could not notify nodes", e));
       return job;
     });
     this.enqueueChain = p.catch(() => {});
@@ -509,6 +521,12 @@ export class JobQueue {
   }
 
   // ------------------------------------------------------------- internals
+
+  private async unlisten(): Promise<void> {
+    const stop = this.stopListening;
+    this.stopListening = null;
+    await stop?.().catch((e) => this.log("could not stop listening", e));
+  }
 
   private async countStatus(status: JobStatus): Promise<number> {
     let n = 0;

@@ -26,6 +26,7 @@ import {
   type Rec,
   type Store,
   StoreError,
+  type StoreSignals,
 } from "./store.ts";
 
 const MiB = 2 ** 20;
@@ -174,6 +175,10 @@ export function guardStore(store: Store, space: DiskSpace): Store {
 
 class GuardedStore implements Store {
   constructor(private readonly inner: Store, private readonly space: DiskSpace) {}
+
+  get signals(): StoreSignals | undefined {
+    return this.inner.signals;
+  }
 
   newId(collection: Collection): string {
     return this.inner.newId(collection);

@@ -44,6 +44,7 @@ import {
   type Rec,
   type Store,
   StoreError,
+  type StoreSignals,
 } from "./store.ts";
 
 const MAX_RETRIES = 100;
@@ -86,6 +87,17 @@ export class PgStore implements Store {
   private nodeLock: postgres.ReservedSql | null = null;
 
   private constructor(private readonly sql: Sql) {}
+
+  /** LISTEN/NOTIFY on this database: a job enqueued on one node wakes the idle others. */
+  readonly signals: StoreSignals = {
+    listen: async (channel, fn) => {
+      const { unlisten } = await this.sql.listen(channel, () => fn());
+      return unlisten;
+    },
+    notify: async (channel) => {
+      await this.sql.notify(channel, "");
+    },
+  };
 
   /** Connects to `url` (postgres://...) and creates or checks the tables. */
   static async open(url: string, opts: PgStoreOptions = {}): Promise<PgStore> {

@@ -77,7 +77,19 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/**
+ * Wake-ups between processes that share a store (PostgreSQL's LISTEN/NOTIFY). Absent where
+ * one process owns the store (Deno KV): there the process wakes itself.
+ */
+export interface StoreSignals {
+  /** Calls `fn` whenever any process notifies `channel`; resolves to a function that stops. */
+  listen(channel: string, fn: () => void): Promise<() => Promise<void>>;
+  notify(channel: string): Promise<void>;
+}
+
 export interface Store {
+  /** Cross-process wake-ups, where the store is shared (see StoreSignals). */
+  readonly signals?: StoreSignals;
   /** A fresh, time-sortable id for `collection`. */
   newId(collection: Collection): string;
 

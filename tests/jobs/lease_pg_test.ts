@@ -236,3 +236,39 @@ Deno.test("leases: a cancel sent to one node stops the job running on another", 
     }
   });
 });
+
+// LISTEN/NOTIFY: with polls a minute apart, a job enqueued on a busy node is claimed by an
+// idle one at once, because the enqueue notifies every node.
+Deno.test("signals: an idle node claims a job enqueued on a busy one without waiting to poll", async () => {
+  await twoNodes(async (storeA, storeB) => {
+    const slow = { ...shared("node-a"), pollMs: 60_000 };
+    const gate = Promise.withResolvers<void>();
+    const claimedBy = new Map<string, string>();
+    const handler = (node: string) => async (ctx: { id: string; input: unknown }) => {
+      claimedBy.set(ctx.id, node);
+      if ((ctx.input as { block?: boolean }).block) await gate.promise;
+      return {};
+    };
+    const a = new JobQueue(storeA, slow).register("work", handler("a"));
+    const b = new JobQueue(storeB, { ...slow, nodeId: "node-b" }).register("work", handler("b"));
+    try {
+      await a.start();
+      await b.start();
+      // One node takes the blocking job and is busy (concurrency 1); the other has been idle
+      // since its start, its next poll a minute away.
+      const busy = await a.enqueue("runs", "work", { block: true });
+      await until(storeA, busy.id, (s) => s === "running");
+      const [busyNode, idleNode] = claimedBy.get(busy.id) === "a" ? [a, "b"] : [b, "a"];
+      const t0 = performance.now();
+      const next = await busyNode.enqueue("runs", "work", {});
+      const { status } = await until(storeA, next.id, (s) => s === "succeeded", 5_000);
+      assert.equal(status, "succeeded");
+      assert.equal(claimedBy.get(next.id), idleNode);
+      assert.ok(performance.now() - t0 < 5_000);
+    } finally {
+      gate.resolve();
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
