@@ -21,6 +21,7 @@ import { predictRouter } from "./predict.ts";
 import type { AppDeps } from "../lib/http/deps.ts";
 import { ShuttingDownError } from "../lib/jobs/queue.ts";
 import { isOutOfSpace, outOfSpaceMessage, StorageFullError } from "../lib/store/disk_space.ts";
+import { isDatabaseUnavailable } from "../lib/store/pg_store.ts";
 import { ApiError, createErrorHandler, notFoundHandler } from "../lib/http/errors.ts";
 import { buildOpenApiDocument } from "../lib/http/openapi.ts";
 import type { ApiRouter, AppEnv, RouteSpec } from "../lib/http/route.ts";
@@ -71,6 +72,13 @@ function unavailable(err: unknown): ApiError | null {
     return new ApiError(503, "engine_crashed", `${err.message}; it restarts, retry the request`);
   }
   if (err.name === "NoGpuError") return new ApiError(503, "gpu_unavailable", err.message);
+  if (isDatabaseUnavailable(err)) {
+    return new ApiError(
+      503,
+      "database_unavailable",
+      `the database cannot be reached (${err.message}); retry the request`,
+    );
+  }
   return null;
 }
 

@@ -108,3 +108,38 @@ Deno.test("main.ts on PostgreSQL: train, measure, sweep, restart; a second node 
     for (const d of dirs) await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test("the database goes away: 503 database_unavailable, then served again when it is back", async () => {
+  const pg = await startPostgres();
+  const dir = await Deno.makeTempDir({ prefix: "memcap-pg-outage-" });
+  let main: MainProcess | null = null;
+  try {
+    main = await startMain(dir, { MEMCAP_DATABASE_URL: await pg.newDatabase() });
+    const ds = await ok(main.url, "POST", "/v1/datasets", {
+      kind: "uniform",
+      vocabSize: 16,
+      seqLen: 8,
+      count: 8,
+      seed: 1,
+    });
+    await pg.pause();
+    const down = await api(main.url, "GET", `/v1/datasets/${ds.id}`);
+    assert.equal(down.status, 503, JSON.stringify(down.json));
+    assert.equal(down.json.error.code, "database_unavailable");
+    await pg.resume();
+    // The node is still up and connects again on its own.
+    for (const deadline = Date.now() + 30_000;; await new Promise((r) => setTimeout(r, 200))) {
+      const up = await api(main.url, "GET", `/v1/datasets/${ds.id}`);
+      if (up.status === 200) {
+        assert.equal(up.json.id, ds.id);
+        break;
+      }
+      if (Date.now() > deadline) assert.fail(`still ${up.status}: ${JSON.stringify(up.json)}`);
+    }
+    assert.equal((await api(main.url, "GET", "/v1/health")).status, 200);
+  } finally {
+    await main?.stop("SIGKILL");
+    await pg.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -14,6 +14,10 @@ export interface TestPostgres {
   stop(): Promise<void>;
   /** The same, synchronously (for an `unload` handler). */
   stopSync(): void;
+  /** Stops the server, keeping its data (the database "goes away"). */
+  pause(): Promise<void>;
+  /** Starts it again on the same port, with the same data. */
+  resume(): Promise<void>;
 }
 
 const PG_ROOT = "/usr/lib/postgresql";
@@ -130,19 +134,29 @@ export async function startPostgres(): Promise<TestPostgres> {
       "-c synchronous_commit=off",
       "-c full_page_writes=off",
     ].join(" ");
+    const start = () =>
+      run(asRoot, `${bin}/pg_ctl`, [
+        "start",
+        "-D",
+        data,
+        "-o",
+        opts,
+        "-l",
+        `${dir}/log`,
+        "-w",
+        "-t",
+        "60",
+      ]);
     started = true;
-    await run(asRoot, `${bin}/pg_ctl`, [
-      "start",
-      "-D",
-      data,
-      "-o",
-      opts,
-      "-l",
-      `${dir}/log`,
-      "-w",
-      "-t",
-      "60",
-    ]);
+    await start();
+    const pause = async () => {
+      await run(asRoot, `${bin}/pg_ctl`, ["stop", "-D", data, "-m", "fast", "-w"]);
+      started = false;
+    };
+    const resume = async () => {
+      started = true;
+      await start();
+    };
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     const newDatabase = async () => {
       const name = `t_${crypto.randomUUID().replaceAll("-", "")}`;
@@ -154,7 +168,7 @@ export async function startPostgres(): Promise<TestPostgres> {
       }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     };
-    return { url, newDatabase, stop, stopSync };
+    return { url, newDatabase, stop, stopSync, pause, resume };
   } catch (e) {
     try {
       await stop();
