@@ -28,6 +28,8 @@ function followEvents(url: string) {
       }
     }
   })();
+  // Handled here too: a stream cut when a test fails must not end the runner before cleanup.
+  ended.catch(() => {});
   return { events, ended };
 }
 
