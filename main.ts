@@ -43,6 +43,7 @@ metrics.addGauge(jobsGauge(store));
 const engineProcess = new EngineProcess({
   log: (m) => console.warn(m),
   memoryBudgetBytes: config.gpuMemoryBytes,
+  sweepCheckpointSeconds: config.sweepCheckpointSeconds,
   watchdogMs: config.engineWatchdogMs,
   metrics,
 });

@@ -17,7 +17,7 @@ import type {
   LikelihoodResult,
 } from "../lib/engine_interface.ts";
 import { trainRunJob } from "./jobs/train_run.ts";
-import { capacitySweepJob } from "./jobs/capacity_sweep.ts";
+import { capacityFleetJob } from "./jobs/capacity_fleet.ts";
 import type { GpuSummary } from "../lib/http/deps.ts";
 import type { ModelConfig } from "../lib/model/schemas.ts";
 
@@ -89,8 +89,8 @@ export class GpuEngine implements Engine {
     switch (kind) {
       case "train":
         return trainRunJob(this, host as Parameters<typeof trainRunJob>[1]);
-      case "capacity":
-        return capacitySweepJob(this, host as Parameters<typeof capacitySweepJob>[1]);
+      case "capacity-fleet":
+        return capacityFleetJob(this, host as Parameters<typeof capacityFleetJob>[1]);
     }
   }
 }

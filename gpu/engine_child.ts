@@ -31,6 +31,9 @@ new Worker(new URL("./parent_watch.ts", import.meta.url).href, { type: "module" 
 
 const engine = new GpuEngine(getGpu, {
   memoryBudgetBytes: Number(Deno.env.get("MEMCAP_GPU_MEMORY_BYTES")) || undefined,
+  sweepCheckpointSeconds: Deno.env.has("MEMCAP_SWEEP_CHECKPOINT_S")
+    ? Number(Deno.env.get("MEMCAP_SWEEP_CHECKPOINT_S"))
+    : undefined,
 });
 const peer = new Peer(Deno.stdin.readable, Deno.stdout.writable.getWriter());
 const aborted = new Map<string, { name: string; message: string }>();

@@ -34,6 +34,8 @@ export interface EngineProcessOptions {
   /** Times a job is restarted from its checkpoint after an engine crash (default 2). */
   jobRetries?: number;
   memoryBudgetBytes?: number;
+  /** Training seconds between a sweep fleet's checkpoints (GpuEngine's default when unset). */
+  sweepCheckpointSeconds?: number;
   /** Counts each unexpected end of the engine process (the next call restarts it). */
   metrics?: Pick<Metrics, "engineRestarts">;
   /**
@@ -99,6 +101,9 @@ export class EngineProcess implements Engine {
           : {}),
         ...(this.options.memoryBudgetBytes
           ? { MEMCAP_GPU_MEMORY_BYTES: String(this.options.memoryBudgetBytes) }
+          : {}),
+        ...(this.options.sweepCheckpointSeconds !== undefined
+          ? { MEMCAP_SWEEP_CHECKPOINT_S: String(this.options.sweepCheckpointSeconds) }
           : {}),
       },
       stdin: "piped",

@@ -5,7 +5,7 @@
 // (gpu/memory_plan.ts, MEMCAP_GPU_MEMORY_MB) answers that, and the routes ask it as before.
 //
 // The estimates follow what the code really holds at once:
-// - A capacity sweep (gpu/jobs/capacity_sweep.ts) generates each model's dataset in the engine
+// - A capacity sweep (gpu/jobs/capacity_fleet.ts) generates each model's dataset in the engine
 //   process as u32 tokens and keeps it, its batch order and its per-sequence likelihoods for
 //   as long as its fleet trains; the fleets run one after another, so the cost is the largest
 //   fleet (a dataset added by maxExtraSizes included), plus every seed's held-out set, plus

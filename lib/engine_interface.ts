@@ -96,4 +96,4 @@ export interface JobHost<I = unknown, P = unknown> {
 }
 
 /** The GPU jobs an engine runs (the job queue's kinds). */
-export type JobKind = "train" | "capacity";
+export type JobKind = "train" | "capacity-fleet";

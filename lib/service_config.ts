@@ -58,6 +58,13 @@ export const ConfigEnv = z.object({
       description: "Seconds a node's claim on a running job lasts without a heartbeat (renewed " +
         "every third of it); a job whose node died is taken over by another node after this.",
     }),
+  MEMCAP_SWEEP_CHECKPOINT_S: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().min(0).default(120),
+  ).meta({
+    description: "Training seconds between two checkpoints of a capacity sweep's fleet: what a " +
+      "node that dies mid-fleet loses, traded against the checkpoint's writes.",
+  }),
   MEMCAP_ENGINE_WATCHDOG_S: z.preprocess(
     emptyToUndefined,
     z.coerce.number().min(0).default(600),
@@ -130,6 +137,8 @@ export interface Config {
   /** MEMCAP_JOB_LEASE_S in ms: a node's claim on a running job without a heartbeat. */
   jobLeaseMs: number;
   requestTimeoutMs: number;
+  /** MEMCAP_SWEEP_CHECKPOINT_S: training seconds between a sweep fleet's checkpoints. */
+  sweepCheckpointSeconds: number;
   /** 0: no watchdog (gpu/engine_process.ts). */
   engineWatchdogMs: number;
   /** Most client connections at once; undefined: from the descriptor limit. */
@@ -176,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     maxQueued: e.MEMCAP_MAX_QUEUED,
     jobLeaseMs: e.MEMCAP_JOB_LEASE_S * 1000,
     requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
+    sweepCheckpointSeconds: e.MEMCAP_SWEEP_CHECKPOINT_S,
     engineWatchdogMs: e.MEMCAP_ENGINE_WATCHDOG_S * 1000,
     maxConnections: e.MEMCAP_MAX_CONNECTIONS,
     headerTimeoutMs: e.MEMCAP_HEADER_TIMEOUT_S * 1000,

@@ -53,12 +53,21 @@ export type JobStatus = typeof JOB_STATUSES[number];
 export const ACTIVE_STATUSES: readonly JobStatus[] = ["queued", "running"];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 
-/** Collections whose records are jobs. */
 /** The store signal every enqueue sends, so that idle nodes claim at once (StoreSignals). */
 const JOB_CHANNEL = "memcap_jobs";
 
-export const JOB_COLLECTIONS = ["runs", "capacity"] as const satisfies readonly Collection[];
+/**
+ * Collections whose records are jobs. `fleets` holds sub-jobs (a capacity sweep's fleets):
+ * internal, refs naming their parent job, left out of the queue cap and cancelled with it.
+ */
+export const JOB_COLLECTIONS = [
+  "runs",
+  "capacity",
+  "fleets",
+] as const satisfies readonly Collection[];
 export type JobCollection = typeof JOB_COLLECTIONS[number];
+/** The job collections clients submit to: the queue cap (maxQueued) counts only these. */
+const CLIENT_JOB_COLLECTIONS: readonly JobCollection[] = ["runs", "capacity"];
 
 export interface JobErrorInfo {
   code: string;
@@ -393,8 +402,10 @@ export class JobQueue {
     const p = this.enqueueChain.then(async () => {
       // Checked in the chain, so an enqueue waiting behind others sees a stop() meanwhile.
       if (this.stopping) throw new ShuttingDownError();
-      const queued = await this.countStatus("queued");
-      if (queued >= this.maxQueued) throw new QueueFullError(queued, this.maxQueued);
+      if (CLIENT_JOB_COLLECTIONS.includes(collection)) {
+        const queued = await this.countStatus("queued", CLIENT_JOB_COLLECTIONS);
+        if (queued >= this.maxQueued) throw new QueueFullError(queued, this.maxQueued);
+      }
       const body: JobBody<I> = {
         kind,
         input,
@@ -462,7 +473,27 @@ export class JobQueue {
       if (!r.controller.signal.aborted) r.controller.abort(new JobCancelledError());
     }
     if (changed) this.emit({ type: "status", id, job });
+    // Its sub-jobs (a sweep's fleets), wherever they run, stop with it.
+    for (const sub of await this.activeJobsUsing(id)) {
+      if (sub.collection === "fleets") await this.cancel(sub.collection, sub.id);
+    }
     return job;
+  }
+
+  /**
+   * Claims queued job `id` and runs it in this process as part of the job that calls this
+   * (a sweep training one of its own fleets), outside the worker's slots, which that job
+   * holds already. Resolves with the job once it ends here, or null when it was not queued
+   * (another node claimed it first, or it ended). The job's own lease, heartbeat, progress
+   * and cancel work as for any claimed job.
+   */
+  async runHere(collection: JobCollection, id: string): Promise<Job | null> {
+    if (this.stopping) throw new JobInterruptedError();
+    const rec = await this.claim(collection, id);
+    if (!rec) return null;
+    this.launch(rec);
+    await this.running.get(id)?.done;
+    return await this.get(collection, id);
   }
 
   /** Queued and running jobs over all job collections (for /v1/health). */
@@ -528,9 +559,12 @@ export class JobQueue {
     await stop?.().catch((e) => this.log("could not stop listening", e));
   }
 
-  private async countStatus(status: JobStatus): Promise<number> {
+  private async countStatus(
+    status: JobStatus,
+    collections: readonly JobCollection[] = JOB_COLLECTIONS,
+  ): Promise<number> {
     let n = 0;
-    for (const c of JOB_COLLECTIONS) n += await this.store.count(c, { status });
+    for (const c of collections) n += await this.store.count(c, { status });
     return n;
   }
 
@@ -614,25 +648,36 @@ export class JobQueue {
     }
     candidates.sort((a, b) => compareIds(a.id, b.id));
     for (const cand of candidates) {
-      let claimed = false;
-      const rec = await this.store.atomicUpdate<JobBody>(cand.collection, cand.id, (cur) => {
-        claimed = false;
-        if (cur.status !== "queued") return undefined;
-        claimed = true;
-        return {
-          status: "running",
-          body: {
-            ...cur.body,
-            attempts: cur.body.attempts + 1,
-            startedAt: new Date().toISOString(),
-            error: null,
-            lease: this.newLease(),
-          },
-        };
-      });
-      if (rec && claimed) return rec;
+      const rec = await this.claim(cand.collection as JobCollection, cand.id);
+      if (rec) return rec;
     }
     return null;
+  }
+
+  /** queued -> running for this node (CAS), or null when the job is not queued. */
+  private async claim(collection: JobCollection, id: string): Promise<Rec<JobBody> | null> {
+    let claimed = false;
+    const rec = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => {
+      claimed = false;
+      if (cur.status !== "queued") return undefined;
+      claimed = true;
+      return {
+        status: "running",
+        body: {
+          ...cur.body,
+          attempts: cur.body.attempts + 1,
+          startedAt: new Date().toISOString(),
+          error: null,
+          lease: this.newLease(),
+        },
+      };
+    });
+    if (!rec || !claimed) return null;
+    // Which node did what, for operators of several nodes.
+    if (this.shared) {
+      this.log(`node ${this.nodeId} runs ${collection}/${id} (attempt ${rec.body.attempts})`);
+    }
+    return rec;
   }
 
   private launch(rec: Rec<JobBody>): void {

@@ -1,25 +1,33 @@
 // The JobHost of a job running in this process: the job queue's context and
 // the store behind it.
 import type { JobHost } from "../engine_interface.ts";
-import type { JobCollection, JobContext } from "./queue.ts";
+import type { JobContext } from "./queue.ts";
+import type { Collection } from "../store/store.ts";
 import { loadDatasetTokens } from "../datasets/dataset.ts";
 import { loadModelWeights, saveModelWeights } from "../model_store/models.ts";
 
-export function storeHost<I, P>(ctx: JobContext<I, P>): JobHost<I, P> {
+/**
+ * `artifactsOf` puts the job's artifacts on another record: a sweep's fleet keeps its
+ * checkpoints and outcomes on the sweep's, where the sweep and its later fleets find them.
+ */
+export function storeHost<I, P>(
+  ctx: JobContext<I, P>,
+  artifactsOf: { collection: Collection; id: string } = ctx,
+): JobHost<I, P> {
   const store = ctx.store;
-  const collection: JobCollection = ctx.collection;
+  const { collection, id } = artifactsOf;
   return {
     id: ctx.id,
     input: ctx.input,
     resumed: ctx.resumed,
     throwIfAborted: () => ctx.throwIfAborted(),
     progress: (p, opts) => ctx.progress(p, opts),
-    getArtifact: (name) => store.getArtifact(collection, ctx.id, name),
+    getArtifact: (name) => store.getArtifact(collection, id, name),
     putArtifact: async (name, bytes) => {
-      await store.putArtifact(collection, ctx.id, name, bytes);
+      await store.putArtifact(collection, id, name, bytes);
     },
     deleteArtifact: async (name) => {
-      await store.deleteArtifact(collection, ctx.id, name);
+      await store.deleteArtifact(collection, id, name);
     },
     loadModel: (id) => loadModelWeights(store, id),
     loadDataset: (id) => loadDatasetTokens(store, id),

@@ -15,7 +15,14 @@
 // - Ids are generated here and checked against a strict pattern before they
 //   reach a key or a path; user input never reaches the filesystem.
 
-export const COLLECTIONS = ["datasets", "models", "runs", "capacity", "membership"] as const;
+export const COLLECTIONS = [
+  "datasets",
+  "models",
+  "runs",
+  "capacity",
+  "fleets",
+  "membership",
+] as const;
 export type Collection = typeof COLLECTIONS[number];
 
 /** Id prefix per collection: `ds_01j...`. */
@@ -24,6 +31,8 @@ export const ID_PREFIX: Record<Collection, string> = {
   models: "mdl",
   runs: "run",
   capacity: "cap",
+  // a capacity sweep's fleets, trained as jobs of their own (lib/jobs/fleet_jobs.ts)
+  fleets: "flt",
   // membership inference attack results
   membership: "mia",
 };

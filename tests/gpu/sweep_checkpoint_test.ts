@@ -36,11 +36,17 @@ Deno.test("a sweep cut short mid-fleet resumes from its periodic checkpoint, sam
     ),
     /engine crashed/,
   );
-  assert.ok(artifacts.has("fleet.safetensors"), "a fleet checkpoint was written before the fault");
+  assert.ok(
+    artifacts.has("fleet-base-0.safetensors"),
+    "a fleet checkpoint was written before the fault",
+  );
   const resumed = await capacitySweepJob(engine, host(artifacts, true));
   // The read of step 600 checkpoints, then reports the progress where the fault comes.
   assert.deepEqual(resumed.resumedFrom, [{ group: "base", fleet: 0, step: 600 }]);
-  assert.ok(!artifacts.has("fleet.safetensors"), "the finished fleet's checkpoint is deleted");
+  assert.ok(
+    !artifacts.has("fleet-base-0.safetensors"),
+    "the finished fleet's checkpoint is deleted",
+  );
   const bits = (r: typeof whole) => r.runs.map((x) => [x.datasetSize, x.steps, x.memorizedBits]);
   assert.deepEqual(bits(resumed), bits(whole));
 });

@@ -1,0 +1,119 @@
+// A capacity sweep in the service. Its coordinator (lib/capacity/sweep_coordinator.ts)
+// runs as the "capacity" job and turns each fleet of a group into a "capacity-fleet" job
+// in `fleets` (refs: the sweep), which any node's worker may claim. The node running the
+// sweep trains its fleets too, one at a time inside the sweep's own slot
+// (JobQueue.runHere): one node alone trains the whole sweep as before, and idle nodes
+// sharing the database take the fleets it has not reached. A fleet's artifacts are on
+// the sweep's record, so whichever node resumes a fleet, or the sweep's next group, finds
+// them. The node that trained a fleet is in its job's result.
+import type { JobContext, JobQueue } from "./queue.ts";
+import { isTerminal, type Job, JobCancelledError, JobFailure } from "./queue.ts";
+import type { Rec } from "../store/store.ts";
+import type { JobBody } from "./queue.ts";
+import { storeHost } from "./store_host.ts";
+import type { FleetRunner } from "../capacity/sweep_coordinator.ts";
+import {
+  fleetKey,
+  fleetOutcomes,
+  type FleetProgress,
+  type FleetResult,
+  type FleetTask,
+} from "../capacity/fleet_task.ts";
+import type { CapacityCreateRequest, SweepProgress } from "../capacity/schemas.ts";
+
+export const FLEET_JOB_KIND = "capacity-fleet";
+
+/** What a fleet job's record holds as its result. */
+export interface FleetJobResult extends FleetResult {
+  /** The node that trained it (JobQueue.nodeId). */
+  node: string;
+}
+
+/** The FleetRunner of a sweep running as job `ctx` of `jobs`. */
+export function queueFleets(
+  jobs: JobQueue,
+  ctx: JobContext<CapacityCreateRequest, SweepProgress>,
+  pollMs = 1000,
+): FleetRunner {
+  const store = ctx.store;
+  const host = storeHost(ctx);
+  /** This sweep's fleet jobs of a group, found (a resumed sweep) or enqueued. */
+  const fleetJobs = async (tasks: FleetTask[]): Promise<string[]> => {
+    const earlier = (await store.referencing(ctx.id))
+      .filter((r) => r.collection === "fleets") as Rec<JobBody<FleetTask>>[];
+    const ids: string[] = [];
+    for (const task of tasks) {
+      const key = fleetKey(task.group, task.fleet);
+      const found = earlier.find((r) => fleetKey(r.body.input.group, r.body.input.fleet) === key);
+      ids.push(
+        found?.id ?? (await jobs.enqueue("fleets", FLEET_JOB_KIND, task, { refs: [ctx.id] })).id,
+      );
+    }
+    return ids;
+  };
+  /** Waits `ms`, or less when the sweep is cancelled or the service stops. */
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        ctx.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      ctx.signal.addEventListener("abort", done, { once: true });
+    });
+  const ended = (task: FleetTask, job: Job): FleetJobResult => {
+    const what = `fleet ${task.fleet} of group ${task.group.key}`;
+    if (job.status === "succeeded") return job.result as FleetJobResult;
+    if (job.status === "cancelled") {
+      if (ctx.cancelled()) throw new JobCancelledError();
+      throw new JobFailure("fleet_cancelled", `${what} was cancelled`);
+    }
+    throw new JobFailure(job.error?.code ?? "job_failed", `${what}: ${job.error?.message}`);
+  };
+  return {
+    outcomes: (key) => fleetOutcomes(host, key),
+    async runGroup(tasks, report) {
+      const ids = await fleetJobs(tasks);
+      const results: FleetJobResult[] = new Array(tasks.length);
+      const pending = new Set(tasks.keys());
+      let shown: unknown = null;
+      while (pending.size > 0) {
+        ctx.throwIfAborted();
+        let trainedOne = false;
+        for (const i of [...pending]) {
+          let job = await jobs.get("fleets", ids[i]);
+          if (!job) throw new Error(`the job of fleet ${tasks[i].fleet} (${ids[i]}) is gone`);
+          if (job.status === "queued") {
+            // Nobody took it yet: train it here, its progress as the sweep's.
+            const unsubscribe = jobs.subscribe<FleetProgress>(ids[i], (ev) => {
+              if (ev.type === "progress") report(i, ev.progress, { persist: false });
+            });
+            try {
+              job = await jobs.runHere("fleets", ids[i]) ?? job;
+            } finally {
+              unsubscribe();
+            }
+            ctx.throwIfAborted();
+            trainedOne = true;
+          }
+          if (isTerminal(job.status)) {
+            results[i] = ended(tasks[i], job);
+            pending.delete(i);
+          }
+          if (trainedOne) break;
+        }
+        if (trainedOne || pending.size === 0) continue;
+        // The rest train on other nodes: show one of them, as its record has it.
+        const i = [...pending][0];
+        const progress = (await jobs.get<FleetTask, FleetProgress>("fleets", ids[i]))?.progress;
+        if (progress && JSON.stringify(progress) !== shown) {
+          shown = JSON.stringify(progress);
+          await report(i, progress, { persist: false });
+        }
+        await pause(pollMs);
+      }
+      return results;
+    },
+  };
+}
