@@ -35,6 +35,7 @@ const jobs = new JobQueue(store, {
   maxQueued: config.maxQueued,
   leaseMs: config.jobLeaseMs,
   shared: Boolean(config.databaseUrl),
+  worker: config.worker,
 });
 const metrics = new Metrics();
 metrics.addGauge(jobsGauge(store));

@@ -58,6 +58,10 @@ export const ConfigEnv = z.object({
       description: "Seconds a node's claim on a running job lasts without a heartbeat (renewed " +
         "every third of it); a job whose node died is taken over by another node after this.",
     }),
+  MEMCAP_WORKER: z.preprocess(emptyToUndefined, z.enum(["0", "1"]).default("1")).meta({
+    description: "0 starts a node that serves HTTP and runs no jobs (needs MEMCAP_DATABASE_URL: " +
+      "the other nodes sharing the database run them).",
+  }),
   MEMCAP_SWEEP_CHECKPOINT_S: z.preprocess(
     emptyToUndefined,
     z.coerce.number().min(0).default(120),
@@ -137,6 +141,8 @@ export interface Config {
   /** MEMCAP_JOB_LEASE_S in ms: a node's claim on a running job without a heartbeat. */
   jobLeaseMs: number;
   requestTimeoutMs: number;
+  /** MEMCAP_WORKER: whether this node claims jobs (false only beside nodes that do). */
+  worker: boolean;
   /** MEMCAP_SWEEP_CHECKPOINT_S: training seconds between a sweep fleet's checkpoints. */
   sweepCheckpointSeconds: number;
   /** 0: no watchdog (gpu/engine_process.ts). */
@@ -165,6 +171,12 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
         "not set; set MEMCAP_TOKEN, or MEMCAP_ALLOW_UNAUTHENTICATED=1 to serve without auth",
     );
   }
+  if (e.MEMCAP_WORKER === "0" && !e.MEMCAP_DATABASE_URL) {
+    throw new Error(
+      "Bad configuration: MEMCAP_WORKER=0 runs no jobs, and without MEMCAP_DATABASE_URL no " +
+        "other node could run them; set MEMCAP_DATABASE_URL (shared with nodes that run jobs)",
+    );
+  }
   if (e.MEMCAP_TOKEN && !isLoopback(e.HOST) && e.MEMCAP_TOKEN.length < MIN_NETWORK_TOKEN_LENGTH) {
     throw new Error(
       `Bad configuration: HOST ${e.HOST} is reachable from other machines and MEMCAP_TOKEN has ` +
@@ -185,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     maxQueued: e.MEMCAP_MAX_QUEUED,
     jobLeaseMs: e.MEMCAP_JOB_LEASE_S * 1000,
     requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
+    worker: e.MEMCAP_WORKER === "1",
     sweepCheckpointSeconds: e.MEMCAP_SWEEP_CHECKPOINT_S,
     engineWatchdogMs: e.MEMCAP_ENGINE_WATCHDOG_S * 1000,
     maxConnections: e.MEMCAP_MAX_CONNECTIONS,

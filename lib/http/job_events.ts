@@ -2,15 +2,16 @@
 // whole state first, then `progress` events as the job reports them and `status` events on
 // every change of state, until the job ends. A comment every 15 s keeps the connection from
 // the idle timeout (lib/http/connection_guard.ts) while nothing happens. A job that runs on
-// another node (a shared database) sends no events here: its record is read every second
-// instead, and a `status` event (which carries the progress) goes out when it changed.
+// another node (a shared database) reaches this node's queue as signals (JobQueue's relay:
+// each change of state, and progress as often as it is stored); its record is also read now
+// and then (every second without signals), and a `status` event goes out when it changed.
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { Job, JobEvent, JobQueue } from "../jobs/queue.ts";
 
 const KEEP_ALIVE_MS = 15_000;
-/** How often the record of a job running elsewhere is read. */
-const STORE_POLL_MS = 1_000;
+/** How often the record of a job running elsewhere is read, with and without relayed events. */
+const STORE_POLL_MS = { relayed: 5_000, alone: 1_000 };
 const ENDED = ["succeeded", "failed", "cancelled"];
 
 export function jobEventStream<J extends Job<any, any>, R>(
@@ -41,7 +42,8 @@ export function jobEventStream<J extends Job<any, any>, R>(
         if (queue.length === 0) {
           const elsewhere = !jobs.runsHere(id);
           await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, elsewhere ? STORE_POLL_MS : KEEP_ALIVE_MS);
+            const pollMs = jobs.relaysEvents ? STORE_POLL_MS.relayed : STORE_POLL_MS.alone;
+            const timer = setTimeout(resolve, elsewhere ? pollMs : KEEP_ALIVE_MS);
             wake = () => {
               clearTimeout(timer);
               resolve();

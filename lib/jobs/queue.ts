@@ -41,6 +41,7 @@ import {
   type Collection,
   compareIds,
   ConflictError,
+  NOTIFY_PAYLOAD_BYTES,
   type Page,
   type Rec,
   type Store,
@@ -55,6 +56,20 @@ export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "
 
 /** The store signal every enqueue sends, so that idle nodes claim at once (StoreSignals). */
 const JOB_CHANNEL = "memcap_jobs";
+/**
+ * The store signal that carries job events to the other nodes (JobSignal), so that a
+ * subscriber there (an events stream) hears of a job that runs here.
+ */
+const JOB_EVENTS_CHANNEL = "memcap_job_events";
+
+/** One job event as a signal: a change of state (read the record) or persisted progress. */
+interface JobSignal {
+  /** The node that sent it (a node ignores its own). */
+  node: string;
+  id: string;
+  collection: JobCollection;
+  progress?: unknown;
+}
 
 /**
  * Collections whose records are jobs. `fleets` holds sub-jobs (a capacity sweep's fleets):
@@ -180,6 +195,11 @@ export interface JobQueueOptions {
    * each poll re-queues those whose lease expired.
    */
   shared?: boolean;
+  /**
+   * Whether this node claims jobs (default true). False (MEMCAP_WORKER=0): it enqueues,
+   * cancels and reports jobs that other nodes sharing the store run, and runs none itself.
+   */
+  worker?: boolean;
   log?: (message: string, error?: unknown) => void;
 }
 
@@ -277,6 +297,7 @@ export class JobQueue {
   readonly nodeId: string;
   readonly leaseMs: number;
   readonly shared: boolean;
+  readonly worker: boolean;
   private readonly persistProgressMs: number;
   private readonly pollMs: number;
   private readonly log: (message: string, error?: unknown) => void;
@@ -289,6 +310,8 @@ export class JobQueue {
   private loopDone: Promise<void> | null = null;
   /** With `shared` and a store that has signals: stops listening for other nodes' jobs. */
   private stopListening: (() => Promise<void>) | null = null;
+  /** With `shared` and signals: stops relaying other nodes' job events to subscribers here. */
+  private stopRelay: (() => Promise<void>) | null = null;
   private wakePending = false;
   private wakeResolve: (() => void) | null = null;
   private enqueueChain: Promise<unknown> = Promise.resolve();
@@ -302,6 +325,7 @@ export class JobQueue {
     this.nodeId = opts.nodeId ?? defaultNodeId();
     this.leaseMs = Math.max(1, opts.leaseMs ?? 30_000);
     this.shared = opts.shared ?? false;
+    this.worker = opts.worker ?? true;
     this.log = opts.log ?? ((m, e) => console.error(`[jobs] ${m}`, e ?? ""));
   }
 
@@ -325,6 +349,10 @@ export class JobQueue {
     if (this.shared) {
       this.stopListening = await this.store.signals?.listen(JOB_CHANNEL, () => this.wake()) ??
         null;
+      this.stopRelay = await this.store.signals?.listen(
+        JOB_EVENTS_CHANNEL,
+        (payload) => this.relay(payload),
+      ) ?? null;
       this.loopDone = this.loop();
       return;
     }
@@ -377,6 +405,14 @@ export class JobQueue {
     await Promise.all([...this.running.values()].map((r) => r.done));
   }
 
+  /**
+   * Whether subscribers here hear of jobs that other nodes run (a shared store with
+   * signals); otherwise only a job's record tells what happens to it elsewhere.
+   */
+  get relaysEvents(): boolean {
+    return this.shared && this.store.signals !== undefined;
+  }
+
   /** Whether this node runs job `id` now (its events come from here). */
   runsHere(id: string): boolean {
     return this.running.has(id);
@@ -424,7 +460,7 @@ export class JobQueue {
         refs: opts.refs,
       });
       const job = jobFromRecord(rec);
-      this.emit({ type: "status", id: job.id, job });
+      this.publish({ type: "status", id: job.id, job });
       this.wake();
       // Idle nodes sharing the store hear of it now rather than at their next poll.
       this.store.signals?.notify(JOB_CHANNEL).catch((e) => this.log("could not notify nodes", e));
@@ -472,7 +508,7 @@ export class JobQueue {
       r.cancelled = true;
       if (!r.controller.signal.aborted) r.controller.abort(new JobCancelledError());
     }
-    if (changed) this.emit({ type: "status", id, job });
+    if (changed) this.publish({ type: "status", id, job });
     // Its sub-jobs (a sweep's fleets), wherever they run, stop with it.
     for (const sub of await this.activeJobsUsing(id)) {
       if (sub.collection === "fleets") await this.cancel(sub.collection, sub.id);
@@ -554,9 +590,10 @@ export class JobQueue {
   // ------------------------------------------------------------- internals
 
   private async unlisten(): Promise<void> {
-    const stop = this.stopListening;
-    this.stopListening = null;
-    await stop?.().catch((e) => this.log("could not stop listening", e));
+    for (const stop of [this.stopListening, this.stopRelay]) {
+      await stop?.().catch((e) => this.log("could not stop listening", e));
+    }
+    this.stopListening = this.stopRelay = null;
   }
 
   private async countStatus(
@@ -577,6 +614,45 @@ export class JobQueue {
       } catch (e) {
         this.log(`event listener for ${ev.id} threw`, e);
       }
+    }
+  }
+
+  /** emit(), and the same event to the other nodes sharing the store. */
+  private publish(ev: JobEvent & { type: "status" }): void {
+    this.emit(ev);
+    this.signal({ node: this.nodeId, id: ev.id, collection: ev.job.collection });
+  }
+
+  private signal(msg: JobSignal): void {
+    if (!this.relaysEvents) return;
+    let payload = JSON.stringify(msg);
+    // Too long for a signal: say only that it changed; a listener reads the record.
+    if (new TextEncoder().encode(payload).length > NOTIFY_PAYLOAD_BYTES) {
+      payload = JSON.stringify({ node: msg.node, id: msg.id, collection: msg.collection });
+    }
+    this.store.signals!.notify(JOB_EVENTS_CHANNEL, payload)
+      .catch((e) => this.log("could not signal a job event", e));
+  }
+
+  /** Another node's job event, to the subscribers of that job here. */
+  private async relay(payload: string): Promise<void> {
+    let msg: JobSignal;
+    try {
+      msg = JSON.parse(payload);
+    } catch {
+      return;
+    }
+    if (msg.node === this.nodeId || !this.listeners.has(msg.id)) return;
+    if (!isJobCollection(msg.collection)) return;
+    if ("progress" in msg) {
+      this.emit({ type: "progress", id: msg.id, progress: msg.progress });
+      return;
+    }
+    try {
+      const rec = await this.store.get<JobBody>(msg.collection, msg.id);
+      if (rec) this.emit({ type: "status", id: msg.id, job: jobFromRecord(rec) });
+    } catch (e) {
+      this.log(`could not read job ${msg.id} for its subscribers`, e);
     }
   }
 
@@ -612,7 +688,7 @@ export class JobQueue {
         }
         if (this.stopping) break;
       }
-      if (this.running.size < this.concurrency) {
+      if (this.worker && this.running.size < this.concurrency) {
         let rec: Rec<JobBody> | null = null;
         try {
           rec = await this.claimNext();
@@ -701,7 +777,7 @@ export class JobQueue {
     const collection = rec.collection as JobCollection;
     const id = rec.id;
     const job = jobFromRecord(rec);
-    this.emit({ type: "status", id, job });
+    this.publish({ type: "status", id, job });
     const signal = entry.controller.signal;
     const heartbeat = this.heartbeat(collection, id, entry);
 
@@ -721,6 +797,9 @@ export class JobQueue {
           id,
           (cur) => this.holds(cur) ? { body: { ...cur.body, progress: p } } : undefined,
         );
+        if (after && this.holds(after)) {
+          this.signal({ node: this.nodeId, id, collection, progress: p });
+        }
         // A cancel may have been requested elsewhere (another process).
         if (after && this.holds(after) && after.body.cancelRequested && !entry.cancelled) {
           entry.cancelled = true;
@@ -816,7 +895,7 @@ export class JobQueue {
       this.log(`job ${id}: could not store its outcome`, e);
       done = await this.store.atomicUpdate<JobBody>(collection, id, (cur) => finish(cur, false));
     }
-    if (done) this.emit({ type: "status", id, job: jobFromRecord(done) });
+    if (done) this.publish({ type: "status", id, job: jobFromRecord(done) });
     if (!outcome.ok && !interrupted && !(outcome.error instanceof JobCancelledError)) {
       if (!(outcome.error instanceof JobFailure)) this.log(`job ${id} failed`, outcome.error);
     }
@@ -965,7 +1044,7 @@ export class JobQueue {
       }
       return { status: "queued", body: { ...cur.body, lease: null, recoveries } };
     });
-    if (rec) this.emit({ type: "status", id, job: jobFromRecord(rec) });
+    if (rec) this.publish({ type: "status", id, job: jobFromRecord(rec) });
   }
 
   /** A job claimed but not started: back to queued, attempt not counted. */

@@ -91,11 +91,11 @@ export class PgStore implements Store {
   /** LISTEN/NOTIFY on this database: a job enqueued on one node wakes the idle others. */
   readonly signals: StoreSignals = {
     listen: async (channel, fn) => {
-      const { unlisten } = await this.sql.listen(channel, () => fn());
+      const { unlisten } = await this.sql.listen(channel, (payload) => fn(payload));
       return unlisten;
     },
-    notify: async (channel) => {
-      await this.sql.notify(channel, "");
+    notify: async (channel, payload = "") => {
+      await this.sql.notify(channel, payload);
     },
   };
 

@@ -86,14 +86,21 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** Longest payload a signal carries (PostgreSQL's NOTIFY takes under 8000 bytes). */
+export const NOTIFY_PAYLOAD_BYTES = 7900;
+
 /**
  * Wake-ups between processes that share a store (PostgreSQL's LISTEN/NOTIFY). Absent where
  * one process owns the store (Deno KV): there the process wakes itself.
  */
 export interface StoreSignals {
-  /** Calls `fn` whenever any process notifies `channel`; resolves to a function that stops. */
-  listen(channel: string, fn: () => void): Promise<() => Promise<void>>;
-  notify(channel: string): Promise<void>;
+  /**
+   * Calls `fn` with the payload whenever any process notifies `channel`; resolves to a
+   * function that stops.
+   */
+  listen(channel: string, fn: (payload: string) => void): Promise<() => Promise<void>>;
+  /** `payload` is at most NOTIFY_PAYLOAD_BYTES of UTF-8. */
+  notify(channel: string, payload?: string): Promise<void>;
 }
 
 export interface Store {

@@ -108,8 +108,10 @@ Deno.test("two nodes on one database: a killed node's run is finished by the oth
     // B streams the run A trains: status events from the record, steps rising.
     const stream = followEvents(`${b.url}${path}/events`);
     await waitFor("B's stream to show A's steps rising", () => {
-      const steps = stream.events.filter((e) => e.event === "status")
-        .map((e) => e.data.progress?.step ?? 0);
+      // Progress relayed from A (LISTEN/NOTIFY), or the record's when B reads it.
+      const steps = stream.events.map((e) =>
+        e.event === "progress" ? e.data.step : e.data.progress?.step ?? 0
+      );
       return Promise.resolve(steps.length >= 2 && steps.at(-1)! > steps[0] ? true : undefined);
     }, 30_000);
 

@@ -32,6 +32,14 @@ Deno.test("without a token only loopback is served, unless explicitly allowed", 
   assert.throws(() => loadConfig({ MEMCAP_GPU_MEMORY_MB: "-3" }), /MEMCAP_GPU_MEMORY_MB/);
 });
 
+Deno.test("MEMCAP_WORKER=0 is a node that runs no jobs, only beside a shared database", () => {
+  assert.equal(loadConfig({}).worker, true);
+  assert.throws(() => loadConfig({ MEMCAP_WORKER: "0" }), /MEMCAP_WORKER=0.*MEMCAP_DATABASE_URL/);
+  const url = "postgres://memcap@db:5432/memcap";
+  assert.equal(loadConfig({ MEMCAP_WORKER: "0", MEMCAP_DATABASE_URL: url }).worker, false);
+  assert.throws(() => loadConfig({ MEMCAP_WORKER: "no" }), /MEMCAP_WORKER/);
+});
+
 Deno.test("a MEMCAP_TOKEN no bearer header can carry stops the start with the allowed set", () => {
   // Hono's bearer auth takes [A-Za-z0-9._~+/-]+=* only; anything else would lock everyone out.
   for (const bad of ["two words", "pässwörd", "a=b", "tok,en", "x\ty", '"quoted"', "=="]) {

@@ -272,3 +272,54 @@ Deno.test("signals: an idle node claims a job enqueued on a busy one without wai
     }
   });
 });
+
+Deno.test("signals: a node that takes no jobs hears the progress and end of one on another", async () => {
+  await twoNodes(async (storeA, storeB) => {
+    // Record polls a minute apart: what B hears came as signals.
+    const opts = { ...shared("node-a"), pollMs: 60_000 };
+    const gate = Promise.withResolvers<void>();
+    const subscribed = Promise.withResolvers<void>();
+    const a = new JobQueue(storeA, opts).register("work", async (ctx) => {
+      await subscribed.promise;
+      for (let step = 1; step <= 3; step++) await ctx.progress({ step }, { persist: true });
+      await gate.promise;
+      return {};
+    });
+    // B has no handler and claims nothing (MEMCAP_WORKER=0): it only serves, and listens.
+    const b = new JobQueue(storeB, { ...opts, nodeId: "node-b", worker: false });
+    const heard: string[] = [];
+    const ended = Promise.withResolvers<void>();
+    try {
+      await a.start();
+      await b.start();
+      const job = await b.enqueue("runs", "work", {});
+      b.subscribe(job.id, (ev) => {
+        if (ev.type === "progress") heard.push(`step ${(ev.progress as { step: number }).step}`);
+        else {
+          heard.push(ev.job.status);
+          if (ev.job.status === "succeeded") ended.resolve();
+        }
+      });
+      subscribed.resolve();
+      await until(storeA, job.id, (_, body) => (body.progress as { step?: number })?.step === 3);
+      for (let i = 0; i < 100 && !heard.includes("step 3"); i++) await tick(20);
+      gate.resolve();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        ended.promise,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no end heard: ${heard}`)), 5_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      // Progress in order, then the end (running may come before or after the first step).
+      assert.deepEqual(heard.filter((h) => h.startsWith("step")), ["step 1", "step 2", "step 3"]);
+      assert.equal(heard.at(-1), "succeeded");
+      assert.equal((await storeA.get<JobBody>("runs", job.id))!.body.attempts, 1);
+    } finally {
+      subscribed.resolve();
+      gate.resolve();
+      await a.stop();
+      await b.stop();
+    }
+  });
+});
