@@ -7,6 +7,7 @@ import { registerEngineJobs } from "./lib/jobs/engine_jobs.ts";
 import { createApp } from "./routes/app.ts";
 import { configHelp, isLoopback, loadConfig } from "./lib/service_config.ts";
 import { ConnectionGuard, defaultMaxConnections } from "./lib/http/connection_guard.ts";
+import { makeSocketDir } from "./lib/http/socket_dir.ts";
 import { JobQueue } from "./lib/jobs/queue.ts";
 import { jobsGauge } from "./lib/jobs/metrics.ts";
 import { Metrics } from "./lib/metrics.ts";
@@ -36,6 +37,7 @@ const jobs = new JobQueue(store, {
   leaseMs: config.jobLeaseMs,
   shared: Boolean(config.databaseUrl),
   worker: config.worker,
+  maxRecoveries: config.maxRecoveries,
 });
 const metrics = new Metrics();
 metrics.addGauge(jobsGauge(store));
@@ -67,7 +69,7 @@ const app = createApp({
 
 // Deno.serve answers on a private Unix socket; clients reach it through the guard, which
 // owns the TCP port and bounds what a connection may hold (lib/http/connection_guard.ts).
-const socketDir = await Deno.makeTempDir({ prefix: "memcap-http-" });
+const socketDir = await makeSocketDir(config.dataDir);
 let generation = 0;
 let server = serveHttp();
 const maxConnections = config.maxConnections ?? defaultMaxConnections();

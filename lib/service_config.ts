@@ -58,6 +58,14 @@ export const ConfigEnv = z.object({
       description: "Seconds a node's claim on a running job lasts without a heartbeat (renewed " +
         "every third of it); a job whose node died is taken over by another node after this.",
     }),
+  MEMCAP_MAX_RECOVERIES: z.preprocess(
+    emptyToUndefined,
+    z.coerce.number().int().min(0).default(3),
+  ).meta({
+    description: "Times a job may be found orphaned (its process or node died while it ran) " +
+      "and resumed; the next time it fails with `interrupted`, so a job that crashes its " +
+      "node cannot do so forever.",
+  }),
   MEMCAP_WORKER: z.preprocess(emptyToUndefined, z.enum(["0", "1"]).default("1")).meta({
     description: "0 starts a node that serves HTTP and runs no jobs (needs MEMCAP_DATABASE_URL: " +
       "the other nodes sharing the database run them).",
@@ -141,6 +149,8 @@ export interface Config {
   /** MEMCAP_JOB_LEASE_S in ms: a node's claim on a running job without a heartbeat. */
   jobLeaseMs: number;
   requestTimeoutMs: number;
+  /** MEMCAP_MAX_RECOVERIES: times a job found orphaned is resumed before it fails. */
+  maxRecoveries: number;
   /** MEMCAP_WORKER: whether this node claims jobs (false only beside nodes that do). */
   worker: boolean;
   /** MEMCAP_SWEEP_CHECKPOINT_S: training seconds between a sweep fleet's checkpoints. */
@@ -197,6 +207,7 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     maxQueued: e.MEMCAP_MAX_QUEUED,
     jobLeaseMs: e.MEMCAP_JOB_LEASE_S * 1000,
     requestTimeoutMs: e.MEMCAP_REQUEST_TIMEOUT_S * 1000,
+    maxRecoveries: e.MEMCAP_MAX_RECOVERIES,
     worker: e.MEMCAP_WORKER === "1",
     sweepCheckpointSeconds: e.MEMCAP_SWEEP_CHECKPOINT_S,
     engineWatchdogMs: e.MEMCAP_ENGINE_WATCHDOG_S * 1000,
