@@ -1,5 +1,5 @@
-// The whole service in-process for API tests: a real store in a temporary
-// folder, a started job queue, the GPU engine (software adapter in CI) and
+// The whole service in-process for API tests: a real store (Deno KV in a
+// temporary folder, or PostgreSQL: tests/http/_stores.ts), a started job queue, the GPU engine (software adapter in CI) and
 // the app, wired as main.ts wires them (metrics and /metrics, a request
 // timeout). Everything is closed and removed afterwards.
 import { getGpu } from "../../gpu/device.ts";
@@ -11,7 +11,7 @@ import { JobQueue } from "../../lib/jobs/queue.ts";
 import { jobsGauge } from "../../lib/jobs/metrics.ts";
 import { Metrics } from "../../lib/metrics.ts";
 import { meteredEngine } from "../../lib/metered_engine.ts";
-import { openStore } from "../../lib/store/mod.ts";
+import { openTestStore, type StoreBackend } from "./_stores.ts";
 import type { Store } from "../../lib/store/store.ts";
 import type { ModelConfig } from "../../lib/model/schemas.ts";
 
@@ -39,9 +39,10 @@ const REQUEST_TIMEOUT_MS = 120_000;
 export async function withService<E extends Engine = GpuEngine>(
   fn: (s: Service<E>) => Promise<void>,
   makeEngine: (metrics: Metrics) => E = () => new GpuEngine(getGpu) as unknown as E,
+  backend: StoreBackend = "kv",
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "memcap_service_" });
-  const store = await openStore({ dataDir: dir });
+  const store = await openTestStore(backend, dir);
   const jobs = new JobQueue(store, { pollMs: 100 });
   const metrics = new Metrics();
   metrics.addGauge(jobsGauge(store));

@@ -4,6 +4,7 @@
 // token budget. Tiny config: 1 layer, d=8, V=16, S=8 (1,080 parameters).
 import assert from "node:assert/strict";
 import { call, withService } from "./_service.ts";
+import { storeTest } from "./_stores.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
 const TOKENS_PER_STEP = 32 * 8; // batch · S
@@ -83,24 +84,31 @@ Deno.test('until "certified": the deciding runs train on, one doubling at a time
   });
 });
 
-Deno.test("a grid whose datasets all fit is extended upward, at most maxExtraSizes times", async () => {
-  await withService(async ({ app, jobs }) => {
-    const s = await sweep(app, jobs, {
-      config,
-      datasetSizes: [4, 8],
-      seeds: [0],
-      testSequences: 0,
-      maxExtraSizes: 2,
-      training: { ...restarts, maxSteps: 200 },
-    });
-    const r = s.result;
-    assert.deepEqual(r.budget.addedSizes, [16, 32]);
-    assert.deepEqual(r.points.map((p: any) => p.datasetSize), [4, 8, 16, 32]);
-    assert.equal(r.runs.length, 4);
-    assert.equal(r.verdict, "lower-bound");
-    assert.ok(r.reasons.length > 0);
-  });
-});
+storeTest(
+  "a grid whose datasets all fit is extended upward, at most maxExtraSizes times",
+  async (backend) => {
+    await withService(
+      async ({ app, jobs }) => {
+        const s = await sweep(app, jobs, {
+          config,
+          datasetSizes: [4, 8],
+          seeds: [0],
+          testSequences: 0,
+          maxExtraSizes: 2,
+          training: { ...restarts, maxSteps: 200 },
+        });
+        const r = s.result;
+        assert.deepEqual(r.budget.addedSizes, [16, 32]);
+        assert.deepEqual(r.points.map((p: any) => p.datasetSize), [4, 8, 16, 32]);
+        assert.equal(r.runs.length, 4);
+        assert.equal(r.verdict, "lower-bound");
+        assert.ok(r.reasons.length > 0);
+      },
+      undefined,
+      backend,
+    );
+  },
+);
 
 Deno.test('until "certified" needs cosine-restarts; the request says so', async () => {
   await withService(async ({ app }) => {

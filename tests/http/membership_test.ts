@@ -3,6 +3,7 @@
 // (a fake engine whose NLL is the token sum, so the numbers are known exactly).
 import assert from "node:assert/strict";
 import { call, withService } from "./_service.ts";
+import { storeTest } from "./_stores.ts";
 import { parseXml } from "../plot/xml.ts";
 import { fakeGpu, tokenSumEngine } from "./_probe.ts";
 import { createApp } from "../../routes/app.ts";
@@ -10,69 +11,76 @@ import { openStore } from "../../lib/store/mod.ts";
 
 const config = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 };
 
-Deno.test("a model that memorized its members: AUC > 0.9, stored, plotted, listed", async () => {
-  await withService(async ({ app, jobs }) => {
-    const uniform = (seed: number) =>
-      call(app, "POST", "/v1/datasets", {
-        kind: "uniform",
-        vocabSize: 16,
-        seqLen: 8,
-        count: 16,
-        seed,
-      });
-    const members = await uniform(1);
-    const nonMembers = await uniform(2);
-    assert.equal(members.status, 201, JSON.stringify(members.json));
-    const model = await call(app, "POST", "/v1/models", { config, seed: 3 });
-    assert.equal(model.status, 201, JSON.stringify(model.json));
-    const run = await call(app, "POST", "/v1/runs", {
-      modelId: model.json.id,
-      datasetId: members.json.id,
-      optimizer: { type: "adamw", lr: 0.02 },
-      batchSize: 16,
-      steps: 400,
-    });
-    assert.equal(run.status, 202, JSON.stringify(run.json));
-    const done = await jobs.wait("runs", run.json.id, 300_000);
-    assert.equal(done.status, "succeeded", JSON.stringify(done.error));
+storeTest(
+  "a model that memorized its members: AUC > 0.9, stored, plotted, listed",
+  async (backend) => {
+    await withService(
+      async ({ app, jobs }) => {
+        const uniform = (seed: number) =>
+          call(app, "POST", "/v1/datasets", {
+            kind: "uniform",
+            vocabSize: 16,
+            seqLen: 8,
+            count: 16,
+            seed,
+          });
+        const members = await uniform(1);
+        const nonMembers = await uniform(2);
+        assert.equal(members.status, 201, JSON.stringify(members.json));
+        const model = await call(app, "POST", "/v1/models", { config, seed: 3 });
+        assert.equal(model.status, 201, JSON.stringify(model.json));
+        const run = await call(app, "POST", "/v1/runs", {
+          modelId: model.json.id,
+          datasetId: members.json.id,
+          optimizer: { type: "adamw", lr: 0.02 },
+          batchSize: 16,
+          steps: 400,
+        });
+        assert.equal(run.status, 202, JSON.stringify(run.json));
+        const done = await jobs.wait("runs", run.json.id, 300_000);
+        assert.equal(done.status, "succeeded", JSON.stringify(done.error));
 
-    const body = {
-      modelId: model.json.id,
-      membersDatasetId: members.json.id,
-      nonMembersDatasetId: nonMembers.json.id,
-    };
-    const res = await call(app, "POST", "/v1/membership", body);
-    assert.equal(res.status, 201, JSON.stringify(res.json));
-    const r = res.json;
-    assert.match(r.id, /^mia_/);
-    assert.equal(r.count, 16);
-    assert.ok(r.auc > 0.9, `auc ${r.auc}`);
-    assert.ok(r.members.meanBits < r.nonMembers.meanBits);
-    assert.ok(r.balanced.f1 > 0.75, `balanced f1 ${r.balanced.f1}`);
-    assert.ok(r.f1 >= r.balanced.f1 && r.f1 <= 1);
-    assert.deepEqual(Object.keys(r.tprAtFpr).sort(), ["0.001", "0.01"]);
-    assert.deepEqual(r.roc[0], { fpr: 0, tpr: 0 });
-    assert.deepEqual(r.roc.at(-1), { fpr: 1, tpr: 1 });
-    // The members' mean NLL is the likelihood endpoint's.
-    const lik = await call(app, "POST", `/v1/models/${model.json.id}/likelihood`, {
-      datasetId: members.json.id,
-    });
-    assert.ok(Math.abs(lik.json.totalBits / 16 - r.members.meanBits) < 1e-9);
+        const body = {
+          modelId: model.json.id,
+          membersDatasetId: members.json.id,
+          nonMembersDatasetId: nonMembers.json.id,
+        };
+        const res = await call(app, "POST", "/v1/membership", body);
+        assert.equal(res.status, 201, JSON.stringify(res.json));
+        const r = res.json;
+        assert.match(r.id, /^mia_/);
+        assert.equal(r.count, 16);
+        assert.ok(r.auc > 0.9, `auc ${r.auc}`);
+        assert.ok(r.members.meanBits < r.nonMembers.meanBits);
+        assert.ok(r.balanced.f1 > 0.75, `balanced f1 ${r.balanced.f1}`);
+        assert.ok(r.f1 >= r.balanced.f1 && r.f1 <= 1);
+        assert.deepEqual(Object.keys(r.tprAtFpr).sort(), ["0.001", "0.01"]);
+        assert.deepEqual(r.roc[0], { fpr: 0, tpr: 0 });
+        assert.deepEqual(r.roc.at(-1), { fpr: 1, tpr: 1 });
+        // The members' mean NLL is the likelihood endpoint's.
+        const lik = await call(app, "POST", `/v1/models/${model.json.id}/likelihood`, {
+          datasetId: members.json.id,
+        });
+        assert.ok(Math.abs(lik.json.totalBits / 16 - r.members.meanBits) < 1e-9);
 
-    const got = await call(app, "GET", `/v1/membership/${r.id}`);
-    assert.equal(got.status, 200);
-    assert.deepEqual(got.json, r);
-    const svg = await app.request(`/v1/membership/${r.id}/roc.svg`);
-    assert.equal(svg.status, 200);
-    assert.match(svg.headers.get("content-type") ?? "", /image\/svg\+xml/);
-    const elements = parseXml(await svg.text());
-    assert.equal(elements[0].name, "svg");
-    // The ROC and the chance diagonal.
-    assert.ok(elements.filter((e) => e.name === "polyline").length >= 2);
-    const list = await call(app, "GET", "/v1/membership");
-    assert.deepEqual(list.json.items.map((x: { id: string }) => x.id), [r.id]);
-  });
-});
+        const got = await call(app, "GET", `/v1/membership/${r.id}`);
+        assert.equal(got.status, 200);
+        assert.deepEqual(got.json, r);
+        const svg = await app.request(`/v1/membership/${r.id}/roc.svg`);
+        assert.equal(svg.status, 200);
+        assert.match(svg.headers.get("content-type") ?? "", /image\/svg\+xml/);
+        const elements = parseXml(await svg.text());
+        assert.equal(elements[0].name, "svg");
+        // The ROC and the chance diagonal.
+        assert.ok(elements.filter((e) => e.name === "polyline").length >= 2);
+        const list = await call(app, "GET", "/v1/membership");
+        assert.deepEqual(list.json.items.map((x: { id: string }) => x.id), [r.id]);
+      },
+      undefined,
+      backend,
+    );
+  },
+);
 
 const seqs = (...values: number[]) => values.map((v) => Array(8).fill(v));
 
