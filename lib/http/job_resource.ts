@@ -178,7 +178,7 @@ export function jobResourceRoutes<I, P, R, Out>(
       if (job.status === "queued" || job.status === "running") {
         throw ApiError.conflict(`${noun} ${job.id} is ${job.status}; cancel it first`);
       }
-      await store.delete(collection, job.id);
+      await jobs.delete(collection, job.id);
       return c.body(null, 204);
     })
     .add(events, async (c, { params }) => {

@@ -532,6 +532,17 @@ export class JobQueue {
     return await this.get(collection, id);
   }
 
+  /**
+   * Deletes a job and its sub-jobs (a sweep's fleets), the sub-jobs first, so a crash in
+   * between leaves the job to delete again. The caller checks that it has ended.
+   */
+  async delete(collection: JobCollection, id: string): Promise<void> {
+    for (const sub of await this.store.referencing(id)) {
+      if (sub.collection === "fleets") await this.store.delete(sub.collection, sub.id);
+    }
+    await this.store.delete(collection, id);
+  }
+
   /** Queued and running jobs over all job collections (for /v1/health). */
   async depth(): Promise<{ queued: number; running: number }> {
     return { queued: await this.countStatus("queued"), running: await this.countStatus("running") };

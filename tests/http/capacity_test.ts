@@ -22,7 +22,7 @@ storeTest(
   "a tiny capacity sweep rises with N, then plateaus; saturated models leave early",
   async (backend) => {
     await withService(
-      async ({ app, jobs }) => {
+      async ({ app, jobs, store }) => {
         const res = await call(app, "POST", "/v1/capacity", {
           config,
           // 112 .. 14,336 dataset bits around a capacity of ~1,700 bits (~1.6 bits/parameter at
@@ -93,6 +93,13 @@ storeTest(
         assert.equal(plot.status, 200);
         assert.match(plot.headers.get("content-type")!, /image\/svg\+xml/);
         assert.match(await plot.text(), /<svg[\s\S]*capacity/);
+
+        // Its fleets were jobs of their own (refs: the sweep); a DELETE takes them along.
+        const fleets = await store.referencing(res.json.id);
+        assert.ok(fleets.length > 0 && fleets.every((f) => f.collection === "fleets"));
+        assert.equal((await call(app, "DELETE", `/v1/capacity/${res.json.id}`)).status, 204);
+        assert.deepEqual(await store.referencing(res.json.id), []);
+        assert.equal((await store.list("fleets")).items.length, 0);
       },
       undefined,
       backend,
