@@ -78,40 +78,53 @@ export function queueFleets(
       const results: FleetJobResult[] = new Array(tasks.length);
       const pending = new Set(tasks.keys());
       let shown: unknown = null;
-      while (pending.size > 0) {
-        ctx.throwIfAborted();
-        let trainedOne = false;
-        for (const i of [...pending]) {
-          let job = await jobs.get("fleets", ids[i]);
-          if (!job) throw new Error(`the job of fleet ${tasks[i].fleet} (${ids[i]}) is gone`);
-          if (job.status === "queued") {
-            // Nobody took it yet: train it here, its progress as the sweep's.
-            const unsubscribe = jobs.subscribe<FleetProgress>(ids[i], (ev) => {
-              if (ev.type === "progress") report(i, ev.progress, { persist: false });
-            });
-            try {
-              job = await jobs.runHere("fleets", ids[i]) ?? job;
-            } finally {
-              unsubscribe();
+      try {
+        while (pending.size > 0) {
+          ctx.throwIfAborted();
+          let trainedOne = false;
+          for (const i of [...pending]) {
+            let job = await jobs.get("fleets", ids[i]);
+            if (!job) throw new Error(`the job of fleet ${tasks[i].fleet} (${ids[i]}) is gone`);
+            if (job.status === "queued") {
+              // Nobody took it yet: train it here, its progress as the sweep's.
+              const unsubscribe = jobs.subscribe<FleetProgress>(ids[i], (ev) => {
+                // A report that cannot be stored now is one of many: the next one is.
+                if (ev.type === "progress") {
+                  report(i, ev.progress, { persist: false }).catch(() => {});
+                }
+              });
+              try {
+                job = await jobs.runHere("fleets", ids[i]) ?? job;
+              } finally {
+                unsubscribe();
+              }
+              ctx.throwIfAborted();
+              trainedOne = true;
             }
-            ctx.throwIfAborted();
-            trainedOne = true;
+            if (isTerminal(job.status)) {
+              results[i] = ended(tasks[i], job);
+              pending.delete(i);
+            }
+            if (trainedOne) break;
           }
-          if (isTerminal(job.status)) {
-            results[i] = ended(tasks[i], job);
-            pending.delete(i);
+          if (trainedOne || pending.size === 0) continue;
+          // The rest train on other nodes: show one of them, as its record has it.
+          const i = [...pending][0];
+          const progress = (await jobs.get<FleetTask, FleetProgress>("fleets", ids[i]))?.progress;
+          if (progress && JSON.stringify(progress) !== shown) {
+            shown = JSON.stringify(progress);
+            await report(i, progress, { persist: false });
           }
-          if (trainedOne) break;
+          await pause(pollMs);
         }
-        if (trainedOne || pending.size === 0) continue;
-        // The rest train on other nodes: show one of them, as its record has it.
-        const i = [...pending][0];
-        const progress = (await jobs.get<FleetTask, FleetProgress>("fleets", ids[i]))?.progress;
-        if (progress && JSON.stringify(progress) !== shown) {
-          shown = JSON.stringify(progress);
-          await report(i, progress, { persist: false });
+      } catch (e) {
+        // A failed fleet fails the sweep: the others stop rather than train for nothing. (A
+        // stop of the service leaves them be: they resume with the sweep; a cancel of the
+        // sweep has cancelled them already.)
+        if (e instanceof JobFailure) {
+          for (const i of pending) await jobs.cancel("fleets", ids[i]).catch(() => {});
         }
-        await pause(pollMs);
+        throw e;
       }
       return results;
     },
