@@ -126,8 +126,32 @@ export function agreement(result: SweepResult, ref: { bits: number }) {
   return { ratio, agrees: result.verdict === "certified" && ratio >= AGREEMENT };
 }
 
+type Done = Awaited<ReturnType<typeof runSweeps<ReturnType<typeof requests>[number]>>>[number];
+
+/**
+ * With --only, the shapes this run leaves out keep their sweeps from the report already in
+ * the folder, so that shapes run in separate sittings make one report.
+ */
+async function keptSweeps(ctx: StudyContext, ran: Done[]): Promise<Done[]> {
+  if (ctx.only === undefined) return [];
+  let earlier: { scale?: string; sweeps?: Done[] };
+  try {
+    earlier = JSON.parse(await Deno.readTextFile(`${ctx.outDir}/results.json`));
+  } catch {
+    return [];
+  }
+  if (earlier.scale !== ctx.scale) return [];
+  const labels = requests(ctx.scale, ctx.precisions).map((r) => r.label);
+  return (earlier.sweeps ?? []).filter((d) =>
+    labels.includes(d.label) && !ran.some((r) => r.label === d.label)
+  );
+}
+
 async function run(ctx: StudyContext) {
-  const done = await runSweeps(ctx, requests(ctx.scale, ctx.precisions, ctx.maxSteps));
+  const ran = await runSweeps(ctx, requests(ctx.scale, ctx.precisions, ctx.maxSteps));
+  const kept = await keptSweeps(ctx, ran);
+  const order = requests(ctx.scale, ctx.precisions).map((r) => r.label);
+  const done = [...kept, ...ran].sort((a, b) => order.indexOf(a.label) - order.indexOf(b.label));
   const rows = done.map((d) => {
     const r = d.result;
     const { ratio, agrees } = agreement(r, d.ref);
@@ -262,7 +286,17 @@ async function run(ctx: StudyContext) {
     "certified with the default token budget (4× the first pass).",
     "- Uniform tokens; one seed (0) per dataset size; memorized bits count tokens 2..S.",
     "",
-    provenance(ctx, [`Sweep ids: ${rows.map((r) => r.sweepId).join(", ")}`]),
+    provenance(ctx, [
+      `Sweep ids: ${rows.map((r) => r.sweepId).join(", ")}`,
+      ...(kept.length > 0
+        ? [
+          `Kept from the earlier report in this folder (run in an earlier sitting, with ` +
+          `--only): ${
+            kept.map((d) => `${d.label} (${d.id}, ${fmt(d.result.seconds, 0)} s)`).join(", ")
+          }`,
+        ]
+        : []),
+    ]),
   ].join("\n");
   await writeReport(ctx.outDir, files);
 }
