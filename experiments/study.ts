@@ -2,7 +2,7 @@
 // goes, which scale), the training settings of each scale, and small helpers
 // to write a self-contained report folder.
 import type { ExperimentClient } from "./client.ts";
-import type { CapacityCreateInput } from "../lib/capacity/schemas.ts";
+import type { CapacityCreateInput, SweepResult } from "../lib/capacity/schemas.ts";
 import type { ModelConfig, Precision } from "../lib/model/schemas.ts";
 
 export type Scale = "cpu" | "paper";
@@ -142,6 +142,42 @@ export async function runSweeps<T extends { label: string; request: CapacityCrea
     results.push({ ...sweeps[i], id: ids[i], result });
   }
   return results;
+}
+
+/**
+ * "Certificates": per sweep its verdict (with the reasons' codes), how its runs ended
+ * (saturated, unstable, budget-exhausted) and the training tokens it spent, so that a reader
+ * knows which figures are certified and which are lower bounds.
+ */
+export function certificateSection(
+  sweeps: { label: string; result: Pick<SweepResult, "verdict" | "reasons" | "runs" | "budget"> }[],
+): string {
+  const count = (r: { runs: SweepResult["runs"] }, status: string) =>
+    r.runs.filter((x) => x.certificate.status === status).length;
+  const saturated = sweeps.reduce((s, d) => s + count(d.result, "saturated"), 0);
+  const runs = sweeps.reduce((s, d) => s + d.result.runs.length, 0);
+  const certified = sweeps.filter((d) => d.result.verdict === "certified").length;
+  return [
+    "## Certificates",
+    "",
+    `${certified} of ${sweeps.length} sweep verdicts are certified; ${saturated} of ${runs} runs ` +
+    "saturated (a gain under the saturation fraction over their last doubling of steps, with " +
+    "no drop from their best annealed measurement). A lower-bound verdict says why.",
+    "",
+    table(
+      ["sweep", "verdict", "saturated", "unstable", "budget-exhausted", "tokens"],
+      sweeps.map((d) => [
+        d.label,
+        d.result.verdict +
+        (d.result.reasons.length ? ` (${d.result.reasons.map((x) => x.code).join(", ")})` : ""),
+        `${count(d.result, "saturated")}/${d.result.runs.length}`,
+        count(d.result, "unstable"),
+        count(d.result, "budget-exhausted"),
+        d.result.budget.tokensSpent.toExponential(2),
+      ]),
+    ),
+    "",
+  ].join("\n");
 }
 
 /** The "how it was made" section every report ends with. */

@@ -12,6 +12,7 @@ import { parameterCount } from "../../lib/model/config.ts";
 import type { Precision } from "../../lib/model/schemas.ts";
 import { predictionSvg } from "../../lib/plot/study_plots.ts";
 import {
+  certificateSection,
   fmt,
   int,
   modelConfig,
@@ -189,6 +190,7 @@ function study(axis: Axis): Study {
             "V values) need different next tokens from the same prefix."
           : ""),
         "",
+        certificateSection(done),
         "## Budget and settings",
         "",
         `- AdamW lr ${t.optimizer?.lr}, batch ${t.batchSize}, ${t.schedule?.kind}, at most ` +

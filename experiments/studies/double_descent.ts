@@ -12,6 +12,7 @@ import { doubleDescentSvg } from "../../lib/plot/study_plots.ts";
 import { capacityPlotSvg } from "../../lib/plot/capacity_plot.ts";
 import { predictedPlateauSize } from "../../lib/capacity/grid.ts";
 import {
+  certificateSection,
   fmt,
   int,
   modelConfig,
@@ -154,6 +155,7 @@ async function run(ctx: StudyContext) {
     "",
     "![capacity](capacity.svg)",
     "",
+    certificateSection([done]),
     "## Budget and settings",
     "",
     `- AdamW lr ${t.optimizer?.lr}, batch ${t.batchSize}, ${t.schedule?.kind} (first cycle ` +

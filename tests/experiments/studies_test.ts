@@ -6,7 +6,12 @@ import { planCapacity } from "../../lib/capacity/plan.ts";
 import { CapacityCreateRequest } from "../../lib/capacity/schemas.ts";
 import { describeHardware, STUDIES } from "../../experiments/run.ts";
 import { unknownKeys } from "../../lib/http/unknown_keys.ts";
-import { chosenSweeps, type StudyContext, table } from "../../experiments/study.ts";
+import {
+  certificateSection,
+  chosenSweeps,
+  type StudyContext,
+  table,
+} from "../../experiments/study.ts";
 import { gridShapes } from "../../experiments/studies/capacity_grid.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 
@@ -49,6 +54,27 @@ Deno.test("capacity-grid measures every precision asked, the others the first on
 
 Deno.test("table renders a markdown table", () => {
   assert.equal(table(["a", "b"], [[1, "x"]]), "| a | b |\n| --- | --- |\n| 1 | x |");
+});
+
+Deno.test("the certificates section counts verdicts, run endings and tokens per sweep", () => {
+  const run = (status: string) => ({ certificate: { status } });
+  const sweep = (label: string, verdict: string, statuses: string[], codes: string[]) => ({
+    label,
+    result: {
+      verdict,
+      reasons: codes.map((code) => ({ code })),
+      runs: statuses.map(run),
+      budget: { tokensSpent: 1.5e9 },
+    },
+  });
+  const text = certificateSection([
+    sweep("S=4", "certified", ["saturated", "saturated"], []),
+    sweep("S=8", "lower-bound", ["saturated", "unstable", "budget-exhausted"], ["not-saturated"]),
+    // deno-lint-ignore no-explicit-any
+  ] as any);
+  assert.match(text, /1 of 2 sweep verdicts are certified; 3 of 5 runs saturated/);
+  assert.match(text, /\| S=4 \| certified \| 2\/2 \| 0 \| 0 \| 1\.50e\+9 \|/);
+  assert.match(text, /\| S=8 \| lower-bound \(not-saturated\) \| 1\/3 \| 1 \| 1 \| 1\.50e\+9 \|/);
 });
 
 Deno.test("--max-steps reaches every capacity sweep a study submits", () => {
