@@ -32,3 +32,31 @@ export async function fetchOk(
   }
   return json;
 }
+
+/** Calls `fn` every `everyMs` until it gives a value; throws naming `what` after `ms`. */
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  ms: number,
+  everyMs = 100,
+): Promise<T> {
+  for (const deadline = Date.now() + ms;; await new Promise((r) => setTimeout(r, everyMs))) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+  }
+}
+
+/** A job (`/v1/runs/…`, `/v1/capacity/…`) as GET shows it once it is no longer active. */
+// deno-lint-ignore no-explicit-any
+export function settled(base: string, path: string, ms = 120_000): Promise<any> {
+  return waitFor(
+    path,
+    async () => {
+      const job = await fetchOk(base, "GET", path);
+      return ["queued", "running"].includes(job.status) ? undefined : job;
+    },
+    ms,
+    200,
+  );
+}

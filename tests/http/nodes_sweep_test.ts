@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { type MainProcess, startMain } from "./_main_process.ts";
-import { fetchOk as ok } from "./_client.ts";
+import { fetchOk as ok, settled, waitFor } from "./_client.ts";
 import { startPostgres } from "../store/_postgres.ts";
 
 const FLEETS = 6;
@@ -28,34 +28,8 @@ const SWEEP = {
   },
 };
 
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  ms: number,
-  everyMs = 100,
-): Promise<T> {
-  for (const deadline = Date.now() + ms;; await new Promise((r) => setTimeout(r, everyMs))) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-  }
-}
-
 // deno-lint-ignore no-explicit-any
 type Json = any;
-
-/** A sweep's end, as GET shows it, once it is no longer queued or running. */
-function finished(url: string, path: string, ms: number): Promise<Json> {
-  return waitFor(
-    path,
-    async () => {
-      const r = await ok(url, "GET", path);
-      return ["queued", "running"].includes(r.status) ? undefined : r;
-    },
-    ms,
-    200,
-  );
-}
 
 /** What must not depend on where or in how many pieces a sweep trained. */
 function answer(r: Json) {
@@ -90,7 +64,7 @@ Deno.test("a sweep's fleets train on several nodes; a killed node's fleet resume
     // The reference: the same sweep on one node with its own Deno KV.
     const alone = await start();
     const one = await ok(alone.url, "POST", "/v1/capacity", SWEEP);
-    const reference = await finished(alone.url, `/v1/capacity/${one.id}`, 240_000);
+    const reference = await settled(alone.url, `/v1/capacity/${one.id}`, 240_000);
     assert.equal(reference.status, "succeeded", JSON.stringify(reference.error));
     assert.equal(await alone.stop("SIGTERM"), 0);
 
@@ -135,7 +109,7 @@ Deno.test("a sweep's fleets train on several nodes; a killed node's fleet resume
     // C joins: A and C share the rest, the killed fleet included once B's lease runs out.
     const c = await start(env);
 
-    const done = await finished(c.url, path, 240_000);
+    const done = await settled(c.url, path, 240_000);
     assert.equal(done.status, "succeeded", JSON.stringify(done.error));
     assert.deepEqual(answer(done.result), answer(reference.result));
 
@@ -185,7 +159,7 @@ Deno.test("a sweep's fleets train on several nodes; a killed node's fleet resume
     const other = runner.split(":")[1] === String(a.pid) ? c : a;
     const askedAt = Date.now();
     await ok(other.url, "POST", `/v1/runs/${run.id}/cancel`);
-    const cancelled = await finished(other.url, `/v1/runs/${run.id}`, 30_000);
+    const cancelled = await settled(other.url, `/v1/runs/${run.id}`, 30_000);
     assert.equal(cancelled.status, "cancelled");
     console.log(`a cancel sent to the other node stopped the run in ${Date.now() - askedAt} ms`);
   } finally {

@@ -5,7 +5,7 @@
 // follows the run while A runs it (from the record) and after B took it over (its own events).
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
-import { fetchOk as ok } from "./_client.ts";
+import { fetchOk as ok, waitFor } from "./_client.ts";
 import { startPostgres } from "../store/_postgres.ts";
 
 const CONFIG = { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 };
@@ -31,19 +31,6 @@ function followEvents(url: string) {
   // Handled here too: a stream cut when a test fails must not end the runner before cleanup.
   ended.catch(() => {});
   return { events, ended };
-}
-
-async function waitFor<T>(
-  what: string,
-  fn: () => Promise<T | undefined>,
-  ms: number,
-  everyMs = 100,
-): Promise<T> {
-  for (const deadline = Date.now() + ms;; await new Promise((r) => setTimeout(r, everyMs))) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-  }
 }
 
 Deno.test("two nodes on one database: a killed node's run is finished by the other", async () => {

@@ -5,18 +5,9 @@
 // takeover of a dead node's job is tests/http/nodes_test.ts).
 import assert from "node:assert/strict";
 import { type MainProcess, startMain } from "./_main_process.ts";
-import { fetchJson as api, fetchOk as ok } from "./_client.ts";
+import { fetchJson as api, fetchOk as ok, settled } from "./_client.ts";
 import { oneFleetSweep } from "./_fixtures.ts";
 import { startPostgres } from "../store/_postgres.ts";
-
-/** Polls `path` until its status is terminal (at most `ms`); returns the record. */
-async function settled(url: string, path: string, ms = 120_000) {
-  for (const deadline = Date.now() + ms;; await new Promise((r) => setTimeout(r, 100))) {
-    const rec = await ok(url, "GET", path);
-    if (!["queued", "running"].includes(rec.status)) return rec;
-    if (Date.now() > deadline) throw new Error(`${path} still ${rec.status} after ${ms} ms`);
-  }
-}
 
 Deno.test("main.ts on PostgreSQL: train, measure, sweep, restart; a second node serves the same records", async () => {
   const pg = await startPostgres();
