@@ -23,7 +23,7 @@
 //
 // Leases (several nodes on one database): a claim also writes
 // `lease: { node, until }` into the body (until = now + leaseMs), and while the
-// job runs a heartbeat renews it every leaseMs/3 with a CAS that only succeeds
+// job runs (with `shared`) a heartbeat renews it every leaseMs/3 with a CAS that only succeeds
 // while the lease is still this node's. A renewal that finds another node's
 // lease (or the job no longer running) means this node lost the job: it aborts
 // the handler (JobInterruptedError) and writes nothing more; the finish CAS
@@ -790,7 +790,10 @@ export class JobQueue {
     const job = jobFromRecord(rec);
     this.publish({ type: "status", id, job });
     const signal = entry.controller.signal;
-    const heartbeat = this.heartbeat(collection, id, entry);
+    // Alone on its store no other node can take a job over, so its lease needs no renewal.
+    const heartbeat = this.shared
+      ? this.heartbeat(collection, id, entry)
+      : { stop: () => Promise.resolve() };
 
     let lastPersist = 0;
     let unpersisted: { p: unknown } | null = null;
