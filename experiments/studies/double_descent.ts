@@ -114,11 +114,12 @@ async function run(ctx: StudyContext) {
     `One model (${config.layers} layer${config.layers > 1 ? "s" : ""}, d = ${config.dModel}, ` +
     `${config.heads} heads, V = ${config.vocabSize}, S = ${config.seqLen}, ` +
     `${int(parameterCount(config))} parameters, ${done.request.precision}) trained on uniform ` +
-    `datasets from about 1/8 to 8 times its capacity. Capacity here is this sweep's plateau: ` +
+    `datasets from about 1/8 to 8 times its capacity. Capacity here is this sweep's: ` +
     `${int(capacity)} bits (${fmt(r.bitsPerParameter)} bits/param` +
-    `${
-      r.plateauReached ? "" : ", plateau not reached: a lower bound"
-    }). Test loss is measured on ` +
+    (r.verdict === "certified"
+      ? ", certified"
+      : `, a lower bound: ${r.reasons.map((x) => x.code).join(", ")}; see Certificates`) +
+    `). Test loss is measured on ` +
     `${done.request.testSequences} held-out uniform sequences; no model can do better than ` +
     `log2 V = ${fmt(floor)} bits per token there.`,
     "",
