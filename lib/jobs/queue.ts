@@ -315,6 +315,7 @@ export class JobQueue {
   private wakePending = false;
   private wakeResolve: (() => void) | null = null;
   private enqueueChain: Promise<unknown> = Promise.resolve();
+  private signalChain: Promise<unknown> = Promise.resolve();
 
   constructor(readonly store: Store, opts: JobQueueOptions = {}) {
     this.concurrency = Math.max(1, Math.floor(opts.concurrency ?? 1));
@@ -383,6 +384,7 @@ export class JobQueue {
     }
     await this.loopDone;
     await Promise.all([...this.running.values()].map((r) => r.done));
+    await this.signalChain; // before the caller closes the store
   }
 
   /**
@@ -403,6 +405,7 @@ export class JobQueue {
     }
     await this.loopDone;
     await Promise.all([...this.running.values()].map((r) => r.done));
+    await this.signalChain; // before the caller closes the store
   }
 
   /**
@@ -641,7 +644,10 @@ export class JobQueue {
     if (new TextEncoder().encode(payload).length > NOTIFY_PAYLOAD_BYTES) {
       payload = JSON.stringify({ node: msg.node, id: msg.id, collection: msg.collection });
     }
-    this.store.signals!.notify(JOB_EVENTS_CHANNEL, payload)
+    // One at a time: notifications sent at once may go out on different connections of the
+    // store's pool and arrive in either order (progress step 2 before step 1).
+    this.signalChain = this.signalChain
+      .then(() => this.store.signals!.notify(JOB_EVENTS_CHANNEL, payload))
       .catch((e) => this.log("could not signal a job event", e));
   }
 
