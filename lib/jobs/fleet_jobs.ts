@@ -6,10 +6,16 @@
 // sharing the database take the fleets it has not reached. A fleet's artifacts are on
 // the sweep's record, so whichever node resumes a fleet, or the sweep's next group, finds
 // them. The node that trained a fleet is in its job's result.
-import type { JobContext, JobQueue } from "./queue.ts";
-import { isTerminal, type Job, JobCancelledError, JobFailure } from "./queue.ts";
+import {
+  isTerminal,
+  type Job,
+  type JobBody,
+  JobCancelledError,
+  type JobContext,
+  JobFailure,
+  type JobQueue,
+} from "./queue.ts";
 import type { Rec } from "../store/store.ts";
-import type { JobBody } from "./queue.ts";
 import { storeHost } from "./store_host.ts";
 import type { FleetRunner } from "../capacity/sweep_coordinator.ts";
 import {
