@@ -9,13 +9,11 @@
 import {
   isTerminal,
   type Job,
-  type JobBody,
   JobCancelledError,
   type JobContext,
   JobFailure,
   type JobQueue,
 } from "./queue.ts";
-import type { Rec } from "../store/store.ts";
 import { storeHost } from "./store_host.ts";
 import type { FleetRunner } from "../capacity/sweep_coordinator.ts";
 import {
@@ -41,16 +39,14 @@ export function queueFleets(
   ctx: JobContext<CapacityCreateRequest, SweepProgress>,
   pollMs = 1000,
 ): FleetRunner {
-  const store = ctx.store;
   const host = storeHost(ctx);
   /** This sweep's fleet jobs of a group, found (a resumed sweep) or enqueued. */
   const fleetJobs = async (tasks: FleetTask[]): Promise<string[]> => {
-    const earlier = (await store.referencing(ctx.id))
-      .filter((r) => r.collection === "fleets") as Rec<JobBody<FleetTask>>[];
+    const earlier = await jobs.subJobs<FleetTask>(ctx.id);
     const ids: string[] = [];
     for (const task of tasks) {
       const key = fleetKey(task.group, task.fleet);
-      const found = earlier.find((r) => fleetKey(r.body.input.group, r.body.input.fleet) === key);
+      const found = earlier.find((j) => fleetKey(j.input.group, j.input.fleet) === key);
       ids.push(
         found?.id ?? (await jobs.enqueue("fleets", FLEET_JOB_KIND, task, { refs: [ctx.id] })).id,
       );

@@ -513,8 +513,8 @@ export class JobQueue {
     }
     if (changed) this.publish({ type: "status", id, job });
     // Its sub-jobs (a sweep's fleets), wherever they run, stop with it.
-    for (const sub of await this.activeJobsUsing(id)) {
-      if (sub.collection === "fleets") await this.cancel(sub.collection, sub.id);
+    for (const sub of await this.subJobs(id)) {
+      if (!isTerminal(sub.status)) await this.cancel(sub.collection, sub.id);
     }
     return job;
   }
@@ -540,10 +540,15 @@ export class JobQueue {
    * between leaves the job to delete again. The caller checks that it has ended.
    */
   async delete(collection: JobCollection, id: string): Promise<void> {
-    for (const sub of await this.store.referencing(id)) {
-      if (sub.collection === "fleets") await this.store.delete(sub.collection, sub.id);
-    }
+    for (const sub of await this.subJobs(id)) await this.store.delete(sub.collection, sub.id);
     await this.store.delete(collection, id);
+  }
+
+  /** The sub-jobs of job `id` (a sweep's fleets: records in `fleets` whose refs name it). */
+  async subJobs<I = unknown, P = unknown, R = unknown>(id: string): Promise<Job<I, P, R>[]> {
+    return (await this.store.referencing(id))
+      .filter((r) => r.collection === "fleets")
+      .map((r) => jobFromRecord(r as Rec<JobBody<I, P, R>>));
   }
 
   /** Queued and running jobs over all job collections (for /v1/health). */
