@@ -19,6 +19,7 @@ import { schedules } from "./studies/schedules.ts";
 import { textMemorization } from "./studies/text_memorization.ts";
 import { membershipLaw } from "./studies/membership_law.ts";
 import { reference } from "./studies/reference.ts";
+import { seedSpread } from "./studies/seed_spread.ts";
 import { Precision } from "../lib/model/schemas.ts";
 import type { Health } from "../routes/health.ts";
 
@@ -31,6 +32,7 @@ export const STUDIES: Study[] = [
   textMemorization,
   membershipLaw,
   reference,
+  seedSpread,
 ];
 
 function usage(): string {

@@ -162,10 +162,12 @@ export function certificateSection(
     "",
     `${certified} of ${sweeps.length} sweep verdicts are certified; ${saturated} of ${runs} runs ` +
     "saturated (a gain under the saturation fraction over their last doubling of steps, with " +
-    "no drop from their best annealed measurement). A lower-bound verdict says why.",
+    "no drop from their best annealed measurement). A lower-bound verdict says why. unseen: " +
+    "the most, over the sweep's runs, that the per-sample measure credits to N sequences the " +
+    "model never saw, as a share of the run's memorized bits (– where not measured).",
     "",
     table(
-      ["sweep", "verdict", "saturated", "unstable", "budget-exhausted", "tokens"],
+      ["sweep", "verdict", "saturated", "unstable", "budget-exhausted", "tokens", "unseen"],
       sweeps.map((d) => [
         d.label,
         d.result.verdict +
@@ -174,10 +176,18 @@ export function certificateSection(
         count(d.result, "unstable"),
         count(d.result, "budget-exhausted"),
         d.result.budget.tokensSpent.toExponential(2),
+        unseenShare(d.result.runs),
       ]),
     ),
     "",
   ].join("\n");
+}
+
+/** The largest unseenBits / memorizedBits over runs, as a percentage; – when none measured it. */
+function unseenShare(runs: SweepResult["runs"]): string {
+  const shares = runs.filter((r) => r.unseenBits != null && r.memorizedBits > 0)
+    .map((r) => r.unseenBits! / r.memorizedBits);
+  return shares.length ? `${(100 * Math.max(...shares)).toFixed(2)}%` : "–";
 }
 
 /** The "how it was made" section every report ends with. */

@@ -1893,6 +1893,8 @@ export interface components {
             trainLossBits: number;
             /** @description The same on the seed's held-out sequences (null when testSequences is 0). log2 V is the best any model can do on random tokens. */
             testLossBits: number | null;
+            /** @description The same measure on sequences the model never saw: Σ max(0, (S-1)·log2 V − NLL) over the seed's held-out sequences, scaled to N. The per-sample clip at 0 credits chance wins, so this is how many of memorizedBits could be noise of the measure rather than memory; near 0 for a model that memorized (null when testSequences is 0, absent from runs measured before it was reported). */
+            unseenBits?: number | null;
             /** @description m(t) = mInf − a·t^(−b) fitted to the curve: what unlimited training would reach. null with fewer than 4 measurements. */
             asymptote: components["schemas"]["Asymptote"] | null;
         };

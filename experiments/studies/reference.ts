@@ -237,7 +237,17 @@ async function run(ctx: StudyContext) {
     "## Per run",
     "",
     table(
-      ["shape", "N", "certificate", "steps", "best bits (step)", "last bits", "gain", "drop"],
+      [
+        "shape",
+        "N",
+        "certificate",
+        "steps",
+        "best bits (step)",
+        "last bits",
+        "gain",
+        "drop",
+        "unseen bits",
+      ],
       done.flatMap((d) =>
         d.result.runs.map((x) => {
           const c = x.certificate;
@@ -250,6 +260,7 @@ async function run(ctx: StudyContext) {
             int(c.lastBits),
             c.gain === null ? "–" : `${fmt(c.gain * 100, 1)}%`,
             `${fmt(c.drop * 100, 1)}%`,
+            x.unseenBits == null ? "–" : int(x.unseenBits),
           ];
         })
       ),
@@ -257,7 +268,9 @@ async function run(ctx: StudyContext) {
     "",
     "gain: memorized bits added over the last doubling of steps; drop: how far the last " +
     "measurement fell under the best. A run is saturated with a gain in [0, 1%) and a drop " +
-    "under 1%.",
+    "under 1%. unseen bits: what the same per-sample measure credits to N sequences the model " +
+    "never saw (its held-out set, scaled to N): the share of the memorized bits that could be " +
+    "chance wins rather than memory (– for runs measured before memcap reported it).",
     "",
     ...done.flatMap((d) => {
       const slug = d.ref.label.replace(" ", "-").toLowerCase();

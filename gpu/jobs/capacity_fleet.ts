@@ -252,6 +252,10 @@ export async function capacityFleetJob(
           fullCurve: m.curve,
           trainLossBits: meanTokenBits(nll[z].bits, c.seqLen),
           testLossBits: test ? meanTokenBits(test[z].bits, c.seqLen) : null,
+          // What the clipped per-sample sum credits to N sequences never trained on.
+          unseenBits: test
+            ? memorizedBits(test[z].bits, uniformBits) * m.datasetSize / test[z].bits.length
+            : null,
           asymptote: fitAsymptote(m.curve),
           ...(g.fromStep > 0 ? { replacedState: g.fromStep } : {}),
         });

@@ -444,6 +444,13 @@ export const SweepRun = z.object({
     "The same on the seed's held-out sequences (null when testSequences is 0). log2 V is " +
       "the best any model can do on random tokens.",
   ),
+  unseenBits: z.number().nullable().optional().describe(
+    "The same measure on sequences the model never saw: Σ max(0, (S-1)·log2 V − NLL) over " +
+      "the seed's held-out sequences, scaled to N. The per-sample clip at 0 credits chance " +
+      "wins, so this is how many of memorizedBits could be noise of the measure rather than " +
+      "memory; near 0 for a model that memorized (null when testSequences is 0, absent from " +
+      "runs measured before it was reported).",
+  ),
   asymptote: AsymptoteSchema.nullable().describe(
     "m(t) = mInf − a·t^(−b) fitted to the curve: what unlimited training would reach. null " +
       "with fewer than 4 measurements.",
@@ -476,6 +483,7 @@ export const SweepRun = z.object({
     ],
     trainLossBits: 3.81,
     testLossBits: 6.42,
+    unseenBits: 0,
     asymptote: {
       mInf: 12190,
       a: 61000,

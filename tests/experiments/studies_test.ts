@@ -13,6 +13,7 @@ import {
   table,
 } from "../../experiments/study.ts";
 import { gridShapes } from "../../experiments/studies/capacity_grid.ts";
+import { pooledRelativeSd, spreadRows } from "../../experiments/studies/seed_spread.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 
 // text-memorization and membership-law make datasets, models and runs, not sweeps.
@@ -57,7 +58,7 @@ Deno.test("table renders a markdown table", () => {
 });
 
 Deno.test("the certificates section counts verdicts, run endings and tokens per sweep", () => {
-  const run = (status: string) => ({ certificate: { status } });
+  const run = (status: string) => ({ certificate: { status }, memorizedBits: 1000 });
   const sweep = (label: string, verdict: string, statuses: string[], codes: string[]) => ({
     label,
     result: {
@@ -67,14 +68,20 @@ Deno.test("the certificates section counts verdicts, run endings and tokens per 
       budget: { tokensSpent: 1.5e9 },
     },
   });
+  const measured = sweep("S=4", "certified", ["saturated", "saturated"], []);
+  measured.result.runs = measured.result.runs.map((x, i) => ({ ...x, unseenBits: [5, 25][i] }));
   const text = certificateSection([
-    sweep("S=4", "certified", ["saturated", "saturated"], []),
+    measured,
     sweep("S=8", "lower-bound", ["saturated", "unstable", "budget-exhausted"], ["not-saturated"]),
     // deno-lint-ignore no-explicit-any
   ] as any);
   assert.match(text, /1 of 2 sweep verdicts are certified; 3 of 5 runs saturated/);
-  assert.match(text, /\| S=4 \| certified \| 2\/2 \| 0 \| 0 \| 1\.50e\+9 \|/);
-  assert.match(text, /\| S=8 \| lower-bound \(not-saturated\) \| 1\/3 \| 1 \| 1 \| 1\.50e\+9 \|/);
+  // unseen: the largest unseenBits / memorizedBits of the sweep, – where no run measured it.
+  assert.match(text, /\| S=4 \| certified \| 2\/2 \| 0 \| 0 \| 1\.50e\+9 \| 2\.50% \|/);
+  assert.match(
+    text,
+    /\| S=8 \| lower-bound \(not-saturated\) \| 1\/3 \| 1 \| 1 \| 1\.50e\+9 \| – \|/,
+  );
 });
 
 Deno.test("--max-steps reaches every capacity sweep a study submits", () => {
@@ -113,4 +120,27 @@ Deno.test("a report names the adapter it ran on, and says so when there was none
     describeHardware({ ...health, status: "degraded", gpu: null, error: "no adapter" }),
     "no GPU adapter (no adapter); memcap 9.9.9",
   );
+});
+
+Deno.test("seed-spread: per size the seeds' mean, relative spread and mean unseen bits", () => {
+  const run = (datasetSize: number, memorizedBits: number, unseenBits?: number | null) => ({
+    datasetSize,
+    memorizedBits,
+    unseenBits,
+  });
+  const rows = spreadRows({
+    // deno-lint-ignore no-explicit-any
+    runs: [run(500, 90, 0), run(100, 10, null), run(500, 110, 4), run(100, 14, null)] as any,
+  });
+  assert.deepEqual(rows.map((x) => x.datasetSize), [100, 500]);
+  assert.deepEqual(rows[1].bits, [90, 110]);
+  assert.equal(rows[1].mean, 100);
+  // Sample sd of 90, 110 is √200 ≈ 14.14: 14.1% of the mean; the range is 20%.
+  assert.ok(Math.abs(rows[1].relativeSd - Math.sqrt(200) / 100) < 1e-12);
+  assert.ok(Math.abs(rows[1].relativeRange - 0.2) < 1e-12);
+  assert.equal(rows[1].unseenBits, 2);
+  assert.equal(rows[0].unseenBits, null, "no seed measured it");
+  assert.ok(Math.abs(rows[0].relativeSd - Math.sqrt(8) / 12) < 1e-12);
+  const pooled = pooledRelativeSd(rows);
+  assert.ok(Math.abs(pooled - Math.sqrt((200 / 1e4 + 8 / 144) / 2)) < 1e-12);
 });

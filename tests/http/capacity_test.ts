@@ -16,6 +16,8 @@ interface Run {
   datasetSize: number;
   steps: number;
   saturated: boolean;
+  memorizedBits: number;
+  unseenBits: number;
 }
 
 storeTest(
@@ -88,6 +90,15 @@ storeTest(
         const first = r.runs[0];
         assert.ok(first.trainLossBits < 1, `N=4 train loss ${first.trainLossBits}`);
         assert.ok(first.testLossBits > 4, `N=4 test loss ${first.testLossBits}`);
+        // The clipped per-sample measure credits unseen sequences almost nothing once a model
+        // memorized: its chance wins, scaled to N, are a sliver of what it memorized.
+        for (const run of runs) {
+          assert.ok(run.unseenBits >= 0, `N=${run.datasetSize}: unseen ${run.unseenBits}`);
+        }
+        assert.ok(
+          first.unseenBits < 0.01 * first.memorizedBits,
+          `N=4: unseen ${first.unseenBits} of ${first.memorizedBits} bits`,
+        );
         assert.equal(r.budget.schedule, "cosine");
         const plot = await app.request(`/v1/capacity/${res.json.id}/plot.svg`);
         assert.equal(plot.status, 200);
