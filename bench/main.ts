@@ -10,7 +10,9 @@
 // in fleets vs PyTorch training the five models one after another), extrapolation (out-of-sample
 // check of the asymptote fit on the committed run curves, bench/extrapolation_check.ts),
 // verdicts (today's certificate and verdict rules applied to the committed capacity reports),
-// queue (the job queue on PostgreSQL with 3 nodes against Deno KV's, bench/queue_bench.ts).
+// queue (the job queue on PostgreSQL with 3 nodes against Deno KV's, bench/queue_bench.ts),
+// reference-cell (Table 1's 1-layer d=32 cell in memcap and PyTorch: for GPUs,
+// bench/reference_cell.ts).
 import { FLEET_MEMBER, REFERENCE, trainBench, trainPaperBench } from "./train_bench.ts";
 import { profileStep } from "./profile_bench.ts";
 import { httpBench } from "./http_bench.ts";
@@ -19,6 +21,7 @@ import { sweepBench } from "./sweep_bench.ts";
 import { extrapolationCheck } from "./extrapolation_check.ts";
 import { reportVerdicts } from "./report_verdicts.ts";
 import { queueBench } from "./queue_bench.ts";
+import { referenceCellBench } from "./reference_cell.ts";
 import { gridShapes } from "../experiments/studies/capacity_grid.ts";
 import { trainingFor } from "../experiments/study.ts";
 
@@ -31,6 +34,7 @@ const benches: Record<string, () => Promise<void>> = {
   extrapolation: () => extrapolationCheck(),
   verdicts: () => Promise.resolve(reportVerdicts()),
   queue: () => queueBench(),
+  "reference-cell": () => referenceCellBench(),
   profile: async () => {
     await profileStep(REFERENCE, 1, 64);
     await profileStep(FLEET_MEMBER, 1, 32);

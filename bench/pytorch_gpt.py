@@ -15,6 +15,10 @@ Modes (each prints one JSON line on stdout):
   sequential-fleet   train --models models one after another (fleet baseline)
   sweep              a capacity-sweep workload: --points models, dataset sizes
                      from --sizes, cosine schedule with 100 warm-up steps
+  capacity           memorized bits of uniform datasets of --sizes, as memcap's
+                     capacity sweep measures them: cosine with restarts (cycles
+                     ending at --first-cycle*2^k), Σ max(0, (S-1)*log2 V - NLL)
+                     over tokens 2..S at every cycle end (an annealed model)
   load-safetensors   load a memcap export (--file) and print per-sequence NLL
                      in bits of tokens 2..S for --tokens-json
 
@@ -335,6 +339,102 @@ def mode_sweep(args):
     }
 
 
+def restarts_lr(step, lr, warmup, first, ramp_fraction):
+    """The rate of 1-based step `step` under memcap's cosine-restarts (lib/training/schedule.ts,
+    minimum rate 0): warm-up, then cosine cycles ending at first*2^k, each restart ramped up
+    over ramp_fraction of its cycle."""
+    if warmup > 0 and step <= warmup:
+        return lr * step / warmup
+    end = first
+    while end < step:
+        end *= 2
+    start = 0 if end == first else end // 2
+    if start == 0:
+        start = min(warmup, end - 1)
+    k = round(math.log2(end / first))
+    ramp = 0 if k == 0 else math.floor(ramp_fraction * (end - start))
+    if step - start <= ramp:
+        return lr * (step - start) / ramp
+    start += ramp
+    progress = min(1.0, max(0.0, (step - start) / (end - start)))
+    return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def memorized_bits(model, data):
+    """Σ over sequences of max(0, (S-1)*log2 V - NLL bits of tokens 2..S): memcap's measure."""
+    V, S = model.transformer.wte.weight.shape[0], data.shape[1]
+    uniform = (S - 1) * math.log2(V)
+    total = 0.0
+    model.eval()
+    with torch.no_grad():
+        for chunk in data.split(4096):
+            bits = model.token_nll(chunk).sum(dim=1) / math.log(2.0)
+            total += float(torch.clamp(uniform - bits, min=0).sum().item())
+    model.train()
+    return total
+
+
+def mode_capacity(args):
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if not sizes:
+        raise SystemExit("--sizes is required for --mode capacity")
+    ends = []
+    end = args.first_cycle
+    while end <= args.steps:
+        ends.append(end)
+        end *= 2
+    runs = []
+    t0 = time.perf_counter()
+    for i, n in enumerate(sizes):
+        seed = args.seed + 1000 * i
+        g = torch.Generator().manual_seed(seed + 1)
+        data = torch.randint(0, args.vocab, (n, args.seq), generator=g, dtype=torch.int64).to(args.device)
+        unseen = torch.randint(0, args.vocab, (args.test_sequences, args.seq), generator=g,
+                               dtype=torch.int64).to(args.device)
+        model = new_model(args, seed)
+        opt = make_optimizer(args, model, args.lr)
+        batch = min(args.batch, n)
+        perm = torch.randperm(n, generator=g)
+        at = 0
+        curve = []
+        for step in range(1, (ends[-1] if ends else args.steps) + 1):
+            for group in opt.param_groups:
+                group["lr"] = restarts_lr(step, args.lr, args.warmup_steps, args.first_cycle,
+                                          args.restart_warmup_fraction)
+            # Minibatches walk an epoch's shuffle; a new shuffle when it runs out.
+            if at + batch > n:
+                perm = torch.randperm(n, generator=g)
+                at = 0
+            idx = perm[at: at + batch].to(args.device)
+            at += batch
+            opt.zero_grad(set_to_none=True)
+            model.loss(data[idx]).backward()
+            opt.step()
+            if step in ends:
+                curve.append([step, memorized_bits(model, data)])
+        best = max(curve, key=lambda p: p[1])
+        runs.append({
+            "size": n,
+            "dataset_bits": n * (args.seq - 1) * math.log2(args.vocab),
+            "curve": curve,
+            "best_bits": best[1],
+            "best_step": best[0],
+            # What the measure credits to sequences never trained on, scaled to N.
+            "unseen_bits": memorized_bits(model, unseen) * n / max(1, args.test_sequences),
+        })
+    return {
+        "mode": "capacity",
+        "device": args.device,
+        "seconds": time.perf_counter() - t0,
+        "params": parameter_count(args.vocab, args.seq, args.layers, args.d),
+        "lr": args.lr,
+        "batch": args.batch,
+        "steps": ends[-1] if ends else 0,
+        "runs": runs,
+        "threads": torch.get_num_threads(),
+    }
+
+
 # --- safetensors without the safetensors package -------------------------------------
 
 _NP_DTYPES = {"F32": np.float32, "F64": np.float64, "F16": np.float16}
@@ -421,7 +521,7 @@ def mode_load_safetensors(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", default="train",
-                   choices=["train", "sequential-fleet", "sweep", "load-safetensors"])
+                   choices=["train", "sequential-fleet", "sweep", "capacity", "load-safetensors"])
     p.add_argument("--vocab", type=int, default=2048)
     p.add_argument("--seq", type=int, default=64)
     p.add_argument("--layers", type=int, default=2)
@@ -442,14 +542,19 @@ def main(argv=None):
     p.add_argument("--models", type=int, default=8, help="sequential-fleet: models to train")
     p.add_argument("--points", type=int, default=8, help="sweep: models (dataset sizes)")
     p.add_argument("--sizes", default="", help="sweep: comma-separated dataset sizes")
-    p.add_argument("--warmup-steps", type=int, default=100, help="sweep: lr warm-up steps")
+    p.add_argument("--warmup-steps", type=int, default=100, help="sweep, capacity: lr warm-up steps")
+    p.add_argument("--first-cycle", type=int, default=625, help="capacity: first cycle's end step")
+    p.add_argument("--restart-warmup-fraction", type=float, default=0.1,
+                   help="capacity: each restart's ramp, a fraction of its cycle")
+    p.add_argument("--test-sequences", type=int, default=256,
+                   help="capacity: held-out sequences for unseen_bits")
     p.add_argument("--file", default="", help="load-safetensors: a memcap weights export (- for stdin)")
     p.add_argument("--tokens-json", default="", help="load-safetensors: JSON token lists or a file")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"],
                    help="load-safetensors: arithmetic precision of the forward pass")
     args = p.parse_args(argv)
     if args.lr is None:
-        args.lr = 1e-2 if args.mode == "sweep" else 1e-3
+        args.lr = 1e-2 if args.mode in ("sweep", "capacity") else 1e-3
 
     torch.set_num_threads(max(1, args.threads))
     if os.environ.get("OPENBLAS_NUM_THREADS") is None and args.mode != "load-safetensors":
@@ -459,6 +564,7 @@ def main(argv=None):
         "train": mode_train,
         "sequential-fleet": mode_sequential_fleet,
         "sweep": mode_sweep,
+        "capacity": mode_capacity,
         "load-safetensors": mode_load_safetensors,
     }
     result = modes[args.mode](args)

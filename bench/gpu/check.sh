@@ -14,11 +14,14 @@
 # (default fp32; bf16 for the other half of the paper's Table 1),
 # TORCH_DEVICE (default cuda), BENCH_STEPS (default 200), BENCHES (default
 # "train train-paper profile-paper sweep"), SWEEP_STEPS (steps per point of bench sweep,
-# default 2000), SKIP_TESTS=1, SKIP_GRID=1, SKIP_BENCH=1, MATMUL_VARIANTS (tuning
+# default 2000), BENCH_TIMEOUT (seconds for the benches, default 240), SKIP_TESTS=1,
+# SKIP_GRID=1, SKIP_BENCH=1, MATMUL_VARIANTS (tuning
 # overrides separated by ';', e.g. '{};{"maxRm":8}': times the paper-scale
 # matmul shapes with each, matmul.txt; default none). The grid subset
 # needs about 7 minutes on an H100 (docs/results/gpu-h100): to finish it in
-# one lease, run it alone (SKIP_TESTS=1 SKIP_BENCH=1 BUDGET=580). A dry run on a
+# one lease, run it alone (SKIP_TESTS=1 SKIP_BENCH=1 BUDGET=580). The reference
+# study's paper cell (issue 21: memcap and PyTorch, 40,000 steps each, bench/reference_cell.ts):
+# BENCHES=reference-cell BENCH_TIMEOUT=560 SKIP_TESTS=1 SKIP_GRID=1. A dry run on a
 # CPU machine: TORCH_DEVICE=cpu GRID_SCALE=cpu GRID_ONLY="L1 d8,L2 d8" GRID_STEPS=500.
 set -u
 started=$(date +%s)
@@ -53,7 +56,7 @@ fi
 if [ "${SKIP_BENCH:-}" != 1 ]; then
   MEMCAP_PYTHON=$(command -v python3) MEMCAP_TORCH_DEVICE="${TORCH_DEVICE:-cuda}" \
     MEMCAP_BENCH_STEPS="${BENCH_STEPS:-200}" MEMCAP_BENCH_SWEEP_STEPS="${SWEEP_STEPS:-2000}" \
-    timeout 240 deno run -A --cached-only bench/main.ts ${BENCHES:-train train-paper profile-paper sweep} 2>&1 |
+    timeout "${BENCH_TIMEOUT:-240}" deno run -A --cached-only bench/main.ts ${BENCHES:-train train-paper profile-paper sweep} 2>&1 |
     tee "$OUT/bench_train.txt"
 fi
 

@@ -25,7 +25,7 @@ import {
 /** memcap agrees when its certified capacity is at least this fraction of the reference. */
 export const AGREEMENT = 0.97;
 
-interface Reference {
+export interface Reference {
   label: string;
   layers: number;
   dModel: number;
@@ -37,7 +37,7 @@ interface Reference {
   datasetSizes: number[];
 }
 
-function references(scale: Scale): Reference[] {
+export function references(scale: Scale): Reference[] {
   if (scale === "paper") {
     return [{
       label: "L1 d32",
@@ -81,13 +81,13 @@ function references(scale: Scale): Reference[] {
   ];
 }
 
-function shapeOf(scale: Scale, ref: Reference) {
+export function shapeOf(scale: Scale, ref: Reference) {
   const data = scale === "cpu" ? { vocabSize: 64, seqLen: 16 } : { vocabSize: 2048, seqLen: 64 };
   return modelConfig(scale, { ...data, layers: ref.layers, dModel: ref.dModel });
 }
 
 /** The reference runs' recipe, on restarts so that training can go on until certified. */
-function training(scale: Scale, maxSteps?: number) {
+export function training(scale: Scale, maxSteps?: number) {
   return {
     optimizer: { type: "adamw" as const, lr: scale === "cpu" ? 1e-2 : 3e-3 },
     batchSize: scale === "cpu" ? 128 : 512,

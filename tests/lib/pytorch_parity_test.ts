@@ -10,6 +10,7 @@ import { tensorLayout } from "../../lib/model/layout.ts";
 import { roundToBf16 } from "../../lib/bf16.ts";
 import { Rng } from "../../lib/prng.ts";
 import { cpuForward } from "../../lib/model/gpt_reference.ts";
+import { learningRate } from "../../lib/training/schedule.ts";
 
 const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("../../bench/pytorch_gpt.py", import.meta.url).pathname;
@@ -147,3 +148,66 @@ for (const { config, precision, batch } of cases) {
     },
   });
 }
+
+/** Runs python code with bench/ on its path (pytorch_gpt.py importable); returns the last line. */
+async function python(code: string, args: string[] = []): Promise<string> {
+  const out = await new Deno.Command(PYTHON, {
+    args: [...(code ? ["-c", code] : []), ...args],
+    env: {
+      OPENBLAS_NUM_THREADS: "1",
+      PYTHONPATH: new URL("../../bench", import.meta.url).pathname,
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr).slice(-2000));
+  return new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!;
+}
+
+Deno.test({
+  name: "pytorch parity: --mode capacity's restart schedule is memcap's" +
+    (unavailable ? ` (ignored: ${unavailable})` : ""),
+  ignore: unavailable !== null,
+  fn: async () => {
+    const s = {
+      kind: "cosine-restarts" as const,
+      warmupSteps: 100,
+      minLrFraction: 0,
+      firstCycleSteps: 625,
+      restartWarmupFraction: 0.1,
+    };
+    const steps = 5000;
+    const theirs: number[] = JSON.parse(
+      await python(
+        "import json, pytorch_gpt as p; print(json.dumps([p.restarts_lr(s, 0.01, 100, 625, 0.1) " +
+          `for s in range(1, ${steps + 1})]))`,
+      ),
+    );
+    assert.equal(theirs.length, steps);
+    theirs.forEach((lr, i) => {
+      const ours = learningRate(s, 0.01, i + 1, steps);
+      assert.ok(Math.abs(lr - ours) < 1e-12, `step ${i + 1}: pytorch ${lr}, memcap ${ours}`);
+    });
+  },
+});
+
+Deno.test({
+  name: "pytorch parity: --mode capacity memorizes a tiny dataset whole, and not unseen data" +
+    (unavailable ? ` (ignored: ${unavailable})` : ""),
+  ignore: unavailable !== null,
+  fn: async () => {
+    const out = JSON.parse(
+      await python("", [
+        SCRIPT,
+        ...["--mode=capacity", "--vocab=8", "--seq=4", "--layers=1", "--d=16", "--heads=2"],
+        ...["--batch=4", "--steps=1250", "--sizes=4", "--lr=0.01", "--threads=1"],
+      ]),
+    );
+    const [run] = out.runs;
+    // 4 sequences · 3 predicted tokens · log2 8 bits; cycle ends 625 and 1250.
+    assert.equal(run.dataset_bits, 36);
+    assert.deepEqual(run.curve.map((p: number[]) => p[0]), [625, 1250]);
+    assert.ok(run.best_bits > 0.9 * 36 && run.best_bits <= 36, `best ${run.best_bits}`);
+    assert.ok(run.unseen_bits < 0.1 * run.best_bits, `unseen ${run.unseen_bits}`);
+  },
+});
