@@ -851,6 +851,8 @@ export interface components {
             regime: "data-limited" | "capacity-limited";
             /** @description How each seed's run ended (its certificate's status), in memorizedBits' order. */
             statuses?: ("saturated" | "unstable" | "budget-exhausted")[];
+            /** @description Each seed's run's unseenBits, in memorizedBits' order (null where not measured). */
+            unseenBits?: (number | null)[];
         };
         /** */
         CapacityProgress: {
@@ -951,7 +953,7 @@ export interface components {
             /** @description `result.reasons`: why the verdict is lower-bound; null until it succeeds. */
             reasons: {
                 /** @enum {string} */
-                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown";
+                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown" | "chance-credit";
                 message: string;
             }[] | null;
             input: components["schemas"]["CapacityCreateRequest"];
@@ -980,14 +982,14 @@ export interface components {
             /** @description The dataset size holding capacityBits. */
             capacityDatasetSize: number;
             /**
-             * @description certified: capacityBits comes from saturated runs at capacity-limited points on a flat plateau. lower-bound: something in `reasons` keeps it from being the capacity; the true capacity is at least capacityBits (as far as the measured runs go).
+             * @description certified: capacityBits comes from saturated runs at capacity-limited points on a flat plateau. lower-bound: something in `reasons` keeps it from being the capacity; the true capacity is at least capacityBits (as far as the measured runs go), except with chance-credit, where part of capacityBits may be chance wins of the measure.
              * @enum {string}
              */
             verdict: "certified" | "lower-bound";
             /** @description Why the verdict is lower-bound, in plain words; empty when certified. */
             reasons: {
                 /** @enum {string} */
-                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown";
+                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown" | "chance-credit";
                 message: string;
             }[];
             /** @description The shape part of the verdict: two or more points past the knee, flat within plateauTolerance, neither rising at the largest size nor falling with N. */

@@ -90,6 +90,15 @@ export function spreadRows(r: Pick<SweepResult, "runs">): SpreadRow[] {
   });
 }
 
+/** P(|Z| > z) for a standard normal Z (Abramowitz & Stegun 7.1.26, error under 1.5e-7). */
+export function twoSidedTail(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const poly = t * (0.254829592 + t * (-0.284496736 +
+        t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return poly * Math.exp(-x * x); // erfc(x)
+}
+
 /** The relative standard deviation pooled over sizes: √(mean of the relative variances). */
 export function pooledRelativeSd(rows: SpreadRow[]): number {
   return Math.sqrt(rows.reduce((s, x) => s + x.relativeSd ** 2, 0) / rows.length);
@@ -136,10 +145,10 @@ async function run(ctx: StudyContext) {
     `over ${rows.length} sizes), so two single-seed points differ by noise with a standard ` +
     `deviation of ${fmt(Math.SQRT2 * sd * 100, 1)}%. The plateau tolerance of ${
       fmt(tol * 100, 0)
-    }% is ${fmt(sigmas, 1)} of those standard deviations: a single-seed verdict of flat or ` +
-    `not flat ${
-      sigmas < 2 ? "is often decided by seed noise" : "is rarely decided by seed noise"
-    }. The seed means here span ${fmt(gap * 100, 1)}% over the sizes.`,
+    }% is ${fmt(sigmas, 1)} of those standard deviations: on a truly flat plateau two ` +
+    `single-seed points would differ by more than it in ${
+      fmt(100 * twoSidedTail(sigmas), 0)
+    }% of pairs (normal noise). The seed means here span ${fmt(gap * 100, 1)}% over the sizes.`,
     "",
     worst
       ? `What the per-sample measure credits to sequences the models never saw (unseen bits: ` +

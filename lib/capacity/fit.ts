@@ -19,6 +19,8 @@ export interface CapacityPointInput {
   memorizedBits: number[];
   /** How each seed's run ended (its certificate); unknown when left out. */
   statuses?: RunStatus[];
+  /** Each seed's unseenBits (what the clipped measure credits to N unseen sequences). */
+  unseenBits?: (number | null)[];
 }
 
 export interface FitOptions {
@@ -48,7 +50,8 @@ export type ReasonCode =
   | "falling"
   | "not-flat"
   | "not-saturated"
-  | "saturation-unknown";
+  | "saturation-unknown"
+  | "chance-credit";
 export interface Reason {
   code: ReasonCode;
   message: string;
@@ -177,6 +180,12 @@ export function fitCapacity(
         throw new RangeError(`points[${i}].memorizedBits[${j}]: ${b} is not finite`);
       }
     });
+    if (p.unseenBits && p.unseenBits.length !== p.memorizedBits.length) {
+      throw new RangeError(
+        `points[${i}].unseenBits: ${p.unseenBits.length} values for ` +
+          `${p.memorizedBits.length} seeds`,
+      );
+    }
     if (p.statuses && p.statuses.length !== p.memorizedBits.length) {
       throw new RangeError(
         `points[${i}].statuses: ${p.statuses.length} statuses for ` +
@@ -200,6 +209,7 @@ export function fitCapacity(
       regime: fractionMemorized >= 1 - tolerance ? "data-limited" : "capacity-limited",
     };
     if (p.statuses) point.statuses = [...p.statuses];
+    if (p.unseenBits) point.unseenBits = [...p.unseenBits];
     return point;
   });
   const fit = fitMinModel(
@@ -333,6 +343,18 @@ function judgePlateau(points: CapacityPoint[], tol: number) {
         `training.maxSteps, or ask for until: "certified"`,
     });
   }
+  // Chance wins the clip credits would make a capacity higher than what was memorized.
+  const credited = cap.map((p) => ({ p, share: meanKnown(p.unseenBits) / p.meanBits }))
+    .filter((x) => x.share > tol);
+  if (credited.length > 0) {
+    const worst = credited.reduce((a, b) => (b.share > a.share ? b : a));
+    reasons.push({
+      code: "chance-credit",
+      message: `${pct(worst.share)} of N=${worst.p.datasetSize}'s memorized bits is what the ` +
+        "per-sample measure credits to as many sequences its models never saw (unseenBits, " +
+        `over the tolerance ${pct(tol)}): the figure may hold chance, not memory; train longer`,
+    });
+  }
   const values = plateau.map((p) => p.meanBits);
   return {
     top,
@@ -346,4 +368,10 @@ function judgePlateau(points: CapacityPoint[], tol: number) {
       trend,
     },
   };
+}
+
+/** Mean of the known values; 0 when none is known. */
+function meanKnown(values: readonly (number | null)[] | undefined): number {
+  const known = (values ?? []).filter((v): v is number => v !== null);
+  return known.length ? known.reduce((a, b) => a + b, 0) / known.length : 0;
 }

@@ -307,6 +307,9 @@ export const CapacityPoint = z.object({
   statuses: z.array(RunStatusSchema).optional().describe(
     "How each seed's run ended (its certificate's status), in memorizedBits' order.",
   ),
+  unseenBits: z.array(z.number().nullable()).optional().describe(
+    "Each seed's run's unseenBits, in memorizedBits' order (null where not measured).",
+  ),
 }).meta({
   id: "CapacityPoint",
   example: EXAMPLE_POINTS[3],
@@ -355,7 +358,8 @@ export const CapacityResult = z.object({
   verdict: z.enum(["certified", "lower-bound"]).describe(
     "certified: capacityBits comes from saturated runs at capacity-limited points on a flat " +
       "plateau. lower-bound: something in `reasons` keeps it from being the capacity; the " +
-      "true capacity is at least capacityBits (as far as the measured runs go).",
+      "true capacity is at least capacityBits (as far as the measured runs go), except " +
+      "with chance-credit, where part of capacityBits may be chance wins of the measure.",
   ),
   reasons: z.array(z.object({
     code: z.enum([
@@ -366,6 +370,7 @@ export const CapacityResult = z.object({
       "not-flat",
       "not-saturated",
       "saturation-unknown",
+      "chance-credit",
     ]),
     message: z.string(),
   })).describe("Why the verdict is lower-bound, in plain words; empty when certified."),

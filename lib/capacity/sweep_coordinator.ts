@@ -196,6 +196,7 @@ export async function runCapacitySweep(
           datasetBits: datasetBits(n, c.seqLen, c.vocabSize),
           memorizedBits: runs.map((r) => r.memorizedBits),
           statuses: runs.map((r) => r.certificate.status),
+          unseenBits: runs.map((r) => r.unseenBits ?? null),
         };
       }),
       { parameterCount: plan.parameterCount, plateauTolerance: req.plateauTolerance },

@@ -288,3 +288,37 @@ Deno.test("verdict: no capacity-limited point, or too few past the knee, asks fo
     /points\[0\]\.statuses/,
   );
 });
+
+Deno.test("fitCapacity: chance credit over the tolerance keeps a verdict from certified", () => {
+  const points = (unseen: number): CapacityPointInput[] => [
+    { datasetSize: 100, datasetBits: 9000, memorizedBits: [8900], statuses: ["saturated"] },
+    {
+      datasetSize: 200,
+      datasetBits: 18000,
+      memorizedBits: [11700],
+      statuses: ["saturated"],
+      unseenBits: [null],
+    },
+    {
+      datasetSize: 400,
+      datasetBits: 36000,
+      memorizedBits: [11750, 11750],
+      statuses: ["saturated", "saturated"],
+      unseenBits: [unseen, unseen + 100],
+    },
+  ];
+  const clean = fitCapacity(points(0), { parameterCount: 4592 });
+  assert.equal(clean.verdict, "certified");
+  assert.deepEqual(clean.points[2].unseenBits, [0, 100]);
+  // 2.9% of 11,750 is within the 3% tolerance; 4.7% is not.
+  assert.equal(fitCapacity(points(290), { parameterCount: 4592 }).verdict, "certified");
+  const credited = fitCapacity(points(500), { parameterCount: 4592 });
+  assert.equal(credited.verdict, "lower-bound");
+  assert.deepEqual(credited.reasons.map((x) => x.code), ["chance-credit"]);
+  assert.match(credited.reasons[0].message, /4\.7% of N=400's memorized bits/);
+  assert.deepEqual(CapacityResult.parse(credited), credited);
+  assert.throws(
+    () => fitCapacity([{ ...points(0)[2], unseenBits: [1] }], { parameterCount: 4592 }),
+    /points\[0\]\.unseenBits: 1 values for 2 seeds/,
+  );
+});

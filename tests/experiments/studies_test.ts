@@ -13,7 +13,11 @@ import {
   table,
 } from "../../experiments/study.ts";
 import { gridShapes } from "../../experiments/studies/capacity_grid.ts";
-import { pooledRelativeSd, spreadRows } from "../../experiments/studies/seed_spread.ts";
+import {
+  pooledRelativeSd,
+  spreadRows,
+  twoSidedTail,
+} from "../../experiments/studies/seed_spread.ts";
 import { parameterCount } from "../../lib/model/config.ts";
 
 // text-memorization and membership-law make datasets, models and runs, not sweeps.
@@ -143,4 +147,11 @@ Deno.test("seed-spread: per size the seeds' mean, relative spread and mean unsee
   assert.ok(Math.abs(rows[0].relativeSd - Math.sqrt(8) / 12) < 1e-12);
   const pooled = pooledRelativeSd(rows);
   assert.ok(Math.abs(pooled - Math.sqrt((200 / 1e4 + 8 / 144) / 2)) < 1e-12);
+});
+
+Deno.test("seed-spread: the two-sided normal tail", () => {
+  // P(|Z| > 1) = 0.3173, P(|Z| > 1.96) = 0.05, P(|Z| > 0) = 1.
+  assert.ok(Math.abs(twoSidedTail(1) - 0.317311) < 1e-6);
+  assert.ok(Math.abs(twoSidedTail(-1.959964) - 0.05) < 1e-6);
+  assert.ok(Math.abs(twoSidedTail(0) - 1) < 1e-6);
 });
