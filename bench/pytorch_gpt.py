@@ -289,6 +289,14 @@ def cosine_lambda(total, warmup):
     return f
 
 
+def epoch_batches(n, batch, g, device):
+    """Index minibatches that walk an epoch's shuffle; a new shuffle when it runs out."""
+    while True:
+        perm = torch.randperm(n, generator=g)
+        for at in range(0, n - batch + 1, batch):
+            yield perm[at: at + batch].to(device)
+
+
 def mode_sweep(args):
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -307,17 +315,10 @@ def mode_sweep(args):
         model = new_model(args, seed)
         opt = make_optimizer(args, model, args.lr)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(args.steps, args.warmup_steps))
-        batch = min(args.batch, n)
-        perm = torch.randperm(n, generator=g)
-        at = 0
+        batches = epoch_batches(n, min(args.batch, n), g, args.device)
         loss = None
         for _ in range(args.steps):
-            # Minibatches walk an epoch's shuffle; a new shuffle when it runs out.
-            if at + batch > n:
-                perm = torch.randperm(n, generator=g)
-                at = 0
-            idx = perm[at: at + batch].to(args.device)
-            at += batch
+            idx = next(batches)
             opt.zero_grad(set_to_none=True)
             loss = model.loss(data[idx])
             loss.backward()
@@ -393,20 +394,13 @@ def mode_capacity(args):
                                dtype=torch.int64).to(args.device)
         model = new_model(args, seed)
         opt = make_optimizer(args, model, args.lr)
-        batch = min(args.batch, n)
-        perm = torch.randperm(n, generator=g)
-        at = 0
+        batches = epoch_batches(n, min(args.batch, n), g, args.device)
         curve = []
         for step in range(1, (ends[-1] if ends else args.steps) + 1):
             for group in opt.param_groups:
                 group["lr"] = restarts_lr(step, args.lr, args.warmup_steps, args.first_cycle,
                                           args.restart_warmup_fraction)
-            # Minibatches walk an epoch's shuffle; a new shuffle when it runs out.
-            if at + batch > n:
-                perm = torch.randperm(n, generator=g)
-                at = 0
-            idx = perm[at: at + batch].to(args.device)
-            at += batch
+            idx = next(batches)
             opt.zero_grad(set_to_none=True)
             model.loss(data[idx]).backward()
             opt.step()
