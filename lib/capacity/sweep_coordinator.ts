@@ -206,11 +206,19 @@ export async function runCapacitySweep(
   await train({ key: "base", fromStep: 0, untilStep: baseSteps }, plan.runs);
   let stopped: string | null = null;
   let result = fit();
+  const spent = () => done.reduce((s, r) => s + r.certificate.tokens, 0);
   while (result.verdict !== "certified") {
     if (needsLargerDatasets(result.reasons) && addedSizes.length < req.maxExtraSizes) {
       const extra = extraDatasetSize(sizes, plan.seeds.length, c);
       if (extra.size === null) {
         stopped = `no larger dataset: ${extra.why}`;
+        break;
+      }
+      // The token budget bounds the whole sweep, added sizes too.
+      const cost = plan.seeds.length * baseSteps * tokensPerStep;
+      if (tokenBudget !== null && spent() + cost > tokenBudget) {
+        stopped = `adding N=${extra.size} (${plan.seeds.length} runs to ${baseSteps} steps, ` +
+          `${cost} tokens) would pass the token budget (${spent()} of ${tokenBudget} spent)`;
         break;
       }
       sizes.push(extra.size);
@@ -236,15 +244,14 @@ export async function runCapacitySweep(
     const until = 2 * from;
     const group = deciding.filter((r) => r.steps === from)
       .map((r) => ({ datasetSize: r.datasetSize, seed: r.seed }));
-    const spent = done.reduce((s, r) => s + r.certificate.tokens, 0);
     const cost = group.length * (until - from) * tokensPerStep;
     if (until > MAX_CERTIFY_STEPS) {
       stopped = `the next doubling (${until} steps) would pass ${MAX_CERTIFY_STEPS} steps`;
       break;
     }
-    if (spent + cost > tokenBudget!) {
+    if (spent() + cost > tokenBudget!) {
       stopped = `the next doubling (${group.length} runs to ${until} steps, ${cost} tokens) ` +
-        `would pass the token budget (${spent} of ${tokenBudget} spent)`;
+        `would pass the token budget (${spent()} of ${tokenBudget} spent)`;
       break;
     }
     await train({ key: `more-${until}`, fromStep: from, untilStep: until }, group);

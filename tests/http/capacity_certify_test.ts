@@ -110,6 +110,31 @@ storeTest(
   },
 );
 
+Deno.test('until "certified": an added dataset size stays within the token budget', async () => {
+  await withService(async ({ app, jobs }) => {
+    // Both sizes are memorized whole: the grid wants a larger dataset, which one more size's
+    // 200 steps would pay for only with a budget above the first pass's 2 × 200 steps.
+    const body = {
+      config,
+      datasetSizes: [4, 8],
+      seeds: [0],
+      testSequences: 0,
+      maxExtraSizes: 2,
+      until: "certified",
+      training: { ...restarts, maxSteps: 200 },
+    };
+    const tight = (await sweep(app, jobs, { ...body, tokenBudget: 2 * 200 * TOKENS_PER_STEP }))
+      .result;
+    assert.deepEqual(tight.budget.addedSizes, []);
+    assert.match(tight.budget.stopped, /adding N=16 .* would pass the token budget/);
+    assert.ok(tight.budget.tokensSpent <= tight.budget.tokenBudget);
+    const room = (await sweep(app, jobs, { ...body, tokenBudget: 3 * 200 * TOKENS_PER_STEP }))
+      .result;
+    assert.deepEqual(room.budget.addedSizes, [16], JSON.stringify(room.budget));
+    assert.ok(room.budget.tokensSpent <= room.budget.tokenBudget);
+  });
+});
+
 Deno.test('until "certified" needs cosine-restarts; the request says so', async () => {
   await withService(async ({ app }) => {
     const res = await call(app, "POST", "/v1/capacity", {
