@@ -21,6 +21,13 @@ interface SavedSweep {
   request: string;
 }
 
+/** What `deno task experiment` changes in every sweep a study submits. */
+export interface SweepOverrides {
+  maxFleetSize?: number;
+  /** Seeds 0..seeds-1 per dataset size (the API's count form). */
+  seeds?: number;
+}
+
 export class ExperimentClient {
   #saved: Record<string, SavedSweep> = {};
   /** The typed client (clients/ts/client.ts) the waits go through. */
@@ -30,8 +37,11 @@ export class ExperimentClient {
     readonly service: Service,
     readonly statePath: string,
     readonly log: (line: string) => void,
-    /** Overrides every sweep's maxFleetSize (`--max-fleet-size`: 1 trains without fleets). */
-    readonly maxFleetSize?: number,
+    /**
+     * Overrides of every sweep: maxFleetSize (`--max-fleet-size`: 1 trains without fleets),
+     * seeds (`--seeds N`: seeds 0..N-1 per dataset size).
+     */
+    readonly overrides: SweepOverrides = {},
   ) {
     this.api = memcapClient(service.url, service.token);
   }
@@ -40,9 +50,9 @@ export class ExperimentClient {
     service: Service,
     statePath: string,
     log: (line: string) => void,
-    opts: { maxFleetSize?: number } = {},
+    overrides: SweepOverrides = {},
   ) {
-    const c = new ExperimentClient(service, statePath, log, opts.maxFleetSize);
+    const c = new ExperimentClient(service, statePath, log, overrides);
     try {
       c.#saved = JSON.parse(await Deno.readTextFile(statePath));
     } catch (e) {
@@ -92,14 +102,19 @@ export class ExperimentClient {
     return id;
   }
 
+  /** A study's sweep request as this client submits it (its overrides applied). */
+  withOverrides<T extends CapacityCreateInput>(req: T): T {
+    const { maxFleetSize, seeds } = this.overrides;
+    return {
+      ...req,
+      ...(maxFleetSize === undefined ? {} : { maxFleetSize }),
+      ...(seeds === undefined ? {} : { seeds }),
+    };
+  }
+
   /** Submits a sweep (or finds it, see `ensure`) without waiting for it; returns its id. */
   submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
-    const fleet = this.maxFleetSize;
-    return this.ensure(
-      label,
-      "capacity",
-      fleet === undefined ? req : { ...req, maxFleetSize: fleet },
-    );
+    return this.ensure(label, "capacity", this.withOverrides(req));
   }
 
   /** Waits for a training run to succeed; throws when it fails. */

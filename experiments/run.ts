@@ -1,6 +1,6 @@
 // `deno task experiment <name> [--scale cpu|paper] [--precision fp32,bf16]
 //   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N]
-//   [--max-fleet-size N] [--only A,B]`
+//   [--max-fleet-size N] [--seeds N] [--only A,B]`
 //
 // Runs a named study through the HTTP API. Without --url it starts the
 // service (main.ts) itself, with its store under data/experiments/<study>-<scale>,
@@ -21,6 +21,7 @@ import { membershipLaw } from "./studies/membership_law.ts";
 import { reference } from "./studies/reference.ts";
 import { seedSpread } from "./studies/seed_spread.ts";
 import { Precision } from "../lib/model/schemas.ts";
+import { MAX_CAPACITY_RUNS } from "../lib/capacity/schemas.ts";
 import type { Health } from "../routes/health.ts";
 
 export const STUDIES: Study[] = [
@@ -39,7 +40,7 @@ function usage(): string {
   return [
     "usage: deno task experiment <study> [--scale cpu|paper] [--precision fp32,bf16]",
     "         [--url URL] [--out DIR] [--alpha A] [--max-steps N] [--max-fleet-size N]",
-    "         [--only A,B]",
+    "         [--seeds N] [--only A,B]",
     "",
     "studies:",
     ...STUDIES.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`),
@@ -56,6 +57,8 @@ function usage(): string {
     "             state and report folders get a -<N>steps suffix, so budgets do not mix",
     "--max-fleet-size  every sweep's fleet size instead of the study's (1: each model alone,",
     "             to compare with fleets); the folders get a -fleet<N> suffix",
+    "--seeds      capacity-grid, reference: seeds 0..N-1 per dataset size instead of one seed;",
+    "             the folders get a -seeds<N> suffix",
     "--only       capacity-grid, reference: run only the sweeps whose label contains one of these",
     '             comma-separated strings, e.g. "L1 d32,L1 d64" (the report covers just those)',
   ].join("\n");
@@ -73,6 +76,7 @@ async function main(args: string[]): Promise<number> {
       alpha: { type: "string" },
       "max-steps": { type: "string" },
       "max-fleet-size": { type: "string" },
+      seeds: { type: "string" },
       only: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -125,10 +129,24 @@ async function main(args: string[]): Promise<number> {
     console.error(`--max-fleet-size: ${study.name} runs no capacity sweeps`);
     return 2;
   }
+  const seeds = values.seeds === undefined ? undefined : Number(values.seeds);
+  // A sweep trains at most MAX_CAPACITY_RUNS models (sizes × seeds); the service says so.
+  if (
+    seeds !== undefined && !(Number.isInteger(seeds) && seeds >= 1 && seeds <= MAX_CAPACITY_RUNS)
+  ) {
+    console.error(`--seeds: ${values.seeds} is not an integer in 1..${MAX_CAPACITY_RUNS}`);
+    return 2;
+  }
+  // The other studies compare one run per dataset size, or set their own seeds.
+  if (seeds !== undefined && study !== capacityGrid && study !== reference) {
+    console.error(`--seeds: only capacity-grid and reference take it, not ${study.name}`);
+    return 2;
+  }
   const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const tag = `${study.name}-${scale}` +
     (maxSteps === undefined ? "" : `-${maxSteps}steps`) +
-    (maxFleetSize === undefined ? "" : `-fleet${maxFleetSize}`);
+    (maxFleetSize === undefined ? "" : `-fleet${maxFleetSize}`) +
+    (seeds === undefined ? "" : `-seeds${seeds}`);
   const stateDir = `data/experiments/${tag}`;
   const service: Service = values.url
     ? remoteService(values.url, Deno.env.get("MEMCAP_TOKEN") || undefined)
@@ -139,6 +157,7 @@ async function main(args: string[]): Promise<number> {
     await Deno.mkdir(stateDir, { recursive: true });
     const client = await ExperimentClient.open(service, `${stateDir}/sweeps.json`, log, {
       maxFleetSize,
+      seeds,
     });
     const hardware = describeHardware(await client.request<Health>("GET", "/v1/health"));
     const outDir = `${values.out}/${tag}`;
@@ -153,6 +172,7 @@ async function main(args: string[]): Promise<number> {
       alpha,
       maxSteps,
       maxFleetSize,
+      seeds,
       only: values.only?.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
       study: study.name,
       hardware,

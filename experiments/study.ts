@@ -25,6 +25,8 @@ export interface StudyContext {
   maxSteps?: number;
   /** Every sweep's maxFleetSize instead of the study's (1: no fleets). */
   maxFleetSize?: number;
+  /** Seeds 0..seeds-1 per dataset size instead of the study's one (`--seeds`). */
+  seeds?: number;
   /** Run only the sweeps whose label contains one of these (a subset of a study). */
   only?: string[];
   /** What computed it, from the service's GET /v1/health (adapter, backend, version). */
@@ -139,7 +141,13 @@ export async function runSweeps<T extends { label: string; request: CapacityCrea
         `(${fmt(result.bitsPerParameter)} bits/param), ${fmt(result.seconds, 0)} s of training` +
         (performance.now() - t0 < 1500 ? " (done before)" : ""),
     );
-    results.push({ ...sweeps[i], id: ids[i], result });
+    // The request as submitted: reports read its seeds and fleet size.
+    results.push({
+      ...sweeps[i],
+      request: ctx.client.withOverrides(sweeps[i].request),
+      id: ids[i],
+      result,
+    });
   }
   return results;
 }
@@ -183,6 +191,14 @@ export function certificateSection(
   ].join("\n");
 }
 
+/** "one seed (0)" or "3 seeds (0, 1, 2)", from a request's seeds (a list, or a count n: 0..n-1). */
+export function seedsPhrase(seeds: number | readonly number[] | undefined): string {
+  const list = Array.isArray(seeds)
+    ? seeds
+    : Array.from({ length: (seeds as number | undefined) ?? 1 }, (_, i) => i);
+  return `${list.length === 1 ? "one seed" : `${list.length} seeds`} (${list.join(", ")})`;
+}
+
 /** The largest unseenBits / memorizedBits over runs, as a percentage; – when none measured it. */
 function unseenShare(runs: SweepResult["runs"]): string {
   const shares = runs.filter((r) => r.unseenBits != null && r.memorizedBits > 0)
@@ -203,6 +219,7 @@ export function provenance(
     `${ctx.precisions.join(",")}` +
     (ctx.maxSteps === undefined ? "" : ` --max-steps ${ctx.maxSteps}`) +
     (ctx.maxFleetSize === undefined ? "" : ` --max-fleet-size ${ctx.maxFleetSize}`) +
+    (ctx.seeds === undefined ? "" : ` --seeds ${ctx.seeds}`) +
     (ctx.only === undefined ? "" : ` --only "${ctx.only.join(",")}"`) + "\`",
     `- Service: ${ctx.client.service.url} (${via})`,
     `- Hardware: ${ctx.hardware}`,

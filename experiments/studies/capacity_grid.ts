@@ -16,6 +16,7 @@ import {
   provenance,
   runSweeps,
   type Scale,
+  seedsPhrase,
   type Study,
   type StudyContext,
   table,
@@ -327,7 +328,10 @@ function report(ctx: StudyContext, rows: GridRow[], fits: Fits): string {
     "## Budget and settings",
     "",
     `- Data: uniform tokens, V = ${c0.vocabSize}, S = ${c0.seqLen}; heads of size ` +
-    `${c0.dModel / c0.heads}; one seed (0) per dataset size; 5 dataset sizes per model on the ` +
+    `${c0.dModel / c0.heads}; ${
+      seedsPhrase(ctx.seeds ?? requests(ctx.scale, ctx.precisions)[0].request.seeds)
+    } per dataset size; 5 ` +
+    "dataset sizes per model on the " +
     "automatic grid (N*/4 .. 4·N*).",
     `- Training: AdamW lr ${t.optimizer?.lr}, betas (0.9, 0.999), weight decay 0, batch ` +
     `${t.batchSize}, schedule ${t.schedule?.kind} (warmup ${t.schedule?.warmupSteps}, first ` +

@@ -16,6 +16,7 @@ import {
   provenance,
   runSweeps,
   type Scale,
+  seedsPhrase,
   type Study,
   type StudyContext,
   table,
@@ -184,7 +185,11 @@ async function run(ctx: StudyContext) {
     const slug = d.ref.label.replace(" ", "-").toLowerCase();
     files[`capacity-${slug}.svg`] = capacityPlotSvg(d.result, { title: `${d.label}` });
     files[`curves-${slug}.svg`] = curvesSvg(
-      d.result.runs.map((x) => ({ label: `N=${x.datasetSize}`, curve: x.curve, asymptote: null })),
+      d.result.runs.map((x) => ({
+        label: `N=${x.datasetSize}` + (x.seed === 0 ? "" : ` seed ${x.seed}`),
+        curve: x.curve,
+        asymptote: null,
+      })),
       `${d.label}: memorized bits at the annealed cycle ends`,
     );
   });
@@ -240,6 +245,7 @@ async function run(ctx: StudyContext) {
       [
         "shape",
         "N",
+        "seed",
         "certificate",
         "steps",
         "best bits (step)",
@@ -254,6 +260,7 @@ async function run(ctx: StudyContext) {
           return [
             d.ref.label,
             x.datasetSize,
+            x.seed,
             c.status,
             int(c.steps),
             `${int(c.bestBits)} (${int(c.bestStep)})`,
@@ -297,7 +304,9 @@ async function run(ctx: StudyContext) {
       int(t.maxSteps)
     } steps, then until ` +
     "certified with the default token budget (4× the first pass).",
-    "- Uniform tokens; one seed (0) per dataset size; memorized bits count tokens 2..S.",
+    `- Uniform tokens; ${
+      seedsPhrase(done[0]?.request.seeds)
+    } per dataset size; memorized bits count tokens 2..S.`,
     "",
     provenance(ctx, [
       `Sweep ids: ${rows.map((r) => r.sweepId).join(", ")}`,

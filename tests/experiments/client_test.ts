@@ -33,16 +33,20 @@ Deno.test("experiment client: a sweep through the service, found again on a seco
     const changed = { ...request, datasetSizes: [4, 32] };
     assert.notEqual(await again.submitSweep("tiny", changed), id, "a changed request is new");
 
-    // --max-fleet-size 1: the same study, each model alone; a new sweep, with its own fleets.
+    // --max-fleet-size 1 --seeds 3: the same study, each model alone, three seeds per size; a
+    // new sweep, and what a report reads as its request says so.
     const alone = await ExperimentClient.open(service, `${dir}/alone.json`, () => {}, {
       maxFleetSize: 1,
+      seeds: 3,
     });
     const aloneId = await alone.submitSweep("tiny", request);
-    const sweep = await alone.request<{ input: { maxFleetSize: number } }>(
+    const sweep = await alone.request<{ input: { maxFleetSize: number; seeds: unknown } }>(
       "GET",
       `/v1/capacity/${aloneId}`,
     );
     assert.equal(sweep.input.maxFleetSize, 1);
+    assert.deepEqual(sweep.input.seeds, 3);
+    assert.deepEqual(alone.withOverrides(request), { ...request, maxFleetSize: 1, seeds: 3 });
     await alone.request("POST", `/v1/capacity/${aloneId}/cancel`);
   } finally {
     await service.close();

@@ -9,6 +9,7 @@ import { unknownKeys } from "../../lib/http/unknown_keys.ts";
 import {
   certificateSection,
   chosenSweeps,
+  seedsPhrase,
   type StudyContext,
   table,
 } from "../../experiments/study.ts";
@@ -154,4 +155,11 @@ Deno.test("seed-spread: the two-sided normal tail", () => {
   assert.ok(Math.abs(twoSidedTail(1) - 0.317311) < 1e-6);
   assert.ok(Math.abs(twoSidedTail(-1.959964) - 0.05) < 1e-6);
   assert.ok(Math.abs(twoSidedTail(0) - 1) < 1e-6);
+});
+
+Deno.test("seedsPhrase names a request's seeds, given as a list or a count", () => {
+  assert.equal(seedsPhrase([0]), "one seed (0)");
+  assert.equal(seedsPhrase(3), "3 seeds (0, 1, 2)");
+  assert.equal(seedsPhrase([4, 7]), "2 seeds (4, 7)");
+  assert.equal(seedsPhrase(undefined), "one seed (0)", "the API's default");
 });
