@@ -6,7 +6,8 @@
 // A capacity is only as good as the points it comes from, so the fit also
 // says whether it can be trusted (the verdict): it must come from
 // capacity-limited points that lie on a flat plateau, every one of them from
-// a saturated run. Anything else is a lower bound, with the reasons in words.
+// a saturated run whose figure is memory, not chance (unseenBits). Anything
+// else is a lower bound, with the reasons in words.
 import type { RunStatus } from "../training/saturation.ts";
 import { type CapacityResult, DEFAULT_PLATEAU_TOLERANCE } from "./schemas.ts";
 
@@ -148,8 +149,9 @@ export interface CapacityPoint extends CapacityPointInput {
  * plateauTolerance of the capacity, no larger dataset falling more than that
  * under it (memorized bits falling with N means the larger datasets were
  * under-trained), the capacity not at the largest size more than half the
- * tolerance above the size before (still rising), and
- * every run of every capacity-limited point saturated. bitsPerParameter =
+ * tolerance above the size before (still rising),
+ * every run of every capacity-limited point saturated, and none of those points
+ * with unseen bits (chance credit) over plateauTolerance of its bits. bitsPerParameter =
  * capacityBits / parameterCount.
  */
 export function fitCapacity(
