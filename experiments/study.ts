@@ -199,11 +199,21 @@ export function seedsPhrase(seeds: number | readonly number[] | undefined): stri
   return `${list.length === 1 ? "one seed" : `${list.length} seeds`} (${list.join(", ")})`;
 }
 
-/** The largest unseenBits / memorizedBits over runs, as a percentage; – when none measured it. */
+/** The run with the largest unseenBits / memorizedBits, and that share; null when none has it. */
+export function worstUnseen(runs: SweepResult["runs"]) {
+  let worst: { datasetSize: number; share: number } | null = null;
+  for (const r of runs) {
+    if (r.unseenBits == null || !(r.memorizedBits > 0)) continue;
+    const share = r.unseenBits / r.memorizedBits;
+    if (worst === null || share > worst.share) worst = { datasetSize: r.datasetSize, share };
+  }
+  return worst;
+}
+
+/** worstUnseen's share as a percentage; – when no run measured it. */
 function unseenShare(runs: SweepResult["runs"]): string {
-  const shares = runs.filter((r) => r.unseenBits != null && r.memorizedBits > 0)
-    .map((r) => r.unseenBits! / r.memorizedBits);
-  return shares.length ? `${(100 * Math.max(...shares)).toFixed(2)}%` : "–";
+  const worst = worstUnseen(runs);
+  return worst ? `${(100 * worst.share).toFixed(2)}%` : "–";
 }
 
 /** The "how it was made" section every report ends with. */

@@ -22,6 +22,7 @@ import {
   type StudyContext,
   table,
   trainingFor,
+  worstUnseen,
   writeReport,
 } from "../study.ts";
 
@@ -115,14 +116,7 @@ async function run(ctx: StudyContext) {
   const sigmas = tol / (Math.SQRT2 * sd);
   const means = rows.map((x) => x.mean);
   const gap = (Math.max(...means) - Math.min(...means)) / Math.max(...means);
-  const unseenShares = r.runs.filter((x) => x.unseenBits != null).map((x) => ({
-    datasetSize: x.datasetSize,
-    share: x.unseenBits! / x.memorizedBits,
-  }));
-  const worst = unseenShares.reduce<{ datasetSize: number; share: number } | null>(
-    (a, b) => (a === null || b.share > a.share ? b : a),
-    null,
-  );
+  const worst = worstUnseen(r.runs);
   const t = trainingFor(ctx.scale, ctx.maxSteps)!;
   const files: Record<string, string> = {
     "capacity.svg": capacityPlotSvg(r, { title: `${SEEDS.length} seeds per dataset size` }),
