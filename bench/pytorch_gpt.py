@@ -361,18 +361,20 @@ def restarts_lr(step, lr, warmup, first, ramp_fraction):
     return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def memorized_bits(model, data):
-    """Σ over sequences of max(0, (S-1)*log2 V - NLL bits of tokens 2..S): memcap's measure."""
+def memorized_bits(model, data, net=False):
+    """Σ over sequences of max(0, (S-1)*log2 V - NLL bits of tokens 2..S): memcap's measure.
+    With net=True, also the sum without the per-sample clip (what the clip adds is the gap)."""
     V, S = model.transformer.wte.weight.shape[0], data.shape[1]
     uniform = (S - 1) * math.log2(V)
-    total = 0.0
+    total = unclipped = 0.0
     model.eval()
     with torch.no_grad():
         for chunk in data.split(4096):
             bits = model.token_nll(chunk).sum(dim=1) / math.log(2.0)
             total += float(torch.clamp(uniform - bits, min=0).sum().item())
+            unclipped += float((uniform - bits).sum().item())
     model.train()
-    return total
+    return (total, unclipped) if net else total
 
 
 def mode_capacity(args):
@@ -395,7 +397,7 @@ def mode_capacity(args):
         model = new_model(args, seed)
         opt = make_optimizer(args, model, args.lr)
         batches = epoch_batches(n, min(args.batch, n), g, args.device)
-        curve = []
+        curve, net_curve = [], []
         for step in range(1, (ends[-1] if ends else args.steps) + 1):
             for group in opt.param_groups:
                 group["lr"] = restarts_lr(step, args.lr, args.warmup_steps, args.first_cycle,
@@ -405,12 +407,16 @@ def mode_capacity(args):
             model.loss(data[idx]).backward()
             opt.step()
             if step in ends:
-                curve.append([step, memorized_bits(model, data)])
+                clipped, net = memorized_bits(model, data, net=True)
+                curve.append([step, clipped])
+                net_curve.append([step, net])
         best = max(curve, key=lambda p: p[1])
         runs.append({
             "size": n,
             "dataset_bits": n * (args.seq - 1) * math.log2(args.vocab),
             "curve": curve,
+            # The same sums without the per-sample clip: Σ (uniform − NLL) over the training set.
+            "net_curve": net_curve,
             "best_bits": best[1],
             "best_step": best[0],
             # What the measure credits to sequences never trained on, scaled to N.

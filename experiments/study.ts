@@ -172,10 +172,12 @@ export function certificateSection(
     "saturated (a gain under the saturation fraction over their last doubling of steps, with " +
     "no drop from their best annealed measurement). A lower-bound verdict says why. unseen: " +
     "the most, over the sweep's runs, that the per-sample measure credits to N sequences the " +
-    "model never saw, as a share of the run's memorized bits (– where not measured).",
+    "model never saw, as a share of the run's memorized bits; clip: the most that its clip " +
+    "at 0 adds over the net saving, from training sequences coded longer than uniform (– " +
+    "where not measured).",
     "",
     table(
-      ["sweep", "verdict", "saturated", "unstable", "budget-exhausted", "tokens", "unseen"],
+      ["sweep", "verdict", "saturated", "unstable", "budget-exhausted", "tokens", "unseen", "clip"],
       sweeps.map((d) => [
         d.label,
         d.result.verdict +
@@ -184,7 +186,8 @@ export function certificateSection(
         count(d.result, "unstable"),
         count(d.result, "budget-exhausted"),
         d.result.budget.tokensSpent.toExponential(2),
-        unseenShare(d.result.runs),
+        percentShare(d.result.runs, "unseenBits"),
+        percentShare(d.result.runs, "clipCreditBits"),
       ]),
     ),
     "",
@@ -199,20 +202,24 @@ export function seedsPhrase(seeds: number | readonly number[] | undefined): stri
   return `${list.length === 1 ? "one seed" : `${list.length} seeds`} (${list.join(", ")})`;
 }
 
-/** The run with the largest unseenBits / memorizedBits, and that share; null when none has it. */
-export function worstUnseen(runs: SweepResult["runs"]) {
+/** A run's figure that says how much of its memorized bits the per-sample measure may overstate. */
+type Overstatement = "unseenBits" | "clipCreditBits";
+
+/** The run with the largest figure / memorizedBits, and that share; null when none has it. */
+export function worstShare(runs: SweepResult["runs"], figure: Overstatement) {
   let worst: { datasetSize: number; share: number } | null = null;
   for (const r of runs) {
-    if (r.unseenBits == null || !(r.memorizedBits > 0)) continue;
-    const share = r.unseenBits / r.memorizedBits;
+    const bits = r[figure];
+    if (bits == null || !(r.memorizedBits > 0)) continue;
+    const share = bits / r.memorizedBits;
     if (worst === null || share > worst.share) worst = { datasetSize: r.datasetSize, share };
   }
   return worst;
 }
 
-/** worstUnseen's share as a percentage; – when no run measured it. */
-function unseenShare(runs: SweepResult["runs"]): string {
-  const worst = worstUnseen(runs);
+/** worstShare's share as a percentage; – when no run measured it. */
+function percentShare(runs: SweepResult["runs"], figure: Overstatement): string {
+  const worst = worstShare(runs, figure);
   return worst ? `${(100 * worst.share).toFixed(2)}%` : "–";
 }
 

@@ -853,6 +853,8 @@ export interface components {
             statuses?: ("saturated" | "unstable" | "budget-exhausted")[];
             /** @description Each seed's run's unseenBits, in memorizedBits' order (null where not measured). */
             unseenBits?: (number | null)[];
+            /** @description Each seed's run's clipCreditBits, in memorizedBits' order (null where not measured). */
+            clipCreditBits?: (number | null)[];
         };
         /** */
         CapacityProgress: {
@@ -953,7 +955,7 @@ export interface components {
             /** @description `result.reasons`: why the verdict is lower-bound; null until it succeeds. */
             reasons: {
                 /** @enum {string} */
-                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown" | "chance-credit";
+                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown" | "chance-credit" | "clip-credit";
                 message: string;
             }[] | null;
             input: components["schemas"]["CapacityCreateRequest"];
@@ -982,14 +984,14 @@ export interface components {
             /** @description The dataset size holding capacityBits. */
             capacityDatasetSize: number;
             /**
-             * @description certified: capacityBits comes from saturated runs at capacity-limited points on a flat plateau. lower-bound: something in `reasons` keeps it from being the capacity; the true capacity is at least capacityBits (as far as the measured runs go), except with chance-credit, where part of capacityBits may be chance wins of the measure.
+             * @description certified: capacityBits comes from saturated runs at capacity-limited points on a flat plateau. lower-bound: something in `reasons` keeps it from being the capacity; the true capacity is at least capacityBits (as far as the measured runs go), except with chance-credit and clip-credit, where part of capacityBits may be chance wins of the measure or bits its per-sample clip forgives.
              * @enum {string}
              */
             verdict: "certified" | "lower-bound";
             /** @description Why the verdict is lower-bound, in plain words; empty when certified. */
             reasons: {
                 /** @enum {string} */
-                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown" | "chance-credit";
+                code: "no-capacity-limited-point" | "still-rising" | "too-few-plateau-points" | "falling" | "not-flat" | "not-saturated" | "saturation-unknown" | "chance-credit" | "clip-credit";
                 message: string;
             }[];
             /** @description The shape part of the verdict: two or more points past the knee, flat within plateauTolerance, neither rising at the largest size nor falling with N. */
@@ -1897,6 +1899,8 @@ export interface components {
             testLossBits: number | null;
             /** @description The same measure on sequences the model never saw: Σ max(0, (S-1)·log2 V − NLL) over the seed's held-out sequences, scaled to N. The per-sample clip at 0 credits chance wins, so this is how many of memorizedBits could be noise of the measure rather than memory; near 0 for a model that memorized (null when testSequences is 0, absent from runs measured before it was reported). */
             unseenBits?: number | null;
+            /** @description What the per-sample clip adds at the last measurement: Σ max(0, NLL − (S-1)·log2 V) over the training sequences the model codes longer than uniform. Without the clip the last measurement would be this much lower; a share that grows with N makes memorized bits rise with N without the model storing more (absent from runs measured before it was reported). */
+            clipCreditBits?: number;
             /** @description m(t) = mInf − a·t^(−b) fitted to the curve: what unlimited training would reach. null with fewer than 4 measurements. */
             asymptote: components["schemas"]["Asymptote"] | null;
         };

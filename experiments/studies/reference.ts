@@ -253,6 +253,7 @@ async function run(ctx: StudyContext) {
         "gain",
         "drop",
         "unseen bits",
+        "clip credit",
       ],
       done.flatMap((d) =>
         d.result.runs.map((x) => {
@@ -268,6 +269,7 @@ async function run(ctx: StudyContext) {
             c.gain === null ? "–" : `${fmt(c.gain * 100, 1)}%`,
             `${fmt(c.drop * 100, 1)}%`,
             x.unseenBits == null ? "–" : int(x.unseenBits),
+            x.clipCreditBits == null ? "–" : int(x.clipCreditBits),
           ];
         })
       ),
@@ -277,7 +279,9 @@ async function run(ctx: StudyContext) {
     "measurement fell under the best. A run is saturated with a gain in [0, 1%) and a drop " +
     "under 1%. unseen bits: what the same per-sample measure credits to N sequences the model " +
     "never saw (its held-out set, scaled to N): the share of the memorized bits that could be " +
-    "chance wins rather than memory (– for runs measured before memcap reported it).",
+    "chance wins rather than memory. clip credit: what the per-sample clip adds at the last " +
+    "measurement, the bits of the training sequences coded longer than uniform (– for runs " +
+    "measured before memcap reported these).",
     "",
     ...done.flatMap((d) => {
       const slug = d.ref.label.replace(" ", "-").toLowerCase();

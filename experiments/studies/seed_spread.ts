@@ -22,7 +22,7 @@ import {
   type StudyContext,
   table,
   trainingFor,
-  worstUnseen,
+  worstShare,
   writeReport,
 } from "../study.ts";
 
@@ -68,9 +68,11 @@ export interface SpreadRow {
   relativeRange: number;
   /** Mean unseenBits over the seeds that report it, null when none does. */
   unseenBits: number | null;
+  /** Mean clipCreditBits over the seeds that report it, null when none does. */
+  clipCreditBits: number | null;
 }
 
-/** Per dataset size: the seeds' memorized bits, their relative spread and unseen bits. */
+/** Per dataset size: the seeds' memorized bits, their relative spread, unseen bits and clip credit. */
 export function spreadRows(r: Pick<SweepResult, "runs">): SpreadRow[] {
   const bySize = Map.groupBy(r.runs, (x) => x.datasetSize);
   return [...bySize.entries()].sort(([a], [b]) => a - b).map(([datasetSize, runs]) => {
@@ -79,14 +81,18 @@ export function spreadRows(r: Pick<SweepResult, "runs">): SpreadRow[] {
     const variance = bits.length > 1
       ? bits.reduce((s, b) => s + (b - mean) ** 2, 0) / (bits.length - 1)
       : NaN;
-    const unseen = runs.map((x) => x.unseenBits).filter((u): u is number => u != null);
+    const known = (values: (number | null | undefined)[]) => {
+      const got = values.filter((u): u is number => u != null);
+      return got.length ? got.reduce((s, u) => s + u, 0) / got.length : null;
+    };
     return {
       datasetSize,
       bits,
       mean,
       relativeSd: Math.sqrt(variance) / mean,
       relativeRange: (Math.max(...bits) - Math.min(...bits)) / mean,
-      unseenBits: unseen.length ? unseen.reduce((s, u) => s + u, 0) / unseen.length : null,
+      unseenBits: known(runs.map((x) => x.unseenBits)),
+      clipCreditBits: known(runs.map((x) => x.clipCreditBits)),
     };
   });
 }
@@ -116,7 +122,8 @@ async function run(ctx: StudyContext) {
   const sigmas = tol / (Math.SQRT2 * sd);
   const means = rows.map((x) => x.mean);
   const gap = (Math.max(...means) - Math.min(...means)) / Math.max(...means);
-  const worst = worstUnseen(r.runs);
+  const worst = worstShare(r.runs, "unseenBits");
+  const worstClip = worstShare(r.runs, "clipCreditBits");
   const t = trainingFor(ctx.scale, ctx.maxSteps)!;
   const files: Record<string, string> = {
     "capacity.svg": capacityPlotSvg(r, { title: `${SEEDS.length} seeds per dataset size` }),
@@ -150,8 +157,23 @@ async function run(ctx: StudyContext) {
         `${fmt(worst.share * 100, 1)}% of a run's memorized bits (N = ${worst.datasetSize}).`
       : "No run reported unseen bits.",
     "",
+    worstClip
+      ? `What the clip at 0 adds over the net saving Σ (uniform − NLL) on the training ` +
+        `sequences (clip credit: the bits of the sequences coded longer than uniform) reaches ` +
+        `${fmt(worstClip.share * 100, 1)}% of a run's memorized bits (N = ` +
+        `${worstClip.datasetSize}).`
+      : "No run reported clip credit.",
+    "",
     table(
-      ["N", "memorized bits per seed", "mean", "seed sd", "range", "unseen bits (mean)"],
+      [
+        "N",
+        "memorized bits per seed",
+        "mean",
+        "seed sd",
+        "range",
+        "unseen bits (mean)",
+        "clip credit (mean)",
+      ],
       rows.map((x) => [
         x.datasetSize,
         x.bits.map(int).join(", "),
@@ -159,6 +181,7 @@ async function run(ctx: StudyContext) {
         `${fmt(x.relativeSd * 100, 1)}%`,
         `${fmt(x.relativeRange * 100, 1)}%`,
         x.unseenBits === null ? "–" : int(x.unseenBits),
+        x.clipCreditBits === null ? "–" : int(x.clipCreditBits),
       ]),
     ),
     "",

@@ -17,7 +17,7 @@ import { GptFleet } from "../fleet/gpt_fleet.ts";
 import { fleetSequenceNll } from "../likelihood.ts";
 import { type ModelData, resumedSampler, trainSteps } from "../trainer.ts";
 import type { GpuEngine } from "../engine.ts";
-import { memorizedBits, thinCurve } from "./train_run.ts";
+import { clipCreditBits, memorizedBits, thinCurve } from "./train_run.ts";
 import {
   captureCheckpoint,
   captureFleetCheckpoint,
@@ -256,6 +256,7 @@ export async function capacityFleetJob(
           unseenBits: test
             ? memorizedBits(test[z].bits, uniformBits) * m.datasetSize / test[z].bits.length
             : null,
+          clipCreditBits: clipCreditBits(nll[z].bits, uniformBits),
           asymptote: fitAsymptote(m.curve),
           ...(g.fromStep > 0 ? { replacedState: g.fromStep } : {}),
         });

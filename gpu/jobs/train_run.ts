@@ -90,6 +90,16 @@ export function memorizedBits(nllBits: Float64Array, uniformBits: number): numbe
   return s;
 }
 
+/**
+ * What the clip in memorizedBits adds over the net saving Σ (uniform - NLL):
+ * Σ max(0, NLL - uniform), the bits of the sequences coded longer than uniform.
+ */
+export function clipCreditBits(nllBits: Float64Array, uniformBits: number): number {
+  let s = 0;
+  for (const b of nllBits) s += Math.max(0, b - uniformBits);
+  return s;
+}
+
 /** Keeps at most `max` points, always the first and the last, evenly thinned. */
 export function thinCurve<T>(points: T[], max: number): T[] {
   if (points.length <= max) return points;

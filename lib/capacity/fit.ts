@@ -6,8 +6,9 @@
 // A capacity is only as good as the points it comes from, so the fit also
 // says whether it can be trusted (the verdict): it must come from
 // capacity-limited points that lie on a flat plateau, every one of them from
-// a saturated run whose figure is memory, not chance (unseenBits). Anything
-// else is a lower bound, with the reasons in words.
+// a saturated run whose figure is memory, not chance (unseenBits) nor the
+// per-sample clip (clipCreditBits). Anything else is a lower bound, with the
+// reasons in words.
 import type { RunStatus } from "../training/saturation.ts";
 import { type CapacityResult, DEFAULT_PLATEAU_TOLERANCE } from "./schemas.ts";
 
@@ -22,6 +23,8 @@ export interface CapacityPointInput {
   statuses?: RunStatus[];
   /** Each seed's unseenBits (what the clipped measure credits to N unseen sequences). */
   unseenBits?: (number | null)[];
+  /** Each seed's clipCreditBits (what the clip adds over the net saving on its data). */
+  clipCreditBits?: (number | null)[];
 }
 
 export interface FitOptions {
@@ -52,7 +55,8 @@ export type ReasonCode =
   | "not-flat"
   | "not-saturated"
   | "saturation-unknown"
-  | "chance-credit";
+  | "chance-credit"
+  | "clip-credit";
 export interface Reason {
   code: ReasonCode;
   message: string;
@@ -182,11 +186,13 @@ export function fitCapacity(
         throw new RangeError(`points[${i}].memorizedBits[${j}]: ${b} is not finite`);
       }
     });
-    if (p.unseenBits && p.unseenBits.length !== p.memorizedBits.length) {
-      throw new RangeError(
-        `points[${i}].unseenBits: ${p.unseenBits.length} values for ` +
-          `${p.memorizedBits.length} seeds`,
-      );
+    for (const key of ["unseenBits", "clipCreditBits"] as const) {
+      const values = p[key];
+      if (values && values.length !== p.memorizedBits.length) {
+        throw new RangeError(
+          `points[${i}].${key}: ${values.length} values for ${p.memorizedBits.length} seeds`,
+        );
+      }
     }
     if (p.statuses && p.statuses.length !== p.memorizedBits.length) {
       throw new RangeError(
@@ -212,6 +218,7 @@ export function fitCapacity(
     };
     if (p.statuses) point.statuses = [...p.statuses];
     if (p.unseenBits) point.unseenBits = [...p.unseenBits];
+    if (p.clipCreditBits) point.clipCreditBits = [...p.clipCreditBits];
     return point;
   });
   const fit = fitMinModel(
@@ -345,16 +352,30 @@ function judgePlateau(points: CapacityPoint[], tol: number) {
         `training.maxSteps, or ask for until: "certified"`,
     });
   }
-  // Chance wins the clip credits would make a capacity higher than what was memorized.
-  const credited = cap.map((p) => ({ p, share: meanKnown(p.unseenBits) / p.meanBits }))
-    .filter((x) => x.share > tol);
-  if (credited.length > 0) {
-    const worst = credited.reduce((a, b) => (b.share > a.share ? b : a));
+  // Chance wins the clip credits, and the bits it forgives on sequences coded longer than
+  // uniform, would make a capacity higher than what the models store.
+  const worstShare = (values: (p: CapacityPoint) => (number | null)[] | undefined) => {
+    const over = cap.map((p) => ({ p, share: meanKnown(values(p)) / p.meanBits }))
+      .filter((x) => x.share > tol);
+    return over.length ? over.reduce((a, b) => (b.share > a.share ? b : a)) : null;
+  };
+  const chance = worstShare((p) => p.unseenBits);
+  if (chance) {
     reasons.push({
       code: "chance-credit",
-      message: `${pct(worst.share)} of N=${worst.p.datasetSize}'s memorized bits is what the ` +
+      message: `${pct(chance.share)} of N=${chance.p.datasetSize}'s memorized bits is what the ` +
         "per-sample measure credits to as many sequences its models never saw (unseenBits, " +
         `over the tolerance ${pct(tol)}): the figure may hold chance, not memory; train longer`,
+    });
+  }
+  const clipped = worstShare((p) => p.clipCreditBits);
+  if (clipped) {
+    reasons.push({
+      code: "clip-credit",
+      message: `${pct(clipped.share)} of N=${clipped.p.datasetSize}'s memorized bits is what ` +
+        "the per-sample clip at 0 adds over the net saving Σ (uniform − NLL), from training " +
+        `sequences coded longer than uniform (clipCreditBits, over the tolerance ${pct(tol)}): ` +
+        "the figure counts bits the models do not store",
     });
   }
   const values = plateau.map((p) => p.meanBits);

@@ -310,6 +310,9 @@ export const CapacityPoint = z.object({
   unseenBits: z.array(z.number().nullable()).optional().describe(
     "Each seed's run's unseenBits, in memorizedBits' order (null where not measured).",
   ),
+  clipCreditBits: z.array(z.number().nullable()).optional().describe(
+    "Each seed's run's clipCreditBits, in memorizedBits' order (null where not measured).",
+  ),
 }).meta({
   id: "CapacityPoint",
   example: EXAMPLE_POINTS[3],
@@ -359,7 +362,8 @@ export const CapacityResult = z.object({
     "certified: capacityBits comes from saturated runs at capacity-limited points on a flat " +
       "plateau. lower-bound: something in `reasons` keeps it from being the capacity; the " +
       "true capacity is at least capacityBits (as far as the measured runs go), except " +
-      "with chance-credit, where part of capacityBits may be chance wins of the measure.",
+      "with chance-credit and clip-credit, where part of capacityBits may be chance wins " +
+      "of the measure or bits its per-sample clip forgives.",
   ),
   reasons: z.array(z.object({
     code: z.enum([
@@ -371,6 +375,7 @@ export const CapacityResult = z.object({
       "not-saturated",
       "saturation-unknown",
       "chance-credit",
+      "clip-credit",
     ]),
     message: z.string(),
   })).describe("Why the verdict is lower-bound, in plain words; empty when certified."),
@@ -456,6 +461,13 @@ export const SweepRun = z.object({
       "memory; near 0 for a model that memorized (null when testSequences is 0, absent from " +
       "runs measured before it was reported).",
   ),
+  clipCreditBits: z.number().optional().describe(
+    "What the per-sample clip adds at the last measurement: Σ max(0, NLL − (S-1)·log2 V) " +
+      "over the training sequences the model codes longer than uniform. Without the clip the " +
+      "last measurement would be this much lower; a share that grows with N makes memorized " +
+      "bits rise with N without the model storing more (absent from runs measured before it " +
+      "was reported).",
+  ),
   asymptote: AsymptoteSchema.nullable().describe(
     "m(t) = mInf − a·t^(−b) fitted to the curve: what unlimited training would reach. null " +
       "with fewer than 4 measurements.",
@@ -489,6 +501,7 @@ export const SweepRun = z.object({
     trainLossBits: 3.81,
     testLossBits: 6.42,
     unseenBits: 0,
+    clipCreditBits: 0,
     asymptote: {
       mInf: 12190,
       a: 61000,

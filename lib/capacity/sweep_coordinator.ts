@@ -197,6 +197,7 @@ export async function runCapacitySweep(
           memorizedBits: runs.map((r) => r.memorizedBits),
           statuses: runs.map((r) => r.certificate.status),
           unseenBits: runs.map((r) => r.unseenBits ?? null),
+          clipCreditBits: runs.map((r) => r.clipCreditBits ?? null),
         };
       }),
       { parameterCount: plan.parameterCount, plateauTolerance: req.plateauTolerance },

@@ -322,3 +322,39 @@ Deno.test("fitCapacity: chance credit over the tolerance keeps a verdict from ce
     /points\[0\]\.unseenBits: 1 values for 2 seeds/,
   );
 });
+
+Deno.test("fitCapacity: clip credit over the tolerance keeps a verdict from certified", () => {
+  const points = (clip: number, unseen = 0): CapacityPointInput[] => [
+    { datasetSize: 100, datasetBits: 9000, memorizedBits: [8900], statuses: ["saturated"] },
+    {
+      datasetSize: 200,
+      datasetBits: 18000,
+      memorizedBits: [11700],
+      statuses: ["saturated"],
+      clipCreditBits: [null],
+    },
+    {
+      datasetSize: 400,
+      datasetBits: 36000,
+      memorizedBits: [11750, 11750],
+      statuses: ["saturated", "saturated"],
+      unseenBits: [unseen, unseen],
+      clipCreditBits: [clip - 50, clip + 50],
+    },
+  ];
+  const clean = fitCapacity(points(290), { parameterCount: 4592 });
+  assert.equal(clean.verdict, "certified", "2.5% of 11,750 is within the 3% tolerance");
+  assert.deepEqual(clean.points[2].clipCreditBits, [240, 340]);
+  const clipped = fitCapacity(points(470), { parameterCount: 4592 });
+  assert.equal(clipped.verdict, "lower-bound");
+  assert.deepEqual(clipped.reasons.map((x) => x.code), ["clip-credit"]);
+  assert.match(clipped.reasons[0].message, /4\.0% of N=400's memorized bits/);
+  assert.deepEqual(CapacityResult.parse(clipped), clipped);
+  // Both overstatements are named when both pass the tolerance.
+  const both = fitCapacity(points(470, 400), { parameterCount: 4592 });
+  assert.deepEqual(both.reasons.map((x) => x.code), ["chance-credit", "clip-credit"]);
+  assert.throws(
+    () => fitCapacity([{ ...points(0)[2], clipCreditBits: [1] }], { parameterCount: 4592 }),
+    /points\[0\]\.clipCreditBits: 1 values for 2 seeds/,
+  );
+});

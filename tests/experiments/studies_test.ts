@@ -74,18 +74,23 @@ Deno.test("the certificates section counts verdicts, run endings and tokens per 
     },
   });
   const measured = sweep("S=4", "certified", ["saturated", "saturated"], []);
-  measured.result.runs = measured.result.runs.map((x, i) => ({ ...x, unseenBits: [5, 25][i] }));
+  measured.result.runs = measured.result.runs.map((x, i) => ({
+    ...x,
+    unseenBits: [5, 25][i],
+    clipCreditBits: [40, 0][i],
+  }));
   const text = certificateSection([
     measured,
     sweep("S=8", "lower-bound", ["saturated", "unstable", "budget-exhausted"], ["not-saturated"]),
     // deno-lint-ignore no-explicit-any
   ] as any);
   assert.match(text, /1 of 2 sweep verdicts are certified; 3 of 5 runs saturated/);
-  // unseen: the largest unseenBits / memorizedBits of the sweep, – where no run measured it.
-  assert.match(text, /\| S=4 \| certified \| 2\/2 \| 0 \| 0 \| 1\.50e\+9 \| 2\.50% \|/);
+  // unseen and clip: the largest unseenBits and clipCreditBits / memorizedBits of the sweep,
+  // – where no run measured it.
+  assert.match(text, /\| S=4 \| certified \| 2\/2 \| 0 \| 0 \| 1\.50e\+9 \| 2\.50% \| 4\.00% \|/);
   assert.match(
     text,
-    /\| S=8 \| lower-bound \(not-saturated\) \| 1\/3 \| 1 \| 1 \| 1\.50e\+9 \| – \|/,
+    /\| S=8 \| lower-bound \(not-saturated\) \| 1\/3 \| 1 \| 1 \| 1\.50e\+9 \| – \| – \|/,
   );
 });
 
@@ -127,11 +132,12 @@ Deno.test("a report names the adapter it ran on, and says so when there was none
   );
 });
 
-Deno.test("seed-spread: per size the seeds' mean, relative spread and mean unseen bits", () => {
+Deno.test("seed-spread: per size the seeds' mean, spread, mean unseen bits and clip", () => {
   const run = (datasetSize: number, memorizedBits: number, unseenBits?: number | null) => ({
     datasetSize,
     memorizedBits,
     unseenBits,
+    clipCreditBits: unseenBits == null ? undefined : 3 * unseenBits + 1,
   });
   const rows = spreadRows({
     // deno-lint-ignore no-explicit-any
@@ -145,6 +151,8 @@ Deno.test("seed-spread: per size the seeds' mean, relative spread and mean unsee
   assert.ok(Math.abs(rows[1].relativeRange - 0.2) < 1e-12);
   assert.equal(rows[1].unseenBits, 2);
   assert.equal(rows[0].unseenBits, null, "no seed measured it");
+  assert.equal(rows[1].clipCreditBits, (1 + 13) / 2);
+  assert.equal(rows[0].clipCreditBits, null);
   assert.ok(Math.abs(rows[0].relativeSd - Math.sqrt(8) / 12) < 1e-12);
   const pooled = pooledRelativeSd(rows);
   assert.ok(Math.abs(pooled - Math.sqrt((200 / 1e4 + 8 / 144) / 2)) < 1e-12);

@@ -18,6 +18,7 @@ interface Run {
   saturated: boolean;
   memorizedBits: number;
   unseenBits: number;
+  clipCreditBits: number;
 }
 
 storeTest(
@@ -94,7 +95,10 @@ storeTest(
         // memorized: its chance wins, scaled to N, are a sliver of what it memorized.
         for (const run of runs) {
           assert.ok(run.unseenBits >= 0, `N=${run.datasetSize}: unseen ${run.unseenBits}`);
+          assert.ok(run.clipCreditBits >= 0, `N=${run.datasetSize}: clip ${run.clipCreditBits}`);
         }
+        // A model that memorized its 4 sequences codes none of them longer than uniform.
+        assert.equal(first.clipCreditBits, 0, `N=4: clip credit ${first.clipCreditBits}`);
         assert.ok(
           first.unseenBits < 0.01 * first.memorizedBits,
           `N=4: unseen ${first.unseenBits} of ${first.memorizedBits} bits`,
