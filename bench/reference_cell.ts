@@ -73,6 +73,7 @@ export async function referenceCellBench() {
         best_step: number;
         unseen_bits: number;
         curve: [number, number][];
+        net_curve: [number, number][];
       }[];
     }>
     : null;
@@ -86,7 +87,8 @@ export async function referenceCellBench() {
   for (const r of sweep.runs) {
     console.log(
       `memcap cell N=${r.datasetSize}: ${r.memorizedBits.toFixed(0)} bits (best, step ` +
-        `${r.certificate.bestStep}), unseen ${r.unseenBits?.toFixed(0) ?? "–"}; curve ` +
+        `${r.certificate.bestStep}), unseen ${r.unseenBits?.toFixed(0) ?? "–"}, clip credit ` +
+        `${r.clipCreditBits?.toFixed(0) ?? "–"}; curve ` +
         r.curve.map((p) => `${p.step}:${p.bits.toFixed(0)}`).join(" "),
     );
   }
@@ -101,9 +103,11 @@ export async function referenceCellBench() {
   }
   const torch = await torchRun;
   for (const r of torch.runs) {
+    // memcap's clipCreditBits is of the last measurement: the same from PyTorch's curves.
+    const clip = r.curve.at(-1)![1] - r.net_curve.at(-1)![1];
     console.log(
       `pytorch cell N=${r.size}: ${r.best_bits.toFixed(0)} bits (best, step ${r.best_step}), ` +
-        `unseen ${r.unseen_bits.toFixed(0)}; curve ` +
+        `unseen ${r.unseen_bits.toFixed(0)}, clip credit ${clip.toFixed(0)}; curve ` +
         r.curve.map(([s, b]) => `${s}:${b.toFixed(0)}`).join(" "),
     );
   }
