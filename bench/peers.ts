@@ -4,6 +4,8 @@
 //   MEMCAP_TORCH_DEVICE  the torch device of the train and sweep peers
 //                        (default cpu; cuda on a GPU server)
 
+import type { ModelConfig } from "../lib/model/schemas.ts";
+
 const PYTHON = Deno.env.get("MEMCAP_PYTHON") || "/usr/bin/python3";
 const DEVICE = Deno.env.get("MEMCAP_TORCH_DEVICE") || "cpu";
 
@@ -23,6 +25,17 @@ export async function torchAvailable(): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** pytorch_gpt.py's flags for a model shape (one source for every peer run). */
+export function torchShapeArgs(c: ModelConfig): string[] {
+  return [
+    `--vocab=${c.vocabSize}`,
+    `--seq=${c.seqLen}`,
+    `--layers=${c.layers}`,
+    `--d=${c.dModel}`,
+    `--heads=${c.heads}`,
+  ];
 }
 
 /**

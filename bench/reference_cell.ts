@@ -16,7 +16,7 @@ import { capacitySweepJob } from "../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../lib/jobs/memory_host.ts";
 import { CapacityCreateRequest, type SweepProgress } from "../lib/capacity/schemas.ts";
 import { AGREEMENT, references, shapeOf, training } from "../experiments/studies/reference.ts";
-import { runTorch, torchAvailable, torchDevice } from "./peers.ts";
+import { runTorch, torchAvailable, torchDevice, torchShapeArgs } from "./peers.ts";
 
 /** A side agrees with the paper's cell (3.39e5 bits) at 3.0e5 bits (issue 21). */
 const PAPER_AGREEMENT_BITS = 3.0e5;
@@ -52,11 +52,7 @@ export async function referenceCellBench() {
   const torchRun = (await torchAvailable())
     ? runTorch([
       "--mode=capacity",
-      `--vocab=${config.vocabSize}`,
-      `--seq=${config.seqLen}`,
-      `--layers=${config.layers}`,
-      `--d=${config.dModel}`,
-      `--heads=${config.heads}`,
+      ...torchShapeArgs(config),
       `--batch=${t.batchSize}`,
       `--steps=${steps}`,
       `--sizes=${sizes.join(",")}`,

@@ -15,7 +15,7 @@ import { GpuEngine } from "../gpu/engine.ts";
 import { capacitySweepJob } from "../gpu/jobs/capacity_sweep.ts";
 import { memoryJobHost } from "../lib/jobs/memory_host.ts";
 import { CapacityCreateRequest, type SweepProgress } from "../lib/capacity/schemas.ts";
-import { runTorch, torchAvailable } from "./peers.ts";
+import { runTorch, torchAvailable, torchShapeArgs } from "./peers.ts";
 import { fastestStepKernel } from "./ceiling.ts";
 import { trainFlopsPerStep } from "./train_bench.ts";
 
@@ -79,11 +79,7 @@ export async function sweepBench() {
   }
   const t = await runTorch([
     "--mode=sweep",
-    "--vocab=64",
-    "--seq=16",
-    "--layers=1",
-    "--d=16",
-    "--heads=2",
+    ...torchShapeArgs(CONFIG),
     `--batch=${BATCH}`,
     `--steps=${steps}`,
     `--points=${SIZES.length}`,

@@ -8,7 +8,7 @@ import { initialParameters } from "../lib/model/init.ts";
 import { Rng } from "../lib/prng.ts";
 import { fastestMatmul } from "./ceiling.ts";
 import { REFERENCE_CASES } from "./matmul_bench.ts";
-import { runTorch, torchAvailable } from "./peers.ts";
+import { runTorch, torchAvailable, torchShapeArgs } from "./peers.ts";
 
 /** Model FLOPs of one training step (forward + backward = 3x the forward matmuls). */
 export function trainFlopsPerStep(c: ModelConfig, batch: number, positions = c.seqLen): number {
@@ -126,11 +126,7 @@ async function torchPeer(
   }
   const t = await runTorch([
     "--mode=train",
-    `--vocab=${c.vocabSize}`,
-    `--seq=${c.seqLen}`,
-    `--layers=${c.layers}`,
-    `--d=${c.dModel}`,
-    `--heads=${c.heads}`,
+    ...torchShapeArgs(c),
     `--batch=${batch}`,
     `--steps=${Math.max(30, steps)}`,
     "--warmup=5",

@@ -155,7 +155,8 @@ export interface CapacityPoint extends CapacityPointInput {
  * under-trained), the capacity not at the largest size more than half the
  * tolerance above the size before (still rising),
  * every run of every capacity-limited point saturated, and none of those points
- * with unseen bits (chance credit) over plateauTolerance of its bits. bitsPerParameter =
+ * with unseen bits (chance credit) or clip credit over plateauTolerance of its
+ * bits. bitsPerParameter =
  * capacityBits / parameterCount.
  */
 export function fitCapacity(
