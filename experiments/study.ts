@@ -139,6 +139,7 @@ export async function runSweeps<T extends { label: string; request: CapacityCrea
     ctx.log(
       `${sweeps[i].label}: capacity ${int(result.capacityBits)} bits ` +
         `(${fmt(result.bitsPerParameter)} bits/param), ${fmt(result.seconds, 0)} s of training` +
+        (result.resumedFrom?.length ? " in its last attempt" : "") +
         (performance.now() - t0 < 1500 ? " (done before)" : ""),
     );
     // The request as submitted: reports read its seeds and fleet size.

@@ -1046,7 +1046,7 @@ export interface components {
             };
             /** @description Where the curves point with unlimited training: a projection beside the measured capacityBits, not a capacity. null when no dataset size has pinned-down fits for all its seeds. */
             extrapolated: components["schemas"]["ExtrapolatedCapacity"] | null;
-            /** @description Wall time of the sweep. */
+            /** @description Wall time of the attempt that finished the sweep: after a resume (resumedFrom) the earlier attempts' time is not in it. */
             seconds: number;
             /** @description Average training throughput over all models. */
             tokensPerSecond: number;

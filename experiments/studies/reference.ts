@@ -171,6 +171,7 @@ async function run(ctx: StudyContext) {
       tokensSpent: r.budget.tokensSpent,
       stopped: r.budget.stopped,
       seconds: r.seconds,
+      resumed: (r.resumedFrom ?? []).length > 0,
       sweepId: d.id,
     };
   });
@@ -230,10 +231,13 @@ async function run(ctx: StudyContext) {
         r.verdict + (r.reasons.length ? ` (${r.reasons.join(", ")})` : ""),
         `${r.runsCertified}/${r.runs}`,
         r.tokensSpent.toExponential(2),
-        fmt(r.seconds, 0),
+        fmt(r.seconds, 0) + (r.resumed ? " (resumed)" : ""),
         r.agrees ? "yes" : "no",
       ]),
     ),
+    "",
+    "wall s: the attempt that finished the sweep. A sweep marked resumed went on from its " +
+    "checkpoints after a stop (`resumedFrom`), so the time of its earlier attempts is not in it.",
     "",
     "References:",
     "",

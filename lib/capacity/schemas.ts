@@ -563,7 +563,10 @@ export const SweepResult = CapacityResult.extend({
       "capacityBits, not a capacity. null when no dataset size has pinned-down fits for all " +
       "its seeds.",
   ),
-  seconds: z.number().describe("Wall time of the sweep."),
+  seconds: z.number().describe(
+    "Wall time of the attempt that finished the sweep: after a resume (resumedFrom) the " +
+      "earlier attempts' time is not in it.",
+  ),
   tokensPerSecond: z.number().describe("Average training throughput over all models."),
   resumedFrom: z.array(z.object({
     group: z.string().optional().describe(
