@@ -26,6 +26,8 @@ export interface SweepOverrides {
   maxFleetSize?: number;
   /** Seeds 0..seeds-1 per dataset size (the API's count form). */
   seeds?: number;
+  /** The token budget of the sweeps that train until certified (the others have none). */
+  tokenBudget?: number;
 }
 
 export class ExperimentClient {
@@ -39,7 +41,8 @@ export class ExperimentClient {
     readonly log: (line: string) => void,
     /**
      * Overrides of every sweep: maxFleetSize (`--max-fleet-size`: 1 trains without fleets),
-     * seeds (`--seeds N`: seeds 0..N-1 per dataset size).
+     * seeds (`--seeds N`: seeds 0..N-1 per dataset size), tokenBudget (`--token-budget N`, for
+     * the sweeps with until: "certified").
      */
     readonly overrides: SweepOverrides = {},
   ) {
@@ -104,11 +107,12 @@ export class ExperimentClient {
 
   /** A study's sweep request as this client submits it (its overrides applied). */
   withOverrides<T extends CapacityCreateInput>(req: T): T {
-    const { maxFleetSize, seeds } = this.overrides;
+    const { maxFleetSize, seeds, tokenBudget } = this.overrides;
     return {
       ...req,
       ...(maxFleetSize === undefined ? {} : { maxFleetSize }),
       ...(seeds === undefined ? {} : { seeds }),
+      ...(tokenBudget === undefined || req.until !== "certified" ? {} : { tokenBudget }),
     };
   }
 

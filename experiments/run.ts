@@ -1,6 +1,6 @@
 // `deno task experiment <name> [--scale cpu|paper] [--precision fp32,bf16]
 //   [--url http://host:port] [--out docs/results] [--alpha 3.6] [--max-steps N]
-//   [--max-fleet-size N] [--seeds N] [--only A,B]`
+//   [--max-fleet-size N] [--seeds N] [--token-budget N] [--only A,B]`
 //
 // Runs a named study through the HTTP API. Without --url it starts the
 // service (main.ts) itself, with its store under data/experiments/<study>-<scale>,
@@ -40,7 +40,7 @@ function usage(): string {
   return [
     "usage: deno task experiment <study> [--scale cpu|paper] [--precision fp32,bf16]",
     "         [--url URL] [--out DIR] [--alpha A] [--max-steps N] [--max-fleet-size N]",
-    "         [--seeds N] [--only A,B]",
+    "         [--seeds N] [--token-budget N] [--only A,B]",
     "",
     "studies:",
     ...STUDIES.map((s) => `  ${s.name.padEnd(16)} ${s.summary}`),
@@ -59,6 +59,8 @@ function usage(): string {
     "             to compare with fleets); the folders get a -fleet<N> suffix",
     "--seeds      capacity-grid, reference: seeds 0..N-1 per dataset size instead of one seed;",
     "             the folders get a -seeds<N> suffix",
+    "--token-budget  reference: the training tokens each sweep may spend until certified",
+    "             instead of 4× its first pass (e.g. 2e9); the folders get a -budget<N> suffix",
     "--only       capacity-grid, reference: run only the sweeps whose label contains one of these",
     '             comma-separated strings, e.g. "L1 d32,L1 d64" (the report covers just those)',
   ].join("\n");
@@ -77,6 +79,7 @@ async function main(args: string[]): Promise<number> {
       "max-steps": { type: "string" },
       "max-fleet-size": { type: "string" },
       seeds: { type: "string" },
+      "token-budget": { type: "string" },
       only: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -142,11 +145,25 @@ async function main(args: string[]): Promise<number> {
     console.error(`--seeds: only capacity-grid and reference take it, not ${study.name}`);
     return 2;
   }
+  const budgetArg = values["token-budget"];
+  const tokenBudget = budgetArg === undefined ? undefined : Number(budgetArg);
+  if (tokenBudget !== undefined && !(Number.isSafeInteger(tokenBudget) && tokenBudget > 0)) {
+    console.error(`--token-budget: ${budgetArg} is not a positive integer`);
+    return 2;
+  }
+  if (
+    tokenBudget !== undefined &&
+    !study.requests(scale, precisions).some((s) => s.request.until === "certified")
+  ) {
+    console.error(`--token-budget: ${study.name} runs no sweeps with until: "certified"`);
+    return 2;
+  }
   const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
   const tag = `${study.name}-${scale}` +
     (maxSteps === undefined ? "" : `-${maxSteps}steps`) +
     (maxFleetSize === undefined ? "" : `-fleet${maxFleetSize}`) +
-    (seeds === undefined ? "" : `-seeds${seeds}`);
+    (seeds === undefined ? "" : `-seeds${seeds}`) +
+    (tokenBudget === undefined ? "" : `-budget${tokenBudget}`);
   const stateDir = `data/experiments/${tag}`;
   const service: Service = values.url
     ? remoteService(values.url, Deno.env.get("MEMCAP_TOKEN") || undefined)
@@ -158,6 +175,7 @@ async function main(args: string[]): Promise<number> {
     const client = await ExperimentClient.open(service, `${stateDir}/sweeps.json`, log, {
       maxFleetSize,
       seeds,
+      tokenBudget,
     });
     const hardware = describeHardware(await client.request<Health>("GET", "/v1/health"));
     const outDir = `${values.out}/${tag}`;

@@ -105,6 +105,11 @@ export function training(scale: Scale, maxSteps?: number) {
   };
 }
 
+/** A token count as the report prints it (the budget is null for sweeps without one). */
+function tokens(n: number | null): string {
+  return n === null ? "none" : n.toExponential(2);
+}
+
 function requests(scale: Scale, precisions: Precision[], maxSteps?: number) {
   return references(scale).map((ref) => ({
     label: `${precisions[0]} ${ref.label}`,
@@ -230,7 +235,7 @@ async function run(ctx: StudyContext) {
         fmt(r.ratio, 3),
         r.verdict + (r.reasons.length ? ` (${r.reasons.join(", ")})` : ""),
         `${r.runsCertified}/${r.runs}`,
-        r.tokensSpent.toExponential(2),
+        tokens(r.tokensSpent),
         fmt(r.seconds, 0) + (r.resumed ? " (resumed)" : ""),
         r.agrees ? "yes" : "no",
       ]),
@@ -310,8 +315,10 @@ async function run(ctx: StudyContext) {
     `${t.schedule.firstCycleSteps}·2^k, each restart ramped over ` +
     `${t.schedule.restartWarmupFraction * 100}% of its cycle); first pass ${
       int(t.maxSteps)
-    } steps, then until ` +
-    "certified with the default token budget (4× the first pass).",
+    } steps, then until certified within each sweep's token budget (4× the first pass unless ` +
+    `\`--token-budget\` says otherwise): ${
+      done.map((d) => `${d.label} ${tokens(d.result.budget.tokenBudget)}`).join(", ")
+    }.`,
     `- Uniform tokens; ${
       seedsPhrase(done[0]?.request.seeds)
     } per dataset size; memorized bits count tokens 2..S.`,

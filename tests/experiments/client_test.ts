@@ -53,3 +53,28 @@ Deno.test("experiment client: a sweep through the service, found again on a seco
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--token-budget reaches the sweeps that train until certified, and only those", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memcap_experiment_" });
+  try {
+    // withOverrides never calls the service: a closed port is enough.
+    const service = { url: "http://127.0.0.1:9", close: async () => {} };
+    const client = await ExperimentClient.open(service, `${dir}/sweeps.json`, () => {}, {
+      tokenBudget: 2_000_000_000,
+    });
+    const base = {
+      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
+      datasetSizes: [4, 64],
+    };
+    const certified = { ...base, until: "certified" as const };
+    assert.deepEqual(client.withOverrides(certified), { ...certified, tokenBudget: 2e9 });
+    // A sweep that trains to maxSteps only never reads a token budget: left as the study wrote it.
+    assert.deepEqual(client.withOverrides(base), base);
+    assert.deepEqual(client.withOverrides({ ...base, until: "budget" as const }), {
+      ...base,
+      until: "budget",
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
