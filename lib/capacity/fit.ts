@@ -156,8 +156,7 @@ export interface CapacityPoint extends CapacityPointInput {
  * tolerance above the size before (still rising),
  * every run of every capacity-limited point saturated, and none of those points
  * with unseen bits (chance credit) or clip credit over plateauTolerance of its
- * bits. bitsPerParameter =
- * capacityBits / parameterCount.
+ * bits. bitsPerParameter = capacityBits / parameterCount.
  */
 export function fitCapacity(
   points: readonly CapacityPointInput[],
