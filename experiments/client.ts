@@ -5,6 +5,7 @@
 // its report) finds its sweeps instead of training them again.
 import type { Service } from "./service.ts";
 import type { CapacityCreateInput, SweepResult } from "../lib/capacity/schemas.ts";
+import type { RunResult } from "../lib/runs/schemas.ts";
 import {
   type Api,
   memcapClient,
@@ -121,8 +122,8 @@ export class ExperimentClient {
     return this.ensure(label, "capacity", this.withOverrides(req));
   }
 
-  /** Waits for a training run to succeed; throws when it fails. */
-  async waitRun(label: string, id: string): Promise<void> {
+  /** Waits for a run, logging its progress now and then; throws unless it succeeds. */
+  async waitRun(label: string, id: string): Promise<RunResult> {
     let lastLog = 0;
     const r = await waitForRun(this.api, id, (r) => {
       if (Date.now() - lastLog < 30_000 || r.status === "succeeded") return;
@@ -132,6 +133,7 @@ export class ExperimentClient {
     if (r.status !== "succeeded") {
       throw new Error(`run ${label} (${id}) ${r.status}: ${JSON.stringify(r.error)}`);
     }
+    return r.result!;
   }
 
   /** Waits for a sweep, logging its progress now and then; throws when it fails. */

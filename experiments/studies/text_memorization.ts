@@ -80,6 +80,10 @@ interface Cell {
   parameters: number;
   count: number;
   modelId: string;
+  /** Training cost: steps, tokens (steps × batch × S) and wall seconds of the run. */
+  steps: number;
+  tokens: number;
+  seconds: number;
   trainLossBits: number;
   testLossBits: number;
   unintendedBits: number;
@@ -99,6 +103,44 @@ interface Cell {
 
 type Api = StudyContext["client"];
 
+/** A trained model and what its training cost. */
+interface Trained {
+  modelId: string;
+  steps: number;
+  tokens: number;
+  seconds: number;
+}
+
+/** The study's request bodies, built in one place so a test can check them against the schemas. */
+export const textRequests = {
+  /** A model of one of the study's shapes; only the shape's own fields (the service refuses unknown keys). */
+  model: (
+    t: TextScale,
+    vocabSize: number,
+    { layers, dModel, heads }: TextScale["sizes"][number],
+  ) => ({
+    config: { vocabSize, seqLen: t.pool.seqLen, layers, dModel, heads } satisfies ModelConfig,
+    precision: "fp32" as const,
+    seed: 0,
+  }),
+  run: (t: TextScale, modelId: string, datasetId: string, steps: number) => ({
+    modelId,
+    datasetId,
+    optimizer: { type: "adamw" as const, lr: t.lr },
+    batchSize: t.batchSize,
+    steps,
+    schedule: { kind: "cosine" as const, warmupSteps: 100 },
+    evalEvery: steps,
+  }),
+  /** A split of the study's pool; without count, the whole split. */
+  dataset: (t: TextScale, split: "train" | "heldout", count?: number) => ({
+    kind: "text" as const,
+    ...t.pool,
+    split,
+    ...(count === undefined ? {} : { count }),
+  }),
+};
+
 async function trainedModel(
   api: Api,
   label: string,
@@ -106,28 +148,28 @@ async function trainedModel(
   datasetId: string,
   steps: number,
   t: TextScale,
-): Promise<string> {
-  const modelId = await api.ensure(`${label} model`, "models", {
-    config,
-    precision: "fp32",
-    seed: 0,
-  });
-  const runId = await api.ensure(`${label} run`, "runs", {
+): Promise<Trained> {
+  const modelId = await api.ensure(
+    `${label} model`,
+    "models",
+    textRequests.model(t, config.vocabSize, config),
+  );
+  const runId = await api.ensure(
+    `${label} run`,
+    "runs",
+    textRequests.run(t, modelId, datasetId, steps),
+  );
+  const result = await api.waitRun(label, runId);
+  return {
     modelId,
-    datasetId,
-    optimizer: { type: "adamw", lr: t.lr },
-    batchSize: t.batchSize,
-    steps,
-    schedule: { kind: "cosine", warmupSteps: 100 },
-    evalEvery: steps,
-  });
-  await api.waitRun(label, runId);
-  return modelId;
+    steps: result.steps,
+    tokens: result.steps * t.batchSize * config.seqLen,
+    seconds: result.seconds,
+  };
 }
 
-/** A split of the study's pool; without count, the whole split. */
 const dataset = (api: Api, t: TextScale, split: "train" | "heldout", count?: number) =>
-  api.ensure(`${split} ${count ?? "all"}`, "datasets", { kind: "text", ...t.pool, split, count });
+  api.ensure(`${split} ${count ?? "all"}`, "datasets", textRequests.dataset(t, split, count));
 
 async function bitsPerToken(api: Api, modelId: string, datasetId: string): Promise<number> {
   const r = await api.request<{ bitsPerToken: number }>(
@@ -150,13 +192,9 @@ async function run(ctx: StudyContext) {
     `/v1/datasets/${oracleData}`,
   );
   ctx.log(`pool: ${t.pool.corpus}, ${t.pool.tokenizer} tokens, S = ${seqLen}, V' = ${vocabSize}`);
-  const shape = (s: { layers: number; dModel: number; heads: number }): ModelConfig => ({
-    vocabSize,
-    seqLen,
-    ...s,
-  });
+  const shape = (size: TextScale["sizes"][number]) => textRequests.model(t, vocabSize, size).config;
   const oracleConfig = shape(t.oracle);
-  const oracleId = await trainedModel(
+  const oracle = await trainedModel(
     api,
     "oracle (whole train split)",
     oracleConfig,
@@ -164,6 +202,7 @@ async function run(ctx: StudyContext) {
     t.oracle.steps,
     t,
   );
+  const oracleId = oracle.modelId;
   const testSet = await dataset(api, t, "heldout", Math.max(...t.trainCounts));
   const oracleTest = await bitsPerToken(api, oracleId, testSet);
   ctx.log(
@@ -179,7 +218,8 @@ async function run(ctx: StudyContext) {
       const label = `L${size.layers} d${size.dModel} N${count}`;
       const train = await dataset(api, t, "train", count);
       const heldOut = await dataset(api, t, "heldout", count);
-      const modelId = await trainedModel(api, label, config, train, t.steps, t);
+      const trained = await trainedModel(api, label, config, train, t.steps, t);
+      const { modelId } = trained;
       const mem = await api.request<MemorizationAnswer>("POST", "/v1/memorization", {
         modelId,
         datasetId: train,
@@ -213,6 +253,9 @@ async function run(ctx: StudyContext) {
         parameters: parameterCount(config),
         count,
         modelId,
+        steps: trained.steps,
+        tokens: trained.tokens,
+        seconds: trained.seconds,
         trainLossBits: await bitsPerToken(api, modelId, train),
         testLossBits: await bitsPerToken(api, modelId, testSet),
         unintendedBits: mem.unintendedBits,
@@ -249,13 +292,16 @@ async function run(ctx: StudyContext) {
           sequences: oracleCount,
           parameters: parameterCount(oracleConfig),
           testLossBits: oracleTest,
+          steps: oracle.steps,
+          tokens: oracle.tokens,
+          seconds: oracle.seconds,
         },
         cells,
       },
       null,
       2,
     ),
-    "report.md": report(ctx, t, vocabSize, oracleConfig, oracleCount, oracleTest, cells),
+    "report.md": report(ctx, t, vocabSize, oracleConfig, oracle, oracleCount, oracleTest, cells),
   });
 }
 
@@ -277,6 +323,9 @@ interface ExtractionAnswer {
     heldOut: { exactMatchRate: number; tokenMatchRate: number } | null;
   }[];
 }
+
+/** Millions of training tokens, as the other reports print them. */
+const tokenCount = (tokens: number) => `${fmt(tokens / 1e6, 1)}M`;
 
 const sizeLabel = (c: { layers: number; dModel: number; parameters: number }) =>
   `${c.layers}L d${c.dModel} (${int(c.parameters)} params)`;
@@ -360,6 +409,7 @@ function report(
   t: TextScale,
   vocabSize: number,
   oracle: ModelConfig,
+  oracleTraining: Trained,
   oracleCount: number,
   oracleTest: number,
   cells: Cell[],
@@ -451,6 +501,19 @@ function report(
     ),
     "",
     "Losses are bits per predicted token on the training set and on the held-out pool.",
+    "",
+    "## Budget and verdicts",
+    "",
+    `- Verdicts: none of the ${cells.length} models is a capacity measurement, and 0 of ` +
+    `${cells.length} runs is certified: each trains its fixed ${int(t.steps)}-step cosine ` +
+    "budget with no saturation check, so its unintended memorization is what that budget " +
+    "reached (longer training would memorize more of the smaller sets). Capacities, with " +
+    "certificates, come from capacity sweeps on uniform tokens (capacity-grid, reference).",
+    `- Tokens spent: ${tokenCount(cells.reduce((n, c) => n + c.tokens, 0))} on the ` +
+    `${cells.length} models (${tokenCount(cells[0]?.tokens ?? 0)} each: steps × batch ` +
+    `${t.batchSize} × S ${t.pool.seqLen}) and ${tokenCount(oracleTraining.tokens)} on the ` +
+    `oracle; training wall time ${fmt(cells.reduce((s, c) => s + c.seconds, 0) / 60, 1)} ` +
+    `minutes for the models and ${fmt(oracleTraining.seconds / 60, 1)} for the oracle.`,
     "",
     "## The most memorized samples",
     "",

@@ -20,6 +20,11 @@ import {
   twoSidedTail,
 } from "../../experiments/studies/seed_spread.ts";
 import { parameterCount } from "../../lib/model/config.ts";
+import { textRequests, textScale } from "../../experiments/studies/text_memorization.ts";
+import { DatasetCreateRequest } from "../../lib/datasets/schemas.ts";
+import { ModelCreateRequest } from "../../lib/model_store/mod.ts";
+import { RunCreateRequest } from "../../lib/runs/schemas.ts";
+import type { z } from "zod";
 
 // text-memorization and membership-law make datasets, models and runs, not sweeps.
 for (const study of STUDIES.filter((s) => s.requests("cpu", ["fp32"]).length > 0)) {
@@ -171,3 +176,29 @@ Deno.test("seedsPhrase names a request's seeds, given as a list or a count", () 
   assert.equal(seedsPhrase([4, 7]), "2 seeds (4, 7)");
   assert.equal(seedsPhrase(undefined), "one seed (0)", "the API's default");
 });
+
+// The text study's bodies are not sweeps; each must still pass its route's schema, with no
+// key the service refuses (the oracle's shape once carried its `steps` into the model config).
+for (const scale of ["cpu", "paper"] as const) {
+  Deno.test(`text-memorization --scale ${scale}: every model, run and dataset body is valid`, () => {
+    const t = textScale(scale);
+    const bodies: [z.ZodType, unknown][] = [
+      [DatasetCreateRequest, textRequests.dataset(t, "train")],
+      ...t.trainCounts.map((n): [z.ZodType, unknown] => [
+        DatasetCreateRequest,
+        textRequests.dataset(t, "heldout", n),
+      ]),
+      ...[t.oracle, ...t.sizes].map((size): [z.ZodType, unknown] => [
+        ModelCreateRequest,
+        textRequests.model(t, 256, size),
+      ]),
+      [RunCreateRequest, textRequests.run(t, "mdl_x", "ds_x", t.oracle.steps)],
+      [RunCreateRequest, textRequests.run(t, "mdl_x", "ds_x", t.steps)],
+    ];
+    for (const [schema, body] of bodies) {
+      const parsed = schema.safeParse(body);
+      assert.ok(parsed.success, `${JSON.stringify(body)}: ${JSON.stringify(parsed.error?.issues)}`);
+      assert.deepEqual(unknownKeys(schema, body), [], JSON.stringify(body));
+    }
+  });
+}
