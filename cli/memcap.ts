@@ -30,9 +30,14 @@ Commands:
       --max-steps N               training steps per model (the service's default)
       --batch-size N              sequences per step (the service's default)
       --until budget|certified    train on until the verdict is certified (budget)
+      --token-budget N            with --until certified: training tokens the sweep may
+                                  spend (the service's default: 4× the first pass)
       --wait                      follow the sweep to its end
       --svg FILE                  where to save the figure (capacity-<id>.svg)
   sweep <id> [--wait] [--svg FILE]   a sweep's state, or follow it to its end
+  extend <id> --token-budget N [--wait] [--svg FILE]
+                                  continue a sweep its token budget stopped, with a larger
+                                  budget (its states are kept; nothing is retrained)
   runs [<id>] [--wait]            list training runs, or one run (followed with --wait)
   predict --parameters P --dataset-sequences N --seq-len S --vocab-size V [--precision fp32|bf16]
                                   expected memorization and membership F1 from sizes alone
@@ -61,6 +66,7 @@ const OPTIONS = {
   "max-steps": { type: "string" },
   "batch-size": { type: "string" },
   until: { type: "string" },
+  "token-budget": { type: "string" },
   parameters: { type: "string" },
   "dataset-sequences": { type: "string" },
 } as const;
@@ -140,6 +146,14 @@ function sweepSummary(s: CapacitySweep): string {
     `(${fmt(s.parameterCount)} parameters): ${s.verdict}`,
     ...(s.reasons ?? []).map((r) => `  - ${r.message}`),
   ];
+  const budget = s.result?.budget;
+  if (budget?.stoppedBy === "token-budget" && budget.tokenBudget !== null) {
+    lines.push(
+      `stopped at its token budget (${fmt(budget.tokensSpent)} of ${fmt(budget.tokenBudget)} ` +
+        `tokens spent); go on with: deno task memcap extend ${s.id} --token-budget ` +
+        `${2 * budget.tokenBudget} --wait`,
+    );
+  }
   return lines.join("\n");
 }
 
@@ -229,6 +243,10 @@ async function main(args: string[]): Promise<number> {
       if (maxSteps !== undefined) training.maxSteps = maxSteps;
       if (batchSize !== undefined) training.batchSize = batchSize;
       if (until === "certified") training.schedule = { kind: "cosine-restarts" };
+      const tokenBudget = int(flags, "token-budget");
+      if (tokenBudget !== undefined && until !== "certified") {
+        throw new UsageError("--token-budget needs --until certified");
+      }
       const seeds = int(flags, "seeds");
       const body: CapacityBody = {
         config: {
@@ -240,6 +258,7 @@ async function main(args: string[]): Promise<number> {
         },
         precision: precision as CapacityBody["precision"],
         until,
+        ...(tokenBudget !== undefined ? { tokenBudget } : {}),
         ...(sizes ? { datasetSizes: sizes } : {}),
         ...(seeds !== undefined ? { seeds } : {}),
         ...(Object.keys(training).length > 0 ? { training } : {}),
@@ -262,6 +281,24 @@ async function main(args: string[]): Promise<number> {
       const s = await getSweep(api, id);
       print(s.status === "succeeded" ? sweepSummary(s) : `${s.id} ${s.status}`, s);
       return 0;
+    }
+    case "extend": {
+      const id = rest[0];
+      if (!id) throw new UsageError("extend: give the sweep's id");
+      const tokenBudget = int(flags, "token-budget", true)!;
+      const queued = await unwrap(
+        `POST /v1/capacity/${id}/extend`,
+        api.POST("/v1/capacity/{id}/extend", {
+          params: { path: { id } },
+          body: { tokenBudget },
+        }),
+      );
+      console.error(`${queued.id} ${queued.status}`);
+      if (!flags.wait) {
+        print(`follow it with: deno task memcap sweep ${queued.id} --wait`, queued);
+        return 0;
+      }
+      return await followSweep(api, { url, token, flags }, queued.id);
     }
     case "runs": {
       const id = rest[0];

@@ -6,8 +6,10 @@
 import type { Service } from "./service.ts";
 import type { CapacityCreateInput, SweepResult } from "../lib/capacity/schemas.ts";
 import type { RunResult } from "../lib/runs/schemas.ts";
+import { isDeepStrictEqual } from "node:util";
 import {
   type Api,
+  type CapacitySweep,
   memcapClient,
   ServiceError,
   waitForRun,
@@ -117,9 +119,43 @@ export class ExperimentClient {
     };
   }
 
-  /** Submits a sweep (or finds it, see `ensure`) without waiting for it; returns its id. */
-  submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
-    return this.ensure(label, "capacity", this.withOverrides(req));
+  /**
+   * Submits a sweep (or finds it, see `ensure`) without waiting for it; returns its id. A
+   * saved sweep its token budget stopped, asked again with only a larger tokenBudget
+   * (`--token-budget`), is extended (POST /v1/capacity/{id}/extend) rather than retrained.
+   */
+  async submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
+    const body = this.withOverrides(req);
+    return await this.#extendSaved(label, body) ?? await this.ensure(label, "capacity", body);
+  }
+
+  /** The saved sweep of `label` extended to `req`'s larger token budget, when it can be. */
+  async #extendSaved(label: string, req: CapacityCreateInput): Promise<string | null> {
+    const saved = this.#saved[label];
+    if (!saved || req.until !== "certified" || req.tokenBudget === undefined) return null;
+    const { tokenBudget: _before, ...was } = JSON.parse(saved.request);
+    const { tokenBudget, ...now } = req;
+    if (!isDeepStrictEqual(was, JSON.parse(JSON.stringify(now)))) return null;
+    let sweep: CapacitySweep;
+    try {
+      sweep = await this.request<CapacitySweep>("GET", `/v1/capacity/${saved.id}`);
+    } catch (e) {
+      if (e instanceof ServiceError && e.status === 404) return null;
+      throw e;
+    }
+    const stopped = sweep.result?.budget;
+    if (
+      sweep.status !== "succeeded" || stopped?.stoppedBy !== "token-budget" ||
+      stopped.tokenBudget === null || tokenBudget <= stopped.tokenBudget
+    ) return null;
+    await this.request("POST", `/v1/capacity/${saved.id}/extend`, { tokenBudget });
+    this.log(
+      `${label}: ${saved.id} stopped at ${stopped.tokenBudget.toExponential(2)} tokens; ` +
+        `extended to ${tokenBudget.toExponential(2)}`,
+    );
+    this.#saved[label] = { id: saved.id, request: JSON.stringify(req) };
+    await this.#persist();
+    return saved.id;
   }
 
   /** Waits for a run, logging its progress now and then; throws unless it succeeds. */

@@ -60,7 +60,8 @@ function usage(): string {
     "--seeds      capacity-grid, reference: seeds 0..N-1 per dataset size instead of one seed;",
     "             the folders get a -seeds<N> suffix",
     "--token-budget  reference: the training tokens each sweep may spend until certified",
-    "             instead of 4× its first pass (e.g. 2e9); the folders get a -budget<N> suffix",
+    "             instead of 4× its first pass (e.g. 2e9); the same folders, so a sweep an",
+    "             earlier, smaller budget stopped is extended from its kept runs, not retrained",
     "--only       capacity-grid, reference: run only the sweeps whose label contains one of these",
     '             comma-separated strings, e.g. "L1 d32,L1 d64" (the report covers just those)',
   ].join("\n");
@@ -162,8 +163,8 @@ async function main(args: string[]): Promise<number> {
   const tag = `${study.name}-${scale}` +
     (maxSteps === undefined ? "" : `-${maxSteps}steps`) +
     (maxFleetSize === undefined ? "" : `-fleet${maxFleetSize}`) +
-    (seeds === undefined ? "" : `-seeds${seeds}`) +
-    (tokenBudget === undefined ? "" : `-budget${tokenBudget}`);
+    (seeds === undefined ? "" : `-seeds${seeds}`);
+  // No suffix for --token-budget: a larger budget goes on with the sweeps a smaller one stopped.
   const stateDir = `data/experiments/${tag}`;
   const service: Service = values.url
     ? remoteService(values.url, Deno.env.get("MEMCAP_TOKEN") || undefined)

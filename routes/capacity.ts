@@ -1,12 +1,21 @@
 // Capacity sweeps, a job collection (lib/http/job_resource.ts): POST starts one (202), GET
 // reads it, plot.svg draws the paper's Figure 1 for the model (memorized bits against
-// dataset bits). A sweep whose fleets cannot fit the adapter is refused before it is queued.
+// dataset bits), /extend continues a sweep its token budget stopped. A sweep whose fleets
+// cannot fit the adapter is refused before it is queued.
 import { z } from "zod";
 import type { AppDeps } from "../lib/http/deps.ts";
-import { ApiError, ErrorBody } from "../lib/http/errors.ts";
+import {
+  ApiError,
+  ErrorBody,
+  STORAGE_FULL_RESPONSE,
+  UNAVAILABLE_RESPONSE,
+  VALIDATION_STATUS,
+} from "../lib/http/errors.ts";
 import { jobResourceRoutes } from "../lib/http/job_resource.ts";
 import { type ApiRouter, defineRoute } from "../lib/http/route.ts";
-import type { Job } from "../lib/jobs/queue.ts";
+import { type Job, QueueFullError } from "../lib/jobs/queue.ts";
+import { JobAccepted } from "../lib/jobs/schemas.ts";
+import { canExtend } from "../lib/capacity/sweep_coordinator.ts";
 import { planCapacity } from "../lib/capacity/plan.ts";
 import {
   CapacityCreateRequest,
@@ -45,8 +54,17 @@ function sweepResponse(job: SweepJob): CapacitySweep {
     reasons: job.result?.reasons ?? null,
     input: job.input,
     progress: job.progress && storedProgress(job.progress),
-    // Sweeps stored before resumedFrom existed are reported as never resumed.
-    result: job.result && { ...job.result, resumedFrom: job.result.resumedFrom ?? [] },
+    // Sweeps stored before resumedFrom, stoppedBy or extendedFrom existed: never resumed,
+    // end not recorded, never extended.
+    result: job.result && {
+      ...job.result,
+      resumedFrom: job.result.resumedFrom ?? [],
+      budget: {
+        ...job.result.budget,
+        stoppedBy: job.result.budget.stoppedBy ?? null,
+        extendedFrom: job.result.budget.extendedFrom ?? [],
+      },
+    },
     error: job.error,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
@@ -65,6 +83,45 @@ const plotSweep = defineRoute({
     200: { contentType: "image/svg+xml", description: "An SVG figure" },
     404: { schema: ErrorBody, description: "No such sweep" },
     409: { schema: ErrorBody, description: "The sweep has not finished" },
+  },
+});
+
+const ExtendRequest = z.object({
+  tokenBudget: z.number().int().min(1).max(1e15).describe(
+    "The sweep's new token budget (all its training, the tokens spent so far included); " +
+      "more than the budget it stopped at.",
+  ),
+}).meta({ id: "CapacityExtendRequest", example: { tokenBudget: 2_000_000_000 } });
+
+const extendSweep = defineRoute({
+  method: "post",
+  path: "/v1/capacity/:id/extend",
+  summary: "Continue a sweep its token budget stopped, with a larger budget",
+  description: 'A sweep with until: "certified" whose next training would have passed its ' +
+    'tokenBudget ends lower-bound with result.budget.stoppedBy "token-budget" and keeps its ' +
+    "unsaturated runs' states. This queues it again with the larger budget: the same sweep " +
+    "id goes on from those states (nothing is retrained) and its result is replaced when it " +
+    "ends; result.budget.extendedFrom lists the budgets it stopped at. The result is the one " +
+    "a single sweep with the larger budget would have reached.",
+  tags: ["capacity"],
+  params: IdParams,
+  body: ExtendRequest,
+  responses: {
+    202: { schema: JobAccepted, description: "Queued again" },
+    404: { schema: ErrorBody, description: "No such sweep" },
+    409: {
+      schema: ErrorBody,
+      description: "The sweep has not finished, or something other than its token budget " +
+        "stopped it (result.budget.stoppedBy)",
+    },
+    422: {
+      schema: ErrorBody,
+      description: "tokenBudget is not above the budget the sweep stopped at, or over a " +
+        "budget of the service (`over_budget`)",
+    },
+    429: { schema: ErrorBody, description: "The job queue is full" },
+    503: UNAVAILABLE_RESPONSE,
+    507: STORAGE_FULL_RESPONSE,
   },
 });
 
@@ -170,6 +227,56 @@ export function capacityRouter(
       return undefined;
     },
   }, deps);
+  router.add(extendSweep, async (c, { params, body }) => {
+    const job = await find(params.id);
+    const stopped = job.result?.budget;
+    if (job.status !== "succeeded" || !job.result || !stopped) {
+      throw ApiError.conflict(
+        `capacity sweep ${job.id} is ${job.status}; only a finished sweep can be extended`,
+      );
+    }
+    if (!canExtend(job.result)) {
+      throw ApiError.conflict(
+        `capacity sweep ${job.id} was not stopped by its token budget (stoppedBy: ` +
+          `${stopped.stoppedBy ?? "not recorded"}${
+            stopped.stopped ? `: ${stopped.stopped}` : ""
+          }); more budget would not change its answer`,
+        { stoppedBy: stopped.stoppedBy ?? null },
+      );
+    }
+    if (body.tokenBudget <= stopped.tokenBudget!) {
+      throw new ApiError(
+        VALIDATION_STATUS,
+        "validation_error",
+        `body.tokenBudget: ${body.tokenBudget} is not above the budget the sweep stopped at ` +
+          `(${stopped.tokenBudget})`,
+        {
+          issues: [{
+            path: "body.tokenBudget",
+            code: "too_small",
+            message: "not above the current budget",
+          }],
+        },
+      );
+    }
+    const input = { ...job.input, tokenBudget: body.tokenBudget };
+    const budgets = deps.budgets ?? DEFAULT_BUDGETS;
+    admit(capacityCost(input, budgets), budgets);
+    let reopened;
+    try {
+      reopened = await deps.jobs.reopen("capacity", job.id, input);
+    } catch (err) {
+      if (err instanceof QueueFullError) throw new ApiError(429, "queue_full", err.message);
+      throw err;
+    }
+    if (!reopened?.reopened) {
+      throw ApiError.conflict(
+        `capacity sweep ${job.id} is ${reopened?.job.status ?? "gone"}: another request ` +
+          "changed it first",
+      );
+    }
+    return c.json({ id: job.id, status: reopened.job.status }, 202);
+  });
   return router.add(plotSweep, async (c, { params }) => {
     const job = await find(params.id);
     if (!job.result) {

@@ -103,6 +103,11 @@ class Client:
     def cancel_capacity(self, sweep_id):
         return self.request("POST", f"/v1/capacity/{sweep_id}/cancel")
 
+    def extend_capacity(self, sweep_id, token_budget):
+        """POST /v1/capacity/{id}/extend: go on with a sweep its token budget stopped
+        (result.budget.stoppedBy "token-budget"), with a larger budget; returns {"id", "status"}."""
+        return self.request("POST", f"/v1/capacity/{sweep_id}/extend", {"tokenBudget": token_budget})
+
     def memorization(self, **fields):
         return self.request("POST", "/v1/memorization", fields)
 

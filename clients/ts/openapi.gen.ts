@@ -337,6 +337,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/capacity/{id}/extend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Continue a sweep its token budget stopped, with a larger budget
+         * @description A sweep with until: "certified" whose next training would have passed its tokenBudget ends lower-bound with result.budget.stoppedBy "token-budget" and keeps its unsaturated runs' states. This queues it again with the larger budget: the same sweep id goes on from those states (nothing is retrained) and its result is replaced when it ends; result.budget.extendedFrom lists the budgets it stopped at. The result is the one a single sweep with the larger budget would have reached.
+         */
+        post: operations["postV1CapacityIdExtend"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/capacity/{id}/plot.svg": {
         parameters: {
             query?: never;
@@ -831,6 +851,11 @@ export interface components {
             testSequences?: number;
         };
         /** */
+        CapacityExtendRequest: {
+            /** @description The sweep's new token budget (all its training, the tokens spent so far included); more than the budget it stopped at. */
+            tokenBudget: number;
+        };
+        /** */
         CapacityPoint: {
             /** @description Sequences (N). */
             datasetSize: number;
@@ -1043,12 +1068,16 @@ export interface components {
                 addedSizes: number[];
                 /** @description Why the sweep stopped short of a certified verdict when it could not go on (limits, budget); null otherwise. */
                 stopped: string | null;
+                /** @description What ended the sweep (null for sweeps stored before it was recorded). */
+                stoppedBy: components["schemas"]["SweepStop"] | null;
+                /** @description The token budgets this sweep stopped at before POST /v1/capacity/{id}/extend raised it, oldest first; empty when it ran on its first budget. */
+                extendedFrom: number[];
             };
             /** @description Where the curves point with unlimited training: a projection beside the measured capacityBits, not a capacity. null when no dataset size has pinned-down fits for all its seeds. */
             extrapolated: components["schemas"]["ExtrapolatedCapacity"] | null;
-            /** @description Wall time of the attempt that finished the sweep: after a resume (resumedFrom) the earlier attempts' time is not in it. */
+            /** @description Wall time of the attempt that finished the sweep: after a resume (resumedFrom) or an extension (budget.extendedFrom) the earlier attempts' time is not in it. */
             seconds: number;
-            /** @description Average training throughput over all models. */
+            /** @description Average training throughput over all models, of the attempt that finished the sweep (as seconds). */
             tokensPerSecond: number;
             /** @description Fleets a restarted service continued from a checkpoint instead of step 0; empty when the sweep ran in one go (finished models are never retrained either way). */
             resumedFrom: {
@@ -1904,6 +1933,11 @@ export interface components {
             /** @description m(t) = mInf − a·t^(−b) fitted to the curve: what unlimited training would reach. null with fewer than 4 measurements. */
             asymptote: components["schemas"]["Asymptote"] | null;
         };
+        /**
+         * @description certified: the verdict is certified. one-pass: until "budget" trains the grid once. token-budget: the next training would pass tokenBudget; the unsaturated runs' states are kept, so POST /v1/capacity/{id}/extend can continue it with a larger one. step-limit: the next doubling would pass the most steps a run may take. deciding-runs-saturated: every run that decides the answer is saturated. no-larger-dataset: the grid wants a larger dataset than the vocabulary and length allow.
+         * @enum {string}
+         */
+        SweepStop: "certified" | "one-pass" | "token-budget" | "step-limit" | "deciding-runs-saturated" | "no-larger-dataset";
         /**
          * @description Fixed-length token sequences of text: the Brown corpus or your own text, tokenized, cut into sequences of S tokens, exactly deduplicated, the vocabulary compacted to the ids that occur, shuffled (seeded) and split into disjoint train and held-out pools. */
         TextDatasetRequest: {
@@ -3592,6 +3626,135 @@ export interface operations {
             };
             /** @description Input failed validation (the message names the field) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Unexpected error */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postV1CapacityIdExtend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Sweep id (cap_...). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** */
+                "application/json": components["schemas"]["CapacityExtendRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued again */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["JobAccepted"];
+                };
+            };
+            /** @description Malformed JSON body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such sweep */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The sweep has not finished, or something other than its token budget stopped it (result.budget.stoppedBy) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body was not sent as application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description tokenBudget is not above the budget the sweep stopped at, or over a budget of the service (`over_budget`) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The job queue is full */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Try again later: `shutting_down`, `engine_crashed` (retry) or `gpu_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** */
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `storage_full`: MEMCAP_DATA is under its free-space floor (MEMCAP_MIN_FREE_MB); nothing new is stored until space is freed, while deletes, cancels and reads still work */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -105,6 +105,12 @@ export function training(scale: Scale, maxSteps?: number) {
   };
 }
 
+/** " (extended from 1.23e+9)" for a sweep a smaller budget stopped first; else "". */
+function extension(r: SweepResult): string {
+  const from = r.budget.extendedFrom ?? [];
+  return from.length > 0 ? ` (extended from ${from.map(tokens).join(", then ")})` : "";
+}
+
 /** A token count as the report prints it (the budget is null for sweeps without one). */
 function tokens(n: number | null): string {
   return n === null ? "none" : n.toExponential(2);
@@ -317,7 +323,8 @@ async function run(ctx: StudyContext) {
       int(t.maxSteps)
     } steps, then until certified within each sweep's token budget (4× the first pass unless ` +
     `\`--token-budget\` says otherwise): ${
-      done.map((d) => `${d.label} ${tokens(d.result.budget.tokenBudget)}`).join(", ")
+      done.map((d) => `${d.label} ${tokens(d.result.budget.tokenBudget)}${extension(d.result)}`)
+        .join(", ")
     }.`,
     `- Uniform tokens; ${
       seedsPhrase(done[0]?.request.seeds)

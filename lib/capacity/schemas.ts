@@ -539,6 +539,25 @@ export const ExtrapolatedCapacity = z.object({
 }).meta({ id: "ExtrapolatedCapacity" });
 export type ExtrapolatedCapacity = z.infer<typeof ExtrapolatedCapacity>;
 
+/** What ended a sweep; only "token-budget" can be continued with a larger budget. */
+export const SWEEP_STOPS = [
+  "certified",
+  "one-pass",
+  "token-budget",
+  "step-limit",
+  "deciding-runs-saturated",
+  "no-larger-dataset",
+] as const;
+export const SweepStop = z.enum(SWEEP_STOPS).describe(
+  'certified: the verdict is certified. one-pass: until "budget" trains the grid once. ' +
+    "token-budget: the next training would pass tokenBudget; the unsaturated runs' states " +
+    "are kept, so POST /v1/capacity/{id}/extend can continue it with a larger one. " +
+    "step-limit: the next doubling would pass the most steps a run may take. " +
+    "deciding-runs-saturated: every run that decides the answer is saturated. " +
+    "no-larger-dataset: the grid wants a larger dataset than the vocabulary and length allow.",
+).meta({ id: "SweepStop" });
+export type SweepStop = z.infer<typeof SweepStop>;
+
 export const SweepResult = CapacityResult.extend({
   runs: z.array(SweepRun).describe("One per (dataset size, seed)."),
   budget: z.object({
@@ -557,6 +576,13 @@ export const SweepResult = CapacityResult.extend({
       "Why the sweep stopped short of a certified verdict when it could not go on (limits, " +
         "budget); null otherwise.",
     ),
+    stoppedBy: SweepStop.nullable().describe(
+      "What ended the sweep (null for sweeps stored before it was recorded).",
+    ),
+    extendedFrom: z.array(z.number()).describe(
+      "The token budgets this sweep stopped at before POST /v1/capacity/{id}/extend raised " +
+        "it, oldest first; empty when it ran on its first budget.",
+    ),
   }).describe("The training budget every measured figure depends on."),
   extrapolated: ExtrapolatedCapacity.nullable().describe(
     "Where the curves point with unlimited training: a projection beside the measured " +
@@ -564,10 +590,13 @@ export const SweepResult = CapacityResult.extend({
       "its seeds.",
   ),
   seconds: z.number().describe(
-    "Wall time of the attempt that finished the sweep: after a resume (resumedFrom) the " +
-      "earlier attempts' time is not in it.",
+    "Wall time of the attempt that finished the sweep: after a resume (resumedFrom) or an " +
+      "extension (budget.extendedFrom) the earlier attempts' time is not in it.",
   ),
-  tokensPerSecond: z.number().describe("Average training throughput over all models."),
+  tokensPerSecond: z.number().describe(
+    "Average training throughput over all models, of the attempt that finished the sweep (as " +
+      "seconds).",
+  ),
   resumedFrom: z.array(z.object({
     group: z.string().optional().describe(
       'The training group: "base" (the requested grid), "size-N" (an added dataset size) or ' +
@@ -625,6 +654,8 @@ export const SweepResult = CapacityResult.extend({
       tokensSpent: 40960000,
       addedSizes: [],
       stopped: null,
+      stoppedBy: "certified",
+      extendedFrom: [],
     },
     extrapolated: {
       capacityBits: 12190,

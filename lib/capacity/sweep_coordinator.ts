@@ -19,11 +19,24 @@
 // path. The end is exactly once: the result is recorded (RESULT_ARTIFACT)
 // before the sweep deletes what only a resume needs, and a restart that finds
 // it returns it (finishSweep).
+//
+// Extending: a sweep stopped by its token budget keeps its unsaturated runs'
+// states, and POST /v1/capacity/{id}/extend queues it again with a larger
+// budget. It resumes like a restart; its recorded result, stopped at a
+// smaller budget, is not the end, and the loop goes on where that budget
+// stopped it. Decisions do not depend on the budget, only where they stop,
+// so the result is the one a single sweep with the larger budget gets.
 import type { JobHost } from "../engine_interface.ts";
 import { decidingSizes, fitCapacity, needsLargerDatasets } from "./fit.ts";
 import { extraDatasetSize, fleetsOf, MAX_CERTIFY_STEPS, planCapacity } from "./plan.ts";
 import { datasetBits } from "./grid.ts";
-import type { CapacityCreateRequest, SweepProgress, SweepResult, SweepRun } from "./schemas.ts";
+import type {
+  CapacityCreateRequest,
+  SweepProgress,
+  SweepResult,
+  SweepRun,
+  SweepStop,
+} from "./schemas.ts";
 import { extrapolateCapacity } from "./sweep.ts";
 import {
   decodeJson,
@@ -79,6 +92,8 @@ export async function runCapacitySweep(
     : null;
   const done: Outcome[] = [];
   const resumedFrom: SweepResult["resumedFrom"] = [];
+  /** Budgets an earlier end stopped at, when this attempt continues past them. */
+  let extendedFrom: number[] = [];
   if (host.resumed) {
     const saved = await host.getArtifact(OUTCOMES_ARTIFACT);
     if (saved) done.push(...decodeJson<Outcome[]>(saved));
@@ -87,7 +102,11 @@ export async function runCapacitySweep(
       if (d.replacedState) await host.deleteArtifact(runStateArtifact(d, d.replacedState));
     }
     const recorded = await host.getArtifact(RESULT_ARTIFACT);
-    if (recorded) return await finishSweep(host, decodeJson(recorded), done);
+    if (recorded) {
+      const ended = decodeJson<SweepResult>(recorded);
+      if (!goesPast(ended, tokenBudget)) return await finishSweep(host, ended, done);
+      extendedFrom = [...(ended.budget.extendedFrom ?? []), ended.budget.tokenBudget!];
+    }
   }
   const find = (r: RunKey) => done.find((d) => sameRun(d, r));
   const elapsedSeconds = () => (performance.now() - started) / 1000;
@@ -206,6 +225,7 @@ export async function runCapacitySweep(
 
   await train({ key: "base", fromStep: 0, untilStep: baseSteps }, plan.runs);
   let stopped: string | null = null;
+  let stoppedBy: SweepStop = "certified";
   let result = fit();
   const spent = () => done.reduce((s, r) => s + r.certificate.tokens, 0);
   while (result.verdict !== "certified") {
@@ -213,6 +233,7 @@ export async function runCapacitySweep(
       const extra = extraDatasetSize(sizes, plan.seeds.length, c);
       if (extra.size === null) {
         stopped = `no larger dataset: ${extra.why}`;
+        stoppedBy = "no-larger-dataset";
         break;
       }
       // The token budget bounds the whole sweep, added sizes too.
@@ -220,6 +241,7 @@ export async function runCapacitySweep(
       if (tokenBudget !== null && spent() + cost > tokenBudget) {
         stopped = `adding N=${extra.size} (${plan.seeds.length} runs to ${baseSteps} steps, ` +
           `${cost} tokens) would pass the token budget (${spent()} of ${tokenBudget} spent)`;
+        stoppedBy = "token-budget";
         break;
       }
       sizes.push(extra.size);
@@ -232,13 +254,17 @@ export async function runCapacitySweep(
       result = fit();
       continue;
     }
-    if (!keepStates) break;
+    if (!keepStates) {
+      stoppedBy = "one-pass";
+      break;
+    }
     // One more doubling for the unsaturated runs that decide the answer, the least trained
     // first (runs added later start behind the others).
     const deciding = decidingSizes(result.points).flatMap(runsOf).map((r) => find(r)!)
       .filter((r) => r.certificate.status !== "saturated");
     if (deciding.length === 0) {
       stopped = "every run that decides the answer is saturated; more training cannot help";
+      stoppedBy = "deciding-runs-saturated";
       break;
     }
     const from = Math.min(...deciding.map((r) => r.steps));
@@ -248,11 +274,13 @@ export async function runCapacitySweep(
     const cost = group.length * (until - from) * tokensPerStep;
     if (until > MAX_CERTIFY_STEPS) {
       stopped = `the next doubling (${until} steps) would pass ${MAX_CERTIFY_STEPS} steps`;
+      stoppedBy = "step-limit";
       break;
     }
     if (spent() + cost > tokenBudget!) {
       stopped = `the next doubling (${group.length} runs to ${until} steps, ${cost} tokens) ` +
         `would pass the token budget (${spent()} of ${tokenBudget} spent)`;
+      stoppedBy = "token-budget";
       break;
     }
     await train({ key: `more-${until}`, fromStep: from, untilStep: until }, group);
@@ -275,6 +303,8 @@ export async function runCapacitySweep(
       tokensSpent: runs.reduce((s, r) => s + r.certificate.tokens, 0),
       addedSizes,
       stopped,
+      stoppedBy,
+      extendedFrom,
     },
     extrapolated: extrapolateCapacity(
       done,
@@ -290,9 +320,29 @@ export async function runCapacitySweep(
 }
 
 /**
+ * Whether a recorded end is one this attempt goes past: the sweep stopped at its token
+ * budget and was queued again with a larger one (POST /v1/capacity/{id}/extend).
+ */
+function goesPast(ended: SweepResult, tokenBudget: number | null): boolean {
+  const b = ended.budget;
+  return b.stoppedBy === "token-budget" && tokenBudget !== null && b.tokenBudget !== null &&
+    tokenBudget > b.tokenBudget;
+}
+
+/**
+ * Whether a finished sweep can be extended: it stopped at its token budget, so its
+ * unsaturated runs' states were kept and more budget lets it go on.
+ */
+export function canExtend(result: SweepResult): boolean {
+  return result.budget.stoppedBy === "token-budget";
+}
+
+/**
  * The rest of a sweep's end once its result is recorded, on the attempt that recorded it or
  * on a restart that found it; every step may be repeated after a kill. Deletes what only a
- * resume needed: the runs' kept states (every fleet deleted its own checkpoint as it ended).
+ * resume needed: the runs' kept states (every fleet deleted its own checkpoint as it ended),
+ * except, when the token budget stopped the sweep, those of the runs that may train on
+ * (the unsaturated ones) for an extension.
  */
 async function finishSweep(
   host: SweepHost,
@@ -301,7 +351,8 @@ async function finishSweep(
 ): Promise<SweepResult> {
   if (host.input.until === "certified") {
     for (const r of done) {
-      await host.deleteArtifact(runStateArtifact(r, r.steps));
+      const mayTrainOn = canExtend(result) && r.certificate.status !== "saturated";
+      if (!mayTrainOn) await host.deleteArtifact(runStateArtifact(r, r.steps));
       if (host.resumed) await host.deleteArtifact(legacyRunStateArtifact(r));
     }
   }

@@ -520,6 +520,56 @@ export class JobQueue {
   }
 
   /**
+   * Queues a succeeded job again with a new input (a capacity sweep given a larger token
+   * budget): its handler starts as a resume (`resumed`, with the job's artifacts) and its
+   * result is replaced when it ends. `reopened` is false, and the job as it is, when it was
+   * no longer succeeded (another request reopened it first); null when it does not exist.
+   * Throws QueueFullError, or ShuttingDownError once stop() was called.
+   */
+  reopen<I>(
+    collection: JobCollection,
+    id: string,
+    input: I,
+  ): Promise<{ job: Job<I>; reopened: boolean } | null> {
+    // In the enqueue chain, like a new job: the max-queue check and the update cannot interleave.
+    const p = this.enqueueChain.then(async () => {
+      if (this.stopping) throw new ShuttingDownError();
+      if (CLIENT_JOB_COLLECTIONS.includes(collection)) {
+        const queued = await this.countStatus("queued", CLIENT_JOB_COLLECTIONS);
+        if (queued >= this.maxQueued) throw new QueueFullError(queued, this.maxQueued);
+      }
+      let reopened = false;
+      const rec = await this.store.atomicUpdate<JobBody<I>>(collection, id, (cur) => {
+        reopened = cur.status === "succeeded";
+        if (!reopened) return undefined;
+        return {
+          status: "queued",
+          body: {
+            ...cur.body,
+            input,
+            progress: null,
+            result: null,
+            error: null,
+            cancelRequested: false,
+            finishedAt: null,
+            lease: null,
+          },
+        };
+      });
+      if (!rec) return null;
+      const job = jobFromRecord(rec);
+      if (reopened) {
+        this.publish({ type: "status", id, job });
+        this.wake();
+        this.store.signals?.notify(JOB_CHANNEL).catch((e) => this.log("could not notify nodes", e));
+      }
+      return { job, reopened };
+    });
+    this.enqueueChain = p.catch(() => {});
+    return p;
+  }
+
+  /**
    * Claims queued job `id` and runs it in this process as part of the job that calls this
    * (a sweep training one of its own fleets), outside the worker's slots, which that job
    * holds already. Resolves with the job once it ends here, or null when it was not queued

@@ -54,6 +54,41 @@ Deno.test("memcap capacity --wait: progress, bits per parameter with the verdict
     const again = await memcap("--url", main.url, "--json", "sweep", id);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(JSON.parse(again.stdout).id, id);
+
+    // A sweep its token budget stops (two runs of 500 steps at 64 tokens a step, one token
+    // over) says how to go on; extend continues it with a larger budget.
+    const tight = await memcap(
+      "--url",
+      main.url,
+      "capacity",
+      ...["--layers", "1", "--d-model", "8", "--heads", "1", "--vocab-size", "16"],
+      ...["--seq-len", "8", "--sizes", "8,24", "--max-steps", "500", "--batch-size", "8"],
+      ...["--until", "certified", "--token-budget", String(2 * 500 * 64 + 1), "--wait"],
+      ...["--svg", svg],
+    );
+    assert.equal(tight.code, 0, tight.stderr);
+    const stopped = tight.stdout.match(
+      /^stopped at its token budget \(64,000 of 64,001 tokens spent\); go on with: deno task memcap extend (cap_\w+) --token-budget 128002 --wait$/m,
+    );
+    assert.ok(stopped, tight.stdout);
+    const extended = await memcap(
+      "--url",
+      main.url,
+      "extend",
+      stopped[1],
+      ...["--token-budget", "128002", "--wait", "--svg", svg],
+    );
+    assert.equal(extended.code, 0, extended.stderr);
+    assert.match(extended.stdout, new RegExp(`^${stopped[1]} succeeded$`, "m"));
+    const after = JSON.parse(
+      (await memcap("--url", main.url, "--json", "sweep", stopped[1])).stdout,
+    );
+    assert.deepEqual(after.result.budget.extendedFrom, [64001]);
+    assert.ok(after.result.budget.tokensSpent > 64000, JSON.stringify(after.result.budget));
+    // Not a sweep the budget stopped (the first one trained its grid once): the service's 409.
+    const refused = await memcap("--url", main.url, "extend", id, "--token-budget", "1000000");
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /409.*not stopped by its token budget/);
   } finally {
     await main.stop();
     await Deno.remove(dir, { recursive: true });

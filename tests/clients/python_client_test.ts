@@ -1,6 +1,7 @@
 // The Python client (clients/python/memcap.py, standard library only) against a live service:
 // a tiny capacity sweep created, waited for with progress, its answer and figure fetched; an
-// error response raises MemcapError with the service's code. Needs python3 (the test task
+// error response (a typo, an extend the sweep cannot take) raises MemcapError with the
+// service's code. Needs python3 (the test task
 // installs Debian's when missing).
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -34,7 +35,13 @@ try:
     error = None
 except memcap.MemcapError as e:
     error = {"status": e.status, "code": e.code, "message": e.message}
-print(json.dumps({"done": done, "phases": phases, "svg": svg[:5], "error": error}))
+try:
+    client.extend_capacity(sweep["id"], 10**6)
+    refused = None
+except memcap.MemcapError as e:
+    refused = {"status": e.status, "code": e.code}
+print(json.dumps({"done": done, "phases": phases, "svg": svg[:5], "error": error,
+                  "refused": refused}))
 `;
 
 Deno.test("the Python client creates a sweep, waits with progress and reads its answer", async () => {
@@ -59,6 +66,8 @@ Deno.test("the Python client creates a sweep, waits with progress and reads its 
     // A typo is the service's 422 naming the key, as a MemcapError.
     assert.equal(r.error.status, 422);
     assert.match(r.error.message, /body\.trainig: unknown key; did you mean "training"\?/);
+    // A sweep that trained its grid once is not one more budget continues: 409.
+    assert.deepEqual(r.refused, { status: 409, code: "conflict" });
   } finally {
     await main.stop();
     await Deno.remove(dir, { recursive: true });

@@ -1,7 +1,8 @@
 // The experiment runner's plumbing against a real service: startService
 // launches main.ts, a sweep goes through POST /v1/capacity, and a second
 // client on the same state file finds the sweep again instead of training it
-// anew (how an interrupted study resumes).
+// anew (how an interrupted study resumes), or extends it when only a larger token budget
+// is asked.
 import assert from "node:assert/strict";
 import { ExperimentClient } from "../../experiments/client.ts";
 import { startService } from "../../experiments/service.ts";
@@ -48,6 +49,64 @@ Deno.test("experiment client: a sweep through the service, found again on a seco
     assert.deepEqual(sweep.input.seeds, 3);
     assert.deepEqual(alone.withOverrides(request), { ...request, maxFleetSize: 1, seeds: 3 });
     await alone.request("POST", `/v1/capacity/${aloneId}/cancel`);
+  } finally {
+    await service.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--token-budget extends a saved sweep a smaller budget stopped, not a new one", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memcap_experiment_" });
+  const service = await startService(`${dir}/store`, () => {});
+  try {
+    const state = `${dir}/sweeps.json`;
+    // Three sizes, the two larger capacity-limited; a budget one token over the first pass.
+    const request = {
+      config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
+      datasetSizes: [16, 128, 256],
+      testSequences: 0,
+      maxExtraSizes: 0,
+      until: "certified" as const,
+      training: {
+        batchSize: 32,
+        maxSteps: 400,
+        optimizer: { lr: 0.02 },
+        schedule: { kind: "cosine-restarts" as const, warmupSteps: 20, firstCycleSteps: 100 },
+        saturation: { fraction: 0.02, minSteps: 200 },
+      },
+    };
+    const firstPass = 3 * 400 * 32 * 8;
+    const small = await ExperimentClient.open(service, state, () => {}, {
+      tokenBudget: firstPass + 1,
+    });
+    const id = await small.submitSweep("tight", request);
+    const stopped = await small.waitSweep("tight", id);
+    assert.equal(stopped.budget.stoppedBy, "token-budget", JSON.stringify(stopped.budget));
+
+    const lines: string[] = [];
+    const large = await ExperimentClient.open(service, state, (l) => lines.push(l), {
+      tokenBudget: 4 * firstPass,
+    });
+    assert.equal(await large.submitSweep("tight", request), id, "the same sweep, extended");
+    assert.match(
+      lines.join("\n"),
+      /^tight: cap_\w+ stopped at 3\.07e\+5 tokens; extended to 1\.23e\+6$/,
+    );
+    const extended = await large.waitSweep("tight", id);
+    assert.deepEqual(extended.budget.extendedFrom, [firstPass + 1]);
+    assert.equal(extended.budget.tokenBudget, 4 * firstPass);
+    assert.ok(extended.budget.tokensSpent > stopped.budget.tokensSpent);
+    // Found again as it is now, and a smaller budget than the saved one is a new sweep.
+    const again = await ExperimentClient.open(service, state, () => {}, {
+      tokenBudget: 4 * firstPass,
+    });
+    assert.equal(await again.submitSweep("tight", request), id);
+    const smaller = await ExperimentClient.open(service, state, () => {}, {
+      tokenBudget: firstPass,
+    });
+    const other = await smaller.submitSweep("tight", request);
+    assert.notEqual(other, id);
+    await smaller.request("POST", `/v1/capacity/${other}/cancel`);
   } finally {
     await service.close();
     await Deno.remove(dir, { recursive: true });

@@ -3,7 +3,8 @@
 // (the same job again, told `resumed`, with the artifacts and the model the
 // kill left), ends with the result, the weights and the model's trainedSteps
 // of the same job done in one go, trains no more once its training is
-// recorded as over, and leaves no checkpoint behind. The kill is injected at
+// recorded as over, and leaves no checkpoint behind (a sweep its token budget
+// stopped keeps just its unsaturated runs' last states, for an extension). The kill is injected at
 // the job host, the boundary every store write crosses: the job is killed just
 // before each write the uninterrupted job makes in turn (a kill just after
 // write k is one just before write k + 1), and once after the last (the job
@@ -26,6 +27,7 @@ import {
   type SweepResult,
 } from "../../lib/capacity/schemas.ts";
 import { openStore } from "../../lib/store/mod.ts";
+import { runStateArtifact } from "../../lib/capacity/fleet_task.ts";
 import { type JobBody, type JobContext, JobQueue } from "../../lib/jobs/queue.ts";
 import { registerEngineJobs } from "../../lib/jobs/engine_jobs.ts";
 import { storeHost } from "../../lib/jobs/store_host.ts";
@@ -285,6 +287,46 @@ Deno.test("a run killed once its weights are in is succeeded by the restarted qu
   }
 });
 
+Deno.test("an extended sweep killed at any write ends as one sweep with the larger budget", async () => {
+  const engine = new GpuEngine(getGpu);
+  // One more doubling: both runs on to 800 steps from the states the budget-stopped sweep kept.
+  const larger = { ...sweepInput, tokenBudget: 2 * 800 * TOKENS_PER_STEP };
+  const fresh = (): World => ({ artifacts: new Map(), model: null });
+  const inOneGo = await capacitySweepJob(engine, killingHost(larger, fresh(), { resumed: false }));
+  const stopped = fresh();
+  await sweepAttempt(engine, stopped, { resumed: false });
+  const copy = (): World => ({ artifacts: new Map(stopped.artifacts), model: null });
+  // The extension is the same job queued again: told resumed, with the stopped sweep's artifacts.
+  const writes: string[] = [];
+  const extension = (world: World, killAt?: number) =>
+    capacitySweepJob(engine, killingHost(larger, world, { resumed: true, killAt, writes }));
+  const extended = await extension(copy());
+  const drop = ["tokensPerSecond", "resumedFrom", "budget"] as const;
+  assert.deepEqual(shown(extended, ...drop), shown(inOneGo, ...drop));
+  assert.ok(extended.runs.some((r) => r.steps === 800), JSON.stringify(extended.runs));
+  assert.deepEqual(extended.budget, {
+    ...inOneGo.budget,
+    extendedFrom: [sweepInput.tokenBudget],
+  });
+  const recorded = [...writes];
+  writes.length = 0;
+
+  const failures = await everyKill(recorded, async (killAt, at) => {
+    const world = copy();
+    if (killAt < recorded.length) await assert.rejects(extension(world, killAt), Killed);
+    else await extension(world);
+    const again = await capacitySweepJob(engine, killingHost(larger, world, { resumed: true }));
+    assert.deepEqual(shown(again, ...drop), shown(extended, ...drop), at);
+    assert.deepEqual(again.budget, extended.budget, at);
+    const left = inOneGo.runs.filter((r) =>
+      !r.saturated && extended.budget.stoppedBy ===
+        "token-budget"
+    ).map((r) => runStateArtifact(r, r.steps)).sort();
+    assert.deepEqual(kept(world).sort(), left, `states other than an extension's were left, ${at}`);
+  });
+  assert.deepEqual(failures, []);
+});
+
 /** `host`, killed before its first write named `write` (as killingHost names them; null: never). */
 function killedBefore<I, P>(host: JobHost<I, P>, write: string | null): JobHost<I, P> {
   let dead = false;
@@ -349,7 +391,11 @@ Deno.test("a sweep killed at any write, its completion's included, completes exa
   const whole: World = { artifacts: new Map(), model: null }, writes: string[] = [];
   const once = await sweepAttempt(engine, whole, { resumed: false, writes });
   assert.ok(once.runs.every((r) => r.steps === 400 && !r.saturated), JSON.stringify(once.runs));
-  assert.deepEqual(kept(whole), []);
+  // The token budget stopped it: the unsaturated runs' last states stay for an extension
+  // (POST /v1/capacity/{id}/extend), and nothing else does.
+  assert.equal(once.budget.stoppedBy, "token-budget");
+  const forExtension = once.runs.map((r) => runStateArtifact(r, r.steps)).sort();
+  assert.deepEqual(kept(whole).sort(), forExtension);
   // Once the last outcome is recorded, training is over.
   const completed = writes.lastIndexOf("put outcomes.json");
 
@@ -372,7 +418,11 @@ Deno.test("a sweep killed at any write, its completion's included, completes exa
       shown(once, ...drop),
       `memorized bits ${bits(again)} against ${bits(once)}, ${at}`,
     );
-    assert.deepEqual(kept(world), [], `checkpoints or run states were left, ${at}`);
+    assert.deepEqual(
+      kept(world).sort(),
+      forExtension,
+      `checkpoints or run states other than the extension's were left, ${at}`,
+    );
     if (killAt > completed) assert.equal(reports, 0, `the restart trained again, ${at}`);
   });
   assert.deepEqual(failures, []);

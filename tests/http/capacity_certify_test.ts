@@ -74,12 +74,42 @@ Deno.test('until "certified": the deciding runs train on, one doubling at a time
     );
     assert.ok(r.budget.tokensSpent <= r.budget.tokenBudget);
 
+    assert.deepEqual(r.budget.extendedFrom, []);
+
     // The same request with a budget that allows no doubling stops with its reason.
-    const short = await sweep(app, jobs, untilCertified(3 * 400 * TOKENS_PER_STEP + 1));
+    const shortBudget = 3 * 400 * TOKENS_PER_STEP + 1;
+    const short = await sweep(app, jobs, untilCertified(shortBudget));
     const b = short.result;
-    if (b.verdict === "lower-bound") {
-      assert.match(b.budget.stopped, /token budget/);
-      assert.ok(b.runs.every((x: any) => x.steps <= 400));
+    assert.equal(b.verdict, "lower-bound", JSON.stringify(b.reasons));
+    assert.match(b.budget.stopped, /token budget/);
+    assert.equal(b.budget.stoppedBy, "token-budget");
+    assert.ok(b.runs.every((x: any) => x.steps <= 400));
+
+    // Extending it: a budget not above the one it stopped at is refused, a larger one
+    // continues the same sweep from its kept states to the answer the larger budget gets
+    // in one go.
+    const extend = (id: string, tokenBudget: number) =>
+      call(app, "POST", `/v1/capacity/${id}/extend`, { tokenBudget });
+    assert.equal((await extend(short.id, shortBudget)).status, 422);
+    assert.equal((await extend("cap_00000000000000000000", r.budget.tokenBudget)).status, 404);
+    const accepted = await extend(short.id, r.budget.tokenBudget);
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.json));
+    assert.deepEqual(accepted.json, { id: short.id, status: "queued" });
+    const job = await jobs.wait("capacity", short.id, 300_000);
+    assert.equal(job.status, "succeeded", JSON.stringify(job.error));
+    const extended = (await call(app, "GET", `/v1/capacity/${short.id}`)).json;
+    assert.equal(extended.input.tokenBudget, r.budget.tokenBudget);
+    const e = extended.result;
+    assert.deepEqual(e.budget.extendedFrom, [shortBudget]);
+    assert.deepEqual(e.runs, r.runs);
+    assert.equal(e.verdict, r.verdict);
+    assert.equal(e.capacityBits, r.capacityBits);
+    assert.deepEqual({ ...e.budget, extendedFrom: [] }, r.budget);
+    // Only a sweep its token budget stopped goes on: more budget would not change the others.
+    if (r.budget.stoppedBy !== "token-budget") {
+      const refused = await extend(s.id, 2 * r.budget.tokenBudget);
+      assert.equal(refused.status, 409);
+      assert.match(refused.json.error.message, new RegExp(r.budget.stoppedBy));
     }
   });
 });
@@ -103,6 +133,13 @@ storeTest(
         assert.equal(r.runs.length, 4);
         assert.equal(r.verdict, "lower-bound");
         assert.ok(r.reasons.length > 0);
+        // until "budget" trains its grid once; it is not a sweep more budget continues.
+        assert.equal(r.budget.stoppedBy, "one-pass");
+        const refused = await call(app, "POST", `/v1/capacity/${s.id}/extend`, {
+          tokenBudget: 1e9,
+        });
+        assert.equal(refused.status, 409);
+        assert.match(refused.json.error.message, /one-pass/);
       },
       undefined,
       backend,

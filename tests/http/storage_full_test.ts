@@ -191,6 +191,7 @@ Deno.test("the OpenAPI document declares 507 on the routes that store something 
     }
     assert.deepEqual(with507.sort(), [
       "post /v1/capacity",
+      "post /v1/capacity/{id}/extend",
       "post /v1/datasets",
       "post /v1/membership",
       "post /v1/models",

@@ -105,6 +105,56 @@ export function queueCases(
     });
   });
 
+  test("queue: reopen queues a succeeded job again, as a resume with its new input", async () => {
+    await withDir(async (dir) => {
+      await withQueue(dir, {}, async (q, store) => {
+        const seen: unknown[] = [];
+        q.register<{ n: number }, unknown, number>("work", async (ctx) => {
+          const kept = await ctx.store.getArtifact(ctx.collection, ctx.id, "kept.bin");
+          seen.push({ n: ctx.input.n, resumed: ctx.resumed, kept: kept?.[0] ?? null });
+          await ctx.store.putArtifact(ctx.collection, ctx.id, "kept.bin", new Uint8Array([7]));
+          return ctx.input.n * 10;
+        });
+        await q.start();
+        const job = await q.enqueue("capacity", "work", { n: 1 });
+        assert.equal((await q.wait("capacity", job.id, 10_000)).result, 10);
+        const statuses: string[] = [];
+        const unsubscribe = q.subscribe(job.id, (ev) => {
+          if (ev.type === "status") statuses.push(ev.job.status);
+        });
+        const r = await q.reopen("capacity", job.id, { n: 2 });
+        assert.equal(r?.reopened, true);
+        assert.equal(r?.job.status, "queued");
+        assert.equal(r?.job.result, null);
+        const again = await q.wait("capacity", job.id, 10_000);
+        unsubscribe();
+        assert.equal(again.status, "succeeded");
+        assert.equal(again.result, 20);
+        assert.deepEqual(again.input, { n: 2 });
+        assert.equal(again.attempts, 2);
+        // The second start is a resume and finds what the first one kept.
+        assert.deepEqual(seen, [
+          { n: 1, resumed: false, kept: null },
+          { n: 2, resumed: true, kept: 7 },
+        ]);
+        assert.deepEqual(statuses.filter((s, i) => s !== statuses[i - 1]), [
+          "queued",
+          "running",
+          "succeeded",
+        ]);
+        // Only a succeeded job: a failed one stays as it is; a missing one is null.
+        q.register("fail", () => Promise.reject(new JobFailure("bad", "no")));
+        const other = await q.enqueue("capacity", "fail", { n: 3 });
+        assert.equal((await q.wait("capacity", other.id, 10_000)).status, "failed");
+        const refused = await q.reopen("capacity", other.id, { n: 4 });
+        assert.equal(refused?.reopened, false);
+        assert.equal(refused?.job.status, "failed");
+        assert.deepEqual((await store.get<JobBody>("capacity", other.id))!.body.input, { n: 3 });
+        assert.equal(await q.reopen("capacity", "cap_00000000000000000000", { n: 5 }), null);
+      });
+    });
+  });
+
   test("queue: concurrency 2 runs two at once", async () => {
     await withDir(async (dir) => {
       await withQueue(dir, { concurrency: 2 }, async (q) => {
