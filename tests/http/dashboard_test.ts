@@ -94,6 +94,28 @@ Deno.test("the dashboard shows jobs live and a sweep's answer and figure, in Chr
     assert.match(page, new RegExp(`Capacity sweep ${small.id}`));
 
     await post(main.url, `/v1/capacity/${long.id}/cancel`, {});
+
+    // A sweep its token budget stopped (two runs of 500 steps, one token over) says how to go on.
+    const tight = await post(main.url, "/v1/capacity", {
+      config,
+      datasetSizes: [8, 24],
+      until: "certified",
+      tokenBudget: 2 * 500 * 64 + 1,
+      training: { maxSteps: 500, batchSize: 8, schedule: { kind: "cosine-restarts" } },
+    });
+    for (let s = tight; s.status !== "succeeded";) {
+      assert.ok(!["failed", "cancelled"].includes(s.status), JSON.stringify(s));
+      await new Promise((r) => setTimeout(r, 200));
+      s = await (await fetch(`${main.url}/v1/capacity/${tight.id}`)).json();
+    }
+    const stopped = await renderedDom(`${main.url}/#/capacity/${tight.id}`);
+    assert.match(
+      stopped,
+      new RegExp(
+        `stopped at its token budget \\(64,000 of 64,001 tokens\\): POST /v1/capacity/` +
+          `${tight.id}/extend with a larger tokenBudget`,
+      ),
+    );
   } finally {
     await main.stop();
     await Deno.remove(dir, { recursive: true });
