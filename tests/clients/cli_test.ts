@@ -19,6 +19,13 @@ async function memcap(...args: string[]) {
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
 
+/** A 1,080-parameter model, two dataset sizes, 500 steps: seconds on the software adapter. */
+const TINY_SWEEP = [
+  "capacity",
+  ...["--layers", "1", "--d-model", "8", "--heads", "1", "--vocab-size", "16"],
+  ...["--seq-len", "8", "--sizes", "8,24", "--max-steps", "500", "--batch-size", "8"],
+];
+
 Deno.test("memcap capacity --wait: progress, bits per parameter with the verdict, the figure", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap-cli-" });
   const main = await startMain(`${dir}/data`);
@@ -31,9 +38,7 @@ Deno.test("memcap capacity --wait: progress, bits per parameter with the verdict
     const r = await memcap(
       "--url",
       main.url,
-      "capacity",
-      ...["--layers", "1", "--d-model", "8", "--heads", "1", "--vocab-size", "16"],
-      ...["--seq-len", "8", "--sizes", "8,24", "--max-steps", "500", "--batch-size", "8"],
+      ...TINY_SWEEP,
       ...["--wait", "--svg", svg],
     );
     assert.equal(r.code, 0, r.stderr);
@@ -60,9 +65,7 @@ Deno.test("memcap capacity --wait: progress, bits per parameter with the verdict
     const tight = await memcap(
       "--url",
       main.url,
-      "capacity",
-      ...["--layers", "1", "--d-model", "8", "--heads", "1", "--vocab-size", "16"],
-      ...["--seq-len", "8", "--sizes", "8,24", "--max-steps", "500", "--batch-size", "8"],
+      ...TINY_SWEEP,
       ...["--until", "certified", "--token-budget", String(2 * 500 * 64 + 1), "--wait"],
       ...["--svg", svg],
     );

@@ -5,12 +5,22 @@
 // is asked.
 import assert from "node:assert/strict";
 import { ExperimentClient } from "../../experiments/client.ts";
-import { startService } from "../../experiments/service.ts";
+import { type Service, startService } from "../../experiments/service.ts";
 
-Deno.test("experiment client: a sweep through the service, found again on a second run", async () => {
+/** A service (main.ts in its own process) on a fresh folder, stopped and removed after `fn`. */
+async function withService(fn: (service: Service, dir: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "memcap_experiment_" });
   const service = await startService(`${dir}/store`, () => {});
   try {
+    await fn(service, dir);
+  } finally {
+    await service.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("experiment client: a sweep through the service, found again on a second run", async () => {
+  await withService(async (service, dir) => {
     const state = `${dir}/sweeps.json`;
     const request = {
       config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 2 },
@@ -49,16 +59,11 @@ Deno.test("experiment client: a sweep through the service, found again on a seco
     assert.deepEqual(sweep.input.seeds, 3);
     assert.deepEqual(alone.withOverrides(request), { ...request, maxFleetSize: 1, seeds: 3 });
     await alone.request("POST", `/v1/capacity/${aloneId}/cancel`);
-  } finally {
-    await service.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("--token-budget extends a saved sweep a smaller budget stopped, not a new one", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "memcap_experiment_" });
-  const service = await startService(`${dir}/store`, () => {});
-  try {
+  await withService(async (service, dir) => {
     const state = `${dir}/sweeps.json`;
     // Three sizes, the two larger capacity-limited; a budget one token over the first pass.
     const request = {
@@ -107,10 +112,7 @@ Deno.test("--token-budget extends a saved sweep a smaller budget stopped, not a 
     const other = await smaller.submitSweep("tight", request);
     assert.notEqual(other, id);
     await smaller.request("POST", `/v1/capacity/${other}/cancel`);
-  } finally {
-    await service.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("--token-budget reaches the sweeps that train until certified, and only those", async () => {
