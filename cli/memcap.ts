@@ -148,10 +148,12 @@ function sweepSummary(s: CapacitySweep): string {
   ];
   const budget = s.result?.budget;
   if (budget?.stoppedBy === "token-budget" && budget.tokenBudget !== null) {
+    const least = budget.tokensToGoOn ?? budget.tokenBudget + 1;
     lines.push(
       `stopped at its token budget (${fmt(budget.tokensSpent)} of ${fmt(budget.tokenBudget)} ` +
-        `tokens spent); go on with: deno task memcap extend ${s.id} --token-budget ` +
-        `${2 * budget.tokenBudget} --wait`,
+        `tokens spent; its next training needs a budget of ${fmt(least)}); go on with: ` +
+        `deno task memcap extend ${s.id} --token-budget ` +
+        `${Math.max(least, 2 * budget.tokenBudget)} --wait`,
     );
   }
   return lines.join("\n");

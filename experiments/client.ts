@@ -121,21 +121,28 @@ export class ExperimentClient {
 
   /**
    * Submits a sweep (or finds it, see `ensure`) without waiting for it; returns its id. A
-   * saved sweep its token budget stopped, asked again with only a larger tokenBudget
-   * (`--token-budget`), is extended (POST /v1/capacity/{id}/extend) rather than retrained.
+   * saved sweep with until "certified" whose request differs only in its token budget
+   * (`--token-budget`) is kept, not retrained: extended (POST /v1/capacity/{id}/extend) when
+   * its budget stopped it below the one asked, else reused as it is (see #keptForBudget).
    */
   async submitSweep(label: string, req: CapacityCreateInput): Promise<string> {
     const body = this.withOverrides(req);
-    return await this.#extendSaved(label, body) ?? await this.ensure(label, "capacity", body);
+    return await this.#keptForBudget(label, body) ?? await this.ensure(label, "capacity", body);
   }
 
-  /** The saved sweep of `label` extended to `req`'s larger token budget, when it can be. */
-  async #extendSaved(label: string, req: CapacityCreateInput): Promise<string | null> {
+  /**
+   * The saved sweep of `label` when `req` asks it again with another token budget and it can
+   * serve: still training (run the study again once it ends, to extend it); stopped by its
+   * budget below the one asked (extended to it); or ended with a budget at least the one
+   * asked, or stopped by something more budget would not change (reused). Null otherwise:
+   * a new sweep then (one that failed, or one recorded before extension existed).
+   */
+  async #keptForBudget(label: string, req: CapacityCreateInput): Promise<string | null> {
     const saved = this.#saved[label];
-    if (!saved || req.until !== "certified" || req.tokenBudget === undefined) return null;
-    const { tokenBudget: _before, ...was } = JSON.parse(saved.request);
-    const { tokenBudget, ...now } = req;
-    if (!isDeepStrictEqual(was, JSON.parse(JSON.stringify(now)))) return null;
+    if (!saved || req.until !== "certified") return null;
+    const { tokenBudget: _was, ...before } = JSON.parse(saved.request);
+    const { tokenBudget: asked, ...now } = req;
+    if (!isDeepStrictEqual(before, JSON.parse(JSON.stringify(now)))) return null;
     let sweep: CapacitySweep;
     try {
       sweep = await this.request<CapacitySweep>("GET", `/v1/capacity/${saved.id}`);
@@ -143,18 +150,32 @@ export class ExperimentClient {
       if (e instanceof ServiceError && e.status === 404) return null;
       throw e;
     }
-    const stopped = sweep.result?.budget;
-    if (
-      sweep.status !== "succeeded" || stopped?.stoppedBy !== "token-budget" ||
-      stopped.tokenBudget === null || tokenBudget <= stopped.tokenBudget
-    ) return null;
-    await this.request("POST", `/v1/capacity/${saved.id}/extend`, { tokenBudget });
-    this.log(
-      `${label}: ${saved.id} stopped at ${stopped.tokenBudget.toExponential(2)} tokens; ` +
-        `extended to ${tokenBudget.toExponential(2)}`,
+    const b = sweep.result?.budget;
+    const has = b?.tokenBudget ?? null;
+    // The plain resume (the same request): kept without a word, as `ensure` would.
+    const note = (line: string) => saved.request !== JSON.stringify(req) && this.log(line);
+    const tokens = (n: number | null) => n === null ? "the default" : n.toExponential(2);
+    if (sweep.status === "queued" || sweep.status === "running") {
+      note(`${label}: ${saved.id} is still ${sweep.status}; kept (its own budget)`);
+      return saved.id;
+    }
+    if (!b || !b.stoppedBy || has === null) return null;
+    const more = asked !== undefined && asked > has;
+    if (more && b.stoppedBy === "token-budget") {
+      await this.request("POST", `/v1/capacity/${saved.id}/extend`, { tokenBudget: asked });
+      this.log(
+        `${label}: ${saved.id} stopped at ${tokens(has)} tokens; extended to ${tokens(asked!)}`,
+      );
+      this.#saved[label] = { id: saved.id, request: JSON.stringify(req) };
+      await this.#persist();
+      return saved.id;
+    }
+    if (sweep.status !== "succeeded") return null;
+    note(
+      more
+        ? `${label}: ${saved.id} kept: stopped by ${b.stoppedBy}, which more budget would not change`
+        : `${label}: ${saved.id} kept: its budget ${tokens(has)} covers ${tokens(asked ?? null)}`,
     );
-    this.#saved[label] = { id: saved.id, request: JSON.stringify(req) };
-    await this.#persist();
     return saved.id;
   }
 

@@ -13,7 +13,7 @@ import {
 } from "../lib/http/errors.ts";
 import { jobResourceRoutes } from "../lib/http/job_resource.ts";
 import { type ApiRouter, defineRoute } from "../lib/http/route.ts";
-import { type Job, QueueFullError } from "../lib/jobs/queue.ts";
+import { isTerminal, type Job, QueueFullError } from "../lib/jobs/queue.ts";
 import { JobAccepted } from "../lib/jobs/schemas.ts";
 import { canExtend } from "../lib/capacity/sweep_coordinator.ts";
 import { planCapacity } from "../lib/capacity/plan.ts";
@@ -54,14 +54,15 @@ function sweepResponse(job: SweepJob): CapacitySweep {
     reasons: job.result?.reasons ?? null,
     input: job.input,
     progress: job.progress && storedProgress(job.progress),
-    // Sweeps stored before resumedFrom, stoppedBy or extendedFrom existed: never resumed,
-    // end not recorded, never extended.
+    // Sweeps stored before resumedFrom, stoppedBy, tokensToGoOn or extendedFrom existed:
+    // never resumed, end not recorded, never extended.
     result: job.result && {
       ...job.result,
       resumedFrom: job.result.resumedFrom ?? [],
       budget: {
         ...job.result.budget,
         stoppedBy: job.result.budget.stoppedBy ?? null,
+        tokensToGoOn: job.result.budget.tokensToGoOn ?? null,
         extendedFrom: job.result.budget.extendedFrom ?? [],
       },
     },
@@ -99,10 +100,12 @@ const extendSweep = defineRoute({
   summary: "Continue a sweep its token budget stopped, with a larger budget",
   description: 'A sweep with until: "certified" whose next training would have passed its ' +
     'tokenBudget ends lower-bound with result.budget.stoppedBy "token-budget" and keeps its ' +
-    "unsaturated runs' states. This queues it again with the larger budget: the same sweep " +
-    "id goes on from those states (nothing is retrained) and its result is replaced when it " +
-    "ends; result.budget.extendedFrom lists the budgets it stopped at. The result is the one " +
-    "a single sweep with the larger budget would have reached.",
+    "unsaturated runs' states. This queues it again with the larger budget (at least " +
+    "result.budget.tokensToGoOn): the same sweep id goes on from those states (nothing is " +
+    "retrained). Its result stays, the answer it stopped at, until the new one replaces it; " +
+    "result.budget.extendedFrom lists the budgets it stopped at. The new result is the one a " +
+    "single sweep with the larger budget would have reached. An extension that failed or was " +
+    "cancelled can be extended again.",
   tags: ["capacity"],
   params: IdParams,
   body: ExtendRequest,
@@ -111,19 +114,62 @@ const extendSweep = defineRoute({
     404: { schema: ErrorBody, description: "No such sweep" },
     409: {
       schema: ErrorBody,
-      description: "The sweep has not finished, or something other than its token budget " +
-        "stopped it (result.budget.stoppedBy)",
+      description: "The sweep is queued or running, has no result, or something other than " +
+        "its token budget stopped it (result.budget.stoppedBy)",
     },
     422: {
       schema: ErrorBody,
-      description: "tokenBudget is not above the budget the sweep stopped at, or over a " +
-        "budget of the service (`over_budget`)",
+      description: "tokenBudget does not pay for the training the sweep stopped short of " +
+        "(below result.budget.tokensToGoOn, or not above its budget), or is over a budget of " +
+        "the service (`over_budget`)",
     },
     429: { schema: ErrorBody, description: "The job queue is full" },
     503: UNAVAILABLE_RESPONSE,
     507: STORAGE_FULL_RESPONSE,
   },
 });
+
+/**
+ * Why sweep `job` cannot go on to `tokenBudget` (409: not ended, nothing to go on from, or
+ * something other than its budget stopped it; 422: a budget that does not pay for the
+ * training it stopped short of), or null when it can.
+ */
+function extendRefusal(
+  job: Job<CapacityCreateRequest, unknown, SweepResult>,
+  tokenBudget: number,
+): ApiError | null {
+  const name = `capacity sweep ${job.id}`;
+  if (!isTerminal(job.status)) {
+    return ApiError.conflict(`${name} is ${job.status}; extend it once it has ended`);
+  }
+  const b = job.result?.budget;
+  if (!b) return ApiError.conflict(`${name} is ${job.status} with no result to go on from`);
+  if (!b.stoppedBy) {
+    return ApiError.conflict(
+      `${name} ended before sweeps recorded what stopped them, and kept no runs to go on ` +
+        "from: start a new sweep with the larger tokenBudget",
+      { stoppedBy: null },
+    );
+  }
+  if (!canExtend(job.result!)) {
+    return ApiError.conflict(
+      `${name} was not stopped by its token budget (stoppedBy: ${b.stoppedBy}` +
+        `${b.stopped ? `: ${b.stopped}` : ""}); more budget would not change its answer`,
+      { stoppedBy: b.stoppedBy },
+    );
+  }
+  const least = Math.max(b.tokenBudget! + 1, b.tokensToGoOn ?? 0);
+  if (tokenBudget < least) {
+    return new ApiError(
+      VALIDATION_STATUS,
+      "validation_error",
+      `body.tokenBudget: ${tokenBudget} does not pay for the training the sweep stopped short ` +
+        `of (${b.stopped}): give at least ${least}`,
+      { issues: [{ path: "body.tokenBudget", code: "too_small", message: `at least ${least}` }] },
+    );
+  }
+  return null;
+}
 
 /**
  * Refuses, before queueing, a sweep whose fleets cannot fit the adapter: the
@@ -229,42 +275,34 @@ export function capacityRouter(
   }, deps);
   router.add(extendSweep, async (c, { params, body }) => {
     const job = await find(params.id);
-    const stopped = job.result?.budget;
-    if (job.status !== "succeeded" || !job.result || !stopped) {
-      throw ApiError.conflict(
-        `capacity sweep ${job.id} is ${job.status}; only a finished sweep can be extended`,
-      );
-    }
-    if (!canExtend(job.result)) {
-      throw ApiError.conflict(
-        `capacity sweep ${job.id} was not stopped by its token budget (stoppedBy: ` +
-          `${stopped.stoppedBy ?? "not recorded"}${
-            stopped.stopped ? `: ${stopped.stopped}` : ""
-          }); more budget would not change its answer`,
-        { stoppedBy: stopped.stoppedBy ?? null },
-      );
-    }
-    if (body.tokenBudget <= stopped.tokenBudget!) {
-      throw new ApiError(
-        VALIDATION_STATUS,
-        "validation_error",
-        `body.tokenBudget: ${body.tokenBudget} is not above the budget the sweep stopped at ` +
-          `(${stopped.tokenBudget})`,
-        {
-          issues: [{
-            path: "body.tokenBudget",
-            code: "too_small",
-            message: "not above the current budget",
-          }],
-        },
-      );
-    }
+    const refusal = extendRefusal(job, body.tokenBudget);
+    if (refusal) throw refusal;
     const input = { ...job.input, tokenBudget: body.tokenBudget };
     const budgets = deps.budgets ?? DEFAULT_BUDGETS;
-    admit(capacityCost(input, budgets), budgets);
+    try {
+      admit(capacityCost(input, budgets), budgets);
+    } catch (err) {
+      // Only tokenBudget is this request's; any other field over a budget is the sweep's own.
+      const field = (err as ApiError).details as { field?: string } | undefined;
+      if (err instanceof ApiError && field?.field !== "body.tokenBudget") {
+        throw new ApiError(
+          err.status,
+          err.code,
+          `the sweep's request: ${err.message}`,
+          err.details,
+        );
+      }
+      throw err;
+    }
     let reopened;
     try {
-      reopened = await deps.jobs.reopen("capacity", job.id, input);
+      // Checked again in the same compare-and-set that queues it: nothing changed meanwhile.
+      reopened = await deps.jobs.reopen<CapacityCreateRequest, SweepResult>(
+        "capacity",
+        job.id,
+        input,
+        (now) => extendRefusal(now, body.tokenBudget) === null,
+      );
     } catch (err) {
       if (err instanceof QueueFullError) throw new ApiError(429, "queue_full", err.message);
       throw err;

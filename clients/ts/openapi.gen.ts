@@ -348,7 +348,7 @@ export interface paths {
         put?: never;
         /**
          * Continue a sweep its token budget stopped, with a larger budget
-         * @description A sweep with until: "certified" whose next training would have passed its tokenBudget ends lower-bound with result.budget.stoppedBy "token-budget" and keeps its unsaturated runs' states. This queues it again with the larger budget: the same sweep id goes on from those states (nothing is retrained) and its result is replaced when it ends; result.budget.extendedFrom lists the budgets it stopped at. The result is the one a single sweep with the larger budget would have reached.
+         * @description A sweep with until: "certified" whose next training would have passed its tokenBudget ends lower-bound with result.budget.stoppedBy "token-budget" and keeps its unsaturated runs' states. This queues it again with the larger budget (at least result.budget.tokensToGoOn): the same sweep id goes on from those states (nothing is retrained). Its result stays, the answer it stopped at, until the new one replaces it; result.budget.extendedFrom lists the budgets it stopped at. The new result is the one a single sweep with the larger budget would have reached. An extension that failed or was cancelled can be extended again.
          */
         post: operations["postV1CapacityIdExtend"];
         delete?: never;
@@ -985,6 +985,7 @@ export interface components {
             }[] | null;
             input: components["schemas"]["CapacityCreateRequest"];
             progress: components["schemas"]["CapacityProgress"] | null;
+            /** @description null until the sweep first succeeds. While an extension (POST /v1/capacity/{id}/extend) runs, and after one failed or was cancelled, the result the sweep stopped at (the top-level figures too). */
             result: components["schemas"]["CapacitySweepResult"] | null;
             error: components["schemas"]["JobError"] | null;
             createdAt: string;
@@ -1070,6 +1071,8 @@ export interface components {
                 stopped: string | null;
                 /** @description What ended the sweep (null for sweeps stored before it was recorded). */
                 stoppedBy: components["schemas"]["SweepStop"] | null;
+                /** @description With stoppedBy "token-budget": the smallest tokenBudget that pays for the training it stopped short of (the tokens spent and that training's); null otherwise. */
+                tokensToGoOn: number | null;
                 /** @description The token budgets this sweep stopped at before POST /v1/capacity/{id}/extend raised it, oldest first; empty when it ran on its first budget. */
                 extendedFrom: number[];
             };
@@ -3693,7 +3696,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description The sweep has not finished, or something other than its token budget stopped it (result.budget.stoppedBy) */
+            /** @description The sweep is queued or running, has no result, or something other than its token budget stopped it (result.budget.stoppedBy) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3723,7 +3726,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description tokenBudget is not above the budget the sweep stopped at, or over a budget of the service (`over_budget`) */
+            /** @description tokenBudget does not pay for the training the sweep stopped short of (below result.budget.tokensToGoOn, or not above its budget), or is over a budget of the service (`over_budget`) */
             422: {
                 headers: {
                     [name: string]: unknown;

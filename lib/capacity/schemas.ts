@@ -579,6 +579,10 @@ export const SweepResult = CapacityResult.extend({
     stoppedBy: SweepStop.nullable().describe(
       "What ended the sweep (null for sweeps stored before it was recorded).",
     ),
+    tokensToGoOn: z.number().nullable().describe(
+      'With stoppedBy "token-budget": the smallest tokenBudget that pays for the training it ' +
+        "stopped short of (the tokens spent and that training's); null otherwise.",
+    ),
     extendedFrom: z.array(z.number()).describe(
       "The token budgets this sweep stopped at before POST /v1/capacity/{id}/extend raised " +
         "it, oldest first; empty when it ran on its first budget.",
@@ -655,6 +659,7 @@ export const SweepResult = CapacityResult.extend({
       addedSizes: [],
       stopped: null,
       stoppedBy: "certified",
+      tokensToGoOn: null,
       extendedFrom: [],
     },
     extrapolated: {
@@ -734,7 +739,11 @@ export const CapacitySweep = z.object({
   ),
   input: CapacityCreateRequest,
   progress: SweepProgress.nullable(),
-  result: SweepResult.nullable(),
+  result: SweepResult.nullable().describe(
+    "null until the sweep first succeeds. While an extension (POST /v1/capacity/{id}/extend) " +
+      "runs, and after one failed or was cancelled, the result the sweep stopped at (the " +
+      "top-level figures too).",
+  ),
   error: JobError.nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),

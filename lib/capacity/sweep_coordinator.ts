@@ -126,9 +126,12 @@ export async function runCapacitySweep(
     etaSeconds: null,
   });
   const counters = { tokensTrained: 0, trainSeconds: 0 };
-  const sizes = [...plan.datasetSizes];
-  const addedSizes: number[] = [];
-  let modelsTotal = plan.runs.length;
+  // Sizes added before a resume are restored from their runs, not decided again: the fit of
+  // the later, longer-trained runs may no longer ask for them.
+  const addedSizes = [...new Set(done.map((d) => d.datasetSize))]
+    .filter((n) => !plan.datasetSizes.includes(n)).sort((a, b) => a - b);
+  const sizes = [...plan.datasetSizes, ...addedSizes];
+  let modelsTotal = plan.runs.length + addedSizes.length * plan.seeds.length;
 
   /**
    * Trains one group in fleets of at most maxFleetSize (the same fleets on a resume, less the
@@ -226,6 +229,8 @@ export async function runCapacitySweep(
   await train({ key: "base", fromStep: 0, untilStep: baseSteps }, plan.runs);
   let stopped: string | null = null;
   let stoppedBy: SweepStop = "certified";
+  /** With a token-budget stop: the budget that pays for the training it stopped short of. */
+  let tokensToGoOn: number | null = null;
   let result = fit();
   const spent = () => done.reduce((s, r) => s + r.certificate.tokens, 0);
   while (result.verdict !== "certified") {
@@ -242,6 +247,7 @@ export async function runCapacitySweep(
         stopped = `adding N=${extra.size} (${plan.seeds.length} runs to ${baseSteps} steps, ` +
           `${cost} tokens) would pass the token budget (${spent()} of ${tokenBudget} spent)`;
         stoppedBy = "token-budget";
+        tokensToGoOn = spent() + cost;
         break;
       }
       sizes.push(extra.size);
@@ -281,6 +287,7 @@ export async function runCapacitySweep(
       stopped = `the next doubling (${group.length} runs to ${until} steps, ${cost} tokens) ` +
         `would pass the token budget (${spent()} of ${tokenBudget} spent)`;
       stoppedBy = "token-budget";
+      tokensToGoOn = spent() + cost;
       break;
     }
     await train({ key: `more-${until}`, fromStep: from, untilStep: until }, group);
@@ -304,6 +311,7 @@ export async function runCapacitySweep(
       addedSizes,
       stopped,
       stoppedBy,
+      tokensToGoOn,
       extendedFrom,
     },
     extrapolated: extrapolateCapacity(
@@ -352,7 +360,8 @@ async function finishSweep(
   if (host.input.until === "certified") {
     for (const r of done) {
       const mayTrainOn = canExtend(result) && r.certificate.status !== "saturated";
-      if (!mayTrainOn) await host.deleteArtifact(runStateArtifact(r, r.steps));
+      if (mayTrainOn) continue;
+      await host.deleteArtifact(runStateArtifact(r, r.steps));
       if (host.resumed) await host.deleteArtifact(legacyRunStateArtifact(r));
     }
   }

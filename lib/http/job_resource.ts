@@ -178,7 +178,10 @@ export function jobResourceRoutes<I, P, R, Out>(
       if (job.status === "queued" || job.status === "running") {
         throw ApiError.conflict(`${noun} ${job.id} is ${job.status}; cancel it first`);
       }
-      await jobs.delete(collection, job.id);
+      // The queue checks again, atomically: a sweep may have been queued again meanwhile.
+      if (!(await jobs.delete(collection, job.id))) {
+        throw ApiError.conflict(`${noun} ${job.id} was queued again; cancel it first`);
+      }
       return c.body(null, 204);
     })
     .add(events, async (c, { params }) => {

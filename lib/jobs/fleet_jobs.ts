@@ -22,6 +22,8 @@ import {
   type FleetProgress,
   type FleetResult,
   type FleetTask,
+  type RunKey,
+  sameRun,
 } from "../capacity/fleet_task.ts";
 import type { CapacityCreateRequest, SweepProgress } from "../capacity/schemas.ts";
 
@@ -32,6 +34,9 @@ export interface FleetJobResult extends FleetResult {
   /** The node that trained it (JobQueue.nodeId). */
   node: string;
 }
+
+const sameRuns = (a: RunKey[], b: RunKey[]) =>
+  a.length === b.length && a.every((r, i) => sameRun(r, b[i]));
 
 /** The FleetRunner of a sweep running as job `ctx` of `jobs`. */
 export function queueFleets(
@@ -46,7 +51,11 @@ export function queueFleets(
     const ids: string[] = [];
     for (const task of tasks) {
       const key = fleetKey(task.group, task.fleet);
-      const found = earlier.find((j) => fleetKey(j.input.group, j.input.fleet) === key);
+      // A group's key can come back with other runs (an added dataset size doubled to the
+      // steps the first sizes were doubled to): only the same fleet of the same runs is it.
+      const found = earlier.find((j) =>
+        fleetKey(j.input.group, j.input.fleet) === key && sameRuns(j.input.runs, task.runs)
+      );
       ids.push(
         found?.id ?? (await jobs.enqueue("fleets", FLEET_JOB_KIND, task, { refs: [ctx.id] })).id,
       );

@@ -16,6 +16,9 @@
 //   finish:  running -> succeeded | failed | cancelled (CAS)
 //   start(): running -> queued for jobs a crashed process left behind; the
 //            handler is then told `resumed` and gets the last persisted progress.
+//   reopen:  ended -> queued with a new input (a sweep given more budget; CAS),
+//            resumed like the above; delete() marks a job `deleting` (CAS on
+//            its ended status) first, so a reopen and a delete never both win.
 // In this process a wake-up signal starts a claim as soon as a job is enqueued
 // or a slot frees; a slow poll (pollMs) also picks up jobs written by anyone
 // else. On a shared store with signals (PostgreSQL's LISTEN/NOTIFY) every
@@ -110,6 +113,8 @@ export interface JobBody<I = unknown, P = unknown, R = unknown> {
    * (ISO time). Set by a claim, renewed while it runs; internal (not in Job).
    */
   lease?: JobLease | null;
+  /** Set by delete() before it removes an ended job, so that no reopen queues it again. */
+  deleting?: boolean;
 }
 
 /** A node's claim on a running job (see the header comment). */
@@ -120,7 +125,7 @@ export interface JobLease {
 
 /** A job as the routes see it. */
 export interface Job<I = unknown, P = unknown, R = unknown>
-  extends Omit<JobBody<I, P, R>, "lease"> {
+  extends Omit<JobBody<I, P, R>, "lease" | "deleting"> {
   id: string;
   collection: JobCollection;
   status: JobStatus;
@@ -255,8 +260,9 @@ export function isJobCollection(c: string): c is JobCollection {
 }
 
 export function jobFromRecord<I, P, R>(rec: Rec<JobBody<I, P, R>>): Job<I, P, R> {
-  // The lease is the queue's own bookkeeping: never part of a job as the routes see it.
-  const { lease: _lease, ...body } = rec.body;
+  // The lease and the delete mark are the queue's own bookkeeping: never part of a job as
+  // the routes see it.
+  const { lease: _lease, deleting: _deleting, ...body } = rec.body;
   return {
     id: rec.id,
     collection: rec.collection as JobCollection,
@@ -520,17 +526,19 @@ export class JobQueue {
   }
 
   /**
-   * Queues a succeeded job again with a new input (a capacity sweep given a larger token
-   * budget): its handler starts as a resume (`resumed`, with the job's artifacts) and its
-   * result is replaced when it ends. `reopened` is false, and the job as it is, when it was
-   * no longer succeeded (another request reopened it first); null when it does not exist.
+   * Queues an ended job again with a new input (a capacity sweep given a larger token
+   * budget), when `may` says so of it as it is stored: its handler starts as a resume
+   * (`resumed`, with the job's artifacts), and its result stays until the new one replaces
+   * it. `reopened` is false, and the job as it is, when it was not ended or `may` refused
+   * (another request changed it first, or a delete began); null when it does not exist.
    * Throws QueueFullError, or ShuttingDownError once stop() was called.
    */
-  reopen<I>(
+  reopen<I, R = unknown>(
     collection: JobCollection,
     id: string,
     input: I,
-  ): Promise<{ job: Job<I>; reopened: boolean } | null> {
+    may: (job: Job<I, unknown, R>) => boolean,
+  ): Promise<{ job: Job<I, unknown, R>; reopened: boolean } | null> {
     // In the enqueue chain, like a new job: the max-queue check and the update cannot interleave.
     const p = this.enqueueChain.then(async () => {
       if (this.stopping) throw new ShuttingDownError();
@@ -539,8 +547,9 @@ export class JobQueue {
         if (queued >= this.maxQueued) throw new QueueFullError(queued, this.maxQueued);
       }
       let reopened = false;
-      const rec = await this.store.atomicUpdate<JobBody<I>>(collection, id, (cur) => {
-        reopened = cur.status === "succeeded";
+      const rec = await this.store.atomicUpdate<JobBody<I, unknown, R>>(collection, id, (cur) => {
+        reopened = isTerminal(cur.status as JobStatus) && !cur.body.deleting &&
+          may(jobFromRecord(cur));
         if (!reopened) return undefined;
         return {
           status: "queued",
@@ -548,11 +557,12 @@ export class JobQueue {
             ...cur.body,
             input,
             progress: null,
-            result: null,
             error: null,
             cancelRequested: false,
             finishedAt: null,
             lease: null,
+            // Deaths of the earlier attempts do not count against this one.
+            recoveries: 0,
           },
         };
       });
@@ -586,12 +596,21 @@ export class JobQueue {
   }
 
   /**
-   * Deletes a job and its sub-jobs (a sweep's fleets), the sub-jobs first, so a crash in
-   * between leaves the job to delete again. The caller checks that it has ended.
+   * Deletes an ended job and its sub-jobs (a sweep's fleets), the sub-jobs first, so a crash
+   * in between leaves the job to delete again. False, deleting nothing, when the job is not
+   * ended: it is marked `deleting` first, in one compare-and-set with its status, so that a
+   * reopen cannot queue it between the check and the delete.
    */
-  async delete(collection: JobCollection, id: string): Promise<void> {
+  async delete(collection: JobCollection, id: string): Promise<boolean> {
+    let ended = false;
+    await this.store.atomicUpdate<JobBody>(collection, id, (cur) => {
+      ended = isTerminal(cur.status as JobStatus);
+      return ended && !cur.body.deleting ? { body: { ...cur.body, deleting: true } } : undefined;
+    });
+    if (!ended) return false;
     for (const sub of await this.subJobs(id)) await this.store.delete(sub.collection, sub.id);
     await this.store.delete(collection, id);
+    return true;
   }
 
   /** The sub-jobs of job `id` (a sweep's fleets: records in `fleets` whose refs name it). */

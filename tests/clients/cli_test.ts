@@ -71,20 +71,24 @@ Deno.test("memcap capacity --wait: progress, bits per parameter with the verdict
     );
     assert.equal(tight.code, 0, tight.stderr);
     const stopped = tight.stdout.match(
-      /^stopped at its token budget \(64,000 of 64,001 tokens spent\); go on with: deno task memcap extend (cap_\w+) --token-budget 128002 --wait$/m,
+      /^stopped at its token budget \(64,000 of 64,001 tokens spent; its next training needs a budget of ([\d,]+)\); go on with: deno task memcap extend (cap_\w+) --token-budget 128002 --wait$/m,
     );
     assert.ok(stopped, tight.stdout);
+    // What the next training costs: more than what was spent, within the suggested budget.
+    const least = Number(stopped[1].replaceAll(",", ""));
+    assert.ok(least > 64001 && least <= 128002, stopped[1]);
+    const sweepId = stopped[2];
     const extended = await memcap(
       "--url",
       main.url,
       "extend",
-      stopped[1],
+      sweepId,
       ...["--token-budget", "128002", "--wait", "--svg", svg],
     );
     assert.equal(extended.code, 0, extended.stderr);
-    assert.match(extended.stdout, new RegExp(`^${stopped[1]} succeeded$`, "m"));
+    assert.match(extended.stdout, new RegExp(`^${sweepId} succeeded$`, "m"));
     const after = JSON.parse(
-      (await memcap("--url", main.url, "--json", "sweep", stopped[1])).stdout,
+      (await memcap("--url", main.url, "--json", "sweep", sweepId)).stdout,
     );
     assert.deepEqual(after.result.budget.extendedFrom, [64001]);
     assert.ok(after.result.budget.tokensSpent > 64000, JSON.stringify(after.result.budget));

@@ -101,17 +101,15 @@ Deno.test("--token-budget extends a saved sweep a smaller budget stopped, not a 
     assert.deepEqual(extended.budget.extendedFrom, [firstPass + 1]);
     assert.equal(extended.budget.tokenBudget, 4 * firstPass);
     assert.ok(extended.budget.tokensSpent > stopped.budget.tokensSpent);
-    // Found again as it is now, and a smaller budget than the saved one is a new sweep.
-    const again = await ExperimentClient.open(service, state, () => {}, {
-      tokenBudget: 4 * firstPass,
-    });
-    assert.equal(await again.submitSweep("tight", request), id);
-    const smaller = await ExperimentClient.open(service, state, () => {}, {
-      tokenBudget: firstPass,
-    });
-    const other = await smaller.submitSweep("tight", request);
-    assert.notEqual(other, id);
-    await smaller.request("POST", `/v1/capacity/${other}/cancel`);
+    // Found again as it is now; a smaller budget, or none (the default), keeps it too.
+    for (const tokenBudget of [4 * firstPass, firstPass, undefined]) {
+      const notes: string[] = [];
+      const again = await ExperimentClient.open(service, state, (l) => notes.push(l), {
+        tokenBudget,
+      });
+      assert.equal(await again.submitSweep("tight", request), id, String(tokenBudget));
+      if (tokenBudget !== 4 * firstPass) assert.match(notes.join("\n"), /kept: its budget/);
+    }
   });
 });
 

@@ -91,11 +91,26 @@ Deno.test('until "certified": the deciding runs train on, one doubling at a time
     const extend = (id: string, tokenBudget: number) =>
       call(app, "POST", `/v1/capacity/${id}/extend`, { tokenBudget });
     assert.equal((await extend(short.id, shortBudget)).status, 422);
+    // ... nor one that does not pay for the training it stopped short of.
+    assert.ok(b.budget.tokensToGoOn > shortBudget, JSON.stringify(b.budget));
+    const tooLittle = await extend(short.id, b.budget.tokensToGoOn - 1);
+    assert.equal(tooLittle.status, 422);
+    assert.match(tooLittle.json.error.message, /body\.tokenBudget: .* give at least \d+/);
     assert.equal((await extend("cap_00000000000000000000", r.budget.tokenBudget)).status, 404);
+    // What the extension trains: only what the short sweep had not (its progress counts
+    // this attempt's tokens).
+    let trainedNow = 0;
+    const unsubscribe = jobs.subscribe(short.id, (ev: any) => {
+      if (ev.type === "progress") trainedNow = Math.max(trainedNow, ev.progress.tokensTrained);
+    });
     const accepted = await extend(short.id, r.budget.tokenBudget);
     assert.equal(accepted.status, 202, JSON.stringify(accepted.json));
     assert.deepEqual(accepted.json, { id: short.id, status: "queued" });
+    // Until the new answer comes, the one it stopped at stays.
+    const during = (await call(app, "GET", `/v1/capacity/${short.id}`)).json;
+    assert.equal(during.capacityBits, short.capacityBits);
     const job = await jobs.wait("capacity", short.id, 300_000);
+    unsubscribe();
     assert.equal(job.status, "succeeded", JSON.stringify(job.error));
     const extended = (await call(app, "GET", `/v1/capacity/${short.id}`)).json;
     assert.equal(extended.input.tokenBudget, r.budget.tokenBudget);
@@ -105,6 +120,11 @@ Deno.test('until "certified": the deciding runs train on, one doubling at a time
     assert.equal(e.verdict, r.verdict);
     assert.equal(e.capacityBits, r.capacityBits);
     assert.deepEqual({ ...e.budget, extendedFrom: [] }, r.budget);
+    assert.ok(
+      trainedNow > 0 && trainedNow <= e.budget.tokensSpent - b.budget.tokensSpent,
+      `the extension trained ${trainedNow} tokens, the new training is ` +
+        `${e.budget.tokensSpent - b.budget.tokensSpent}`,
+    );
     // Only a sweep its token budget stopped goes on: more budget would not change the others.
     if (r.budget.stoppedBy !== "token-budget") {
       const refused = await extend(s.id, 2 * r.budget.tokenBudget);

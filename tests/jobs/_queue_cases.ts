@@ -105,27 +105,39 @@ export function queueCases(
     });
   });
 
-  test("queue: reopen queues a succeeded job again, as a resume with its new input", async () => {
+  test("queue: reopen queues an ended job again, as a resume; delete and reopen exclude", async () => {
     await withDir(async (dir) => {
       await withQueue(dir, {}, async (q, store) => {
         const seen: unknown[] = [];
+        const hold = deferred();
         q.register<{ n: number }, unknown, number>("work", async (ctx) => {
           const kept = await ctx.store.getArtifact(ctx.collection, ctx.id, "kept.bin");
           seen.push({ n: ctx.input.n, resumed: ctx.resumed, kept: kept?.[0] ?? null });
           await ctx.store.putArtifact(ctx.collection, ctx.id, "kept.bin", new Uint8Array([7]));
+          if (ctx.input.n === 3) await hold.promise;
           return ctx.input.n * 10;
         });
         await q.start();
         const job = await q.enqueue("capacity", "work", { n: 1 });
         assert.equal((await q.wait("capacity", job.id, 10_000)).result, 10);
+        // Deaths of the first attempts do not count against the reopened one.
+        await store.atomicUpdate<JobBody>("capacity", job.id, (cur) => ({
+          body: { ...cur.body, recoveries: 2 },
+        }));
         const statuses: string[] = [];
         const unsubscribe = q.subscribe(job.id, (ev) => {
           if (ev.type === "status") statuses.push(ev.job.status);
         });
-        const r = await q.reopen("capacity", job.id, { n: 2 });
+        // `may` sees the job as stored and can refuse.
+        const refused = await q.reopen("capacity", job.id, { n: 9 }, (j) => j.result !== 10);
+        assert.equal(refused?.reopened, false);
+        assert.equal(refused?.job.status, "succeeded");
+        const r = await q.reopen("capacity", job.id, { n: 2 }, (j) => j.result === 10);
         assert.equal(r?.reopened, true);
         assert.equal(r?.job.status, "queued");
-        assert.equal(r?.job.result, null);
+        assert.equal(r?.job.recoveries, 0);
+        // The answer it had stays until the new one replaces it.
+        assert.equal(r?.job.result, 10);
         const again = await q.wait("capacity", job.id, 10_000);
         unsubscribe();
         assert.equal(again.status, "succeeded");
@@ -142,15 +154,27 @@ export function queueCases(
           "running",
           "succeeded",
         ]);
-        // Only a succeeded job: a failed one stays as it is; a missing one is null.
-        q.register("fail", () => Promise.reject(new JobFailure("bad", "no")));
-        const other = await q.enqueue("capacity", "fail", { n: 3 });
-        assert.equal((await q.wait("capacity", other.id, 10_000)).status, "failed");
-        const refused = await q.reopen("capacity", other.id, { n: 4 });
-        assert.equal(refused?.reopened, false);
-        assert.equal(refused?.job.status, "failed");
-        assert.deepEqual((await store.get<JobBody>("capacity", other.id))!.body.input, { n: 3 });
-        assert.equal(await q.reopen("capacity", "cap_00000000000000000000", { n: 5 }), null);
+
+        // A job that has not ended is neither reopened nor deleted.
+        const running = await q.enqueue("capacity", "work", { n: 3 });
+        while ((await q.get("capacity", running.id))?.status !== "running") await tick(5);
+        const busy = await q.reopen("capacity", running.id, { n: 4 }, () => true);
+        assert.equal(busy?.reopened, false);
+        assert.equal(await q.delete("capacity", running.id), false);
+        assert.equal((await q.get("capacity", running.id))?.status, "running");
+        hold.resolve();
+        assert.equal((await q.wait("capacity", running.id, 10_000)).status, "succeeded");
+        // A delete marks the ended job first: a reopen after that mark finds nothing to queue.
+        await store.atomicUpdate<JobBody>("capacity", running.id, (cur) => ({
+          body: { ...cur.body, deleting: true },
+        }));
+        assert.equal(
+          (await q.reopen("capacity", running.id, { n: 5 }, () => true))?.reopened,
+          false,
+        );
+        assert.equal(await q.delete("capacity", running.id), true);
+        assert.equal(await q.get("capacity", running.id), null);
+        assert.equal(await q.reopen("capacity", running.id, { n: 6 }, () => true), null);
       });
     });
   });

@@ -61,3 +61,45 @@ Deno.test("a failed fleet fails its sweep by name; the fleets after it are cance
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a group key that comes back with other runs gets a fleet job of its own", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "memcap_fleet_jobs_" });
+  const store = await KvStore.open(dir);
+  const jobs = new JobQueue(store, { pollMs: 20, log: () => {} });
+  const trained: number[][] = [];
+  const group = { key: "more-400", fromStep: 200, untilStep: 400 };
+  const request = CapacityCreateRequest.parse({
+    config: { vocabSize: 16, seqLen: 8, layers: 1, dModel: 8, heads: 1 },
+    datasetSizes: [4, 8],
+  });
+  const task = (sizes: number[]): FleetTask => ({
+    sweepId: "",
+    request,
+    group,
+    fleet: 0,
+    fleets: 1,
+    runs: sizes.map((datasetSize) => ({ datasetSize, seed: 0 })),
+  });
+  // The first doubling to 400 steps trains N=4 and 8; one of an added N=16 reuses the key.
+  jobs.register<CapacityCreateRequest, SweepProgress>("capacity", async (ctx) => {
+    const runner = queueFleets(jobs, ctx, 20);
+    await runner.runGroup([{ ...task([4, 8]), sweepId: ctx.id }], () => Promise.resolve());
+    await runner.runGroup([{ ...task([16]), sweepId: ctx.id }], () => Promise.resolve());
+    return null;
+  });
+  jobs.register<FleetTask>(FLEET_JOB_KIND, (ctx) => {
+    trained.push(ctx.input.runs.map((r) => r.datasetSize));
+    return Promise.resolve({ trainSeconds: 0, tokensTrained: 0, resumedFromStep: null });
+  });
+  try {
+    await jobs.start();
+    const sweep = await jobs.enqueue("capacity", "capacity", request);
+    assert.equal((await jobs.wait("capacity", sweep.id, 20_000)).status, "succeeded");
+    assert.deepEqual(trained, [[4, 8], [16]]);
+    assert.equal((await store.referencing(sweep.id)).length, 2);
+  } finally {
+    await jobs.stop();
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
