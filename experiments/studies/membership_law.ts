@@ -30,12 +30,15 @@ async function readJson(path: string, hint: string) {
 /** What this study reads of text-memorization's results.json. */
 export interface TextResults {
   settings: { pool: { seqLen: number } };
-  cells: { count: number; parameters: number; membershipF1: number }[];
+  /** tokens: the run's training tokens (absent in results written before it was recorded). */
+  cells: { count: number; parameters: number; membershipF1: number; tokens?: number }[];
 }
 
 /** What this study reads of capacity-grid's results.json. */
 export interface GridResults {
   fits: { precision: string; measured: { alpha: number } }[];
+  /** The grid's sweeps, for how many of their capacities are certified. */
+  sweeps?: { precision: string; result: { verdict: string } }[];
 }
 
 export type MembershipLawPoint<C> = LawPoint & C & { seqLen: number; xSequences: number };
@@ -86,6 +89,23 @@ export function fitFromReports(text: TextResults, grid: GridResults): {
 } {
   const points = lawPointsFrom(text);
   return { points, fit: fitMembershipLaw(points), alpha: alphaFrom(grid) };
+}
+
+/** "; 98.3M training tokens there", from the runs' recorded tokens; "" when not recorded. */
+function textTokens(text: TextResults): string {
+  if (text.cells.some((c) => c.tokens === undefined)) return "";
+  return `; ${fmt(text.cells.reduce((n, c) => n + c.tokens!, 0) / 1e6, 1)}M training tokens there`;
+}
+
+/** "0 of 10 capacities certified, so α is a lower bound …", from the grid's sweeps' verdicts. */
+function gridVerdicts(grid: GridResults): string {
+  const sweeps = grid.sweeps ?? [];
+  if (sweeps.length === 0) return "its verdicts are not recorded";
+  const certified = sweeps.filter((s) => s.result.verdict === "certified").length;
+  return `${certified} of ${sweeps.length} capacities certified` +
+    (certified < sweeps.length
+      ? ", so α is a lower bound, and so are the memorized bits `/v1/predict` derives from it"
+      : "");
 }
 
 async function run(ctx: StudyContext) {
@@ -192,6 +212,13 @@ async function run(ctx: StudyContext) {
       "",
       `α written with them: fp32 ${fmt(alpha.fp32)}, bf16 ${fmt(alpha.bf16)} bits/param ` +
       "(capacity-grid, measured at its budget).",
+      "",
+      "## Budget and verdicts",
+      "",
+      "- No training here (0 tokens). The points are text-memorization's " +
+      `${points.length} runs, each a fixed budget with no saturation check (0 of ` +
+      `${points.length} certified${textTokens(text)}).`,
+      `- α is capacity-grid's measured slope: ${gridVerdicts(grid)}.`,
       "",
       "![law](law.svg)",
       "",

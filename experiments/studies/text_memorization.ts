@@ -507,8 +507,8 @@ function report(
     `- Verdicts: none of the ${cells.length} models is a capacity measurement, and 0 of ` +
     `${cells.length} runs is certified: each trains its fixed ${int(t.steps)}-step cosine ` +
     "budget with no saturation check, so its unintended memorization is what that budget " +
-    "reached (longer training would memorize more of the smaller sets). Capacities, with " +
-    "certificates, come from capacity sweeps on uniform tokens (capacity-grid, reference).",
+    "reached, not a saturated figure. Capacities, with certificates, come from capacity " +
+    "sweeps on uniform tokens (capacity-grid, reference).",
     `- Tokens spent: ${tokenCount(cells.reduce((n, c) => n + c.tokens, 0))} on the ` +
     `${cells.length} models (${tokenCount(cells[0]?.tokens ?? 0)} each: steps × batch ` +
     `${t.batchSize} × S ${t.pool.seqLen}) and ${tokenCount(oracleTraining.tokens)} on the ` +

@@ -103,8 +103,9 @@ Deno.test("saturation: bad curves and options throw with the field", () => {
   assert.throws(() => saturation([], { fraction: 0 }), /fraction/);
 });
 
-// The committed 32,000-step grid's L2 d8 N=139 fp32 run (docs/results): 5,293 bits at one cycle
-// end, 4,674 at the last; the old rule called it saturated. Its result is the best annealed value and it is unstable, never saturated.
+// The audit's case: L2 d8 N=139 fp32 of the 32,000-step grid as first committed (before the
+// certified procedure): 5,293 bits at one cycle end, 4,674 at the last; the old rule called it
+// saturated. Its result is the best annealed value and it is unstable, never saturated.
 const L2_D8_N139: CurvePoint[] = [
   { step: 500, bits: 2586.22 },
   { step: 1000, bits: 3263.41 },

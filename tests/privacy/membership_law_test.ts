@@ -35,8 +35,10 @@ Deno.test("paper's constants on the committed text points: token-form x fits bet
       `RMS ${rms.tokens.toFixed(3)} with x = 1000·|D|·S/(64·params)`,
   );
   assert.ok(rms.tokens < rms.sequences, `${rms.tokens} < ${rms.sequences}`);
-  near(rms.sequences, 0.136, 5e-4, "old x");
-  near(rms.tokens, 0.058, 5e-4, "token-form x");
+  // The audit found 0.136 and 0.058 on the text points as first committed; the re-run's points
+  // (2026-12-08, a retrained oracle) give these.
+  near(rms.sequences, 0.130, 5e-4, "old x");
+  near(rms.tokens, 0.055, 5e-4, "token-form x");
 });
 
 Deno.test("fitted_constants.json is the membership-law fit of the committed reports", async () => {
@@ -56,10 +58,10 @@ Deno.test("fitted_constants.json is the membership-law fit of the committed repo
     bf16: grid.fits.find((f) => f.precision === "bf16")!.measured.alpha,
   });
   // The figures as committed (cpu scale, S = 32).
-  near(fit.c1, 1.160, 5e-4, "c1");
-  near(fit.c2, -0.0360, 5e-5, "c2");
-  near(fit.c3, -59.69, 5e-3, "c3");
-  near(fit.rms, 0.031, 5e-4, "rms");
+  near(fit.c1, 1.175, 5e-4, "c1");
+  near(fit.c2, -0.0370, 5e-5, "c2");
+  near(fit.c3, -55.62, 5e-3, "c3");
+  near(fit.rms, 0.034, 5e-4, "rms");
 });
 
 Deno.test("the fit is the S-tied fit reparametrized: c2 doubles, c3 halves, same rms", () => {
