@@ -53,8 +53,11 @@ export function queueFleets(
       const key = fleetKey(task.group, task.fleet);
       // A group's key can come back with other runs (an added dataset size doubled to the
       // steps the first sizes were doubled to): only the same fleet of the same runs is it.
+      // One that failed or was cancelled ended a sweep that was queued again (extended): its
+      // fleet trains anew, as a new job, from the states the group starts from.
       const found = earlier.find((j) =>
-        fleetKey(j.input.group, j.input.fleet) === key && sameRuns(j.input.runs, task.runs)
+        fleetKey(j.input.group, j.input.fleet) === key && sameRuns(j.input.runs, task.runs) &&
+        j.status !== "failed" && j.status !== "cancelled"
       );
       ids.push(
         found?.id ?? (await jobs.enqueue("fleets", FLEET_JOB_KIND, task, { refs: [ctx.id] })).id,

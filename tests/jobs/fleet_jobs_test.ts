@@ -62,7 +62,7 @@ Deno.test("a failed fleet fails its sweep by name; the fleets after it are cance
   }
 });
 
-Deno.test("a group key that comes back with other runs gets a fleet job of its own", async () => {
+Deno.test("a fleet job is reused only for the same runs, and only if it did not fail", async () => {
   const dir = await Deno.makeTempDir({ prefix: "memcap_fleet_jobs_" });
   const store = await KvStore.open(dir);
   const jobs = new JobQueue(store, { pollMs: 20, log: () => {} });
@@ -81,10 +81,16 @@ Deno.test("a group key that comes back with other runs gets a fleet job of its o
     runs: sizes.map((datasetSize) => ({ datasetSize, seed: 0 })),
   });
   // The first doubling to 400 steps trains N=4 and 8; one of an added N=16 reuses the key.
+  // A fleet that ended its sweep cancelled (N=32) trains anew when the sweep is queued again.
   jobs.register<CapacityCreateRequest, SweepProgress>("capacity", async (ctx) => {
     const runner = queueFleets(jobs, ctx, 20);
     await runner.runGroup([{ ...task([4, 8]), sweepId: ctx.id }], () => Promise.resolve());
     await runner.runGroup([{ ...task([16]), sweepId: ctx.id }], () => Promise.resolve());
+    const cancelled = await jobs.enqueue("fleets", "never", { ...task([32]), sweepId: ctx.id }, {
+      refs: [ctx.id],
+    });
+    await jobs.cancel("fleets", cancelled.id);
+    await runner.runGroup([{ ...task([32]), sweepId: ctx.id }], () => Promise.resolve());
     return null;
   });
   jobs.register<FleetTask>(FLEET_JOB_KIND, (ctx) => {
@@ -95,8 +101,8 @@ Deno.test("a group key that comes back with other runs gets a fleet job of its o
     await jobs.start();
     const sweep = await jobs.enqueue("capacity", "capacity", request);
     assert.equal((await jobs.wait("capacity", sweep.id, 20_000)).status, "succeeded");
-    assert.deepEqual(trained, [[4, 8], [16]]);
-    assert.equal((await store.referencing(sweep.id)).length, 2);
+    assert.deepEqual(trained, [[4, 8], [16], [32]]);
+    assert.equal((await store.referencing(sweep.id)).length, 4);
   } finally {
     await jobs.stop();
     await store.close();
