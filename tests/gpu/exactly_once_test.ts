@@ -287,6 +287,34 @@ Deno.test("a run killed once its weights are in is succeeded by the restarted qu
   }
 });
 
+Deno.test("a sweep that added a size, killed after each group, resumes to the same end", async () => {
+  const engine = new GpuEngine(getGpu);
+  // Sizes memorized whole at first: the grid grows by doubling N, then trains on until certified.
+  const grows = CapacityCreateRequest.parse({
+    ...sweepInput,
+    datasetSizes: [16, 32],
+    maxExtraSizes: 2,
+    tokenBudget: 6000 * TOKENS_PER_STEP,
+  });
+  const fresh = (): World => ({ artifacts: new Map(), model: null });
+  const writes: string[] = [];
+  const attempt = (world: World, resumed: boolean, killAt?: number) =>
+    capacitySweepJob(engine, killingHost(grows, world, { resumed, killAt, writes }));
+  const once = await attempt(fresh(), false);
+  assert.ok(once.budget.addedSizes.length > 0, JSON.stringify(once.budget));
+  assert.ok(once.runs.some((r) => r.steps > 200), JSON.stringify(once.runs.map((r) => r.steps)));
+  const recorded = [...writes];
+  // Killed just after each group's outcomes are merged: the resume decides from there on.
+  const merges = recorded.flatMap((w, i) => (w === "put outcomes.json" ? [i + 1] : []));
+  const drop = ["tokensPerSecond", "resumedFrom"] as const;
+  for (const killAt of merges) {
+    const world = fresh();
+    await assert.rejects(attempt(world, false, killAt), Killed);
+    const again = await attempt(world, true);
+    assert.deepEqual(shown(again, ...drop), shown(once, ...drop), `killed before write ${killAt}`);
+  }
+});
+
 Deno.test("an extended sweep killed at any write ends as one sweep with the larger budget", async () => {
   const engine = new GpuEngine(getGpu);
   // One more doubling: both runs on to 800 steps from the states the budget-stopped sweep kept.
