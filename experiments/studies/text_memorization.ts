@@ -74,16 +74,12 @@ export function textScale(scale: Scale): TextScale {
   };
 }
 
-interface Cell {
+interface Cell extends TrainingCost {
   layers: number;
   dModel: number;
   parameters: number;
   count: number;
   modelId: string;
-  /** Training cost: steps, tokens (steps × batch × S) and wall seconds of the run. */
-  steps: number;
-  tokens: number;
-  seconds: number;
   trainLossBits: number;
   testLossBits: number;
   unintendedBits: number;
@@ -103,12 +99,16 @@ interface Cell {
 
 type Api = StudyContext["client"];
 
-/** A trained model and what its training cost. */
-interface Trained {
-  modelId: string;
+/** What a run's training cost: steps, tokens (steps × batch × S) and wall seconds. */
+interface TrainingCost {
   steps: number;
   tokens: number;
   seconds: number;
+}
+
+/** A trained model and what its training cost. */
+interface Trained extends TrainingCost {
+  modelId: string;
 }
 
 /** The study's request bodies, built in one place so a test can check them against the schemas. */
@@ -202,7 +202,7 @@ async function run(ctx: StudyContext) {
     t.oracle.steps,
     t,
   );
-  const oracleId = oracle.modelId;
+  const { modelId: oracleId, ...oracleCost } = oracle;
   const testSet = await dataset(api, t, "heldout", Math.max(...t.trainCounts));
   const oracleTest = await bitsPerToken(api, oracleId, testSet);
   ctx.log(
@@ -218,8 +218,7 @@ async function run(ctx: StudyContext) {
       const label = `L${size.layers} d${size.dModel} N${count}`;
       const train = await dataset(api, t, "train", count);
       const heldOut = await dataset(api, t, "heldout", count);
-      const trained = await trainedModel(api, label, config, train, t.steps, t);
-      const { modelId } = trained;
+      const { modelId, ...cost } = await trainedModel(api, label, config, train, t.steps, t);
       const mem = await api.request<MemorizationAnswer>("POST", "/v1/memorization", {
         modelId,
         datasetId: train,
@@ -253,9 +252,7 @@ async function run(ctx: StudyContext) {
         parameters: parameterCount(config),
         count,
         modelId,
-        steps: trained.steps,
-        tokens: trained.tokens,
-        seconds: trained.seconds,
+        ...cost,
         trainLossBits: await bitsPerToken(api, modelId, train),
         testLossBits: await bitsPerToken(api, modelId, testSet),
         unintendedBits: mem.unintendedBits,
@@ -292,9 +289,7 @@ async function run(ctx: StudyContext) {
           sequences: oracleCount,
           parameters: parameterCount(oracleConfig),
           testLossBits: oracleTest,
-          steps: oracle.steps,
-          tokens: oracle.tokens,
-          seconds: oracle.seconds,
+          ...oracleCost,
         },
         cells,
       },

@@ -233,6 +233,14 @@ export async function runCapacitySweep(
   let tokensToGoOn: number | null = null;
   let result = fit();
   const spent = () => done.reduce((s, r) => s + r.certificate.tokens, 0);
+  /** Whether `cost` more tokens pass the budget; if so the sweep stops there, saying why. */
+  const passesBudget = (what: string, cost: number) => {
+    if (tokenBudget === null || spent() + cost <= tokenBudget) return false;
+    stopped = `${what} would pass the token budget (${spent()} of ${tokenBudget} spent)`;
+    stoppedBy = "token-budget";
+    tokensToGoOn = spent() + cost;
+    return true;
+  };
   while (result.verdict !== "certified") {
     if (needsLargerDatasets(result.reasons) && addedSizes.length < req.maxExtraSizes) {
       const extra = extraDatasetSize(sizes, plan.seeds.length, c);
@@ -243,13 +251,9 @@ export async function runCapacitySweep(
       }
       // The token budget bounds the whole sweep, added sizes too.
       const cost = plan.seeds.length * baseSteps * tokensPerStep;
-      if (tokenBudget !== null && spent() + cost > tokenBudget) {
-        stopped = `adding N=${extra.size} (${plan.seeds.length} runs to ${baseSteps} steps, ` +
-          `${cost} tokens) would pass the token budget (${spent()} of ${tokenBudget} spent)`;
-        stoppedBy = "token-budget";
-        tokensToGoOn = spent() + cost;
-        break;
-      }
+      const adding = `adding N=${extra.size} (${plan.seeds.length} runs to ${baseSteps} ` +
+        `steps, ${cost} tokens)`;
+      if (passesBudget(adding, cost)) break;
       sizes.push(extra.size);
       addedSizes.push(extra.size);
       modelsTotal += plan.seeds.length;
@@ -283,13 +287,8 @@ export async function runCapacitySweep(
       stoppedBy = "step-limit";
       break;
     }
-    if (spent() + cost > tokenBudget!) {
-      stopped = `the next doubling (${group.length} runs to ${until} steps, ${cost} tokens) ` +
-        `would pass the token budget (${spent()} of ${tokenBudget} spent)`;
-      stoppedBy = "token-budget";
-      tokensToGoOn = spent() + cost;
-      break;
-    }
+    const doubling = `the next doubling (${group.length} runs to ${until} steps, ${cost} tokens)`;
+    if (passesBudget(doubling, cost)) break;
     await train({ key: `more-${until}`, fromStep: from, untilStep: until }, group);
     result = fit();
   }
@@ -332,9 +331,7 @@ export async function runCapacitySweep(
  * budget and was queued again with a larger one (POST /v1/capacity/{id}/extend).
  */
 function goesPast(ended: SweepResult, tokenBudget: number | null): boolean {
-  const b = ended.budget;
-  return b.stoppedBy === "token-budget" && tokenBudget !== null && b.tokenBudget !== null &&
-    tokenBudget > b.tokenBudget;
+  return canExtend(ended) && tokenBudget !== null && tokenBudget > ended.budget.tokenBudget!;
 }
 
 /**
